@@ -1,0 +1,1 @@
+"""The Fourier Masks desktop application (PySide6 + pyqtgraph) over :mod:`core`."""

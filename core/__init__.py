@@ -1,0 +1,147 @@
+"""Fourier Masks engine: learn which input frequencies a trained classifier needs.
+
+Headless and Qt-free: usable from scripts, notebooks and servers. Images are ``(N, C, H, W)``
+float tensors in [0, 1]; models normalise inside (:class:`Classifier`). Masks are numpy arrays
+in the unshifted DFT layout (see :mod:`core.fourier`).
+
+Typical use::
+
+    from core import load_builtin, TrainConfig, train_model, learn_image_masks
+
+    data = load_builtin("shapes", size=32)
+    model = train_model(data.train, data.val, config=TrainConfig(epochs=10)).model
+    masks = learn_image_masks(model, data.val.images[:64])
+"""
+
+from .attacks import AttackResult, PGDConfig, attack_success, pgd_attack, pixel_eps
+from .checkpoints import export_program, export_torchscript, inspect_checkpoint, load_model, save_checkpoint
+from .clusters import ProbeResult, linear_probe, mask_stability, umap_embedding
+from .data import DataSplits, ImageSet, load_builtin, load_dataset, load_image, load_image_folder, load_images
+from .devices import resolve_device
+from .energy import (
+    angular_energy,
+    angular_partition,
+    band_energies,
+    centred_difference,
+    energy_difference,
+    mask_energies,
+    per_image_exceedance,
+    radial_energy,
+    radial_partition,
+)
+from .errors import (
+    BadDatasetError,
+    BadImageError,
+    CheckpointError,
+    ConfigError,
+    DatasetUnavailableError,
+    DeviceError,
+    FourierMasksError,
+    ModelMismatchError,
+    NonFiniteError,
+    OutputError,
+    UnsafeCheckpointError,
+)
+from .evaluation import masked_accuracy, masked_predictions, single_image_evaluation
+from .fourier import MASK_LAYOUT, apply_mask, centred, complement_mask, filter_images, log_spectrum, uncentred
+from .masks import (
+    ImageMaskConfig,
+    ImageMaskResult,
+    SetMaskConfig,
+    SetMaskResult,
+    learn_class_masks,
+    learn_image_masks,
+    learn_set_mask,
+)
+from .models import ARCHITECTURES, Classifier, ModelInfo, build_classifier, predict
+from .pipeline import StudyConfig, StudyResult, run_study
+from .progress import Progress, ProgressReporter
+from .report import write_report
+from .store import ResultsStore
+from .tables import Table
+from .training import AUGMENTATIONS, TrainConfig, TrainResult, train_model
+from .units import MaskUnit, plan_image_masks, run_mask_units
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCHITECTURES",
+    "AUGMENTATIONS",
+    "MASK_LAYOUT",
+    "AttackResult",
+    "BadDatasetError",
+    "BadImageError",
+    "CheckpointError",
+    "Classifier",
+    "ConfigError",
+    "DataSplits",
+    "DatasetUnavailableError",
+    "DeviceError",
+    "FourierMasksError",
+    "ImageMaskConfig",
+    "ImageMaskResult",
+    "ImageSet",
+    "MaskUnit",
+    "ModelInfo",
+    "ModelMismatchError",
+    "NonFiniteError",
+    "OutputError",
+    "PGDConfig",
+    "ProbeResult",
+    "Progress",
+    "ProgressReporter",
+    "ResultsStore",
+    "SetMaskConfig",
+    "SetMaskResult",
+    "StudyConfig",
+    "StudyResult",
+    "Table",
+    "TrainConfig",
+    "TrainResult",
+    "UnsafeCheckpointError",
+    "angular_energy",
+    "angular_partition",
+    "apply_mask",
+    "attack_success",
+    "band_energies",
+    "build_classifier",
+    "centred",
+    "centred_difference",
+    "complement_mask",
+    "energy_difference",
+    "export_program",
+    "export_torchscript",
+    "filter_images",
+    "inspect_checkpoint",
+    "learn_class_masks",
+    "learn_image_masks",
+    "learn_set_mask",
+    "linear_probe",
+    "load_builtin",
+    "load_dataset",
+    "load_image",
+    "load_image_folder",
+    "load_images",
+    "load_model",
+    "log_spectrum",
+    "mask_energies",
+    "mask_stability",
+    "masked_accuracy",
+    "masked_predictions",
+    "per_image_exceedance",
+    "pgd_attack",
+    "pixel_eps",
+    "plan_image_masks",
+    "predict",
+    "radial_energy",
+    "radial_partition",
+    "resolve_device",
+    "run_mask_units",
+    "run_study",
+    "save_checkpoint",
+    "single_image_evaluation",
+    "train_model",
+    "uncentred",
+    "umap_embedding",
+    "write_report",
+]

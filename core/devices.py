@@ -1,0 +1,53 @@
+"""Choosing the compute device."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import DeviceError
+
+__all__ = ["resolve_device", "DEVICE_CHOICES"]
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """Map ``auto``/``cpu``/``cuda[:i]``/``mps`` to an available :class:`torch.device`.
+
+    ``auto`` prefers CUDA, then Apple's MPS, then the CPU. Asking for a device that is not
+    there is an error rather than a silent fallback, so benchmarks never lie about where
+    they ran.
+    """
+    if isinstance(name, torch.device):
+        name = str(name)
+    name = name.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                "CUDA was requested but no CUDA GPU is available to PyTorch; "
+                "use --device cpu or --device auto."
+            )
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"{name} was requested but only {torch.cuda.device_count()} CUDA device(s) exist."
+            )
+        return device
+    if name == "mps":
+        if not _mps_available():
+            raise DeviceError("MPS was requested but is not available; use --device cpu or auto.")
+        return torch.device("mps")
+    raise DeviceError(f"Unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}.")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())

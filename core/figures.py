@@ -1,0 +1,305 @@
+"""Publication figures (PNG, SVG, PDF), rendered headless with matplotlib.
+
+Why matplotlib and not pyqtgraph's exporters: these figures go into papers, so they need
+vector SVG/PDF with real text, exact sizes and colour bars, and they must render on a server
+with no display and no Qt libraries. matplotlib's object API (``Figure`` without ``pyplot``)
+does this with no GUI backend at all. The app draws interactive views with pyqtgraph and
+exports them through these same functions, so a figure looks the same wherever it is made.
+
+Every function takes plain numpy arrays (masks in the stored unshifted layout) and returns a
+``matplotlib.figure.Figure``; :func:`save_figure` writes it in each format atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .energy import Partition, angular_partition, radial_partition
+from .fourier import centred, log_spectrum
+from .store import atomic_write_bytes
+
+__all__ = [
+    "FIGURE_FORMATS",
+    "MASK_CMAP",
+    "DIFF_CMAP",
+    "save_figure",
+    "masks_figure",
+    "differences_figure",
+    "partitions_figure",
+    "energy_figure",
+    "exceedance_figure",
+    "filtered_examples_figure",
+    "embedding_figure",
+    "curves_figure",
+]
+
+FIGURE_FORMATS = ("png", "svg", "pdf")
+MASK_CMAP = "magma"  # perceptually uniform, dark = frequency removed
+DIFF_CMAP = "RdBu_r"  # diverging, white = no difference
+_STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "none",
+    "pdf.fonttype": 42,
+    "figure.dpi": 100,
+}
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+
+    with matplotlib.rc_context(_STYLE):
+        yield
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = FIGURE_FORMATS, dpi: int = 300) -> list[Path]:
+    """Write ``fig`` as ``folder/name.<format>`` for each format; returns the paths."""
+    paths = []
+    for fmt in formats:
+        if fmt not in FIGURE_FORMATS:
+            raise ValueError(f"unsupported figure format {fmt!r}; choose from {FIGURE_FORMATS}")
+        buffer = io.BytesIO()
+        with _style():
+            fig.savefig(buffer, format=fmt, dpi=dpi if fmt == "png" else None, metadata=_metadata(fmt))
+        paths.append(atomic_write_bytes(Path(folder) / f"{name}.{fmt}", buffer.getvalue()))
+    return paths
+
+
+def _metadata(fmt: str) -> dict[str, str | None]:
+    # Fixed metadata keeps vector outputs byte-identical across runs.
+    if fmt == "svg":
+        return {"Date": None, "Creator": "Fourier Masks"}
+    if fmt == "pdf":
+        return {"CreationDate": None, "Creator": "Fourier Masks"}
+    return {"Software": "Fourier Masks"}
+
+
+def _mask_image(mask: np.ndarray) -> np.ndarray:
+    """A stored mask ``(Cm, H, W)`` or ``(H, W)`` as one centred ``(H, W)`` picture."""
+    mask = np.asarray(mask, dtype=np.float64)
+    if mask.ndim == 3:
+        mask = mask.mean(axis=0)
+    return centred(mask)
+
+
+def _frequency_extent(shape: tuple[int, int]) -> list[float]:
+    h, w = shape
+    return [-(w // 2) - 0.5, w - w // 2 - 0.5, -(h - h // 2) + 0.5, h // 2 + 0.5]
+
+
+def _show(ax, image: np.ndarray, *, cmap: str, vmin: float, vmax: float, title: str = "", frequency_axes: bool = False):
+    extent = _frequency_extent(image.shape) if frequency_axes else None
+    artist = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
+    ax.set_title(title)
+    if frequency_axes:
+        ax.set_xlabel("$k_x$ (cycles/image)")
+        ax.set_ylabel("$k_y$")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return artist
+
+
+def masks_figure(masks: Mapping[str, np.ndarray], title: str = "", columns: int | None = None):
+    """A row (or grid) of centred masks on a common [0, 1] colour scale."""
+    names = list(masks)
+    columns = columns or len(names)
+    rows = -(-len(names) // columns)
+    with _style():
+        fig = _figure(1.45 * columns + 0.6, 1.5 * rows + 0.3)
+        axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+        artist = None
+        for ax, name in zip(axes, names):
+            artist = _show(ax, _mask_image(masks[name]), cmap=MASK_CMAP, vmin=0, vmax=1, title=name)
+        for ax in axes[len(names) :]:
+            ax.set_axis_off()
+        fig.colorbar(artist, ax=axes.tolist(), shrink=0.8, label="mask value")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def differences_figure(differences: Mapping[str, np.ndarray], title: str = ""):
+    """Centred mask differences (already scaled to [−0.5, 0.5], see ``centred_difference``)."""
+    names = list(differences)
+    with _style():
+        fig = _figure(1.45 * len(names) + 0.6, 1.8)
+        axes = np.atleast_1d(fig.subplots(1, len(names), squeeze=False)).ravel()
+        artist = None
+        for ax, name in zip(axes, names):
+            artist = _show(ax, np.asarray(differences[name]), cmap=DIFF_CMAP, vmin=-0.5, vmax=0.5, title=name)
+        fig.colorbar(artist, ax=axes.tolist(), shrink=0.8, label="scaled difference")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def _partition_image(partition: Partition) -> np.ndarray:
+    return (partition.labels % 2) * 0.6 + (partition.labels / max(partition.count - 1, 1)) * 0.4
+
+
+def partitions_figure(shape: tuple[int, int], n: int = 32, mask: np.ndarray | None = None):
+    """The radial and angular partitions (alternating shades), over a mask when given."""
+    with _style():
+        fig = _figure(4.0, 2.0)
+        axes = fig.subplots(1, 2)
+        for ax, partition, name in zip(axes, (radial_partition(shape, n), angular_partition(shape, n)), ("radial", "angular")):
+            if mask is not None:
+                ax.imshow(_mask_image(mask), cmap="gray", vmin=0, vmax=1, interpolation="nearest",
+                          extent=_frequency_extent(shape))
+                ax.imshow(_partition_image(partition), cmap="tab20c", alpha=0.35, interpolation="nearest",
+                          extent=_frequency_extent(shape))
+            else:
+                ax.imshow(_partition_image(partition), cmap="Greys", interpolation="nearest", extent=_frequency_extent(shape))
+            ax.set_title(f"{name} partition ({n} bands)")
+            ax.set_xlabel("$k_x$ (cycles/image)")
+            ax.set_ylabel("$k_y$")
+    return fig
+
+
+def energy_figure(
+    radial: Mapping[str, np.ndarray],
+    angular: Mapping[str, np.ndarray],
+    radial_edges: np.ndarray,
+    title: str = "",
+    ylabel: str = "energy difference",
+):
+    """Per-band energy (or energy differences) of several masks: radial bars over frequency,
+    angular bars over direction."""
+    names = list(radial)
+    with _style():
+        fig = _figure(6.5, 1.55 * len(names) + 0.4)
+        axes = fig.subplots(len(names), 2, squeeze=False)
+        centres = 0.5 * (radial_edges[:-1] + radial_edges[1:])
+        width = np.diff(radial_edges)
+        for row, name in enumerate(names):
+            r = np.asarray(radial[name])
+            a = np.asarray(angular[name])
+            ax = axes[row, 0]
+            ax.bar(centres, r, width=width * 0.9, color=np.where(r >= 0, "#b2182b", "#2166ac"))
+            ax.axhline(0, color="0.3", lw=0.5)
+            ax.set_ylabel(name)
+            ax.set_xlabel("radial frequency (cycles/image)" if row == len(names) - 1 else "")
+            angles = np.linspace(0, 360, len(a) + 1)
+            ax = axes[row, 1]
+            ax.bar(0.5 * (angles[:-1] + angles[1:]), a, width=np.diff(angles) * 0.9, color=np.where(a >= 0, "#b2182b", "#2166ac"))
+            ax.axhline(0, color="0.3", lw=0.5)
+            ax.set_xticks([0, 90, 180, 270, 360])
+            ax.set_xlabel("direction (degrees)" if row == len(names) - 1 else "")
+        axes[0, 0].set_title(f"radial {ylabel}")
+        axes[0, 1].set_title(f"angular {ylabel}")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def exceedance_figure(radial_pct: np.ndarray, angular_pct: np.ndarray, radial_edges: np.ndarray, title: str = ""):
+    """The paper's Figure 7: percentage of images whose band energy under model 2 exceeds model 1."""
+    with _style():
+        fig = _figure(6.0, 2.0)
+        axes = fig.subplots(1, 2)
+        centres = 0.5 * (radial_edges[:-1] + radial_edges[1:])
+        axes[0].bar(centres, radial_pct, width=np.diff(radial_edges) * 0.9, color="#4d4d4d")
+        axes[0].set_xlabel("radial frequency (cycles/image)")
+        angles = np.linspace(0, 360, len(angular_pct) + 1)
+        axes[1].bar(0.5 * (angles[:-1] + angles[1:]), angular_pct, width=np.diff(angles) * 0.9, color="#4d4d4d")
+        axes[1].set_xlabel("direction (degrees)")
+        axes[1].set_xticks([0, 90, 180, 270, 360])
+        for ax, name in zip(axes, ("radial", "angular")):
+            ax.axhline(50, color="0.5", lw=0.5, ls="--")
+            ax.set_ylim(0, 100)
+            ax.set_ylabel("% of images")
+            ax.set_title(f"{name} bands")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def filtered_examples_figure(rows: Sequence[Mapping[str, np.ndarray]], row_labels: Sequence[str] = ()):
+    """Rows of images and what the mask does to them.
+
+    Each row maps a column title to an array: images ``(C, H, W)`` in [0, 1] (clipped for
+    display), ``mask`` (stored layout, shown centred) and ``spectrum`` (images whose log
+    magnitude spectrum is shown). Typical columns: x, log |F(x)|, M, M(x), Mᶜ(x), x_A, M(x_A).
+    """
+    columns = list(rows[0])
+    with _style():
+        fig = _figure(1.15 * len(columns) + 0.3, 1.2 * len(rows) + 0.4)
+        axes = fig.subplots(len(rows), len(columns), squeeze=False)
+        for r, row in enumerate(rows):
+            for c, column in enumerate(columns):
+                ax = axes[r, c]
+                value = np.asarray(row[column])
+                if column.startswith("mask") or column in ("M", "Mc"):
+                    _show(ax, _mask_image(value), cmap=MASK_CMAP, vmin=0, vmax=1)
+                elif column.startswith("log"):
+                    spectrum = log_spectrum(value[None])[0]
+                    _show(ax, spectrum, cmap="viridis", vmin=float(spectrum.min()), vmax=float(spectrum.max()))
+                else:
+                    image = np.clip(value, 0, 1)
+                    image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+                    _show(ax, image, cmap="gray", vmin=0, vmax=1)
+                if r == 0:
+                    ax.set_title(column)
+            if r < len(row_labels):
+                axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center")
+    return fig
+
+
+def embedding_figure(coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str = ""):
+    """A 2-D embedding (UMAP) coloured by class."""
+    with _style():
+        fig = _figure(3.4, 3.0)
+        ax = fig.subplots()
+        cmap = _class_colours(len(class_names))
+        for k, name in enumerate(class_names):
+            rows = labels == k
+            if rows.any():
+                ax.scatter(coords[rows, 0], coords[rows, 1], s=6, color=cmap[k], label=name, linewidths=0)
+        ax.set_xlabel("UMAP 1")
+        ax.set_ylabel("UMAP 2")
+        ax.legend(markerscale=2, frameon=False, loc="best")
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def _class_colours(n: int) -> list:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(k % cmap.N) for k in range(n)]
+
+
+def curves_figure(curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", title: str = ""):
+    """Convergence curves, one panel per quantity (e.g. invariance, kept fraction, accuracy)."""
+    names = list(curves)
+    with _style():
+        fig = _figure(2.0 * len(names), 1.8)
+        axes = np.atleast_1d(fig.subplots(1, len(names), squeeze=False)).ravel()
+        for ax, name in zip(axes, names):
+            values = np.asarray(curves[name], dtype=float)
+            ax.plot(np.arange(1, len(values) + 1), values, color="#2166ac", lw=1)
+            ax.set_title(name)
+            ax.set_xlabel(xlabel)
+        if title:
+            fig.suptitle(title)
+    return fig

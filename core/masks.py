@@ -1,0 +1,691 @@
+"""Learning Fourier masks (METHOD.md §1–2): for a whole set, per class, and per image.
+
+Objectives
+    ``invariance`` (Karantzas et al., the main paper)::
+
+        L(M) = mean_x exp((ℓ(Φ(x_M), y) − ℓ(Φ(x), y))²) + λ ‖M‖₁ / ‖M₀‖₁
+
+    ``basile`` (Basile et al.)::
+
+        L(M) = ℓ(Φ(x_M), y) + λ ‖M‖₁            (un-normalised sum)
+
+Per-image masks are learned many at once: each image's loss depends only on its own mask and
+Adam is element-wise, so a batch of ``B`` masks optimised together follows exactly the
+trajectories of ``B`` separate runs. Each batch slot keeps its own step count and schedule
+position (:mod:`core.optim`), and a slot whose image has met its stop rule is refilled with the
+next waiting image, so the batch stays full. The host and device synchronise only every
+``check_every`` steps; stop rules are evaluated on the device every step and a finished slot
+is frozen at once, so the lag never changes a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError, NonFiniteError
+from .fourier import MASK_LAYOUT
+from .models import Classifier, frozen, fused_for_inference, model_device, predict, raise_if_nonfinite
+from .optim import BatchedAdam, OneCycle
+from .progress import CancelToken, ProgressCallback, ProgressReporter
+
+__all__ = [
+    "OBJECTIVES",
+    "SCHEDULES",
+    "PUBLISHED_SCHEDULE_STEPS",
+    "ImageMaskConfig",
+    "SetMaskConfig",
+    "ImageMaskResult",
+    "SetMaskResult",
+    "learn_image_masks",
+    "learn_set_mask",
+    "learn_class_masks",
+    "predict",  # re-exported for convenience
+]
+
+OBJECTIVES = ("invariance", "basile")
+SCHEDULES = ("published", "nominal", "constant")
+
+# The reference code sizes its single-image one-cycle schedule for 20 000 × 200 steps.
+PUBLISHED_SCHEDULE_STEPS = 20_000 * 200
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class ImageMaskConfig:
+    """Settings for single-image masks; defaults are the published ones (METHOD.md §2).
+
+    ``schedule``:
+        ``published`` (default) reproduces what the reference code really did: a one-cycle
+        schedule sized for 20 000 × 200 steps, so within 20 000 steps it never leaves warm-up
+        and the learning rate stays near ``lr / 25`` (0.008 → 0.0092 for lr 0.2), with Adam's
+        beta1 near 0.95 as OneCycleLR's momentum cycling sets it. ``nominal`` is the schedule
+        the code meant: one cycle over ``max_steps``. ``constant`` keeps ``lr`` throughout
+        (the Basile variant).
+
+    Stop rule (``invariance``): the prediction is unchanged, the invariance term changed by at
+    most ``invariance_tol`` and the kept fraction by at most ``kept_tol`` since the previous
+    step, for ``patience`` steps in a row; or ``max_steps``.
+    Stop rule (``basile``): at least ``min_steps`` and the loss within ``loss_tol`` of the mean
+    of its last ``loss_window`` values; or ``max_steps``.
+
+    A mask stopped by ``max_steps`` whose final state no longer keeps the prediction is
+    replaced by the last mask that did (the stop rule guarantees this for converged masks).
+    """
+
+    objective: str = "invariance"
+    lam: float = 0.07
+    lr: float = 0.2
+    schedule: str = "published"
+    pct_start: float = 0.1
+    max_steps: int = 20_000
+    min_steps: int = 0
+    patience: int = 300
+    invariance_tol: float = 1e-6
+    kept_tol: float = 1e-5
+    loss_tol: float = 1e-5
+    loss_window: int = 20
+    per_channel: bool = False
+    batch_size: int = 0
+    check_every: int = 25
+
+    def __post_init__(self) -> None:
+        _check(self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        _check(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        _check(np.isfinite(self.lam) and self.lam >= 0, f"λ (lam) must be ≥ 0, got {self.lam}")
+        _check(np.isfinite(self.lr) and self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
+        _check(self.max_steps >= 1, f"max_steps must be ≥ 1, got {self.max_steps}")
+        _check(0 <= self.min_steps <= self.max_steps, "min_steps must lie in [0, max_steps]")
+        _check(self.patience >= 1, f"patience must be ≥ 1, got {self.patience}")
+        _check(self.loss_window >= 1, f"loss_window must be ≥ 1, got {self.loss_window}")
+        _check(self.batch_size >= 0, f"batch size must be ≥ 0 (0 = automatic), got {self.batch_size}")
+        _check(self.check_every >= 1, f"check_every must be ≥ 1, got {self.check_every}")
+
+    @classmethod
+    def basile(cls, image_size: int, **changes: Any) -> ImageMaskConfig:
+        """Basile et al.'s objective and schedule: λ 0.5 below 128 px (their 32×32 value),
+        0.1 from 128 px up (their 224×224 value); Adam lr 0.01; 500 to 5000 steps."""
+        defaults = dict(
+            objective="basile",
+            lam=0.5 if image_size < 128 else 0.1,
+            lr=0.01,
+            schedule="constant",
+            min_steps=500,
+            max_steps=5000,
+        )
+        return cls(**{**defaults, **changes})
+
+    def replace(self, **changes: Any) -> ImageMaskConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SetMaskConfig:
+    """Settings for dataset and class masks; defaults are the published ones.
+
+    Adam with a one-cycle schedule (10 % warm-up) over ``max_epochs`` passes of the set. Stop
+    when the masked accuracy is at least ``accuracy_ratio`` of the unmasked accuracy and the
+    kept fraction changed by at most ``kept_tol`` per epoch for ``patience`` epochs in a row.
+    Masked accuracy is measured over the whole set after each epoch with the current mask.
+
+    If ``max_epochs`` run out before the rule holds, the result is the last end-of-epoch mask
+    that met the accuracy criterion (the sparsest such mask, as the kept fraction only falls),
+    so a returned mask always preserves performance when any mask did; ``converged`` tells
+    which case happened and ``accuracy_met`` whether any epoch met the criterion.
+    """
+
+    lam: float = 0.2
+    lr: float = 1e-3
+    pct_start: float = 0.1
+    max_epochs: int = 100
+    batch_size: int = 128
+    accuracy_ratio: float = 0.99
+    kept_tol: float = 1e-5
+    patience: int = 7
+    per_channel: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(np.isfinite(self.lam) and self.lam >= 0, f"λ (lam) must be ≥ 0, got {self.lam}")
+        _check(np.isfinite(self.lr) and self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
+        _check(self.max_epochs >= 1, f"max_epochs must be ≥ 1, got {self.max_epochs}")
+        _check(self.batch_size >= 1, f"batch size must be ≥ 1, got {self.batch_size}")
+        _check(0 < self.accuracy_ratio <= 1, "accuracy_ratio must lie in (0, 1]")
+        _check(self.patience >= 1, f"patience must be ≥ 1, got {self.patience}")
+
+    def replace(self, **changes: Any) -> SetMaskConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ImageMaskResult:
+    """Masks for a set of images, in the order the images were given.
+
+    ``masks`` has shape ``(N, Cm, H, W)`` (``Cm`` = 1, or C for per-channel masks) in the
+    unshifted DFT layout. When cancelled, only the finished images are present.
+    """
+
+    ids: list[str]
+    masks: np.ndarray
+    targets: np.ndarray
+    steps: np.ndarray
+    converged: np.ndarray
+    prediction_kept: np.ndarray
+    kept_fraction: np.ndarray
+    final_loss: np.ndarray
+    config: ImageMaskConfig
+    cancelled: bool = False
+    layout: str = MASK_LAYOUT
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    ARRAY_FIELDS = ("masks", "targets", "steps", "converged", "prediction_kept", "kept_fraction", "final_loss")
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> ImageMaskResult:
+        index = np.asarray(index, dtype=np.int64)
+        arrays = {name: getattr(self, name)[index] for name in self.ARRAY_FIELDS}
+        return ImageMaskResult(
+            ids=[self.ids[i] for i in index], config=self.config, cancelled=self.cancelled, **arrays
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[ImageMaskResult], config: ImageMaskConfig) -> ImageMaskResult:
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.ARRAY_FIELDS}
+        ids = [i for p in parts for i in p.ids]
+        return cls(ids=ids, config=config, cancelled=any(p.cancelled for p in parts), **arrays)
+
+
+@dataclass
+class SetMaskResult:
+    """One mask for a set of images, with the per-epoch curves that led to it."""
+
+    mask: np.ndarray
+    accuracy: float
+    masked_accuracy: float
+    kept_fraction: float
+    epochs: int
+    converged: bool
+    config: SetMaskConfig
+    history: dict[str, list[float]] = field(default_factory=dict)
+    num_images: int = 0
+    accuracy_met: bool = True
+    cancelled: bool = False
+    layout: str = MASK_LAYOUT
+
+
+def _check_images(images: torch.Tensor, model: Classifier) -> None:
+    info = model.info
+    if images.ndim != 4:
+        raise ConfigError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if images.shape[1] != info.in_channels:
+        raise ConfigError(
+            f"the model expects {info.in_channels}-channel images but got {images.shape[1]} channel(s)"
+        )
+    if images.shape[0] == 0:
+        raise ConfigError("no images to learn masks for")
+    if not torch.isfinite(images).all():
+        raise NonFiniteError("the images contain NaN or Inf values")
+
+
+def _auto_batch_size(device: torch.device, n: int) -> int:
+    """CPU: 64 keeps both cores busy with good cache use; GPU: a larger batch fills the card."""
+    return max(1, min(n, 64 if device.type == "cpu" else 512))
+
+
+class _SlotState:
+    """Device-side state of the per-image batch: one row per slot."""
+
+    def __init__(self, b: int, mask_shape, image_shape, window: int, device, dtype: torch.dtype) -> None:
+        complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        self.mask = torch.ones((b, *mask_shape), device=device, dtype=dtype)
+        self.adam = BatchedAdam(self.mask)
+        self.keeping_mask = torch.ones((b, *mask_shape), device=device, dtype=dtype)  # last mask that kept the target
+        self.spectra = torch.zeros((b, *image_shape), dtype=complex_dtype, device=device)
+        self.targets = torch.zeros(b, dtype=torch.int64, device=device)
+        self.clean_loss = torch.zeros(b, device=device, dtype=dtype)
+        self.active = torch.zeros(b, dtype=torch.bool, device=device)
+        self.finished = torch.zeros(b, dtype=torch.bool, device=device)
+        self.converged = torch.zeros(b, dtype=torch.bool, device=device)
+        self.calm = torch.zeros(b, dtype=torch.int64, device=device)
+        self.prev_invariance = torch.full((b,), float("inf"), device=device, dtype=dtype)
+        self.prev_kept = torch.full((b,), float("inf"), device=device, dtype=dtype)
+        self.last_loss = torch.zeros(b, device=device, dtype=dtype)
+        self.last_kept = torch.ones(b, device=device, dtype=dtype)
+        self.last_pred_kept = torch.ones(b, dtype=torch.bool, device=device)
+        self.loss_window = torch.zeros((b, window), device=device, dtype=dtype)
+        self.slot_item = [-1] * b  # index of the image in each slot, -1 = empty
+
+
+def learn_image_masks(
+    model: Classifier,
+    images: torch.Tensor,
+    *,
+    config: ImageMaskConfig = ImageMaskConfig(),
+    targets: torch.Tensor | None = None,
+    ids: Sequence[str] | None = None,
+    device: torch.device | str | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_result: Callable[[ImageMaskResult], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> ImageMaskResult:
+    """Learn one mask per image, many at once.
+
+    Args:
+        model: the frozen classifier (its state is restored afterwards).
+        images: ``(N, C, H, W)`` in [0, 1].
+        targets: classes whose loss the mask must preserve; default: the model's own
+            predictions on ``images`` (so misclassified and adversarial images get masks).
+        ids: a name per image (default ``"0" … "N-1"``); results are keyed by it.
+        on_result: called with each group of finished masks as soon as they are done, so a
+            caller can save them before the job ends.
+
+    Returns the masks in input order; when cancelled, the finished ones only. The masks are
+    learned in the images' floating-point type (float32 normally; float64 for exact checks,
+    with a float64 model).
+    """
+    _check_images(images, model)
+    n = images.shape[0]
+    ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
+    if len(ids) != n:
+        raise ConfigError(f"{len(ids)} ids given for {n} images")
+    device = torch.device(device) if device is not None else model_device(model)
+    c, h, w = images.shape[1:]
+    mask_shape = (c if config.per_channel else 1, h, w)
+    batch = config.batch_size or _auto_batch_size(device, n)
+    batch = min(batch, n)
+    schedule = _schedule(config)
+    invariance = config.objective == "invariance"
+
+    reporter = ProgressReporter("image-masks", n, on_progress, cancel)
+    finished_parts: list[ImageMaskResult] = []
+    with frozen(model):
+        model.to(device)
+        net = fused_for_inference(model.net)
+        normalization = model.normalization
+        if targets is None:
+            targets = predict(model, images, device=device)[1]
+        targets = torch.as_tensor(targets, dtype=torch.int64)
+        if targets.shape != (n,):
+            raise ConfigError(f"expected {n} targets, got shape {tuple(targets.shape)}")
+
+        dtype = images.dtype if images.is_floating_point() else torch.float32
+        state = _SlotState(batch, mask_shape, (c, h, w), config.loss_window, device, dtype)
+        next_item = 0
+        done_count = 0
+
+        def admit(slots: list[int]) -> None:
+            nonlocal next_item
+            take = list(range(next_item, min(n, next_item + len(slots))))
+            slots = slots[: len(take)]
+            if not slots:
+                return
+            next_item += len(take)
+            index = torch.tensor(slots, device=device)
+            x = normalization(images[take].to(device=device, dtype=dtype))
+            y = targets[take].to(device)
+            with torch.no_grad():
+                logits = net(x)
+                raise_if_nonfinite(logits, "on the clean images")
+                state.clean_loss[index] = F.cross_entropy(logits, y, reduction="none")
+            state.spectra[index] = torch.fft.fft2(x)
+            state.targets[index] = y
+            state.adam.reset(index)
+            state.keeping_mask[index] = 1.0
+            state.active[index] = True
+            state.finished[index] = False
+            state.converged[index] = False
+            state.calm[index] = 0
+            state.prev_invariance[index] = float("inf")
+            state.prev_kept[index] = float("inf")
+            state.loss_window[index] = 0
+            for slot, item in zip(slots, take):
+                state.slot_item[slot] = item
+
+        admit(list(range(batch)))
+        while state.active.any():
+            for _ in range(config.check_every):
+                _step(net, state, config, schedule, invariance)
+            freed = _harvest(net, state, ids, config, finished_parts, on_result)
+            done_count += len(freed)
+            if reporter.cancelled:
+                break
+            admit(freed)
+            if reporter.wants_payload:
+                _report(reporter, state, ids, done_count)
+        cancelled = reporter.cancelled and done_count < n
+    result = (
+        ImageMaskResult.concatenate(finished_parts, config)
+        if finished_parts
+        else _empty_result(mask_shape, config)
+    )
+    order = np.argsort([ids.index(i) for i in result.ids], kind="stable") if len(result) else []
+    result = result.subset(order) if len(result) else result
+    result.cancelled = cancelled
+    reporter.report(done_count, "cancelled" if cancelled else "done")
+    return result
+
+
+def _schedule(config: ImageMaskConfig) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    if config.schedule == "constant":
+        def constant(steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            ones = torch.ones_like(steps, dtype=torch.float64)
+            return ones * config.lr, ones * 0.9
+        return constant
+    total = PUBLISHED_SCHEDULE_STEPS if config.schedule == "published" else config.max_steps
+    return OneCycle(config.lr, max(total, 2), config.pct_start).lr_beta1
+
+
+def _step(net, state: _SlotState, config: ImageMaskConfig, schedule, invariance: bool) -> None:
+    """One optimiser step for every slot; stop rules are applied on the device."""
+    mask = state.mask.detach().requires_grad_(True)
+    x_masked = torch.fft.ifft2(state.spectra * mask).real
+    logits = net(x_masked)
+    ce = F.cross_entropy(logits, state.targets, reduction="none")
+    kept = mask.mean(dim=(1, 2, 3))
+    if invariance:
+        term = torch.exp((ce - state.clean_loss) ** 2)
+        loss = term + config.lam * kept
+    else:
+        term = ce
+        loss = ce + config.lam * mask.sum(dim=(1, 2, 3))
+    (grad,) = torch.autograd.grad(loss.sum(), mask)
+    with torch.no_grad():
+        active = state.active
+        pred_kept = logits.argmax(dim=1) == state.targets
+        keep_view = (active & pred_kept).view(-1, 1, 1, 1)
+        state.keeping_mask = torch.where(keep_view, state.mask, state.keeping_mask)
+        lr, beta1 = schedule(state.adam.steps)
+        state.adam.step(grad, lr, beta1, active)
+        state.mask.clamp_(0.0, 1.0)
+        steps = state.adam.steps
+        loss = loss.detach()
+        term = term.detach()
+        kept = kept.detach()
+        if invariance:
+            calm = (
+                pred_kept
+                & ((term - state.prev_invariance).abs() <= config.invariance_tol)
+                & ((kept - state.prev_kept).abs() <= config.kept_tol)
+            )
+            state.calm = torch.where(active, torch.where(calm, state.calm + 1, 0), state.calm)
+            state.prev_invariance = torch.where(active, term, state.prev_invariance)
+            state.prev_kept = torch.where(active, kept, state.prev_kept)
+            rule = state.calm >= config.patience
+        else:
+            position = (steps - 1) % config.loss_window
+            state.loss_window[torch.arange(len(steps), device=steps.device), position] = torch.where(
+                active, loss, state.loss_window[torch.arange(len(steps), device=steps.device), position]
+            )
+            window_mean = state.loss_window.mean(dim=1)
+            rule = (steps >= config.loss_window) & ((loss - window_mean).abs() <= config.loss_tol)
+        rule = rule & (steps >= config.min_steps)
+        stop = active & (rule | (steps >= config.max_steps))
+        state.converged |= active & rule
+        state.finished |= stop
+        state.last_loss = torch.where(active, term, state.last_loss)
+        state.last_kept = torch.where(active, kept, state.last_kept)
+        state.last_pred_kept = torch.where(active, pred_kept, state.last_pred_kept)
+        state.active &= ~stop
+
+
+def _harvest(net, state: _SlotState, ids, config, parts: list, on_result) -> list[int]:
+    """Move finished slots' masks to the host and free their slots (one host sync)."""
+    finished = [s for s in torch.nonzero(state.finished).flatten().tolist() if state.slot_item[s] >= 0]
+    if not finished:
+        return []
+    index = torch.tensor(finished, device=state.mask.device)
+    mask = state.mask[index]
+    with torch.no_grad():
+        # Check the final mask itself keeps the target (the stop rule saw the mask before
+        # its last update); if not, fall back to the last mask that did.
+        def keeps(candidate: torch.Tensor) -> torch.Tensor:
+            logits = net(torch.fft.ifft2(state.spectra[index] * candidate).real)
+            return logits.argmax(dim=1) == state.targets[index]
+
+        pred_kept = keeps(mask)
+        if not pred_kept.all():
+            mask = torch.where(pred_kept.view(-1, 1, 1, 1), mask, state.keeping_mask[index])
+            pred_kept = keeps(mask)
+    items = [state.slot_item[s] for s in finished]
+    part = ImageMaskResult(
+        ids=[ids[i] for i in items],
+        masks=mask.float().cpu().numpy(),
+        targets=state.targets[index].cpu().numpy(),
+        steps=state.adam.steps[index].cpu().numpy(),
+        converged=state.converged[index].cpu().numpy(),
+        prediction_kept=pred_kept.cpu().numpy(),
+        kept_fraction=mask.mean(dim=(1, 2, 3)).cpu().numpy(),
+        final_loss=state.last_loss[index].cpu().numpy(),
+        config=config,
+    )
+    parts.append(part)
+    if on_result is not None:
+        on_result(part)
+    state.finished[index] = False
+    state.active[index] = False
+    for s in finished:
+        state.slot_item[s] = -1
+    return finished
+
+
+def _report(reporter: ProgressReporter, state: _SlotState, ids, done: int) -> None:
+    occupied = [s for s, item in enumerate(state.slot_item) if item >= 0]
+    if not occupied:
+        return
+    index = torch.tensor(occupied, device=state.mask.device)
+    reporter.report(
+        done,
+        f"{done}/{reporter.total} masks",
+        ids=[ids[state.slot_item[s]] for s in occupied],
+        masks=state.mask[index].float().cpu().numpy(),
+        steps=state.adam.steps[index].cpu().numpy(),
+        invariance=state.last_loss[index].cpu().numpy(),
+        kept_fraction=state.last_kept[index].cpu().numpy(),
+        prediction_kept=state.last_pred_kept[index].cpu().numpy(),
+    )
+
+
+def _empty_result(mask_shape, config: ImageMaskConfig) -> ImageMaskResult:
+    empty = np.zeros(0)
+    return ImageMaskResult(
+        ids=[],
+        masks=np.zeros((0, *mask_shape), dtype=np.float32),
+        targets=empty.astype(np.int64),
+        steps=empty.astype(np.int64),
+        converged=empty.astype(bool),
+        prediction_kept=empty.astype(bool),
+        kept_fraction=empty.astype(np.float32),
+        final_loss=empty.astype(np.float32),
+        config=config,
+    )
+
+
+def learn_set_mask(
+    model: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    config: SetMaskConfig = SetMaskConfig(),
+    device: torch.device | str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    stage: str = "set-mask",
+) -> SetMaskResult:
+    """Learn one mask for a whole set (the validation set, or one class) with true labels."""
+    _check_images(images, model)
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if labels.shape != (images.shape[0],):
+        raise ConfigError(f"expected {images.shape[0]} labels, got shape {tuple(labels.shape)}")
+    if labels.min() < 0 or labels.max() >= model.info.num_classes:
+        raise ConfigError(
+            f"labels must lie in [0, {model.info.num_classes - 1}] for this model; "
+            "does the dataset match the model's classes?"
+        )
+    device = torch.device(device) if device is not None else model_device(model)
+    n, c, h, w = images.shape
+    batch = min(config.batch_size, n)
+    batches_per_epoch = -(-n // batch)
+    reporter = ProgressReporter(stage, config.max_epochs * batches_per_epoch, on_progress, cancel)
+    generator = torch.Generator().manual_seed(config.seed)
+    history: dict[str, list[float]] = {"loss": [], "invariance": [], "kept_fraction": [], "masked_accuracy": []}
+
+    with frozen(model):
+        model.to(device)
+        net = fused_for_inference(model.net)
+        normalization = model.normalization
+        clean_loss, accuracy = _clean_loss_and_accuracy(net, normalization, images, labels, batch, device)
+        mask = torch.ones((1, c if config.per_channel else 1, h, w), device=device, requires_grad=True)
+        optimizer = torch.optim.Adam([mask], lr=config.lr)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=max(2, config.max_epochs * batches_per_epoch),
+            pct_start=config.pct_start,
+        )
+        calm_epochs = 0
+        prev_kept = float("inf")
+        masked_accuracy = float("nan")
+        converged = cancelled = False
+        epoch = 0
+        accurate_mask: tuple[torch.Tensor, float] | None = None
+        for epoch in range(1, config.max_epochs + 1):
+            order = torch.randperm(n, generator=generator)
+            loss_sum = invariance_sum = 0.0
+            for b, start in enumerate(range(0, n, batch)):
+                index = order[start : start + batch]
+                x = normalization(images[index].to(device))
+                y = labels[index].to(device)
+                logits = net(torch.fft.ifft2(torch.fft.fft2(x) * mask).real)
+                ce = F.cross_entropy(logits, y, reduction="none")
+                invariance = torch.exp((ce - clean_loss[index.to(device)]) ** 2).mean()
+                loss = invariance + config.lam * mask.mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                with torch.no_grad():
+                    mask.clamp_(0.0, 1.0)
+                loss_sum += loss.item() * len(index)
+                invariance_sum += invariance.item() * len(index)
+                if reporter.wants_payload:
+                    reporter.report(
+                        (epoch - 1) * batches_per_epoch + b + 1,
+                        f"epoch {epoch}/{config.max_epochs}",
+                        mask=mask.detach()[0].cpu().numpy().copy(),
+                        epoch=epoch,
+                        loss=loss.item(),
+                        invariance=invariance.item(),
+                        kept_fraction=mask.detach().mean().item(),
+                    )
+                if reporter.cancelled:
+                    cancelled = True
+                    break
+            kept = mask.detach().mean().item()
+            masked_accuracy = _masked_accuracy(net, normalization, images, labels, mask.detach(), batch, device)
+            history["loss"].append(loss_sum / n)
+            history["invariance"].append(invariance_sum / n)
+            history["kept_fraction"].append(kept)
+            history["masked_accuracy"].append(masked_accuracy)
+            if cancelled:
+                break
+            accurate = masked_accuracy >= config.accuracy_ratio * accuracy
+            if accurate:
+                accurate_mask = (mask.detach().clone(), masked_accuracy)
+            calm_epochs = calm_epochs + 1 if accurate and abs(kept - prev_kept) <= config.kept_tol else 0
+            prev_kept = kept
+            if reporter.wants_payload:
+                reporter.report(
+                    epoch * batches_per_epoch,
+                    f"epoch {epoch}: masked accuracy {masked_accuracy:.1%}, kept {kept:.3f}",
+                    mask=mask.detach()[0].cpu().numpy().copy(),
+                    epoch=epoch,
+                    masked_accuracy=masked_accuracy,
+                    accuracy=accuracy,
+                    kept_fraction=kept,
+                )
+            if calm_epochs >= config.patience:
+                converged = True
+                break
+    final = mask.detach()
+    if not converged and not cancelled and accurate_mask is not None:
+        final, masked_accuracy = accurate_mask
+    final = final[0].cpu().numpy()
+    return SetMaskResult(
+        mask=final,
+        accuracy=accuracy,
+        masked_accuracy=masked_accuracy,
+        kept_fraction=float(final.mean()),
+        epochs=epoch,
+        converged=converged,
+        config=config,
+        history=history,
+        num_images=n,
+        accuracy_met=accurate_mask is not None,
+        cancelled=cancelled,
+    )
+
+
+@torch.no_grad()
+def _clean_loss_and_accuracy(net, normalization, images, labels, batch, device) -> tuple[torch.Tensor, float]:
+    losses, correct = [], 0
+    for start in range(0, images.shape[0], batch):
+        x = normalization(images[start : start + batch].to(device))
+        y = labels[start : start + batch].to(device)
+        logits = net(x)
+        raise_if_nonfinite(logits, "on the clean images")
+        losses.append(F.cross_entropy(logits, y, reduction="none"))
+        correct += (logits.argmax(1) == y).sum().item()
+    return torch.cat(losses), correct / images.shape[0]
+
+
+@torch.no_grad()
+def _masked_accuracy(net, normalization, images, labels, mask, batch, device) -> float:
+    correct = 0
+    for start in range(0, images.shape[0], batch):
+        x = normalization(images[start : start + batch].to(device))
+        logits = net(torch.fft.ifft2(torch.fft.fft2(x) * mask).real)
+        correct += (logits.argmax(1) == labels[start : start + batch].to(device)).sum().item()
+    return correct / images.shape[0]
+
+
+def learn_class_masks(
+    model: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    config: SetMaskConfig = SetMaskConfig(),
+    device: torch.device | str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[int, SetMaskResult]:
+    """One set mask per class present in ``labels`` (each learned on that class's images)."""
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    results: dict[int, SetMaskResult] = {}
+    names = model.info.labels()
+    for k in sorted(set(labels.tolist())):
+        select = labels == k
+        results[k] = learn_set_mask(
+            model, images[select], labels[select], config=config, device=device,
+            on_progress=on_progress, cancel=cancel, stage=f"class-mask {names[k] if k < len(names) else k}",
+        )
+        if results[k].cancelled:
+            break
+    return results

@@ -1,0 +1,313 @@
+"""The whole study, headless: the main job behind ``fourier-masks demo``.
+
+Trains the five model variants (N, A, S, T, R), learns their dataset masks, class masks and
+single-image masks (clean and adversarial), then writes Tables 1–3, per-band energies and
+differences, seed stability, UMAP coordinates and figures into a results store.
+
+Every step saves its results as soon as they exist and is skipped when they are already in
+the store, so rerunning with the same output folder resumes an interrupted study without
+recomputing anything finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .attacks import PGDConfig, pgd_attack
+from .checkpoints import load_model, save_checkpoint
+from .data import DataSplits, ImageSet, load_dataset
+from .errors import ConfigError, OutputError
+from .masks import ImageMaskConfig, SetMaskConfig, learn_class_masks, learn_set_mask
+from .models import Classifier
+from .progress import CancelToken, Progress, ProgressCallback
+from .report import write_report
+from .store import ResultsStore
+from .tables import Table
+from .training import AUGMENTATION_CODES, AUGMENTATIONS, TrainConfig, history_table, train_model
+from .units import plan_image_masks, run_mask_units
+
+__all__ = ["StudyConfig", "StudyResult", "run_study"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What the study runs. :meth:`quick` and :meth:`full` are the demo's presets."""
+
+    dataset: str = "builtin:shapes"
+    image_size: int = 32
+    channels: int = 1
+    train_per_class: int = 1000
+    val_per_class: int = 200
+    arch: str = "small_cnn"
+    augmentations: tuple[str, ...] = AUGMENTATIONS
+    train: TrainConfig = TrainConfig()
+    set_mask: SetMaskConfig = SetMaskConfig()
+    image_mask: ImageMaskConfig = ImageMaskConfig()
+    images_per_class: int = 30
+    attack: PGDConfig = PGDConfig()
+    stability_seeds: tuple[int, ...] = (1, 2)
+    bands: int = 32
+    examples: int = 6
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.augmentations if a not in AUGMENTATIONS]
+        if unknown:
+            raise ConfigError(f"unknown augmentation(s) {unknown}; choose from {AUGMENTATIONS}")
+        if "none" not in self.augmentations:
+            raise ConfigError("the study compares every model with the vanilla one: include 'none'")
+        if self.images_per_class < 2:
+            raise ConfigError("images_per_class must be at least 2 (the linear probe needs two per class)")
+        if self.bands < 2:
+            raise ConfigError("bands must be at least 2")
+
+    @classmethod
+    def quick(cls, **changes: Any) -> StudyConfig:
+        """A reduced study for a laptop CPU (a few minutes on 2 cores).
+
+        Fewer images and epochs than the published settings, a smaller set-mask batch with a
+        higher learning rate (so a small validation set still gets enough mask updates), and
+        single-image masks capped at 2 000 steps (the published stop rule still applies).
+        """
+        defaults: dict[str, Any] = dict(
+            image_size=32,
+            train_per_class=600,
+            val_per_class=60,
+            train=TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=PGDConfig(steps=5, alpha=PGDConfig().eps / 4)),
+            set_mask=SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=30),
+            image_mask=ImageMaskConfig(max_steps=2000),
+            images_per_class=10,
+            stability_seeds=(1,),
+        )
+        return cls(**{**defaults, **changes})
+
+    @classmethod
+    def full(cls, **changes: Any) -> StudyConfig:
+        """The default demo: published optimisation settings on the built-in data, sized to
+        run within about half an hour on 2 CPU cores (single-image masks capped at 6 000 steps)."""
+        defaults: dict[str, Any] = dict(
+            image_size=32,
+            train_per_class=1500,
+            val_per_class=200,
+            train=TrainConfig(epochs=20, max_lr=3e-3, crop_scale=(0.8, 1.0)),
+            set_mask=SetMaskConfig(),
+            image_mask=ImageMaskConfig(max_steps=6000),
+            images_per_class=30,
+        )
+        return cls(**{**defaults, **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class StudyResult:
+    store: ResultsStore
+    tables: dict[str, Table] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+class _Cancelled(Exception):
+    """Internal: unwinds the study when the user cancels."""
+
+
+class _Study:
+    def __init__(self, config: StudyConfig, store: ResultsStore, device, on_progress, cancel) -> None:
+        self.config = config
+        self.store = store
+        self.device = torch.device(device)
+        self.on_progress = on_progress
+        self.cancel = cancel
+        self.models: dict[str, Classifier] = {}
+        self.set_masks: dict[str, np.ndarray] = {}
+        self.adversarial: dict[str, torch.Tensor] = {}
+        self.result = StudyResult(store)
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _check_cancel(self, outcome_cancelled: bool = False) -> None:
+        if outcome_cancelled or (self.cancel is not None and self.cancel.is_set()):
+            raise _Cancelled
+
+    def _save_table(self, table: Table) -> None:
+        self.store.save_table(table)
+        self.result.tables[table.name] = table
+
+    @property
+    def codes(self) -> list[str]:
+        return [AUGMENTATION_CODES[a] for a in self.config.augmentations]
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def steps(self) -> list[tuple[str, Callable[[], None]]]:
+        return [
+            ("load data", self.load_data),
+            ("train models", self.train_models),
+            ("dataset masks", self.learn_set_masks),
+            ("seed stability", self.learn_stability_masks),
+            ("class masks", self.learn_class_masks),
+            ("adversarial images", self.make_adversarial),
+            ("single-image masks", self.learn_image_masks),
+            ("tables, energies, clusters and figures", self.write_report),
+        ]
+
+    def load_data(self) -> None:
+        c = self.config
+        previous = self.store.read_json("run.json").get("study")
+        if previous is not None and previous != json.loads(json.dumps(c.to_dict())):
+            raise OutputError(
+                f"{self.store.root} holds a study with other settings; resume it with the same "
+                "settings or choose an empty output folder"
+            )
+        self.data: DataSplits = load_dataset(
+            c.dataset, size=c.image_size, channels=c.channels, seed=c.seed,
+            train_per_class=c.train_per_class, val_per_class=c.val_per_class,
+        )
+        self.subset: ImageSet = self.data.val.balanced_subset(c.images_per_class, seed=c.seed)
+        self.store.update_manifest(
+            study=c.to_dict(),
+            data={"spec": c.dataset, "size": c.image_size, "channels": c.channels, "seed": c.seed,
+                  "train_per_class": c.train_per_class, "val_per_class": c.val_per_class},
+            classes=list(self.data.train.class_names),
+            train_images=len(self.data.train), val_images=len(self.data.val), single_image_set=len(self.subset),
+        )
+
+    def train_models(self) -> None:
+        for augmentation, code in zip(self.config.augmentations, self.codes):
+            if self.store.has_model(code):
+                self.models[code] = load_model(self.store.model_path(code), device=self.device)
+                continue
+            config = self.config.train.replace(arch=self.config.arch, augmentation=augmentation, seed=self.config.seed)
+            trained = train_model(self.data.train, self.data.val, config=config, name=code, device=self.device,
+                                  on_progress=self.on_progress, cancel=self.cancel)
+            self._check_cancel(trained.cancelled)
+            self._save_table(history_table(code, augmentation, trained.history))
+            save_checkpoint(trained.model, self.store.model_path(code))
+            self.models[code] = trained.model
+
+    def _set_mask(self, group: str, code: str, config: SetMaskConfig, role: str = "dataset") -> np.ndarray:
+        if self.store.has_masks(group):
+            return self.store.load_set_mask(group)
+        result = learn_set_mask(self.models[code], self.data.val.images, self.data.val.labels, config=config,
+                                device=self.device, on_progress=self.on_progress, cancel=self.cancel,
+                                stage=f"set-mask {code}")
+        self._check_cancel(result.cancelled)
+        self.store.save_set_mask(group, result.mask, {
+            "model": code, "role": role, "config": config.to_dict(), "images": result.num_images, "accuracy": result.accuracy,
+            "masked_accuracy": result.masked_accuracy, "kept_fraction": result.kept_fraction,
+            "epochs": result.epochs, "converged": result.converged, "accuracy_met": result.accuracy_met,
+            "history": result.history, "class_names": list(self.data.val.class_names),
+        })
+        return result.mask
+
+    def learn_set_masks(self) -> None:
+        for code in self.codes:
+            self.set_masks[code] = self._set_mask(f"set/{code}", code, self.config.set_mask)
+
+    def learn_stability_masks(self) -> None:
+        """Extra dataset masks of model N with other data-order seeds (compared in the report)."""
+        for seed in self.config.stability_seeds:
+            self._set_mask(f"set/N-seed{seed}", "N", self.config.set_mask.replace(seed=seed), role="stability")
+
+    def learn_class_masks(self) -> None:
+        group = "class/N"
+        if self.store.has_masks(group):
+            self.class_masks = self.store.load_class_masks(group)
+            return
+        results = learn_class_masks(self.models["N"], self.data.val.images, self.data.val.labels,
+                                    config=self.config.set_mask, device=self.device,
+                                    on_progress=self.on_progress, cancel=self.cancel)
+        self._check_cancel(any(r.cancelled for r in results.values()))
+        self.class_masks = {k: r.mask for k, r in results.items()}
+        self.store.save_class_masks(group, self.class_masks, {
+            "model": "N", "config": self.config.set_mask.to_dict(), "class_names": list(self.data.val.class_names),
+            "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
+            "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
+        })
+
+    def _adversarial_codes(self) -> list[str]:
+        return [code for code in ("N", "A") if code in self.models]
+
+    def make_adversarial(self) -> None:
+        for code in self._adversarial_codes():
+            name = f"adversarial-{code}"
+            if self.store.path(f"data/{name}.npz").exists():
+                stored = self.store.load_arrays(name)
+                self.adversarial[code] = torch.from_numpy(stored["images"])
+                continue
+            adversarial = pgd_attack(self.models[code], self.subset.images, self.subset.labels,
+                                     config=self.config.attack, device=self.device,
+                                     on_progress=self.on_progress, cancel=self.cancel)
+            self._check_cancel()
+            self.store.save_arrays(name, images=adversarial.numpy(), ids=np.array(self.subset.ids, dtype=str),
+                                   eps_pixel=np.float64(self.config.attack.eps))
+            self.adversarial[code] = adversarial
+
+    def _image_groups(self) -> list[tuple[str, str, ImageSet, str]]:
+        """(group, model, images, kind) for every per-image mask job."""
+        groups = [("image/N-clean", "N", self.subset, "clean")]
+        if "N" in self.adversarial:
+            adversarial = dataclasses.replace(self.subset, images=self.adversarial["N"])
+            groups.append(("image/N-adversarial", "N", adversarial, "adversarial"))
+        if "A" in self.models:
+            groups.append(("image/A-clean", "A", self.subset, "clean"))
+        return groups
+
+    def learn_image_masks(self) -> None:
+        for group, code, images, kind in self._image_groups():
+            extra = {"attack": self.config.attack.to_dict()} if kind == "adversarial" else {}
+            units = plan_image_masks(self.store, group, images, model_name=code, config=self.config.image_mask,
+                                     inputs=kind, dataset=self.data.val.name, **extra)
+            result = run_mask_units(self.store, units, self.models[code], device=self.device,
+                                    on_progress=self.on_progress, cancel=self.cancel)
+            self._check_cancel(result is not None and result.cancelled)
+
+    # --- analysis ----------------------------------------------------------------------------
+
+    def write_report(self) -> None:
+        report = write_report(self.store, val=self.data.val, bands=self.config.bands, reference="N",
+                              seed=self.config.seed, examples=self.config.examples, device=self.device,
+                              on_progress=self.on_progress, cancel=self.cancel)
+        self._check_cancel(report.cancelled)
+        self.result.tables.update(report.tables)
+        self.result.figures.extend(report.figures)
+
+
+def run_study(
+    config: StudyConfig,
+    store: ResultsStore,
+    *,
+    device: torch.device | str = "cpu",
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> StudyResult:
+    """Run (or resume) the study into ``store``; returns the tables and figures made."""
+    started = time.perf_counter()
+    study = _Study(config, store, device, on_progress, cancel)
+    steps = study.steps()
+    try:
+        for k, (name, step) in enumerate(steps):
+            if on_progress is not None:
+                on_progress(Progress("study", k, len(steps), name, time.perf_counter() - started))
+            step()
+            study._check_cancel()
+    except _Cancelled:
+        study.result.cancelled = True
+    study.result.seconds = time.perf_counter() - started
+    store.update_manifest(status="cancelled" if study.result.cancelled else "complete",
+                          seconds=round(study.result.seconds, 1))
+    if on_progress is not None and not study.result.cancelled:
+        on_progress(Progress("study", len(steps), len(steps), "done", study.result.seconds))
+    return study.result

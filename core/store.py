@@ -1,0 +1,368 @@
+"""The results store: one folder per run, written as results are produced.
+
+Layout of a run folder::
+
+    run.json                         what the run is (format, version, configuration)
+    models/<name>.pt                 checkpoints; <name>.history.csv per-epoch metrics
+    masks/<group>/meta.json          what the masks are: kind, model, config, layout, ids
+    masks/<group>/mask.npy           a set mask (Cm, H, W)
+    masks/<group>/masks.npy          class masks (K, Cm, H, W), classes listed in meta.json
+    masks/<group>/inputs.npz         per-image groups: the images, labels and ids masked
+    masks/<group>/shards/*.npz       per-image masks, appended as they finish
+    tables/<name>.csv, <name>.json   tables with a header row and units
+    data/<name>.json | .npz          other results (energies, UMAP coordinates, ...)
+    figures/<name>.png|.svg|.pdf
+
+Masks use the unshifted DFT layout (``"layout": "unshifted-dft"`` in their meta.json; see
+:mod:`core.fourier`). Every file is written to a temporary name and renamed into place, so a
+killed process leaves either the old state or the new file, never half a file. Mask files are
+write-once (and read-only on disk): the store refuses to overwrite them. Per-image shards are
+named by writer and sequence number, so several processes or machines can append to the same
+group at once; a resumed run asks :meth:`ResultsStore.finished_ids` what is left to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import ConfigError, OutputError
+from .fourier import MASK_LAYOUT
+
+__all__ = [
+    "RUN_FORMAT",
+    "ResultsStore",
+    "StoredImageMasks",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "ensure_writable_dir",
+    "safe_name",
+]
+
+RUN_FORMAT = "fourier-masks/run"
+RUN_FORMAT_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def safe_name(name: str) -> str:
+    """Check a store-relative name (``a/b-c``): plain segments only, so nothing read from a
+    file or typed by a user can place a file outside the run folder."""
+    parts = name.split("/")
+    if not name or any(not _NAME.match(p) or p in (".", "..") for p in parts):
+        raise ConfigError(
+            f"invalid result name {name!r}: use letters, digits, '.', '_' and '-' (and '/' between parts)"
+        )
+    return name
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and prove it is writable; :class:`OutputError` otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{path} exists and is not a folder; choose another output folder") from None
+    except NotADirectoryError:
+        raise OutputError(f"{path} cannot be created: part of that path is a file") from None
+    except PermissionError:
+        raise OutputError(f"{path} cannot be created (permission denied); choose another output folder") from None
+    except OSError as exc:
+        raise OutputError(f"{path} cannot be created: {exc.strerror or exc}") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{path} is not writable ({exc.strerror or exc}); choose another output folder") from None
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True, read_only: bool = False) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and a rename (all or nothing)."""
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise OutputError(f"{path} already exists and results are never overwritten")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if read_only:
+                os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        hint = " (disk full?)" if getattr(exc, "errno", None) == 28 else ""
+        raise OutputError(f"could not write {path}: {exc.strerror or exc}{hint}") from None
+    return path
+
+
+def atomic_write_text(path: Path, text: str, **kwargs: Any) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), **kwargs)
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array))
+    return buffer.getvalue()
+
+
+@dataclass
+class StoredImageMasks:
+    """Per-image masks read back from a group, ordered by the group's planned ids."""
+
+    ids: list[str]
+    masks: np.ndarray
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def select(self, ids: Iterable[str]) -> StoredImageMasks:
+        position = {i: k for k, i in enumerate(self.ids)}
+        index = np.array([position[i] for i in ids], dtype=np.int64)
+        return StoredImageMasks(
+            ids=[self.ids[k] for k in index],
+            masks=self.masks[index],
+            arrays={k: v[index] for k, v in self.arrays.items()},
+            meta=self.meta,
+        )
+
+
+class ResultsStore:
+    """Read and write one run folder (see the module docstring for the layout)."""
+
+    def __init__(self, root: str | os.PathLike, *, create: bool = True) -> None:
+        self.root = Path(root).expanduser()
+        if create:
+            ensure_writable_dir(self.root)
+            if not (self.root / "run.json").exists():
+                self.write_json("run.json", {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "created": _now()})
+        elif not (self.root / "run.json").is_file():
+            raise OutputError(f"{self.root} is not a Fourier Masks run folder (no run.json)")
+        self._writer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._sequence = 0
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> ResultsStore:
+        """An existing run, for reading (and adding to)."""
+        return cls(root, create=False)
+
+    def path(self, name: str) -> Path:
+        return self.root / safe_name(name)
+
+    # --- generic files -----------------------------------------------------------------------
+
+    def write_json(self, name: str, data: Any) -> Path:
+        return atomic_write_text(self.path(name), json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+    def read_json(self, name: str) -> Any:
+        path = self.path(name)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise OutputError(f"{path} is missing from the run") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise OutputError(f"{path} is damaged ({exc})") from None
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def update_manifest(self, **fields: Any) -> None:
+        manifest = self.read_json("run.json")
+        manifest.update(fields, updated=_now())
+        self.write_json("run.json", manifest)
+
+    def save_arrays(self, name: str, **arrays: np.ndarray) -> Path:
+        return atomic_write_bytes(self.path(f"data/{name}.npz"), _npz_bytes(**arrays))
+
+    def load_arrays(self, name: str) -> dict[str, np.ndarray]:
+        with np.load(self.path(f"data/{name}.npz"), allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    # --- models ------------------------------------------------------------------------------
+
+    def model_path(self, name: str) -> Path:
+        return self.path(f"models/{name}.pt")
+
+    def has_model(self, name: str) -> bool:
+        return self.model_path(name).is_file()
+
+    def model_names(self) -> list[str]:
+        folder = self.root / "models"
+        return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+
+    # --- masks -------------------------------------------------------------------------------
+
+    def _mask_dir(self, group: str) -> Path:
+        return self.path(f"masks/{group}")
+
+    def mask_groups(self) -> list[str]:
+        base = self.root / "masks"
+        if not base.is_dir():
+            return []
+        return sorted(p.parent.relative_to(base).as_posix() for p in base.rglob("meta.json"))
+
+    def has_masks(self, group: str) -> bool:
+        folder = self._mask_dir(group)
+        return (folder / "mask.npy").is_file() or (folder / "masks.npy").is_file()
+
+    def _write_meta(self, group: str, kind: str, meta: dict[str, Any]) -> None:
+        folder = self._mask_dir(group)
+        record = {**meta, "kind": kind, "layout": MASK_LAYOUT, "group": group}
+        target = folder / "meta.json"
+        if target.exists():
+            existing = json.loads(target.read_text(encoding="utf-8"))
+            if existing.get("kind") != kind:
+                raise OutputError(f"mask group {group!r} already holds {existing.get('kind')} masks")
+            return
+        atomic_write_text(target, json.dumps(record, indent=2, sort_keys=True, default=_jsonable) + "\n", read_only=True)
+
+    def mask_meta(self, group: str) -> dict[str, Any]:
+        return self.read_json(f"masks/{group}/meta.json")
+
+    def save_set_mask(self, group: str, mask: np.ndarray, meta: dict[str, Any]) -> None:
+        """A dataset mask ``(Cm, H, W)``; write-once."""
+        self._write_meta(group, "set", {**meta, "shape": list(mask.shape)})
+        atomic_write_bytes(self._mask_dir(group) / "mask.npy", _npy_bytes(mask.astype(np.float32)), overwrite=False, read_only=True)
+
+    def load_set_mask(self, group: str) -> np.ndarray:
+        return np.load(self._mask_dir(group) / "mask.npy", allow_pickle=False)
+
+    def save_class_masks(self, group: str, masks: dict[int, np.ndarray], meta: dict[str, Any]) -> None:
+        """Class masks as one ``(K, Cm, H, W)`` array; ``meta["classes"]`` lists the labels."""
+        classes = sorted(masks)
+        stacked = np.stack([masks[k] for k in classes]).astype(np.float32)
+        self._write_meta(group, "class", {**meta, "classes": classes, "shape": list(stacked.shape)})
+        atomic_write_bytes(self._mask_dir(group) / "masks.npy", _npy_bytes(stacked), overwrite=False, read_only=True)
+
+    def load_class_masks(self, group: str) -> dict[int, np.ndarray]:
+        classes = self.mask_meta(group)["classes"]
+        stacked = np.load(self._mask_dir(group) / "masks.npy", allow_pickle=False)
+        return dict(zip(classes, stacked))
+
+    def begin_image_masks(
+        self, group: str, meta: dict[str, Any], images: np.ndarray, labels: np.ndarray, ids: list[str], **arrays: np.ndarray
+    ) -> None:
+        """Declare a per-image group before shards arrive: its metadata and its inputs (the
+        images to mask, their labels and ids), so the group can be resumed, evaluated or
+        shared out to other machines from the store alone. Repeat calls keep the first."""
+        self._write_meta(group, "image", {**meta, "ids": list(ids)})
+        inputs = self._mask_dir(group) / "inputs.npz"
+        if not inputs.exists():
+            payload = _npz_bytes(images=images.astype(np.float32), labels=labels, ids=np.array(ids, dtype=str), **arrays)
+            atomic_write_bytes(inputs, payload, overwrite=False, read_only=True)
+        (self._mask_dir(group) / "shards").mkdir(parents=True, exist_ok=True)
+
+    def image_mask_inputs(self, group: str) -> dict[str, np.ndarray]:
+        """The images (and labels, ids, ...) a per-image group masks."""
+        with np.load(self._mask_dir(group) / "inputs.npz", allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def append_image_masks(self, group: str, ids: list[str], masks: np.ndarray, **arrays: np.ndarray) -> Path:
+        """Add finished per-image masks as a new shard (write-once, atomic)."""
+        if not (self._mask_dir(group) / "meta.json").exists():
+            raise OutputError(f"mask group {group!r} was not begun")
+        self._sequence += 1
+        shard = self._mask_dir(group) / "shards" / f"part-{self._writer}-{self._sequence:06d}.npz"
+        payload = _npz_bytes(ids=np.array(ids, dtype=str), masks=masks.astype(np.float32), **arrays)
+        return atomic_write_bytes(shard, payload, overwrite=False, read_only=True)
+
+    def _shards(self, group: str) -> list[Path]:
+        folder = self._mask_dir(group) / "shards"
+        return sorted(folder.glob("part-*.npz")) if folder.is_dir() else []
+
+    def finished_ids(self, group: str) -> set[str]:
+        done: set[str] = set()
+        for shard in self._shards(group):
+            with np.load(shard, allow_pickle=False) as data:
+                done.update(data["ids"].tolist())
+        return done
+
+    def load_image_masks(self, group: str) -> StoredImageMasks:
+        """All finished masks of a group; ordered as the group's planned ids when known."""
+        meta = self.mask_meta(group)
+        ids: list[str] = []
+        chunks: dict[str, list[np.ndarray]] = {}
+        seen: set[str] = set()
+        for shard in self._shards(group):
+            with np.load(shard, allow_pickle=False) as data:
+                keep = [k for k, i in enumerate(data["ids"].tolist()) if i not in seen]
+                shard_ids = data["ids"][keep].tolist()
+                seen.update(shard_ids)
+                ids.extend(shard_ids)
+                for key in data.files:
+                    if key != "ids":
+                        chunks.setdefault(key, []).append(data[key][keep])
+        if not ids:
+            raise OutputError(f"mask group {group!r} has no finished masks yet")
+        arrays = {k: np.concatenate(v) for k, v in chunks.items()}
+        planned = meta.get("ids") or sorted(ids)
+        rank = {i: k for k, i in enumerate(planned)}
+        order = np.argsort([rank.get(i, len(rank)) for i in ids], kind="stable")
+        masks = arrays.pop("masks")[order]
+        return StoredImageMasks(
+            ids=[ids[k] for k in order], masks=masks, arrays={k: v[order] for k, v in arrays.items()}, meta=meta
+        )
+
+    # --- tables ------------------------------------------------------------------------------
+
+    def save_table(self, table) -> Path:
+        """A :class:`core.tables.Table` as CSV (header with units) and JSON."""
+        name = safe_name(table.name)
+        self.write_json(f"tables/{name}.json", table.to_dict())
+        return atomic_write_text(self.path(f"tables/{name}.csv"), table.to_csv())
+
+    def load_table(self, name: str):
+        from .tables import Table
+
+        return Table.from_dict(self.read_json(f"tables/{name}.json"))
+
+    def table_names(self) -> list[str]:
+        folder = self.root / "tables"
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+    @property
+    def figures_dir(self) -> Path:
+        return ensure_writable_dir(self.root / "figures")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
