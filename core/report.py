@@ -24,7 +24,7 @@ from .checkpoints import load_model
 from .clusters import ProbeResult, linear_probe, mask_features, mask_stability, umap_embedding
 from .data import ImageSet, load_dataset
 from .energy import Partition, angular_partition, centred_difference, mask_energies, per_image_exceedance, radial_partition
-from .errors import OutputError
+from .errors import ConfigError, OutputError
 from .evaluation import single_image_evaluation, table1, table2, table3
 from .fourier import complement_mask, filter_images
 from .models import Classifier
@@ -167,12 +167,21 @@ def _group_label(group: str) -> str:
 
 
 def probe_table(store: ResultsStore, contents: RunContents, seed: int = 0) -> tuple[Table, dict[str, ProbeResult]]:
-    """Table 3: the linear probe (labels = predicted classes) for every per-image group."""
-    probes = {}
+    """Table 3: the linear probe (labels = predicted classes) for every per-image group.
+
+    Groups whose masks cannot be probed (fewer than two predicted classes with two masks
+    each) are listed in the table's notes instead of failing the report."""
+    probes, skipped = {}, []
     for group in contents.image_groups():
         masks, inputs, _ = _image_masks(store, group)
-        probes[_group_label(group)] = linear_probe(masks, inputs["mask_targets"], seed=seed)
-    return table3(list(probes.items())), probes
+        try:
+            probes[_group_label(group)] = linear_probe(masks, inputs["mask_targets"], seed=seed)
+        except ConfigError as exc:
+            skipped.append(f"{_group_label(group)}: {exc}")
+    table = table3(list(probes.items()))
+    if skipped:
+        table.notes += " Not probed: " + "; ".join(skipped) + "."
+    return table, probes
 
 
 def stability_table(store: ResultsStore, contents: RunContents) -> Table | None:

@@ -1,0 +1,237 @@
+"""Loading models from anywhere, safely."""
+
+import os
+import pickle
+import zipfile
+
+import pytest
+import torch
+
+from core.checkpoints import (
+    check_compatible,
+    export_program,
+    export_torchscript,
+    inspect_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from core.errors import CheckpointError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
+from core.models import ModelInfo, build_classifier, build_network
+
+
+@pytest.fixture
+def images():
+    return torch.rand(5, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+
+
+def _same_outputs(a, b, images, atol=1e-5):
+    with torch.no_grad():
+        return torch.allclose(a(images), b(images), atol=atol)
+
+
+def test_our_checkpoint_round_trips_with_metadata(tiny_model, images, tmp_path):
+    path = save_checkpoint(tiny_model, tmp_path / "model.pt")
+    loaded = load_model(path)
+    assert loaded.info == tiny_model.info
+    assert _same_outputs(tiny_model, loaded, images)
+    assert inspect_checkpoint(path).format == "fourier-masks"
+
+
+def test_plain_state_dict_of_our_architecture_is_recognised(tiny_model, images, tmp_path):
+    path = tmp_path / "weights.pth"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in tiny_model.net.state_dict().items()}}, path)
+    loaded = load_model(path, mean=(0.5,), std=(0.25,))
+    assert loaded.info.arch == "small_cnn" and loaded.info.num_classes == 6 and loaded.info.in_channels == 1
+    assert _same_outputs(tiny_model, loaded, images)
+
+
+def test_torchvision_state_dict_with_architecture_name(tmp_path):
+    net = build_network("resnet18", 1, 3)
+    path = tmp_path / "resnet.pt"
+    torch.save({"model": {f"model.{k}": v for k, v in net.state_dict().items()}}, path)
+    loaded = load_model(path, arch="resnet18", image_size=32)
+    assert loaded.info.num_classes == 3 and loaded.info.in_channels == 1
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded.net.eval()(x), net.eval()(x), atol=1e-5)
+
+
+def test_plain_state_dicts_of_known_architectures_are_recognised(tmp_path):
+    path = tmp_path / "r18.pt"
+    torch.save(build_network("resnet18", 3, 4).state_dict(), path)
+    loaded = load_model(path)
+    assert loaded.info.arch == "resnet18" and loaded.info.in_channels == 3 and loaded.info.num_classes == 4
+
+
+def test_unknown_plain_state_dict_asks_for_the_architecture(tmp_path):
+    path = tmp_path / "r34.pt"
+    torch.save(build_network("resnet34", 1, 3).state_dict(), path)
+    with pytest.raises(CheckpointError, match="--arch"):
+        load_model(path)
+    assert load_model(path, arch="resnet34", image_size=32).info.arch == "resnet34"
+
+
+def test_checkpoint_for_another_architecture(tmp_path, tiny_model):
+    path = tmp_path / "small.pt"
+    torch.save(tiny_model.net.state_dict(), path)
+    with pytest.raises(ModelMismatchError, match="resnet18"):
+        load_model(path, arch="resnet18")
+    ours = save_checkpoint(tiny_model, tmp_path / "ours.pt")
+    with pytest.raises(ModelMismatchError, match="small_cnn"):
+        load_model(ours, arch="vgg11_bn")
+
+
+def test_checkpoint_for_another_class_count_is_named(tiny_model):
+    with pytest.raises(ModelMismatchError, match="6 classes but the dataset has 10"):
+        check_compatible(tiny_model.info, channels=1, num_classes=10)
+    with pytest.raises(ModelMismatchError, match="1-channel"):
+        check_compatible(tiny_model.info, channels=3)
+
+
+def test_state_dict_with_wrong_shapes_reports_the_mismatch(tmp_path):
+    net = build_network("resnet18", 1, 3)
+    state = net.state_dict()
+    state["fc.weight"] = torch.zeros(3, 256)
+    path = tmp_path / "bad.pt"
+    torch.save(state, path)
+    with pytest.raises(ModelMismatchError, match="size mismatch for fc.weight"):
+        load_model(path, arch="resnet18")
+
+
+def test_torchscript_round_trip(tiny_model, images, tmp_path):
+    path = export_torchscript(tiny_model, tmp_path / "model.ts")
+    loaded = load_model(path)
+    assert loaded.info.source == "torchscript" and loaded.info.num_classes == 6
+    assert _same_outputs(tiny_model, loaded, images)
+
+
+def test_torchscript_without_metadata_needs_shapes(tiny_model, tmp_path):
+    path = tmp_path / "foreign.pt"
+    torch.jit.save(torch.jit.trace(tiny_model.net.eval(), torch.rand(1, 1, 16, 16)), path)
+    with pytest.raises(CheckpointError, match="channels, number of classes and image size"):
+        load_model(path)
+    loaded = load_model(path, in_channels=1, num_classes=6, image_size=16)
+    assert loaded.info.mean == (0.0,) and loaded.info.std == (1.0,)
+
+
+def test_torch_export_round_trip(tiny_model, images, tmp_path):
+    path = export_program(tiny_model, tmp_path / "model.pt2")
+    loaded = load_model(path)
+    assert loaded.info.source == "torch-export"
+    assert _same_outputs(tiny_model, loaded, images)
+    loaded.eval()  # exported graphs refuse eval(); the wrapper must not
+
+
+def test_torch_export_with_fixed_batch_is_fed_in_chunks(tiny_model, images, tmp_path):
+    program = torch.export.export(tiny_model.net.eval(), (torch.rand(2, 1, 16, 16),))
+    path = tmp_path / "fixed.pt2"
+    torch.export.save(program, path)
+    loaded = load_model(path, in_channels=1, num_classes=6, image_size=16, mean=(0.5,), std=(0.25,))
+    assert _same_outputs(tiny_model, loaded, images)  # 5 images through a batch-2 graph
+
+
+def test_exported_masks_learn_through_the_graph(tiny_model, tmp_path):
+    from core.masks import ImageMaskConfig, learn_image_masks
+
+    loaded = load_model(export_program(tiny_model, tmp_path / "m.pt2"))
+    result = learn_image_masks(loaded, torch.rand(2, 1, 16, 16), config=ImageMaskConfig(max_steps=10))
+    assert result.masks.shape == (2, 1, 16, 16)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "payload": _Exploit(marker)}, path)
+    with pytest.raises(UnsafeCheckpointError, match="run code"):
+        load_model(path)
+    with pytest.raises(UnsafeCheckpointError):
+        inspect_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_legacy_pickle_exploit_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "legacy.pt"
+    with open(path, "wb") as handle:
+        pickle.dump(_Exploit(marker), handle, protocol=2)
+    with pytest.raises(CheckpointError):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_export_archive_with_pickled_payload_is_refused(tiny_model, tmp_path):
+    good = export_program(tiny_model, tmp_path / "good.pt2")
+    evil = tmp_path / "evil.pt2"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(evil, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("model_weights_config.json"):
+                data = data.replace(b'"use_pickle": false', b'"use_pickle": true')
+            dst.writestr(item, data)
+    with pytest.raises(UnsafeCheckpointError):
+        load_model(evil)
+
+
+def test_html_page_saved_as_checkpoint(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_text("<!DOCTYPE html><html><body>Sign in to continue</body></html>")
+    with pytest.raises(CheckpointError, match="HTML"):
+        load_model(path)
+
+
+def test_truncated_download(tiny_model, tmp_path):
+    path = save_checkpoint(tiny_model, tmp_path / "model.pt")
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_model(truncated)
+
+
+@pytest.mark.parametrize("content,match", [(b"", "empty"), (b"hello world\n", "text"), (b"\x00\x01\x02garbage", "not a PyTorch")])
+def test_files_that_are_not_checkpoints(tmp_path, content, match):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=match):
+        load_model(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_model(tmp_path / "nope.pt")
+    with pytest.raises(CheckpointError, match="folder"):
+        load_model(tmp_path)
+
+
+def test_a_tensor_instead_of_a_state_dict(tmp_path):
+    path = tmp_path / "t.pt"
+    torch.save(torch.zeros(3), path)
+    with pytest.raises(CheckpointError, match="state_dict"):
+        load_model(path)
+
+
+def test_nan_weights_are_refused(tiny_model, tmp_path):
+    with torch.no_grad():
+        next(tiny_model.parameters()).view(-1)[0] = float("nan")
+    path = save_checkpoint(tiny_model, tmp_path / "nan.pt")
+    with pytest.raises(NonFiniteError, match="NaN"):
+        load_model(path)
+
+
+def test_model_info_validation():
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        ModelInfo(arch="small_cnn", in_channels=1, num_classes=1, image_size=16, mean=(0.5,), std=(0.2,))
+    with pytest.raises(ConfigError):
+        ModelInfo(arch="small_cnn", in_channels=3, num_classes=4, image_size=16, mean=(0.5,), std=(0.2,))
+    with pytest.raises(ConfigError):
+        build_classifier(ModelInfo(arch="no_such_net", in_channels=1, num_classes=4, image_size=16, mean=(0.5,), std=(0.2,)))

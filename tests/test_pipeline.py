@@ -1,0 +1,116 @@
+"""The whole study on a tiny configuration: every output exists, is valid, and resumes."""
+
+import csv
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from core.attacks import PGDConfig
+from core.masks import ImageMaskConfig, SetMaskConfig
+from core.pipeline import StudyConfig, run_study
+from core.errors import OutputError
+from core.store import ResultsStore
+from core.training import TrainConfig
+
+
+def tiny_study(**changes):
+    return StudyConfig(**{
+        **dict(
+            image_size=16, train_per_class=20, val_per_class=6,
+            train=TrainConfig(epochs=3, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=PGDConfig(steps=2)),
+            set_mask=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=2),
+            image_mask=ImageMaskConfig(max_steps=20, check_every=10),
+            images_per_class=3, stability_seeds=(1,), bands=8, examples=3,
+        ),
+        **changes,
+    })
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    events = []
+    result = run_study(tiny_study(), ResultsStore(root), on_progress=events.append)
+    return root, result, events
+
+
+def test_study_writes_every_table(study_run):
+    root, result, _ = study_run
+    assert not result.cancelled
+    for name in ("table1", "table2", "table3", "stability", "energy-radial", "energy-angular",
+                 "exceedance-A-vs-N", "exceedance-adversarial-vs-clean-N", "umap-N-clean",
+                 "training-N", "training-A", "training-S", "training-T", "training-R"):
+        assert (root / "tables" / f"{name}.csv").is_file(), name
+    with open(root / "tables" / "table1.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["model", "accuracy [%]", "masked accuracy [%]", "masked / unmasked [%]", "kept fraction [%]"]
+    assert [r[0] for r in rows[1:]] == ["N", "A", "R", "S", "T"]
+    with open(root / "tables" / "table2.csv", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header[2:8] == ["X [%]", "M(X) [%]", "Mc(X) [%]", "X_A [%]", "M(X_A) [%]", "attack reversal [%]"]
+    with open(root / "tables" / "energy-radial.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 1 + 8 and "A - N [1]" in rows[0]
+
+
+def test_study_figures_are_valid_files(study_run):
+    root, result, _ = study_run
+    assert {"set-masks", "set-mask-differences", "energy-differences", "partitions", "single-image-examples-N",
+            "class-and-image-masks-N", "umap-probe-N", "umap-masks-N"} <= set(result.figures)
+    for name in result.figures:
+        assert (root / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (root / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+        assert ET.parse(root / "figures" / f"{name}.svg").getroot().tag.endswith("svg")
+
+
+def test_study_reports_progress_by_step(study_run):
+    _, _, events = study_run
+    steps = [e.message for e in events if e.stage == "study"]
+    assert steps[0] == "load data" and steps[-1] == "done"
+    assert {"train", "image-masks", "attack"} <= {e.stage for e in events}
+
+
+def test_masks_are_stored_in_the_documented_layout(study_run):
+    root, _, _ = study_run
+    store = ResultsStore.open(root)
+    assert set(store.mask_groups()) == {"set/N", "set/A", "set/S", "set/T", "set/R", "set/N-seed1", "class/N",
+                                        "image/N-clean", "image/N-adversarial", "image/A-clean"}
+    for group in store.mask_groups():
+        assert store.mask_meta(group)["layout"] == "unshifted-dft"
+    stored = store.load_image_masks("image/N-clean")
+    assert len(stored) == 18 and stored.masks.shape == (18, 1, 16, 16)
+
+
+def test_rerun_resumes_without_recomputing(study_run):
+    root, first, _ = study_run
+    before = {p: p.stat().st_mtime_ns for p in (root / "models").iterdir()}
+    before.update({p: p.stat().st_mtime_ns for p in (root / "masks").rglob("*.np*")})
+    events = []
+    second = run_study(tiny_study(), ResultsStore(root), on_progress=events.append)
+    assert not {"train", "image-masks", "attack"} & {e.stage for e in events}
+    after = {p: p.stat().st_mtime_ns for p in before}
+    assert after == before
+    assert second.tables["table1"].rows == first.tables["table1"].rows
+    assert second.tables["table2"].rows == first.tables["table2"].rows
+
+
+def test_a_different_study_in_the_same_folder_is_refused(study_run):
+    root, _, _ = study_run
+    with pytest.raises(OutputError, match="other settings"):
+        run_study(tiny_study(seed=9), ResultsStore(root))
+
+
+def test_cancelled_study_keeps_finished_work(tmp_path):
+    import threading
+
+    cancel = threading.Event()
+
+    def on_progress(event):
+        if event.stage == "study" and event.message == "dataset masks":
+            cancel.set()
+
+    result = run_study(tiny_study(augmentations=("none", "scale")), ResultsStore(tmp_path), on_progress=on_progress, cancel=cancel)
+    assert result.cancelled
+    store = ResultsStore.open(tmp_path)
+    assert store.model_names() == ["N", "S"]
+    assert store.read_json("run.json")["status"] == "cancelled"
