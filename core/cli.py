@@ -47,9 +47,13 @@ class ProgressPrinter:
             return
         now = time.monotonic()
         if progress.stage in ("study", "report"):
+            # Steps of a multi-step job: one line each; a nested report's steps are indented.
+            if progress.done >= progress.total:
+                return
             self._end_line()
-            step = f"[{int(progress.done) + 1}/{int(progress.total)}]" if progress.done < progress.total else "[done]"
-            print(f"{step} {progress.message}", file=self.stream, flush=True)
+            step = f"[{int(progress.done) + 1}/{int(progress.total)}]"
+            indent = "    " if progress.stage == "report" else ""
+            print(f"{indent}{step} {progress.message}", file=self.stream, flush=True)
             return
         finished = progress.done >= progress.total
         if progress.stage == self._stage and now - self._last < self.interval and not finished:
@@ -283,7 +287,8 @@ def _mask_images(args, model):
         images, loaded, problems = load_images(paths, model.info.in_channels, model.info.image_size, skip_bad=True)
         for problem in problems:
             print(f"skipped: {problem}", file=sys.stderr)
-        ids = [Path(p).name if len({Path(q).name for q in loaded}) == len(loaded) else str(p) for p in loaded]
+        names_unique = len({Path(p).name for p in loaded}) == len(loaded)
+        ids = [Path(p).name if names_unique else str(p) for p in loaded]
         return ImageSet(images=images, labels=torch.full((len(ids),), -1), class_names=model.info.labels(),
                         ids=tuple(ids), name="files")
     if not args.data:

@@ -115,6 +115,8 @@ def _show(ax, image: np.ndarray, *, cmap: str, vmin: float, vmax: float, title: 
     else:
         ax.set_xticks([])
         ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
     return artist
 
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from .errors import ConfigError, NonFiniteError
 from .fourier import MASK_LAYOUT
 from .models import Classifier, frozen, fused_for_inference, model_device, predict, raise_if_nonfinite
-from .optim import BatchedAdam, OneCycle
+from .optim import BatchedAdam, OneCycle, wide_float
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "learn_image_masks",
     "learn_set_mask",
     "learn_class_masks",
-    "predict",  # re-exported for convenience
 ]
 
 OBJECTIVES = ("invariance", "basile")
@@ -308,6 +307,8 @@ def learn_image_masks(
     ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
     if len(ids) != n:
         raise ConfigError(f"{len(ids)} ids given for {n} images")
+    if len(set(ids)) != n:
+        raise ConfigError("image ids must be unique")
     device = torch.device(device) if device is not None else model_device(model)
     c, h, w = images.shape[1:]
     mask_shape = (c if config.per_channel else 1, h, w)
@@ -378,8 +379,9 @@ def learn_image_masks(
         if finished_parts
         else _empty_result(mask_shape, config)
     )
-    order = np.argsort([ids.index(i) for i in result.ids], kind="stable") if len(result) else []
-    result = result.subset(order) if len(result) else result
+    if len(result):
+        position = {image_id: k for k, image_id in enumerate(ids)}
+        result = result.subset(np.argsort([position[i] for i in result.ids], kind="stable"))
     result.cancelled = cancelled
     reporter.report(done_count, "cancelled" if cancelled else "done")
     return result
@@ -388,7 +390,7 @@ def learn_image_masks(
 def _schedule(config: ImageMaskConfig) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     if config.schedule == "constant":
         def constant(steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            ones = torch.ones_like(steps, dtype=torch.float64)
+            ones = torch.ones_like(steps, dtype=wide_float(steps.device))
             return ones * config.lr, ones * 0.9
         return constant
     total = PUBLISHED_SCHEDULE_STEPS if config.schedule == "published" else config.max_steps

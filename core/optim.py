@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["OneCycle", "BatchedAdam"]
+__all__ = ["OneCycle", "BatchedAdam", "wide_float"]
+
+
+def wide_float(device: torch.device) -> torch.dtype:
+    """float64 for schedule arithmetic, except on Apple's MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class OneCycle:
     max_momentum: float = 0.95
 
     def lr_beta1(self, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        step = step.to(torch.float64).clamp(max=self.total_steps)
+        step = step.to(wide_float(step.device)).clamp(max=self.total_steps)
         initial_lr = self.max_lr / self.div_factor
         min_lr = initial_lr / self.final_div_factor
         warm_end = float(self.pct_start * self.total_steps) - 1
@@ -92,15 +97,16 @@ class BatchedAdam:
         view = (-1,) + (1,) * (self.param.ndim - 1)
         act = active.view(view)
         self.steps += active.to(self.steps.dtype)
-        t = self.steps.clamp(min=1).to(torch.float64)
+        wide = wide_float(self.param.device)
+        t = self.steps.clamp(min=1).to(wide)
         b1 = beta1.view(view).to(self.param.dtype)
         new_avg = self.exp_avg.lerp(grad, 1 - b1)
         new_sq = self.exp_avg_sq * self.beta2 + (1 - self.beta2) * grad * grad
         self.exp_avg = torch.where(act, new_avg, self.exp_avg)
         self.exp_avg_sq = torch.where(act, new_sq, self.exp_avg_sq)
-        bias1 = 1 - beta1.to(torch.float64) ** t
+        bias1 = 1 - beta1.to(wide) ** t
         bias2_sqrt = torch.sqrt(1 - self.beta2**t)
-        step_size = (lr.to(torch.float64) / bias1).to(self.param.dtype).view(view)
+        step_size = (lr.to(wide) / bias1).to(self.param.dtype).view(view)
         denom = self.exp_avg_sq.sqrt() / bias2_sqrt.to(self.param.dtype).view(view) + self.eps
         update = step_size * self.exp_avg / denom
         self.param.sub_(torch.where(act, update, torch.zeros_like(update)))

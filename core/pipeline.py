@@ -222,17 +222,21 @@ class _Study:
             self._set_mask(f"set/N-seed{seed}", "N", self.config.set_mask.replace(seed=seed), role="stability")
 
     def learn_class_masks(self) -> None:
+        """Class masks of model N. Each class holds 1/K of the set, so the batch is divided by
+        K to give a class mask as many optimiser steps per epoch as the dataset mask gets."""
         group = "class/N"
         if self.store.has_masks(group):
             self.class_masks = self.store.load_class_masks(group)
             return
+        config = self.config.set_mask
+        config = config.replace(batch_size=max(8, config.batch_size // self.data.val.num_classes))
         results = learn_class_masks(self.models["N"], self.data.val.images, self.data.val.labels,
-                                    config=self.config.set_mask, device=self.device,
+                                    config=config, device=self.device,
                                     on_progress=self.on_progress, cancel=self.cancel)
         self._check_cancel(any(r.cancelled for r in results.values()))
         self.class_masks = {k: r.mask for k, r in results.items()}
         self.store.save_class_masks(group, self.class_masks, {
-            "model": "N", "config": self.config.set_mask.to_dict(), "class_names": list(self.data.val.class_names),
+            "model": "N", "config": config.to_dict(), "class_names": list(self.data.val.class_names),
             "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
             "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
         })
