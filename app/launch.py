@@ -4,6 +4,8 @@ servers without a display or Qt libraries."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Sequence
 
 from core.errors import FourierMasksError
@@ -11,7 +13,19 @@ from core.errors import FourierMasksError
 __all__ = ["main"]
 
 
+def _has_display() -> bool:
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _open_app(run: str | None) -> int:
+    if not _has_display():
+        # Qt would abort the process without a display; say what to do instead.
+        raise FourierMasksError(
+            "no display found for the desktop app; on a server use a headless subcommand such as "
+            "`fourier-masks demo --quick --out runs/demo` (or set QT_QPA_PLATFORM=offscreen)"
+        )
     try:
         from app.main import run_app
     except ImportError as exc:
