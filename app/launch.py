@@ -19,7 +19,7 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _open_app(run: str | None) -> int:
+def _open_app(run: str | None, demo: bool = False) -> int:
     if not _has_display():
         # Qt would abort the process without a display; say what to do instead.
         raise FourierMasksError(
@@ -33,7 +33,7 @@ def _open_app(run: str | None) -> int:
             f"the desktop app cannot start ({exc}); check that PySide6 and pyqtgraph are installed, "
             "or use a headless subcommand such as `fourier-masks demo --quick --out runs/demo`"
         ) from None
-    return run_app(run)
+    return run_app(run, demo=demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,44 +1,69 @@
-"""Application entry point.
-
-A first window that says what the product is and how to run the study headless; the full
-workbench (live convergence, spectra, images, clusters) builds on it.
-"""
+"""Application entry point: Qt set-up, settings, logging, and the main window."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import traceback
 
-from PySide6.QtCore import Qt
+import pyqtgraph as pg
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtWidgets import QApplication
 
 from resources import resource_path
 
-__all__ = ["MainWindow", "run_app"]
+from .settings import app_paths, open_settings, setup_logging
+from .window import MainWindow
+
+__all__ = ["create_window", "run_app"]
+
+log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
-    def __init__(self, run: str | None = None) -> None:
-        super().__init__()
-        self.setWindowTitle("Fourier Masks")
-        self.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
-        text = (
-            "<h2>Fourier Masks</h2>"
-            "<p>Learn which input frequencies a trained classifier really needs.</p>"
-            "<p>Run the whole study headless with<br><code>fourier-masks demo --quick --out runs/demo</code></p>"
-        )
-        if run:
-            text += f"<p>Run folder: <code>{run}</code></p>"
-        label = QLabel(text)
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.setCentralWidget(label)
-        self.resize(720, 420)
+def _configure_pyqtgraph() -> None:
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
 
 
-def run_app(run: str | None = None) -> int:
+def create_window(run: str | None = None) -> MainWindow:
+    """The main window, ready to show (the QApplication must exist)."""
+    _configure_pyqtgraph()
+    paths = app_paths()
+    setup_logging(paths)
+    window = MainWindow(paths, open_settings(paths))
+    if run:
+        window.open_run(run)
+    return window
+
+
+def _install_excepthook(window: MainWindow) -> None:
+    """A bug in a slot shows as a message in the window and a traceback in the log, and the
+    app stays up."""
+
+    def hook(kind, value, tb):
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, value, tb)))
+        try:
+            window.show_message("error", f"unexpected error ({kind.__name__}: {value}); details are in the log file")
+        except RuntimeError:
+            pass
+
+    sys.excepthook = hook
+
+
+def run_app(run: str | None = None, demo: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Fourier Masks")
-    window = MainWindow(run)
+    app.setOrganizationName("Fourier Masks")
+    app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
+    window = create_window(run)
+    _install_excepthook(window)
     window.show()
-    return app.exec()
+    if demo:
+        window.run_demo()
+    status = app.exec()
+    # Drop the window before the interpreter tears Qt down (pyqtgraph items otherwise
+    # outlive their scene at exit).
+    sys.excepthook = sys.__excepthook__
+    window.deleteLater()
+    del window
+    app.processEvents()
+    return status

@@ -71,8 +71,14 @@ class CheckpointSummary:
 
 
 def save_checkpoint(model: Classifier, path: str | os.PathLike) -> Path:
-    """Write ``model`` with its metadata; atomic, so a crash never leaves half a file."""
+    """Write ``model`` with its metadata; atomic, so a crash never leaves half a file.
+
+    Models loaded from TorchScript or ``torch.export`` files are written back in their own
+    format with our metadata added, so a run folder can hold any model it analysed."""
     buffer = io.BytesIO()
+    if isinstance(model.net, _GraphNet):
+        model.net.save(buffer, model.info.to_json())
+        return atomic_write_bytes(Path(path), buffer.getvalue())
     torch.save(
         {
             "format": CHECKPOINT_FORMAT,
@@ -381,10 +387,18 @@ class _GraphNet(nn.Module):
     fed in chunks of that size (the last one padded).
     """
 
-    def __init__(self, graph: nn.Module, fixed_batch: int | None = None) -> None:
+    def __init__(self, graph: nn.Module, fixed_batch: int | None = None, program: Any = None) -> None:
         super().__init__()
         self.graph = graph
         self.fixed_batch = fixed_batch
+        self._program = program  # the ExportedProgram, kept to save it again
+
+    def save(self, target: io.BytesIO, metadata: str) -> None:
+        """Write the graph in its own format with ``metadata`` as our extra file."""
+        if self._program is not None:
+            torch.export.save(self._program, target, extra_files={METADATA_FILE: metadata})
+        else:
+            torch.jit.save(self.graph, target, _extra_files={METADATA_FILE: metadata})
 
     def train(self, mode: bool = True) -> _GraphNet:
         self.training = mode
@@ -408,7 +422,7 @@ def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, m
     try:
         if kind == "torchscript":
             graph = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-            fixed_batch = None
+            fixed_batch, program = None, None
         else:
             _refuse_pickled_payloads(path)
             with _weights_only_everywhere():
@@ -447,7 +461,7 @@ def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, m
         )
     state = dict(graph.state_dict()) if hasattr(graph, "state_dict") else {}
     _check_finite(state, path.name)
-    return Classifier(_GraphNet(graph, fixed_batch), info)
+    return Classifier(_GraphNet(graph, fixed_batch, program), info)
 
 
 def check_compatible(info: ModelInfo, channels: int, num_classes: int | None = None, image_size: int | None = None) -> None:

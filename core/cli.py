@@ -462,7 +462,7 @@ def cmd_app(args) -> int:
             "the desktop app is not part of the headless engine; start it with the fourier-masks "
             "command, or use a subcommand (fourier-masks --help)"
         )
-    return args.open_app(getattr(args, "run", None))
+    return args.open_app(getattr(args, "run", None), getattr(args, "demo", False))
 
 
 # --- parser ------------------------------------------------------------------------------------------
@@ -479,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="open the desktop app (the default)")
     p.add_argument("run", nargs="?", help="a run folder to open")
+    p.add_argument("--demo", action="store_true", help="start the quick demo study in the app at once")
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("demo", help="run the whole study on the built-in dataset")
@@ -555,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None], int] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None, bool], int] | None = None) -> int:
     """Run the command line; ``open_app`` opens the desktop app (the engine cannot import it)."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -36,6 +36,8 @@ __all__ = [
     "filtered_examples_figure",
     "embedding_figure",
     "curves_figure",
+    "convergence_figure",
+    "write_figure",
 ]
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -81,6 +83,13 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = FIG
             fig.savefig(buffer, format=fmt, dpi=dpi if fmt == "png" else None, metadata=_metadata(fmt))
         paths.append(atomic_write_bytes(Path(folder) / f"{name}.{fmt}", buffer.getvalue()))
     return paths
+
+
+def write_figure(fig, path: str | Path, dpi: int = 300) -> Path:
+    """Write ``fig`` to one file; the format comes from the suffix (.png, .svg or .pdf)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    return save_figure(fig, path.parent, path.stem, formats=(fmt,), dpi=dpi)[0]
 
 
 def _metadata(fmt: str) -> dict[str, str | None]:
@@ -235,12 +244,17 @@ def exceedance_figure(radial_pct: np.ndarray, angular_pct: np.ndarray, radial_ed
     return fig
 
 
-def filtered_examples_figure(rows: Sequence[Mapping[str, np.ndarray]], row_labels: Sequence[str] = ()):
+def filtered_examples_figure(
+    rows: Sequence[Mapping[str, np.ndarray]],
+    row_labels: Sequence[str] = (),
+    mask_columns: Sequence[str] = ("M", "M_A", "Mc"),
+):
     """Rows of images and what the mask does to them.
 
     Each row maps a column title to an array: images ``(C, H, W)`` in [0, 1] (clipped for
-    display), ``mask`` (stored layout, shown centred) and ``spectrum`` (images whose log
-    magnitude spectrum is shown). Typical columns: x, log |F(x)|, M, M(x), Mᶜ(x), x_A, M(x_A).
+    display); masks in the stored layout for the titles in ``mask_columns`` (shown centred);
+    for titles starting with ``log``, an image whose log magnitude spectrum is shown.
+    Typical columns: x, log |F(x)|, M, M(x), Mᶜ(x), x_A, M(x_A).
     """
     columns = list(rows[0])
     with _style():
@@ -250,7 +264,7 @@ def filtered_examples_figure(rows: Sequence[Mapping[str, np.ndarray]], row_label
             for c, column in enumerate(columns):
                 ax = axes[r, c]
                 value = np.asarray(row[column])
-                if column.startswith("mask") or column in ("M", "Mc"):
+                if column in mask_columns:
                     _show(ax, _mask_image(value), cmap=MASK_CMAP, vmin=0, vmax=1)
                 elif column.startswith("log"):
                     spectrum = log_spectrum(value[None])[0]
@@ -300,6 +314,28 @@ def curves_figure(curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", 
         for ax, name in zip(axes, names):
             values = np.asarray(curves[name], dtype=float)
             ax.plot(np.arange(1, len(values) + 1), values, color="#2166ac", lw=1)
+            ax.set_title(name)
+            ax.set_xlabel(xlabel)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def convergence_figure(mask: np.ndarray | None, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                       xlabel: str = "step", title: str = ""):
+    """A mask (stored layout) next to its convergence curves, each given as ``(x, y)``."""
+    names = list(curves)
+    panels = len(names) + (mask is not None)
+    with _style():
+        fig = _figure(2.0 * panels + 0.4, 2.0)
+        axes = np.atleast_1d(fig.subplots(1, panels, squeeze=False)).ravel()
+        if mask is not None:
+            artist = _show(axes[0], _mask_image(mask), cmap=MASK_CMAP, vmin=0, vmax=1, title="mask", frequency_axes=True)
+            fig.colorbar(artist, ax=axes[0], shrink=0.8)
+            axes = axes[1:]
+        for ax, name in zip(axes, names):
+            x, y = curves[name]
+            ax.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), color="#2166ac", lw=1)
             ax.set_title(name)
             ax.set_xlabel(xlabel)
         if title:

@@ -363,16 +363,18 @@ def learn_image_masks(
                 state.slot_item[slot] = item
 
         admit(list(range(batch)))
+        batch_steps = 0
         while state.active.any():
             for _ in range(config.check_every):
                 _step(net, state, config, schedule, invariance)
+            batch_steps += config.check_every
             freed = _harvest(net, state, ids, config, finished_parts, on_result)
             done_count += len(freed)
             if reporter.cancelled:
                 break
             admit(freed)
             if reporter.wants_payload:
-                _report(reporter, state, ids, done_count)
+                _report(reporter, state, ids, done_count, batch_steps)
         cancelled = reporter.cancelled and done_count < n
     result = (
         ImageMaskResult.concatenate(finished_parts, config)
@@ -490,7 +492,7 @@ def _harvest(net, state: _SlotState, ids, config, parts: list, on_result) -> lis
     return finished
 
 
-def _report(reporter: ProgressReporter, state: _SlotState, ids, done: int) -> None:
+def _report(reporter: ProgressReporter, state: _SlotState, ids, done: int, batch_steps: int) -> None:
     occupied = [s for s, item in enumerate(state.slot_item) if item >= 0]
     if not occupied:
         return
@@ -498,6 +500,7 @@ def _report(reporter: ProgressReporter, state: _SlotState, ids, done: int) -> No
     reporter.report(
         done,
         f"{done}/{reporter.total} masks",
+        batch_steps=batch_steps,
         ids=[ids[state.slot_item[s]] for s in occupied],
         masks=state.mask[index].float().cpu().numpy(),
         steps=state.adam.steps[index].cpu().numpy(),

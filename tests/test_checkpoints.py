@@ -235,3 +235,16 @@ def test_model_info_validation():
         ModelInfo(arch="small_cnn", in_channels=3, num_classes=4, image_size=16, mean=(0.5,), std=(0.2,))
     with pytest.raises(ConfigError):
         build_classifier(ModelInfo(arch="no_such_net", in_channels=1, num_classes=4, image_size=16, mean=(0.5,), std=(0.2,)))
+
+
+def test_graph_models_are_saved_back_with_metadata(tiny_model, images, tmp_path):
+    foreign = tmp_path / "foreign.ts"
+    torch.jit.save(torch.jit.trace(tiny_model.net.eval(), torch.rand(1, 1, 16, 16)), foreign)
+    loaded = load_model(foreign, in_channels=1, num_classes=6, image_size=16, mean=(0.5,), std=(0.25,))
+    copy = load_model(save_checkpoint(loaded, tmp_path / "copy.pt"))  # no shapes needed now
+    assert copy.info.num_classes == 6 and copy.info.mean == (0.5,)
+    assert _same_outputs(tiny_model, copy, images)
+    exported = load_model(export_program(tiny_model, tmp_path / "m.pt2"))
+    again = load_model(save_checkpoint(exported, tmp_path / "again.pt"))
+    assert inspect_checkpoint(tmp_path / "again.pt").format == "torch-export"
+    assert _same_outputs(tiny_model, again, images)

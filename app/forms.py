@@ -1,0 +1,308 @@
+"""Parameter forms generated from the engine's frozen config dataclasses.
+
+A form shows every field of a config with its current value (the published defaults), and
+``value()`` builds a new config, so the engine's own validation (``ConfigError``) decides
+what is acceptable and its message is shown in the dialog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.augment import VARIANTS
+from core.errors import ConfigError
+from core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
+from core.models import ARCHITECTURES
+from core.attacks import PGDConfig
+from core.training import AUGMENTATION_CODES, TrainConfig
+
+__all__ = ["DataclassForm", "ConfigDialog", "ImageMaskDialog", "TrainDialog", "CompareDialog", "AttackDialog", "DATASET_CHOICES"]
+
+CHOICES: dict[str, Sequence[str]] = {
+    "objective": OBJECTIVES,
+    "schedule": SCHEDULES,
+    "augmentation": VARIANTS,
+    "arch": tuple(ARCHITECTURES),
+}
+HELP = {
+    "lam": "λ: weight of the sparsity term",
+    "lr": "learning rate (maximum of the one-cycle schedule)",
+    "schedule": "published: the reference code's effective rate (≈ lr/25); nominal: one cycle over max_steps",
+    "max_steps": "stop after this many steps even if the stop rule has not held",
+    "patience": "steps (or epochs) in a row the stop rule must hold",
+    "batch_size": "0 = chosen automatically",
+    "eps": "PGD ε in [0, 1] pixel units (the paper's 0.06 normalised ≈ 0.01356)",
+    "alpha": "PGD step size in pixel units; 0 = ε/8",
+    "per_channel": "one mask per colour channel instead of one shared mask",
+    "crop_scale": "random resized crop: range of the kept area",
+}
+DATASET_CHOICES = ("builtin", "builtin:planted", "torchvision:CIFAR10", "torchvision:MNIST", "torchvision:FashionMNIST")
+
+
+def _label(name: str) -> str:
+    return {"lam": "λ", "lr": "learning rate", "eps": "ε"}.get(name, name.replace("_", " "))
+
+
+class DataclassForm(QWidget):
+    """Widgets for the fields of a frozen dataclass instance; ``value()`` rebuilds it."""
+
+    def __init__(self, config: Any, hidden: Sequence[str] = (), parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.fields: dict[str, tuple[QWidget, Any]] = {}
+        layout = QFormLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for field in dataclasses.fields(config):
+            if field.name in hidden:
+                continue
+            value = getattr(config, field.name)
+            widget = self._widget(field.name, value)
+            widget.setToolTip(HELP.get(field.name, ""))
+            layout.addRow(_label(field.name), widget)
+            self.fields[field.name] = (widget, value)
+
+    def _widget(self, name: str, value: Any) -> QWidget:
+        if dataclasses.is_dataclass(value):
+            box = QGroupBox()
+            inner = QVBoxLayout(box)
+            inner.addWidget(DataclassForm(value))
+            return box
+        if isinstance(value, bool):
+            widget = QCheckBox()
+            widget.setChecked(value)
+            return widget
+        if isinstance(value, str) and name in CHOICES:
+            widget = QComboBox()
+            widget.addItems(list(CHOICES[name]))
+            widget.setCurrentText(value)
+            return widget
+        if isinstance(value, int):
+            widget = QSpinBox()
+            widget.setRange(-1, 100_000_000)
+            widget.setValue(value)
+            return widget
+        if isinstance(value, tuple):
+            return QLineEdit(", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value))
+        if isinstance(value, float):
+            return QLineEdit(f"{value:g}")
+        return QLineEdit(str(value))
+
+    def set_value(self, name: str, value: Any) -> None:
+        widget, _ = self.fields[name]
+        if isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        elif isinstance(widget, QComboBox):
+            widget.setCurrentText(str(value))
+        elif isinstance(widget, QSpinBox):
+            widget.setValue(int(value))
+        elif isinstance(widget, QLineEdit):
+            widget.setText(f"{value:g}" if isinstance(value, float) else str(value))
+
+    def value(self) -> Any:
+        changes = {}
+        for name, (widget, original) in self.fields.items():
+            changes[name] = self._read(name, widget, original)
+        return dataclasses.replace(self.config, **changes)
+
+    @staticmethod
+    def _read(name: str, widget: QWidget, original: Any) -> Any:
+        if isinstance(widget, QGroupBox):
+            return widget.findChild(DataclassForm).value()
+        if isinstance(widget, QCheckBox):
+            return widget.isChecked()
+        if isinstance(widget, QComboBox):
+            return widget.currentText()
+        if isinstance(widget, QSpinBox):
+            return widget.value()
+        text = widget.text().strip()
+        try:
+            if isinstance(original, tuple):
+                parts = [p for p in text.replace(" ", "").split(",") if p]
+                return tuple(type(original[0])(p) if original else float(p) for p in parts)
+            if isinstance(original, float):
+                return float(text)
+        except ValueError:
+            raise ConfigError(f"{_label(name)}: {text!r} is not a number") from None
+        return text
+
+
+class ConfigDialog(QDialog):
+    """A dialog of forms; OK is accepted only when every form builds a valid config."""
+
+    def __init__(self, title: str, intro: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.layout_ = QVBoxLayout(self)
+        if intro:
+            text = QLabel(intro)
+            text.setWordWrap(True)
+            self.layout_.addWidget(text)
+        self.forms: dict[str, DataclassForm] = {}
+        self.error = QLabel("")
+        self.error.setStyleSheet("color:#a31515;")
+        self.error.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.values: dict[str, Any] = {}
+
+    def add_form(self, key: str, title: str, config: Any, hidden: Sequence[str] = ()) -> DataclassForm:
+        box = QGroupBox(title)
+        inner = QVBoxLayout(box)
+        form = DataclassForm(config, hidden)
+        inner.addWidget(form)
+        self.layout_.addWidget(box)
+        self.forms[key] = form
+        return form
+
+    def finish(self) -> None:
+        self.layout_.addWidget(self.error)
+        self.layout_.addWidget(self.buttons)
+
+    def collect(self) -> dict[str, Any]:
+        """Extra values of subclasses (datasets, counts); raise ConfigError when invalid."""
+        return {}
+
+    def accept(self) -> None:
+        try:
+            values = {key: form.value() for key, form in self.forms.items()}
+            values.update(self.collect())
+        except ConfigError as exc:
+            self.error.setText(str(exc))
+            return
+        self.values = values
+        super().accept()
+
+
+class ImageMaskDialog(ConfigDialog):
+    """Settings for per-image masks (used for dropped images)."""
+
+    def __init__(self, config: ImageMaskConfig, image_size: int, parent: QWidget | None = None) -> None:
+        super().__init__("Single-image mask settings",
+                         "Defaults are the published ones (Karantzas et al.). “Basile” switches to the "
+                         "cross-entropy objective of Basile et al.", parent)
+        presets = QHBoxLayout()
+        self.form = self.add_form("masks", "single-image masks", config, hidden=("check_every",))
+        for text, preset in (("Published (Karantzas)", ImageMaskConfig()), ("Basile et al.", ImageMaskConfig.basile(image_size))):
+            button = QPushButton(text)
+            button.clicked.connect(lambda checked=False, p=preset: self.apply(p))
+            presets.addWidget(button)
+        self.layout_.insertLayout(1, presets)
+        self.finish()
+
+    def apply(self, preset: ImageMaskConfig) -> None:
+        for field in dataclasses.fields(preset):
+            if field.name in self.form.fields:
+                self.form.set_value(field.name, getattr(preset, field.name))
+
+
+class _DatasetRow(QWidget):
+    def __init__(self, default: str = "builtin", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.combo = QComboBox()
+        self.combo.setEditable(True)
+        self.combo.addItems(list(DATASET_CHOICES))
+        self.combo.setCurrentText(default)
+        self.combo.setToolTip("builtin, builtin:planted, torchvision:<Name>, or the path of an ImageFolder directory")
+        layout.addWidget(self.combo, 1)
+
+    @property
+    def spec(self) -> str:
+        spec = self.combo.currentText().strip()
+        if not spec:
+            raise ConfigError("choose a dataset")
+        return spec
+
+
+def _spin(value: int, low: int, high: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    return spin
+
+
+class TrainDialog(ConfigDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Train models", "Adam with a one-cycle schedule, keeping the lowest validation loss "
+                         "(METHOD.md §4). One model is trained per ticked augmentation.", parent)
+        data = QFormLayout()
+        self.dataset = _DatasetRow()
+        self.size = _spin(32, 16, 512)
+        self.channels = QComboBox()
+        self.channels.addItems(["1", "3"])
+        self.train_per_class = _spin(600, 1, 1_000_000)
+        self.val_per_class = _spin(60, 1, 1_000_000)
+        data.addRow("dataset", self.dataset)
+        data.addRow("image size (px)", self.size)
+        data.addRow("channels", self.channels)
+        data.addRow("built-in: training images per class", self.train_per_class)
+        data.addRow("built-in: validation images per class", self.val_per_class)
+        self.layout_.addLayout(data)
+        row = QHBoxLayout()
+        self.augmentations: dict[str, QCheckBox] = {}
+        for name in VARIANTS:
+            box = QCheckBox(f"{AUGMENTATION_CODES[name]} ({name})")
+            box.setChecked(name == "none")
+            self.augmentations[name] = box
+            row.addWidget(box)
+        self.layout_.addLayout(row)
+        self.add_form("train", "training", TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0)),
+                      hidden=("augmentation", "mean", "std"))
+        self.finish()
+
+    def collect(self) -> dict[str, Any]:
+        chosen = [name for name, box in self.augmentations.items() if box.isChecked()]
+        if not chosen:
+            raise ConfigError("tick at least one augmentation")
+        return {"data_spec": self.dataset.spec, "size": self.size.value(), "channels": int(self.channels.currentText()),
+                "train_per_class": self.train_per_class.value(), "val_per_class": self.val_per_class.value(),
+                "augmentations": chosen}
+
+
+class CompareDialog(ConfigDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Compare models", "Learns each loaded model's dataset mask on a validation set and, "
+                         "optionally, single-image masks on the same images, then the comparison tables.", parent)
+        data = QFormLayout()
+        self.dataset = _DatasetRow()
+        self.val_per_class = _spin(60, 1, 1_000_000)
+        self.images_per_class = _spin(5, 0, 100_000)
+        data.addRow("validation data", self.dataset)
+        data.addRow("built-in: validation images per class", self.val_per_class)
+        data.addRow("single-image masks per class (0 = none)", self.images_per_class)
+        self.layout_.addLayout(data)
+        self.add_form("set", "dataset masks", SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=30))
+        self.add_form("image", "single-image masks", ImageMaskConfig(max_steps=2000), hidden=("check_every",))
+        self.finish()
+
+    def collect(self) -> dict[str, Any]:
+        return {"data_spec": self.dataset.spec, "val_per_class": self.val_per_class.value(),
+                "images_per_class": self.images_per_class.value()}
+
+
+class AttackDialog(ConfigDialog):
+    def __init__(self, image_config: ImageMaskConfig, parent: QWidget | None = None) -> None:
+        super().__init__("Adversarial counterparts", "PGD (torchattacks) against the model, then a mask for each "
+                         "adversarial image that keeps its (wrong) prediction.", parent)
+        self.add_form("attack", "PGD", PGDConfig())
+        self.add_form("image", "single-image masks", image_config, hidden=("check_every",))
+        self.finish()

@@ -1,0 +1,349 @@
+"""The app's long-running work, as plain functions over :mod:`core` (no Qt here).
+
+Each job takes keyword-only ``on_progress`` and ``cancel`` (supplied by
+:class:`app.workers.JobWorker`), writes what it produces into the session's
+:class:`core.store.ResultsStore` as it goes, and returns a small summary. Views read results
+back from the store, so a cancelled job keeps everything it finished and a run reopened
+later shows the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from core.attacks import PGDConfig, pgd_attack
+from core.checkpoints import check_compatible, load_model, save_checkpoint
+from core.data import IMAGE_EXTENSIONS, ImageSet, load_dataset, load_images
+from core.errors import BadDatasetError, ConfigError, FourierMasksError
+from core.fourier import complement_mask, filter_images
+from core.masks import ImageMaskConfig, SetMaskConfig, learn_set_mask
+from core.models import Classifier, frozen
+from core.pipeline import StudyConfig, run_study
+from core.progress import CancelToken, ProgressCallback, ProgressReporter
+from core.report import write_report
+from core.store import ResultsStore
+from core.training import AUGMENTATION_CODES, TrainConfig, history_table, train_model
+from core.units import plan_image_masks, run_mask_units
+
+__all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "LoadedModels",
+    "ImageJobResult",
+    "split_dropped_paths",
+    "load_checkpoints",
+    "run_demo",
+    "learn_dropped_image_masks",
+    "attack_and_mask",
+    "compare_models",
+    "train_models",
+    "write_run_report",
+    "group_label",
+]
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt", ".tar", ".bin")
+
+
+def group_label(group: str) -> str:
+    """``image/N-drop1`` → ``N-drop1`` (used to name files that belong to a group)."""
+    return group.split("/", 1)[-1]
+
+
+def split_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
+    """Sort dropped paths into (checkpoints, images, run folders); folders of images expand."""
+    checkpoints, images, runs = [], [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            if (path / "run.json").is_file():
+                runs.append(path)
+            else:
+                images.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
+        elif path.suffix.lower() in CHECKPOINT_SUFFIXES:
+            checkpoints.append(path)
+        else:
+            images.append(path)  # anything else is tried as an image; bad files are reported
+    return checkpoints, images, runs
+
+
+@dataclass
+class LoadedModels:
+    models: dict[str, Classifier] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    base = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip(".-") or "model"
+    candidate, k = base, 2
+    while candidate in taken:
+        candidate, k = f"{base}-{k}", k + 1
+    return candidate
+
+
+def load_checkpoints(
+    paths: Sequence[str | Path],
+    store: ResultsStore,
+    taken: set[str],
+    *,
+    device: torch.device,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LoadedModels:
+    """Load model files and copy each into the run (so the run can be reopened on its own).
+    A file that fails is reported, the others still load."""
+    result = LoadedModels()
+    reporter = ProgressReporter("load", len(paths), on_progress, cancel)
+    for k, path in enumerate(paths):
+        if reporter.cancelled:
+            break
+        reporter.report(k, f"loading {Path(path).name}")
+        try:
+            model = load_model(path, device=device)
+        except FourierMasksError as exc:
+            result.problems.append(str(exc))
+            continue
+        name = _unique_name(Path(path).stem, taken | set(result.models))
+        save_checkpoint(model, store.model_path(name))
+        result.models[name] = model
+    reporter.report(len(paths), "loaded")
+    return result
+
+
+def run_demo(
+    store: ResultsStore,
+    *,
+    quick: bool = True,
+    device: torch.device,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+):
+    config = StudyConfig.quick() if quick else StudyConfig.full()
+    return run_study(config, store, device=device, on_progress=on_progress, cancel=cancel)
+
+
+@torch.no_grad()
+def _probabilities(model: Classifier, images: torch.Tensor, masks: np.ndarray | None = None, batch: int = 128) -> np.ndarray:
+    """Softmax outputs of ``model`` on ``M(x)`` (plain ``x`` when ``masks`` is None)."""
+    out = []
+    device = next(iter(model.parameters()), torch.zeros(0)).device
+    with frozen(model):
+        for start in range(0, len(images), batch):
+            x = images[start : start + batch].to(device)
+            if masks is not None:
+                m = torch.as_tensor(masks[start : start + batch], dtype=torch.float32, device=device)
+                x = filter_images(x, m, model.normalization)
+            out.append(torch.softmax(model(x), dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.info.num_classes), np.float32)
+
+
+def _save_predictions(store: ResultsStore, group: str, model: Classifier, clean_group: str | None = None) -> None:
+    """Class probabilities for a group's images: x, M(x), Mᶜ(x) (and, for an adversarial
+    group, the clean images' masks applied to x_A), saved as ``data/predictions-<label>``."""
+    stored = store.load_image_masks(group)
+    inputs = store.image_mask_inputs(group)
+    position = {i: k for k, i in enumerate(inputs["ids"].tolist())}
+    images = torch.from_numpy(inputs["images"][[position[i] for i in stored.ids]])
+    arrays = {
+        "ids": np.array(stored.ids, dtype=str),
+        "x": _probabilities(model, images),
+        "masked": _probabilities(model, images, stored.masks),
+        "complement": _probabilities(model, images, complement_mask(stored.masks)),
+    }
+    if clean_group is not None:
+        clean = store.load_image_masks(clean_group)
+        clean_position = {i: k for k, i in enumerate(clean.ids)}
+        if all(i in clean_position for i in stored.ids):
+            clean_masks = clean.masks[[clean_position[i] for i in stored.ids]]
+            arrays["clean_masked"] = _probabilities(model, images, clean_masks)
+    store.save_arrays(f"predictions-{group_label(group)}", **arrays)
+
+
+@dataclass
+class ImageJobResult:
+    group: str
+    done: int
+    total: int
+    problems: list[str] = field(default_factory=list)
+
+
+def _next_group(store: ResultsStore, model_name: str, suffix: str) -> str:
+    k = 1
+    while f"image/{model_name}-{suffix}{k}" in store.mask_groups():
+        k += 1
+    return f"image/{model_name}-{suffix}{k}"
+
+
+def learn_dropped_image_masks(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    paths: Sequence[str | Path],
+    *,
+    config: ImageMaskConfig,
+    device: torch.device,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImageJobResult:
+    """Per-image masks for dropped image files, learned together in batches."""
+    try:
+        images, loaded, problems = load_images(paths, model.info.in_channels, model.info.image_size, skip_bad=True)
+    except BadDatasetError as exc:
+        raise BadDatasetError(f"nothing to learn masks for: {exc}") from None
+    names = [Path(p).name for p in loaded]
+    ids = names if len(set(names)) == len(names) else [str(p) for p in loaded]
+    image_set = ImageSet(images=images, labels=torch.full((len(ids),), -1), class_names=model.info.labels(),
+                         ids=tuple(ids), name="dropped files")
+    group = _next_group(store, model_name, "drop")
+    units = plan_image_masks(store, group, image_set, model_name=model_name, config=config, inputs="clean",
+                             dataset="dropped files", sources=[str(p) for p in loaded])
+    result = run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
+    done = len(store.finished_ids(group))
+    if done:
+        _save_predictions(store, group, model)
+    return ImageJobResult(group=group, done=done, total=len(ids), problems=problems)
+
+
+def attack_and_mask(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    clean_group: str,
+    *,
+    attack: PGDConfig,
+    config: ImageMaskConfig,
+    device: torch.device,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImageJobResult:
+    """PGD counterparts of a group's images, and their own masks (keeping the adversarial
+    prediction). Labels are the true ones where known, else the clean prediction."""
+    inputs = store.image_mask_inputs(clean_group)
+    stored = store.load_image_masks(clean_group)
+    position = {i: k for k, i in enumerate(inputs["ids"].tolist())}
+    index = [position[i] for i in stored.ids]
+    images = torch.from_numpy(inputs["images"][index])
+    labels = torch.from_numpy(inputs["labels"][index]).long()
+    targets = torch.from_numpy(stored.arrays["targets"]).long()
+    labels = torch.where(labels >= 0, labels, targets)
+    adversarial = pgd_attack(model, images, labels, config=attack, device=device, on_progress=on_progress, cancel=cancel)
+    if cancel is not None and cancel.is_set():
+        return ImageJobResult(group="", done=0, total=len(index))
+    adversarial_set = ImageSet(images=adversarial, labels=labels, class_names=model.info.labels(),
+                               ids=tuple(stored.ids), name="adversarial")
+    group = f"{clean_group}-adv"
+    if group in store.mask_groups():
+        group = _next_group(store, model_name, "adv")
+    units = plan_image_masks(store, group, adversarial_set, model_name=model_name, config=config, inputs="adversarial",
+                             pairs_with=clean_group, attack=attack.to_dict())
+    run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
+    done = len(store.finished_ids(group))
+    if done:
+        _save_predictions(store, group, model, clean_group=clean_group)
+    return ImageJobResult(group=group, done=done, total=len(index))
+
+
+def _dataset_for(model: Classifier, spec: str, val_per_class: int, seed: int = 0) -> ImageSet:
+    data = load_dataset(spec, size=model.info.image_size, channels=model.info.in_channels, seed=seed,
+                        train_per_class=1, val_per_class=val_per_class).val
+    check_compatible(model.info, data.channels, data.num_classes)
+    return data
+
+
+def compare_models(
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    *,
+    data_spec: str,
+    val_per_class: int,
+    set_config: SetMaskConfig,
+    images_per_class: int,
+    image_config: ImageMaskConfig,
+    device: torch.device,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+):
+    """Dataset masks (and, optionally, single-image masks on the same validation images) for
+    every model, then the comparison tables (Table 1–3, energies, per-image comparisons)."""
+    if len(models) < 1:
+        raise ConfigError("load at least one model to compare")
+    first = next(iter(models.values())).info
+    data = None
+    for name, model in models.items():
+        if (model.info.image_size, model.info.in_channels) != (first.image_size, first.in_channels):
+            raise ConfigError(f"{name} takes {model.info.image_size}px {model.info.in_channels}-channel images, "
+                              f"unlike the others; compare models with the same input")
+        data = data or _dataset_for(model, data_spec, val_per_class)
+        check_compatible(model.info, data.channels, data.num_classes)
+    store.update_manifest(data={"spec": data_spec, "size": first.image_size, "channels": first.in_channels,
+                                "seed": 0, "train_per_class": 1, "val_per_class": val_per_class})
+    for name, model in models.items():
+        group = f"set/{name}"
+        if not store.has_masks(group):
+            result = learn_set_mask(model, data.images, data.labels, config=set_config, device=device,
+                                    on_progress=on_progress, cancel=cancel, stage=f"set-mask {name}")
+            if result.cancelled:
+                return None
+            store.save_set_mask(group, result.mask, {
+                "model": name, "role": "dataset", "config": set_config.to_dict(), "images": result.num_images,
+                "accuracy": result.accuracy, "masked_accuracy": result.masked_accuracy,
+                "kept_fraction": result.kept_fraction, "epochs": result.epochs, "converged": result.converged,
+                "accuracy_met": result.accuracy_met, "history": result.history, "class_names": list(data.class_names),
+            })
+    if images_per_class > 0:
+        subset = data.balanced_subset(images_per_class)
+        for name, model in models.items():
+            group = f"image/{name}-clean"
+            units = plan_image_masks(store, group, subset, model_name=name, config=image_config, inputs="clean",
+                                     dataset=data.name)
+            result = run_mask_units(store, units, model, config=image_config, device=device,
+                                    on_progress=on_progress, cancel=cancel)
+            if result is not None and result.cancelled:
+                return None
+    return write_report(store, val=data, make_figures=False, reference=next(iter(models)), device=device,
+                        on_progress=on_progress, cancel=cancel)
+
+
+def train_models(
+    store: ResultsStore,
+    *,
+    data_spec: str,
+    size: int,
+    channels: int,
+    train_per_class: int,
+    val_per_class: int,
+    configs: Sequence[TrainConfig],
+    device: torch.device,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, Classifier]:
+    """Train each configuration; every finished model is saved before the next starts."""
+    data = load_dataset(data_spec, size=size, channels=channels, train_per_class=train_per_class, val_per_class=val_per_class)
+    trained: dict[str, Classifier] = {}
+    for config in configs:
+        name = AUGMENTATION_CODES[config.augmentation]
+        k = 2
+        while store.has_model(name):
+            name, k = f"{AUGMENTATION_CODES[config.augmentation]}{k}", k + 1
+        result = train_model(data.train, data.val, config=config, name=name, device=device,
+                             on_progress=on_progress, cancel=cancel)
+        if result.cancelled:
+            break
+        save_checkpoint(result.model, store.model_path(name))
+        store.save_table(history_table(name, config.augmentation, result.history))
+        trained[name] = result.model
+    return trained
+
+
+def write_run_report(
+    store: ResultsStore,
+    *,
+    make_figures: bool,
+    device: torch.device,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+):
+    return write_report(store, make_figures=make_figures, device=device, on_progress=on_progress, cancel=cancel)

@@ -1,0 +1,129 @@
+"""What every panel shares: a header with export buttons for its figures and tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+
+from core.errors import FourierMasksError
+from core.figures import write_figure
+from core.store import atomic_write_text
+from core.tables import Table
+
+from ..workbench import Workbench
+
+__all__ = ["Panel", "FIGURE_FILTER", "CSV_FILTER"]
+
+FIGURE_FILTER = "PNG image (*.png);;SVG vector (*.svg);;PDF document (*.pdf)"
+CSV_FILTER = "CSV table (*.csv)"
+
+
+class Panel(QWidget):
+    """A view over the workbench with ``Export figure`` and ``Save CSV`` menus.
+
+    Subclasses list what they show in :meth:`figures` (name → builder of a matplotlib figure,
+    drawn by :mod:`core.figures` for publication) and :meth:`tables` (name → builder of a
+    :class:`core.tables.Table`); a builder returns None while there is nothing to show."""
+
+    title = "Panel"
+
+    def __init__(self, workbench: Workbench, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workbench = workbench
+        self.outer = QVBoxLayout(self)
+        self.outer.setContentsMargins(4, 4, 4, 4)
+        self.header = QHBoxLayout()
+        self.status = QLabel("")
+        self.status.setStyleSheet("color:#555;")
+        self.status.setWordWrap(True)
+        self.header.addWidget(self.status, 1)
+        self.export_button = self._menu_button("Export figure", self._fill_figure_menu)
+        self.csv_button = self._menu_button("Save CSV", self._fill_table_menu)
+        self.header.addWidget(self.export_button)
+        self.header.addWidget(self.csv_button)
+        self.outer.addLayout(self.header)
+
+    def _menu_button(self, text: str, fill: Callable[[QMenu], None]) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(button)
+        menu.aboutToShow.connect(lambda: fill(menu))
+        button.setMenu(menu)
+        return button
+
+    # --- to implement ------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Callable[[], object]]:
+        return {}
+
+    def tables(self) -> dict[str, Callable[[], Table | None]]:
+        return {}
+
+    # --- exporting ---------------------------------------------------------------------------
+
+    def _pick(self, builders: dict, name: str | None, what: str):
+        if not builders:
+            raise FourierMasksError(f"the {self.title} view has no {what}")
+        if name is None:
+            name = next(iter(builders))
+        if name not in builders:
+            raise FourierMasksError(f"the {self.title} view has no {what} called {name!r}")
+        built = builders[name]()
+        if built is None:
+            raise FourierMasksError(f"the {self.title} view has nothing to export as {name!r} yet")
+        return built
+
+    def export_figure_to(self, path: str | Path, name: str | None = None) -> Path:
+        """Write one of the panel's figures; the format follows the suffix (.png, .svg, .pdf)."""
+        suffix = Path(path).suffix.lower()
+        if suffix not in (".png", ".svg", ".pdf"):
+            raise FourierMasksError(f"figures export as .png, .svg or .pdf, not {suffix or 'a file without extension'}")
+        return write_figure(self._pick(self.figures(), name, "figure"), path)
+
+    def save_table_to(self, path: str | Path, name: str | None = None) -> Path:
+        table = self._pick(self.tables(), name, "table")
+        return atomic_write_text(Path(path), table.to_csv())
+
+    def _fill_figure_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        for name in self.figures() or {}:
+            menu.addAction(name, lambda name=name: self._ask_and_export(name))
+        if menu.isEmpty():
+            menu.addAction("(nothing to export yet)").setEnabled(False)
+
+    def _fill_table_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        for name in self.tables() or {}:
+            menu.addAction(name, lambda name=name: self._ask_and_save(name))
+        if menu.isEmpty():
+            menu.addAction("(no table yet)").setEnabled(False)
+
+    def _ask_path(self, caption: str, filters: str, default: str) -> str | None:
+        folder = self.workbench.store.root if self.workbench.store else Path.home()
+        path, _ = QFileDialog.getSaveFileName(self, caption, str(Path(folder) / default), filters)
+        return path or None
+
+    def _ask_and_export(self, name: str) -> None:
+        path = self._ask_path(f"Export {name}", FIGURE_FILTER, f"{_slug(name)}.png")
+        if path:
+            self._report(lambda: self.export_figure_to(path, name))
+
+    def _ask_and_save(self, name: str) -> None:
+        path = self._ask_path(f"Save {name}", CSV_FILTER, f"{_slug(name)}.csv")
+        if path:
+            self._report(lambda: self.save_table_to(path, name))
+
+    def _report(self, action) -> None:
+        try:
+            path = action()
+        except FourierMasksError as exc:
+            self.workbench.message.emit("error", str(exc))
+        else:
+            self.workbench.message.emit("info", f"saved {path}")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "export"

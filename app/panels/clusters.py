@@ -1,0 +1,139 @@
+"""Clusters: UMAP of single-image masks coloured by predicted class, with the linear probe's
+accuracy next to its shuffled-label control; clicking a point selects that image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
+
+from core.figures import embedding_figure
+from core.tables import Table
+
+from .base import Panel
+
+__all__ = ["ClustersPanel"]
+
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+SPACES = {"linear-probe outputs": "probe_xy", "masks": "mask_xy"}
+
+
+class ClustersPanel(Panel):
+    title = "Clusters"
+    computeRequested = Signal()
+
+    def __init__(self, workbench, parent=None) -> None:
+        super().__init__(workbench, parent)
+        controls = QHBoxLayout()
+        self.groups = QComboBox()
+        self.space = QComboBox()
+        self.space.addItems(list(SPACES))
+        self.compute = QPushButton("Compute clusters")
+        self.compute.clicked.connect(self.computeRequested)
+        controls.addWidget(QLabel("masks of"))
+        controls.addWidget(self.groups, 1)
+        controls.addWidget(QLabel("UMAP of"))
+        controls.addWidget(self.space)
+        controls.addWidget(self.compute)
+        self.outer.addLayout(controls)
+        self.probe = QLabel("")
+        self.outer.addWidget(self.probe)
+        self.view = pg.PlotWidget()
+        self.view.setLabel("bottom", "UMAP 1")
+        self.view.setLabel("left", "UMAP 2")
+        self.legend = self.view.addLegend(offset=(-10, 10))
+        self.scatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None), hoverable=True)
+        self.view.addItem(self.scatter)
+        self.scatter.sigClicked.connect(self._on_scatter_clicked)
+        self.outer.addWidget(self.view, 1)
+        self.current: dict | None = None
+        self.groups.currentTextChanged.connect(self._draw)
+        self.space.currentTextChanged.connect(self._draw)
+        workbench.runChanged.connect(self.refresh)
+        workbench.contentsChanged.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        groups = self.workbench.image_groups()
+        keep = self.groups.currentText()
+        self.groups.blockSignals(True)
+        self.groups.clear()
+        self.groups.addItems(groups)
+        preferred = f"image/{self.workbench.current_model}-clean"
+        if keep in groups:
+            self.groups.setCurrentText(keep)
+        elif preferred in groups:
+            self.groups.setCurrentText(preferred)
+        self.groups.blockSignals(False)
+        self._draw()
+
+    def _probe_text(self, group: str) -> str:
+        table = self.workbench.tables().get("table3")
+        label = group.split("/", 1)[-1]
+        if table is None:
+            return ""
+        for row in table.rows:
+            if row[0] == label:
+                return (f"linear probe: {row[3]:.1f} ± {row[4]:.1f} % test accuracy vs {row[5]:.1f} ± {row[6]:.1f} % "
+                        f"with shuffled labels (chance {row[7]:.1f} %, {row[1]} masks)")
+        return ""
+
+    def _draw(self, *args) -> None:
+        group = self.groups.currentText()
+        embedding = self.workbench.embedding(group) if group else None
+        self.scatter.clear()
+        self.legend.clear()
+        self.compute.setEnabled(bool(group))
+        if embedding is None:
+            self.current = None
+            self.probe.setText("")
+            self.status.setText("No clusters yet: compute them for a group of single-image masks." if group
+                                else "Learn single-image masks to see their clusters.")
+            return
+        names = self.workbench.class_names(group)
+        xy = embedding[SPACES[self.space.currentText()]]
+        labels = embedding["labels"].astype(int)
+        ids = embedding["ids"].tolist()
+        spots = [{"pos": xy[k], "data": ids[k], "brush": pg.mkBrush(COLOURS[labels[k] % len(COLOURS)])} for k in range(len(ids))]
+        self.scatter.addPoints(spots)
+        for k in sorted(set(labels.tolist())):
+            item = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(COLOURS[k % len(COLOURS)]), pen=pg.mkPen(None))
+            self.legend.addItem(item, names[k] if k < len(names) else str(k))
+        self.view.autoRange()
+        self.current = {"group": group, "xy": xy, "labels": labels, "ids": ids, "names": names}
+        self.probe.setText(self._probe_text(group))
+        self.status.setText(f"{group}: {len(ids)} masks (class-balanced); click a point to see its image")
+
+    def _on_scatter_clicked(self, item, points, event=None) -> None:
+        if points is not None and len(points) and self.current is not None:
+            self.workbench.select_image(self.current["group"], str(points[0].data()))
+
+    def click_image(self, image_id: str) -> None:
+        """Select an image as a click on its point would (used by tests and keyboard)."""
+        if self.current is not None and image_id in self.current["ids"]:
+            self.workbench.select_image(self.current["group"], image_id)
+
+    def figures(self):
+        return {"UMAP": self._figure}
+
+    def tables(self):
+        return {"UMAP coordinates": self._table}
+
+    def _figure(self):
+        c = self.current
+        if c is None:
+            return None
+        return embedding_figure(np.asarray(c["xy"]), c["labels"], c["names"], f"UMAP of {self.space.currentText()} ({c['group']})")
+
+    def _table(self) -> Table | None:
+        c = self.current
+        if c is None:
+            return None
+        table = Table.build("umap", f"UMAP of {self.space.currentText()} ({c['group']})",
+                            [("image", ""), ("predicted class", ""), ("umap x", "1"), ("umap y", "1")])
+        for k, image_id in enumerate(c["ids"]):
+            label = c["labels"][k]
+            table.add_row(image_id, c["names"][label] if label < len(c["names"]) else str(label),
+                          float(c["xy"][k, 0]), float(c["xy"][k, 1]))
+        return table

@@ -1,0 +1,189 @@
+"""Compare augmentations: dataset masks side by side, their centred differences from a
+reference model, radial/angular energy differences per band, Table 1 and the per-image
+comparison percentages (the paper's Figures 3, 4 and 7 and Table 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QTableView
+from PySide6.QtCore import Qt
+
+from core.energy import angular_partition, centred_difference, mask_energies, radial_partition
+from core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
+
+from ..widgets import ImageView
+from .base import Panel
+from .clusters import COLOURS
+from .tables import TableModel
+
+__all__ = ["ComparePanel"]
+
+BANDS = 32
+
+
+class ComparePanel(Panel):
+    title = "Compare"
+    compareRequested = Signal()
+
+    def __init__(self, workbench, parent=None) -> None:
+        super().__init__(workbench, parent)
+        controls = QHBoxLayout()
+        self.reference = QComboBox()
+        self.compare_button = QPushButton("Compare models…")
+        self.compare_button.setToolTip("Learn dataset masks (and single-image masks) for every loaded model")
+        self.compare_button.clicked.connect(self.compareRequested)
+        self.comparison = QComboBox()
+        self.comparison.setToolTip("per-image comparison to show (the paper's Figure 7)")
+        controls.addWidget(QLabel("reference model"))
+        controls.addWidget(self.reference)
+        controls.addWidget(QLabel("per-image comparison"))
+        controls.addWidget(self.comparison, 1)
+        controls.addWidget(self.compare_button)
+        self.outer.addLayout(controls)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.view = pg.GraphicsLayoutWidget()  # masks and their differences
+        self.view.setMinimumHeight(260)
+        self.energy_view = pg.GraphicsLayoutWidget()
+        self.energy_view.setMinimumHeight(170)
+        self.exceedance_view = pg.PlotWidget()
+        self.exceedance_view.setMinimumHeight(140)
+        self.table_model = TableModel()
+        self.table_view = QTableView()
+        self.table_view.setModel(self.table_model)
+        self.table_view.setMinimumHeight(90)
+        for widget, stretch in ((self.view, 4), (self.energy_view, 2), (self.exceedance_view, 2), (self.table_view, 1)):
+            splitter.addWidget(widget)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
+        self.outer.addWidget(splitter, 1)
+        self.mask_views: dict[str, ImageView] = {}
+        self.difference_views: dict[str, ImageView] = {}
+        self.energy: dict | None = None
+        self.exceedance: tuple | None = None
+        self.reference.currentTextChanged.connect(self._draw)
+        self.comparison.currentTextChanged.connect(self._draw)
+        workbench.runChanged.connect(self.refresh)
+        workbench.contentsChanged.connect(self.refresh)
+        workbench.modelsChanged.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        models = sorted(self.workbench.set_masks())
+        keep = self.reference.currentText()
+        self.reference.blockSignals(True)
+        self.reference.clear()
+        self.reference.addItems(models)
+        if keep in models:
+            self.reference.setCurrentText(keep)
+        elif "N" in models:
+            self.reference.setCurrentText("N")
+        self.reference.blockSignals(False)
+        comparisons = sorted(n for n in self.workbench.tables() if n.startswith("exceedance-"))
+        keep = self.comparison.currentText()
+        self.comparison.blockSignals(True)
+        self.comparison.clear()
+        self.comparison.addItems(comparisons)
+        if keep in comparisons:
+            self.comparison.setCurrentText(keep)
+        self.comparison.blockSignals(False)
+        self.compare_button.setEnabled(len(self.workbench.models) >= 1)
+        self._draw()
+
+    def _draw(self, *args) -> None:
+        masks = self.workbench.set_masks()
+        reference = self.reference.currentText()
+        for view in (self.view, self.energy_view):
+            view.clear()
+        self.exceedance_view.clear()
+        self.mask_views, self.difference_views = {}, {}
+        self.energy, self.exceedance = None, None
+        table = self.workbench.tables().get("table1")
+        self.table_model.set_table(table)
+        self.table_view.resizeColumnsToContents()
+        if not masks:
+            self.status.setText("Load two or more checkpoints and press “Compare models…” (or open a run).")
+            return
+        order = [reference] + [m for m in sorted(masks) if m != reference]
+        others = order[1:]
+        columns = max(len(order), 2)
+        for col, model in enumerate(order):
+            view = ImageView(self.view.addPlot(row=0, col=col, title=f"M_{model}"), "mask", colorbar=col == len(order) - 1)
+            view.show(masks[model], stored_mask=True)
+            self.mask_views[model] = view
+        for col, model in enumerate(others):
+            view = ImageView(self.view.addPlot(row=1, col=col + 1, title=f"{model} − {reference}"), "difference",
+                             colorbar=col == len(others) - 1)
+            view.show(centred_difference(masks[model], masks[reference]))
+            self.difference_views[model] = view
+        if others:
+            self._draw_energies(masks, reference, others)
+        self._draw_exceedance()
+        kept = ", ".join(f"{m} {100 * float(np.mean(masks[m])):.1f} %" for m in order)
+        self.status.setText(f"dataset masks of {len(order)} models; kept fraction: {kept}")
+
+    def _draw_energies(self, masks, reference, others) -> None:
+        shape = np.shape(masks[reference])[-2:]
+        radial, angular = radial_partition(shape, BANDS), angular_partition(shape, BANDS)
+        energy = {"radial": {}, "angular": {}, "edges": radial.edges}
+        for kind, partition in (("radial", radial), ("angular", angular)):
+            plot = self.energy_view.addPlot(row=0, col=0 if kind == "radial" else 1,
+                                            title=f"{kind} energy difference from {reference}")
+            plot.addLegend(offset=(5, 5))
+            plot.addLine(y=0, pen=pg.mkPen("#888"))
+            plot.setLabel("bottom", "radial frequency (cycles/image)" if kind == "radial" else "direction (degrees)")
+            base = mask_energies(masks[reference], partition)
+            for k, model in enumerate(others):
+                difference = mask_energies(masks[model], partition) - base
+                energy[kind][f"{model} − {reference}"] = difference
+                plot.plot(partition.centres(), difference, pen=pg.mkPen(COLOURS[k % len(COLOURS)], width=2),
+                          symbol="o", symbolSize=4, symbolBrush=COLOURS[k % len(COLOURS)], name=model)
+        self.energy = energy
+
+    def _draw_exceedance(self) -> None:
+        name = self.comparison.currentText()
+        table = self.workbench.tables().get(name)
+        if table is None:
+            self.exceedance_view.setTitle("per-image comparison: learn single-image masks for two models to see it")
+            return
+        radial_edges = np.array(table.column("radial from") + [np.nan], dtype=float)
+        radial_pct = np.array(table.column("radial"), dtype=float)
+        angular_pct = np.array(table.column("angular"), dtype=float)
+        step = radial_edges[1] - radial_edges[0] if len(radial_edges) > 2 else 1.0
+        radial_edges[-1] = radial_edges[-2] + step
+        plot = self.exceedance_view.getPlotItem()
+        plot.setTitle(f"% of images with more radial band energy: {name.removeprefix('exceedance-')}", size="9pt")
+        bars = pg.BarGraphItem(x=0.5 * (radial_edges[:-1] + radial_edges[1:]), height=radial_pct, width=step * 0.9,
+                               brush="#4d4d4d")
+        plot.addItem(bars)
+        plot.addLine(y=50, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
+        plot.setYRange(0, 100)
+        plot.setLabel("left", "% of images")
+        plot.setLabel("bottom", "radial frequency (cycles/image)")
+        self.exceedance = (name, radial_pct, angular_pct, radial_edges, table.title)
+
+    # --- export ------------------------------------------------------------------------------
+
+    def figures(self):
+        return {
+            "dataset masks": lambda: masks_figure(self.workbench.set_masks(), "Dataset masks") if self.workbench.set_masks() else None,
+            "mask differences": self._differences_figure,
+            "energy differences": lambda: energy_figure(self.energy["radial"], self.energy["angular"], self.energy["edges"],
+                                                        "Energy differences per band") if self.energy else None,
+            "per-image comparison": lambda: exceedance_figure(self.exceedance[1], self.exceedance[2], self.exceedance[3],
+                                                              self.exceedance[4]) if self.exceedance else None,
+        }
+
+    def _differences_figure(self):
+        masks = self.workbench.set_masks()
+        reference = self.reference.currentText()
+        others = [m for m in sorted(masks) if m != reference]
+        if not others:
+            return None
+        return differences_figure({f"{m} − {reference}": centred_difference(masks[m], masks[reference]) for m in others},
+                                  "Dataset mask differences (centred)")
+
+    def tables(self):
+        names = [n for n in ("table1", "energy-radial", "energy-angular") if n in self.workbench.tables()]
+        names += sorted(n for n in self.workbench.tables() if n.startswith("exceedance-"))
+        return {name: (lambda name=name: self.workbench.tables().get(name)) for name in names}

@@ -1,0 +1,239 @@
+"""Images: each image with its mask, M(x), Mᶜ(x), spectra and predictions; the adversarial
+counterpart x_A, its own mask, and x_A filtered by the clean image's mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from core.figures import filtered_examples_figure
+from core.fourier import complement_mask, filter_images, log_spectrum
+from core.models import frozen
+from core.tables import Table
+
+from ..widgets import ImageView
+from .base import Panel
+
+__all__ = ["ImagesPanel"]
+
+CLEAN_VIEWS = (("x", "image"), ("log |F(x)|", "spectrum"), ("M", "mask"), ("M(x)", "image"), ("Mc(x)", "image"))
+ADVERSARIAL_VIEWS = (("x_A", "image"), ("log |F(x_A)|", "spectrum"), ("M_A", "mask"), ("M(x_A)", "image"), ("M_A(x_A)", "image"))
+
+
+class ImagesPanel(Panel):
+    title = "Images"
+    attackRequested = Signal(str)  # clean group
+
+    def __init__(self, workbench, parent=None) -> None:
+        super().__init__(workbench, parent)
+        self.attack_button = QPushButton("Attack (PGD) and compare")
+        self.attack_button.setToolTip("Make PGD adversarial versions of these images and learn their masks")
+        self.attack_button.clicked.connect(self._on_attack_button_clicked)
+        self.header.insertWidget(1, self.attack_button)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.groups = QComboBox()
+        self.list = QListWidget()
+        left_layout.addWidget(self.groups)
+        left_layout.addWidget(self.list, 1)
+        splitter.addWidget(left)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.view = pg.GraphicsLayoutWidget()
+        self.views: dict[str, ImageView] = {}
+        for row, spec in enumerate((CLEAN_VIEWS, ADVERSARIAL_VIEWS)):
+            for col, (name, kind) in enumerate(spec):
+                self.views[name] = ImageView(self.view.addPlot(row=row, col=col, title=name), kind)
+        right_layout.addWidget(self.view, 1)
+        self.predictions = QLabel("")
+        self.predictions.setTextFormat(Qt.TextFormat.RichText)
+        self.predictions.setWordWrap(True)
+        right_layout.addWidget(self.predictions)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 4)
+        splitter.setSizes([170, 830])
+        self.outer.addWidget(splitter, 1)
+        self.shown: dict[str, np.ndarray] = {}
+        self.groups.currentTextChanged.connect(self._on_groups_changed)
+        self.list.currentItemChanged.connect(self._on_list_current_item_changed)
+        workbench.runChanged.connect(self.refresh)
+        workbench.contentsChanged.connect(self.refresh)
+        workbench.modelsChanged.connect(self._on_workbench_models_changed)
+        workbench.selectionChanged.connect(self._on_workbench_selection_changed)
+        self.refresh()
+
+    # --- lists -------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        groups = self.workbench.image_groups()
+        keep = self.groups.currentText()
+        self.groups.blockSignals(True)
+        self.groups.clear()
+        self.groups.addItems(groups)
+        preferred = f"image/{self.workbench.current_model}-clean"
+        if keep in groups:
+            self.groups.setCurrentText(keep)
+        elif preferred in groups:
+            self.groups.setCurrentText(preferred)
+        elif groups:
+            self.groups.setCurrentIndex(len(groups) - 1)
+        self.groups.blockSignals(False)
+        self._fill_list()
+
+    def _on_groups_changed(self, group: str) -> None:
+        self._fill_list()
+
+    def _fill_list(self) -> None:
+        group = self.groups.currentText()
+        current = self.list.currentItem().text() if self.list.currentItem() else None
+        self.list.blockSignals(True)
+        self.list.clear()
+        stored = self.workbench.group_masks(group) if group else None
+        names = self.workbench.class_names(group) if group else []
+        if stored is not None:
+            for k, image_id in enumerate(stored.ids):
+                target = int(stored.arrays["targets"][k])
+                label = names[target] if target < len(names) else str(target)
+                item = QListWidgetItem(image_id)
+                item.setToolTip(f"kept prediction: {label}; {int(stored.arrays['steps'][k])} steps")
+                self.list.addItem(item)
+        self.list.blockSignals(False)
+        self.attack_button.setEnabled(stored is not None and group in self.workbench.image_groups())
+        if stored is None:
+            self.status.setText("Drop images on the window to learn their masks." if not group else f"{group}: no masks yet")
+            self._clear()
+            return
+        self.status.setText(f"{group}: {len(stored)} masks")
+        ids = stored.ids
+        target = current if current in ids else ids[0]
+        self.list.setCurrentRow(ids.index(target))
+
+    def _on_list_current_item_changed(self, item, previous) -> None:
+        if item is not None and self.groups.currentText():
+            self.workbench.select_image(self.groups.currentText(), item.text())
+
+    def _on_workbench_selection_changed(self, group: str, image_id: str) -> None:
+        if group != self.groups.currentText():
+            self.groups.blockSignals(True)
+            self.groups.setCurrentText(group)
+            self.groups.blockSignals(False)
+            self._fill_list()
+        matches = self.list.findItems(image_id, Qt.MatchFlag.MatchExactly)
+        if matches and self.list.currentItem() is not matches[0]:
+            self.list.blockSignals(True)
+            self.list.setCurrentItem(matches[0])
+            self.list.blockSignals(False)
+        self.show_image(group, image_id)
+
+    # --- one image ---------------------------------------------------------------------------
+
+    def _clear(self) -> None:
+        for view in self.views.values():
+            view.clear()
+        self.shown = {}
+        self.predictions.setText("")
+
+    def show_image(self, group: str, image_id: str) -> None:
+        wb = self.workbench
+        stored = wb.group_masks(group)
+        x = wb.image_tensor(group, image_id)
+        if stored is None or x is None or image_id not in stored.ids:
+            self._clear()
+            return
+        meta = wb.group_meta(group)
+        model = wb.models.get(meta.get("model", ""))
+        normalization = model.normalization if model is not None else None
+        mask = torch.from_numpy(stored.masks[stored.ids.index(image_id)])
+        x = x[None]
+        shown = {
+            "x": x[0].numpy(),
+            "log |F(x)|": log_spectrum(x)[0],
+            "M": mask.numpy(),
+            "M(x)": filter_images(x, mask[None], normalization)[0].numpy(),
+            "Mc(x)": filter_images(x, complement_mask(mask)[None], normalization)[0].numpy(),
+        }
+        partner = wb.adversarial_partner(group)
+        adv_stored = wb.group_masks(partner) if partner else None
+        x_a = wb.image_tensor(partner, image_id) if partner else None
+        if adv_stored is not None and x_a is not None and image_id in adv_stored.ids:
+            adv_mask = torch.from_numpy(adv_stored.masks[adv_stored.ids.index(image_id)])
+            x_a = x_a[None]
+            shown.update({
+                "x_A": x_a[0].numpy(),
+                "log |F(x_A)|": log_spectrum(x_a)[0],
+                "M_A": adv_mask.numpy(),
+                "M(x_A)": filter_images(x_a, mask[None], normalization)[0].numpy(),
+                "M_A(x_A)": filter_images(x_a, adv_mask[None], normalization)[0].numpy(),
+            })
+        for name, view in self.views.items():
+            if name in shown:
+                view.show(shown[name], stored_mask=view.kind == "mask")
+            else:
+                view.clear()
+        self.shown = shown
+        self.predictions.setText(self._predictions_html(model, group, image_id, shown))
+        kept = float(mask.mean())
+        self.status.setText(f"{group} · {image_id}: keeps {100 * kept:.2f} % of frequencies, "
+                            f"{int(stored.arrays['steps'][stored.ids.index(image_id)])} steps")
+
+    def _predictions_html(self, model, group: str, image_id: str, shown: dict[str, np.ndarray]) -> str:
+        if model is None:
+            return "<i>model not loaded: predictions unavailable</i>"
+        names = self.workbench.class_names(group) or [str(k) for k in range(model.info.num_classes)]
+        columns = [c for c in ("x", "M(x)", "Mc(x)", "x_A", "M(x_A)", "M_A(x_A)") if c in shown]
+        batch = torch.stack([torch.from_numpy(np.asarray(shown[c], dtype=np.float32)) for c in columns])
+        device = next(iter(model.parameters()), torch.zeros(0)).device
+        with torch.no_grad(), frozen(model):
+            probabilities = torch.softmax(model(batch.to(device)), dim=1).cpu().numpy()
+        cells = []
+        for column, p in zip(columns, probabilities):
+            k = int(np.argmax(p))
+            cells.append(f"<td style='padding:2px 10px'><b>{column}</b><br>{names[k]} ({100 * p[k]:.0f} %)</td>")
+        return "<table><tr>" + "".join(cells) + "</tr></table>"
+
+    def _on_workbench_models_changed(self) -> None:
+        if self.workbench.selected is not None:
+            self.show_image(*self.workbench.selected)
+
+    def _on_attack_button_clicked(self) -> None:
+        if self.groups.currentText():
+            self.attackRequested.emit(self.groups.currentText())
+
+    # --- export ------------------------------------------------------------------------------
+
+    def figures(self):
+        return {"image and filtered images": self.figure}
+
+    def tables(self):
+        return {"masks of this group": self.table}
+
+    def figure(self):
+        if not self.shown:
+            return None
+        # The figure draws log spectra itself, from the image they belong to.
+        sources = {"log |F(x)|": "x", "log |F(x_A)|": "x_A"}
+        row = {name: self.shown[sources.get(name, name)] for name in self.shown}
+        label = self.workbench.selected[1] if self.workbench.selected else ""
+        return filtered_examples_figure([row], [label])
+
+    def table(self) -> Table | None:
+        group = self.groups.currentText()
+        stored = self.workbench.group_masks(group) if group else None
+        if stored is None:
+            return None
+        names = self.workbench.class_names(group)
+        table = Table.build(f"images-{group}", f"Single-image masks of {group}",
+                            [("image", ""), ("kept prediction", ""), ("steps", "count"), ("converged", ""),
+                             ("prediction kept", ""), ("kept fraction", "%")])
+        for k, image_id in enumerate(stored.ids):
+            target = int(stored.arrays["targets"][k])
+            table.add_row(image_id, names[target] if target < len(names) else str(target), int(stored.arrays["steps"][k]),
+                          bool(stored.arrays["converged"][k]), bool(stored.arrays["prediction_kept"][k]),
+                          100 * float(stored.arrays["kept_fraction"][k]))
+        return table

@@ -1,0 +1,205 @@
+"""Small reusable widgets: image plots, the message bar and the job bar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
+
+from core.fourier import centred
+from core.progress import Progress
+
+__all__ = ["COLORMAPS", "ImageView", "add_image_plot", "MessageBar", "JobBar", "format_duration"]
+
+COLORMAPS = {
+    "mask": ("magma", (0.0, 1.0)),
+    "difference": ("CET-D1", (-0.5, 0.5)),
+    "image": ("CET-L1", (0.0, 1.0)),
+    "spectrum": ("viridis", None),
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class ImageView:
+    """One image inside a :class:`pyqtgraph.PlotItem`: created once, updated with
+    :meth:`show`. Levels are fixed per kind (masks 0–1, differences ±0.5), so a live mask
+    never flickers with auto-levels. Arrays are copied before being handed to pyqtgraph,
+    which keeps a view of them."""
+
+    def __init__(self, plot: pg.PlotItem, kind: str, colorbar: bool = False, frequency_axes: bool = False) -> None:
+        self.plot = plot
+        self.kind = kind
+        self.frequency_axes = frequency_axes
+        cmap_name, levels = COLORMAPS[kind]
+        self.colormap = pg.colormap.get(cmap_name)
+        self.levels = levels
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item.setColorMap(self.colormap)
+        plot.addItem(self.item)
+        plot.setAspectLocked(True)
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        if frequency_axes:
+            plot.setLabel("bottom", "k_x")
+            plot.setLabel("left", "k_y")
+        else:
+            plot.hideAxis("left")
+            plot.hideAxis("bottom")
+        self.bar = None
+        if colorbar and levels is not None:
+            self.bar = pg.ColorBarItem(values=levels, colorMap=self.colormap, interactive=False, width=12)
+            self.bar.setImageItem(self.item, insert_in=plot)
+        self.data: np.ndarray | None = None
+
+    def clear(self) -> None:
+        self.item.clear()
+        self.data = None
+
+    def set_kind(self, kind: str) -> None:
+        """Switch colour map and fixed levels (e.g. from a mask to a difference of masks)."""
+        if kind == self.kind:
+            return
+        cmap_name, levels = COLORMAPS[kind]
+        self.kind, self.colormap, self.levels = kind, pg.colormap.get(cmap_name), levels
+        self.item.setColorMap(self.colormap)
+        if self.bar is not None and levels is not None:
+            self.bar.setColorMap(self.colormap)
+            self.bar.setLevels(levels)
+
+    def show(self, array: np.ndarray, *, stored_mask: bool = False, title: str | None = None) -> None:
+        """``array``: ``(H, W)``, ``(C, H, W)`` image or a stored (uncentred) mask."""
+        array = np.asarray(array, dtype=np.float32)
+        if stored_mask:
+            array = centred(array.mean(axis=0) if array.ndim == 3 else array)
+        elif array.ndim == 3:
+            array = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+        self.data = array
+        display = np.ascontiguousarray(np.flipud(array))  # row 0 at the top, y pointing up
+        levels = self.levels
+        if levels is None:
+            levels = (float(np.min(array)), float(np.max(array)) or 1.0)
+        if self.kind == "image":
+            display = np.clip(display, 0.0, 1.0)
+        self.item.setImage(display, autoLevels=False, levels=levels)
+        h, w = array.shape[:2]
+        rect = QRectF(-(w // 2) - 0.5, -(h - h // 2) + 0.5, w, h) if self.frequency_axes else QRectF(0, 0, w, h)
+        self.item.setRect(rect)
+        self.plot.setRange(rect=rect, padding=0)
+        if title is not None:
+            self.plot.setTitle(title, size="9pt")
+
+
+def add_image_plot(layout: pg.GraphicsLayout, row: int, col: int, kind: str, title: str = "",
+                   colorbar: bool = False, frequency_axes: bool = False) -> ImageView:
+    plot = layout.addPlot(row=row, col=col, title=title)
+    return ImageView(plot, kind, colorbar=colorbar, frequency_axes=frequency_axes)
+
+
+class MessageBar(QWidget):
+    """A dismissable line at the top of the window for errors and notices (never a modal
+    dialog that blocks work or tests)."""
+
+    STYLES = {
+        "error": "background:#fde2e1;color:#7a1b16;border:1px solid #e8a29d;",
+        "warning": "background:#fff4d6;color:#6b4e00;border:1px solid #e6cf8a;",
+        "info": "background:#e5f0fb;color:#123e6b;border:1px solid #a9c8ea;",
+    }
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.level = ""
+        self.hide()
+
+    def show_message(self, level: str, text: str) -> None:
+        self.level = level
+        self.setStyleSheet(f"QWidget{{{self.STYLES.get(level, self.STYLES['info'])}}} QToolButton{{border:none}}")
+        self.label.setText(text)
+        self.show()
+
+    @property
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+
+class JobBar(QWidget):
+    """Progress bar, ETA and Cancel for the running job; redrawn from a timer."""
+
+    cancelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 0)
+        self.name = QLabel("Idle")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(True)
+        self.bar.setMinimumWidth(220)
+        self.eta = QLabel("")
+        self.eta.setMinimumWidth(150)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        for widget in (self.name, self.bar, self.eta, self.cancel_button):
+            layout.addWidget(widget)
+        self._latest: Progress | None = None
+        self._step = ""
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._redraw)
+
+    def job_started(self, name: str) -> None:
+        self.name.setText(name)
+        self._latest, self._step = None, ""
+        self.bar.setValue(0)
+        self.bar.setFormat("starting…")
+        self.eta.setText("")
+        self.cancel_button.setEnabled(True)
+        self._timer.start()
+
+    def job_progress(self, event: Progress) -> None:
+        if event.stage in ("study", "report"):
+            self._step = f"{event.message} ({int(event.done) + 1}/{int(event.total)})" if event.done < event.total else ""
+        else:
+            self._latest = event
+
+    def job_ended(self, text: str) -> None:
+        self._timer.stop()
+        self._redraw()
+        self.name.setText(text)
+        self.cancel_button.setEnabled(False)
+        self.eta.setText("")
+
+    def _redraw(self) -> None:
+        event = self._latest
+        if event is None:
+            if self._step:
+                self.bar.setFormat(self._step)
+            return
+        self.bar.setValue(int(1000 * event.fraction))
+        label = f"{event.stage}: {event.message}" if event.message else event.stage
+        self.bar.setFormat(f"{self._step} · {label}" if self._step else label)
+        self.eta.setText(f"ETA {format_duration(event.eta_s)}" if event.fraction < 1 else "")

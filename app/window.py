@@ -1,0 +1,565 @@
+"""The main window: docks over the workbench, menus, drag and drop, and job control."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QByteArray, Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.attacks import PGDConfig
+from core.devices import DEVICE_CHOICES, resolve_device
+from core.errors import DeviceError, FourierMasksError
+from core.masks import ImageMaskConfig
+from core.store import ResultsStore
+from core.training import TrainConfig
+from resources import resource_path
+
+from . import jobs
+from .forms import AttackDialog, CompareDialog, ImageMaskDialog, TrainDialog
+from .panels.clusters import ClustersPanel
+from .panels.compare import ComparePanel
+from .panels.convergence import ConvergencePanel
+from .panels.images import ImagesPanel
+from .panels.models import ModelsPanel
+from .panels.spectrum import SpectrumPanel
+from .panels.tables import TablesPanel
+from .settings import RECENT_LIMIT, AppPaths
+from .widgets import JobBar, MessageBar
+from .workbench import Workbench
+from .workers import JobRunner
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger(__name__)
+
+LAYOUT_VERSION = 1
+
+
+class WelcomePage(QWidget):
+    """What a newcomer sees first: one click runs the built-in demo study."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(40, 30, 40, 30)
+        title = QLabel("<h1>Fourier Masks</h1><p>Which input frequencies does a trained classifier really need? "
+                       "Learn Fourier masks for a whole dataset, per class or per image, compare models trained with "
+                       "different augmentations, attack them, and export publication figures.</p>")
+        title.setWordWrap(True)
+        layout.addWidget(title)
+        self.demo_button = QPushButton("▶  Run the demo study (about 4 minutes on a laptop CPU)")
+        self.demo_button.setMinimumHeight(44)
+        self.demo_button.clicked.connect(lambda: window.run_demo(quick=True))
+        layout.addWidget(self.demo_button)
+        for text, slot in (("Open images… (or drop them on this window)", window.ask_images),
+                           ("Load checkpoints…", window.ask_checkpoints), ("Open a saved run…", window.ask_run)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            layout.addWidget(button)
+        layout.addWidget(QLabel("Recent runs"))
+        self.recent = QListWidget()
+        self.recent.itemActivated.connect(lambda item: window.open_run(item.text()))
+        layout.addWidget(self.recent, 1)
+
+    def set_recent(self, paths: list[str]) -> None:
+        self.recent.clear()
+        self.recent.addItems(paths)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, paths: AppPaths, settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.paths = paths
+        self.settings = settings
+        self.setWindowTitle("Fourier Masks")
+        self.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        device = str(settings.value("device", "auto"))
+        try:
+            self.workbench = Workbench(paths, device)
+        except DeviceError:
+            self.workbench = Workbench(paths, "auto")
+        # Sync with the engine every 10 steps: livelier curves; the cost on a CPU is negligible.
+        self.image_config = ImageMaskConfig(check_every=10)
+        self.runner = JobRunner(self)
+        self._continuations: dict[str, Callable[[Any], None]] = {}
+        self._pending_images: list[Path] = []
+
+        self.message_bar = MessageBar()
+        self.welcome = WelcomePage(self)
+        self.setCentralWidget(self.welcome)
+        self.panels = {
+            "models": ModelsPanel(self.workbench),
+            "convergence": ConvergencePanel(self.workbench),
+            "spectrum": SpectrumPanel(self.workbench),
+            "images": ImagesPanel(self.workbench),
+            "clusters": ClustersPanel(self.workbench),
+            "compare": ComparePanel(self.workbench),
+            "tables": TablesPanel(self.workbench),
+        }
+        self.docks: dict[str, QDockWidget] = {}
+        self._build_docks()
+        self.job_bar = JobBar()
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.job_bar, 1)
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menus()
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(0)
+        top_layout.addWidget(self.menuBar())
+        top_layout.addWidget(self.message_bar)
+        self.setMenuWidget(top)
+
+        self.workbench.message.connect(self.show_message)
+        self.workbench.runChanged.connect(self._on_workbench_run_changed)
+        self.workbench.modelsChanged.connect(self._update_central)
+        self.runner.started.connect(self._on_runner_started)
+        self.runner.progress.connect(self._on_runner_progress)
+        self.runner.finished.connect(self._on_runner_finished)
+        self.runner.cancelled.connect(self._on_runner_cancelled)
+        self.runner.failed.connect(self._on_runner_failed)
+        self.job_bar.cancelRequested.connect(self.runner.cancel)
+        self.panels["models"].loadRequested.connect(self.ask_checkpoints)
+        self.panels["models"].trainRequested.connect(self.ask_train)
+        self.panels["images"].attackRequested.connect(self.ask_attack)
+        self.panels["clusters"].computeRequested.connect(self.compute_report)
+        self.panels["compare"].compareRequested.connect(self.ask_compare)
+        self._update_device_label()
+        self.resize(1500, 950)
+        self._restore_layout()
+        self.welcome.set_recent(self.recent_runs())
+        self._update_central()
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def _build_docks(self) -> None:
+        places = {
+            "models": Qt.DockWidgetArea.LeftDockWidgetArea,
+            "convergence": Qt.DockWidgetArea.LeftDockWidgetArea,
+            "spectrum": Qt.DockWidgetArea.LeftDockWidgetArea,
+            "images": Qt.DockWidgetArea.RightDockWidgetArea,
+            "clusters": Qt.DockWidgetArea.RightDockWidgetArea,
+            "compare": Qt.DockWidgetArea.RightDockWidgetArea,
+            "tables": Qt.DockWidgetArea.RightDockWidgetArea,
+        }
+        for name, panel in self.panels.items():
+            dock = QDockWidget(panel.title, self)
+            dock.setObjectName(f"dock-{name}")
+            dock.setWidget(panel)
+            self.addDockWidget(places[name], dock)
+            self.docks[name] = dock
+        self.splitDockWidget(self.docks["models"], self.docks["convergence"], Qt.Orientation.Vertical)
+        self.splitDockWidget(self.docks["convergence"], self.docks["spectrum"], Qt.Orientation.Vertical)
+        self.splitDockWidget(self.docks["images"], self.docks["clusters"], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self.docks["clusters"], self.docks["compare"])
+        self.tabifyDockWidget(self.docks["compare"], self.docks["tables"])
+        self.docks["clusters"].raise_()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    def _update_central(self) -> None:
+        """The welcome page stays until there is something to look at."""
+        has_content = self.workbench.store is not None or bool(self.workbench.models)
+        self.welcome.setVisible(not has_content)
+
+    # --- menus -------------------------------------------------------------------------------
+
+    def _action(self, menu, text: str, slot, shortcut: str | None = None) -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(slot)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "Open images…", self.ask_images, "Ctrl+O")
+        self._action(file, "Load checkpoints…", self.ask_checkpoints, "Ctrl+L")
+        self._action(file, "Open run…", self.ask_run, "Ctrl+Shift+O")
+        self.recent_menu = file.addMenu("Recent runs")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addSeparator()
+        self._action(file, "Export report folder…", self.ask_export_report, "Ctrl+E")
+        file.addSeparator()
+        self._action(file, "Quit", self.close, "Ctrl+Q")
+        run = bar.addMenu("&Run")
+        self._action(run, "Run the demo study (quick)", lambda: self.run_demo(quick=True))
+        self._action(run, "Run the full demo study", lambda: self.run_demo(quick=False))
+        run.addSeparator()
+        self._action(run, "Single-image mask settings…", self.ask_image_settings)
+        self._action(run, "Train models…", self.ask_train)
+        self._action(run, "Compare models…", self.ask_compare)
+        self._action(run, "Compute tables and clusters", self.compute_report)
+        run.addSeparator()
+        self._action(run, "Cancel the running job", self.runner.cancel, "Esc")
+        view = bar.addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        self._action(view, "Reset layout", self.reset_layout)
+        settings = bar.addMenu("&Settings")
+        device_menu = settings.addMenu("Device")
+        group = QActionGroup(self)
+        for name in DEVICE_CHOICES:
+            action = QAction(name, self, checkable=True)
+            action.setChecked(name == self.workbench.device_name)
+            try:
+                resolve_device(name)
+            except DeviceError:
+                action.setEnabled(False)
+            action.triggered.connect(lambda checked=False, n=name: self.set_device(n))
+            group.addAction(action)
+            device_menu.addAction(action)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Report a problem…", self.report_problem)
+        self._action(help_menu, "About Fourier Masks", self.about)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_runs():
+            self.recent_menu.addAction(path, lambda p=path: self.open_run(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # --- settings ----------------------------------------------------------------------------
+
+    def recent_runs(self) -> list[str]:
+        value = self.settings.value("recent/runs", [])
+        paths = [value] if isinstance(value, str) else list(value or [])
+        return [p for p in paths if Path(p, "run.json").is_file()]
+
+    def _remember_run(self, path: Path) -> None:
+        paths = [str(path)] + [p for p in self.recent_runs() if p != str(path)]
+        self.settings.setValue("recent/runs", paths[:RECENT_LIMIT])
+
+    def set_device(self, name: str) -> None:
+        try:
+            self.workbench.set_device(name)
+        except DeviceError as exc:
+            self.show_message("error", str(exc))
+            return
+        self.settings.setValue("device", name)
+        self._update_device_label()
+
+    def _update_device_label(self) -> None:
+        self.device_label.setText(f"device: {self.workbench.device} ({self.workbench.device_name})")
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def show_message(self, level: str, text: str) -> None:
+        getattr(log, {"error": "error", "warning": "warning"}.get(level, "info"))(text)
+        self.message_bar.show_message(level, text)
+
+    def report_problem(self) -> None:
+        self.show_message("info", f"The log file is {self.paths.log_file}; attach it to your report. "
+                                  f"Settings: {self.paths.settings_file}")
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.paths.logs)))
+
+    def about(self) -> None:
+        from core import __version__
+
+        self.show_message("info", f"Fourier Masks {__version__}: Fourier-domain masks after Karantzas et al. "
+                                  f"Device: {self.workbench.device}. Log: {self.paths.log_file}")
+
+    # --- opening things ----------------------------------------------------------------------
+
+    def ask_images(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", str(Path.home()),
+                                                "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif);;All files (*)")
+        if files:
+            self.handle_paths(files)
+
+    def ask_checkpoints(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Load checkpoints", str(Path.home()),
+                                                "Models (*.pt *.pth *.pt2 *.ts *.ckpt);;All files (*)")
+        if files:
+            self.handle_paths(files)
+
+    def ask_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.paths.runs))
+        if folder:
+            self.open_run(folder)
+
+    def open_run(self, path: str | Path) -> None:
+        self.runner.stop()
+        try:
+            self.workbench.open_run(path)
+        except FourierMasksError as exc:
+            self.show_message("error", str(exc))
+            return
+        self._remember_run(Path(path))
+        self.show_message("info", f"opened {path}")
+
+    def handle_paths(self, paths: list[str | Path]) -> None:
+        """What a drop (or the open dialogs) does: runs open, checkpoints load, images get masks."""
+        checkpoints, images, runs = jobs.split_dropped_paths(paths)
+        if runs:
+            self.open_run(runs[0])
+        if checkpoints:
+            self._pending_images = images
+            self.load_checkpoints(checkpoints)
+        elif images:
+            self.learn_image_masks(images)
+        elif not runs:
+            self.show_message("warning", "nothing usable was dropped: no images, checkpoints or run folders")
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        event.acceptProposedAction()
+        if paths:
+            self.handle_paths(paths)
+
+    # --- starting jobs -----------------------------------------------------------------------
+
+    def _start(self, name: str, function, then: Callable[[Any], None] | None = None, **kwargs) -> None:
+        if then is not None:
+            self._continuations[name] = then
+        self.panels["convergence"].reset()
+        self.runner.start(name, function, **kwargs)
+
+    def run_demo(self, quick: bool = True) -> None:
+        folder = self.paths.runs / ("demo-quick" if quick else "demo-full")
+        try:
+            store = ResultsStore(folder)
+            self.workbench.open_run(folder)
+        except FourierMasksError as exc:
+            self.show_message("error", str(exc))
+            return
+        self._remember_run(folder)
+        self.docks["convergence"].raise_()
+        self._start("demo study", jobs.run_demo, then=lambda result: self._after_demo(folder),
+                    store=store, quick=quick, device=self.workbench.device)
+
+    def _after_demo(self, folder: Path) -> None:
+        self.workbench.open_run(folder)
+        self.show_message("info", f"demo study finished: results in {folder}")
+
+    def load_checkpoints(self, paths: list[Path]) -> None:
+        store = self.workbench.ensure_store()
+        self._start("load checkpoints", jobs.load_checkpoints, then=self._after_load, paths=paths, store=store,
+                    taken=set(self.workbench.models), device=self.workbench.device)
+
+    def _after_load(self, result: jobs.LoadedModels) -> None:
+        self.workbench.add_models(result.models)
+        if result.problems:
+            self.show_message("error", " · ".join(result.problems))
+        elif result.models:
+            self.show_message("info", f"loaded {', '.join(result.models)}")
+        images, self._pending_images = self._pending_images, []
+        if images:
+            self.learn_image_masks(images)
+
+    def learn_image_masks(self, paths: list[Path]) -> None:
+        name = self.workbench.current_model
+        model = self.workbench.model()
+        if model is None:
+            self.show_message("warning", "load a model first (drop a checkpoint, train one, or run the demo); "
+                                         "then drop the images again")
+            return
+        store = self.workbench.ensure_store()
+        self.docks["convergence"].raise_()
+        self._start("image masks", jobs.learn_dropped_image_masks, then=self._after_image_masks, store=store,
+                    model_name=name, model=model, paths=paths, config=self.image_config, device=self.workbench.device)
+
+    def _after_image_masks(self, result: jobs.ImageJobResult) -> None:
+        self.workbench.refresh()
+        text = f"{result.group}: {result.done} of {result.total} masks learned"
+        if result.problems:
+            self.show_message("warning", f"{text}; skipped {len(result.problems)} file(s): " + " · ".join(result.problems))
+        else:
+            self.show_message("info", text)
+        self._select_first(result.group)
+
+    def _select_first(self, group: str) -> None:
+        stored = self.workbench.group_masks(group) if group else None
+        if stored is not None and len(stored):
+            self.docks["images"].raise_()
+            self.workbench.select_image(group, stored.ids[0])
+
+    def ask_image_settings(self) -> None:
+        model = self.workbench.model()
+        dialog = ImageMaskDialog(self.image_config, model.info.image_size if model else 32, self)
+        if dialog.exec():
+            self.image_config = dialog.values["masks"]
+
+    def ask_attack(self, group: str) -> None:
+        dialog = AttackDialog(self.image_config, self)
+        if dialog.exec():
+            self.attack(group, dialog.values["attack"], dialog.values["image"])
+
+    def attack(self, group: str, attack: PGDConfig, config: ImageMaskConfig) -> None:
+        model_name = self.workbench.group_meta(group).get("model")
+        model = self.workbench.models.get(model_name)
+        if model is None:
+            self.show_message("error", f"model {model_name} of {group} is not loaded")
+            return
+        self._start("adversarial masks", jobs.attack_and_mask, then=self._after_image_masks, store=self.workbench.store,
+                    model_name=model_name, model=model, clean_group=group, attack=attack, config=config,
+                    device=self.workbench.device)
+
+    def ask_train(self) -> None:
+        dialog = TrainDialog(self)
+        if dialog.exec():
+            values = dialog.values
+            configs = [values["train"].replace(augmentation=a) for a in values["augmentations"]]
+            self.train(values["data_spec"], values["size"], values["channels"], values["train_per_class"],
+                       values["val_per_class"], configs)
+
+    def train(self, data_spec: str, size: int, channels: int, train_per_class: int, val_per_class: int,
+              configs: list[TrainConfig]) -> None:
+        store = self.workbench.ensure_store()
+        self._start("train models", jobs.train_models, then=self._after_train, store=store, data_spec=data_spec,
+                    size=size, channels=channels, train_per_class=train_per_class, val_per_class=val_per_class,
+                    configs=configs, device=self.workbench.device)
+
+    def _after_train(self, trained) -> None:
+        self.workbench.add_models(trained)
+        self.workbench.refresh()
+        self.show_message("info", f"trained {', '.join(trained) or 'nothing'}")
+
+    def ask_compare(self) -> None:
+        dialog = CompareDialog(self)
+        if dialog.exec():
+            v = dialog.values
+            self.compare(v["data_spec"], v["val_per_class"], v["set"], v["images_per_class"], v["image"])
+
+    def compare(self, data_spec: str, val_per_class: int, set_config, images_per_class: int, image_config) -> None:
+        if not self.workbench.models:
+            self.show_message("warning", "load the models to compare first")
+            return
+        store = self.workbench.ensure_store()
+        self.docks["convergence"].raise_()
+        self._start("compare models", jobs.compare_models, then=self._after_compare, store=store,
+                    models=dict(self.workbench.models), data_spec=data_spec, val_per_class=val_per_class,
+                    set_config=set_config, images_per_class=images_per_class, image_config=image_config,
+                    device=self.workbench.device)
+
+    def _after_compare(self, result) -> None:
+        self.workbench.refresh()
+        self.docks["compare"].raise_()
+        self.show_message("info", "comparison ready: masks, differences, energies and tables")
+
+    def compute_report(self) -> None:
+        if self.workbench.store is None:
+            self.show_message("warning", "open a run or learn some masks first")
+            return
+        self._start("tables and clusters", jobs.write_run_report, then=lambda r: self.workbench.refresh(),
+                    store=self.workbench.store, make_figures=False, device=self.workbench.device)
+
+    def ask_export_report(self) -> None:
+        if self.workbench.store is None:
+            self.show_message("warning", "there is no run to export yet")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export the report into a folder", str(Path.home()))
+        if not folder:
+            return
+        target = Path(folder)
+        if any(target.iterdir()):
+            answer = QMessageBox.question(self, "Overwrite?", f"{target} is not empty; files of the same name will be "
+                                                              "replaced. Continue?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.export_report(target)
+
+    def export_report(self, target: Path) -> None:
+        """Write every table (CSV) and figure (PNG, SVG, PDF) of the run into ``target``."""
+        store = self.workbench.store
+
+        def copy(result) -> None:
+            try:
+                for part in ("tables", "figures"):
+                    source = store.root / part
+                    if source.is_dir():
+                        shutil.copytree(source, Path(target) / part, dirs_exist_ok=True)
+            except OSError as exc:
+                self.show_message("error", f"could not write the report into {target}: {exc.strerror or exc}")
+                return
+            self.workbench.refresh()
+            self.show_message("info", f"report written to {target}")
+
+        self._start("export report", jobs.write_run_report, then=copy, store=store, make_figures=True,
+                    device=self.workbench.device)
+
+    # --- job events --------------------------------------------------------------------------
+
+    def _on_runner_started(self, name: str) -> None:
+        self.job_bar.job_started(name)
+
+    def _on_runner_progress(self, name: str, event) -> None:
+        self.job_bar.job_progress(event)
+        self.panels["convergence"].on_progress(event)
+
+    def _on_runner_finished(self, name: str, result) -> None:
+        self.job_bar.job_ended(f"{name}: done")
+        then = self._continuations.pop(name, None)
+        if then is not None:
+            try:
+                then(result)
+            except FourierMasksError as exc:
+                self.show_message("error", str(exc))
+        else:
+            self.workbench.refresh()
+
+    def _on_runner_cancelled(self, name: str, result) -> None:
+        self._continuations.pop(name, None)
+        self.job_bar.job_ended(f"{name}: cancelled")
+        self.workbench.refresh()
+        self.show_message("warning", f"{name} was cancelled; everything it finished is kept in the run")
+
+    def _on_runner_failed(self, name: str, message: str) -> None:
+        self._continuations.pop(name, None)
+        self.job_bar.job_ended(f"{name}: failed")
+        self.workbench.refresh()
+        self.show_message("error", message)
+
+    def _on_workbench_run_changed(self) -> None:
+        store = self.workbench.store
+        self.setWindowTitle(f"Fourier Masks — {store.root.name}" if store else "Fourier Masks")
+        self._update_central()
+
+    # --- closing -----------------------------------------------------------------------------
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.runner.shutdown()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,208 @@
+"""The app's state: the open run, the loaded models, the selection. No widgets here.
+
+Views subscribe to the signals and read results through the accessors, which cache what
+they read from the :class:`core.store.ResultsStore` and drop the cache when the run
+changes. Everything shown comes from the store, so what a user sees after reopening a run
+is what they saw when it was made.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from core.devices import resolve_device
+from core.errors import FourierMasksError
+from core.models import Classifier
+from core.report import RunContents, discover
+from core.store import ResultsStore, StoredImageMasks
+from core.tables import Table
+
+from .jobs import group_label
+from .settings import AppPaths
+
+__all__ = ["Workbench"]
+
+log = logging.getLogger(__name__)
+
+
+class Workbench(QObject):
+    runChanged = Signal()  # another run folder is open
+    contentsChanged = Signal()  # the open run gained results
+    modelsChanged = Signal()
+    selectionChanged = Signal(str, str)  # group, image id
+    message = Signal(str, str)  # level ("info", "warning", "error"), text
+
+    def __init__(self, paths: AppPaths, device: str = "auto", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.paths = paths
+        self.store: ResultsStore | None = None
+        self.models: dict[str, Classifier] = {}
+        self.current_model: str | None = None
+        self.selected: tuple[str, str] | None = None
+        self._device_name = device
+        self.device = resolve_device(device)
+        self._cache: dict[Any, Any] = {}
+
+    # --- settings ----------------------------------------------------------------------------
+
+    def set_device(self, name: str) -> None:
+        device = resolve_device(name)
+        self._device_name, self.device = name, device
+        for model in self.models.values():
+            model.to(device)
+
+    @property
+    def device_name(self) -> str:
+        return self._device_name
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def ensure_store(self) -> ResultsStore:
+        """The open run, or a new session run under the app's data folder."""
+        if self.store is None:
+            root = self.paths.runs / time.strftime("session-%Y%m%d-%H%M%S")
+            k = 2
+            while root.exists():
+                root = root.with_name(f"{root.name}-{k}")
+                k += 1
+            self._set_store(ResultsStore(root))
+        return self.store
+
+    def open_run(self, path: str | Path) -> None:
+        """Open a run folder and load its models (bad ones are reported, not fatal)."""
+        from core.checkpoints import load_model
+
+        store = ResultsStore.open(path)
+        models: dict[str, Classifier] = {}
+        for name in store.model_names():
+            try:
+                models[name] = load_model(store.model_path(name), device=self.device)
+            except FourierMasksError as exc:
+                self.message.emit("warning", f"model {name} of the run could not be loaded: {exc}")
+        self.models = models
+        self.current_model = "N" if "N" in models else next(iter(models), None)
+        self._set_store(store)
+        self.modelsChanged.emit()
+
+    def _set_store(self, store: ResultsStore) -> None:
+        self.store = store
+        self._cache.clear()
+        self.selected = None
+        self.runChanged.emit()
+
+    def refresh(self) -> None:
+        """The run changed on disk (a job wrote to it): drop cached reads and tell the views."""
+        self._cache.clear()
+        self.contentsChanged.emit()
+
+    # --- models ------------------------------------------------------------------------------
+
+    def add_models(self, models: dict[str, Classifier]) -> None:
+        self.models.update(models)
+        if self.current_model is None and models:
+            self.current_model = next(iter(models))
+        self.modelsChanged.emit()
+
+    def set_current_model(self, name: str) -> None:
+        if name in self.models and name != self.current_model:
+            self.current_model = name
+            self.modelsChanged.emit()
+
+    def model(self, name: str | None = None) -> Classifier | None:
+        return self.models.get(name or self.current_model or "")
+
+    # --- selection ---------------------------------------------------------------------------
+
+    def select_image(self, group: str, image_id: str) -> None:
+        self.selected = (group, image_id)
+        self.selectionChanged.emit(group, image_id)
+
+    # --- cached reads ------------------------------------------------------------------------
+
+    def _cached(self, key: Any, read):
+        if key not in self._cache:
+            self._cache[key] = read()
+        return self._cache[key]
+
+    def contents(self) -> RunContents | None:
+        if self.store is None:
+            return None
+        return self._cached("contents", lambda: discover(self.store))
+
+    def image_groups(self) -> list[str]:
+        if self.store is None:
+            return []
+        return [g for g in self.store.mask_groups() if self.store.mask_meta(g).get("kind") == "image"
+                and self.store.mask_meta(g).get("inputs") != "adversarial"]
+
+    def group_meta(self, group: str) -> dict[str, Any]:
+        return self._cached(("meta", group), lambda: self.store.mask_meta(group))
+
+    def group_inputs(self, group: str) -> dict[str, np.ndarray]:
+        return self._cached(("inputs", group), lambda: self.store.image_mask_inputs(group))
+
+    def group_masks(self, group: str) -> StoredImageMasks | None:
+        def read():
+            try:
+                return self.store.load_image_masks(group)
+            except FourierMasksError:
+                return None
+        return self._cached(("masks", group), read)
+
+    def adversarial_partner(self, group: str) -> str | None:
+        """The adversarial group made from ``group``'s images, if any."""
+        if self.store is None:
+            return None
+        for candidate in self.store.mask_groups():
+            meta = self.group_meta(candidate)
+            if meta.get("inputs") == "adversarial" and meta.get("pairs_with") == group:
+                return candidate
+        contents = self.contents()
+        model = self.group_meta(group).get("model")
+        if contents and model in contents.adversarial_image_masks and contents.clean_image_masks.get(model) == group:
+            return contents.adversarial_image_masks[model]
+        return None
+
+    def predictions(self, group: str) -> dict[str, np.ndarray] | None:
+        name = f"predictions-{group_label(group)}"
+        if self.store is None or not self.store.path(f"data/{name}.npz").exists():
+            return None
+        return self._cached(("pred", group), lambda: self.store.load_arrays(name))
+
+    def set_masks(self) -> dict[str, np.ndarray]:
+        contents = self.contents()
+        if contents is None:
+            return {}
+        return self._cached("set-masks", lambda: {m: self.store.load_set_mask(g) for m, g in contents.dataset_masks.items()})
+
+    def tables(self) -> dict[str, Table]:
+        if self.store is None:
+            return {}
+        return self._cached("tables", lambda: {name: self.store.load_table(name) for name in self.store.table_names()})
+
+    def embedding(self, group: str) -> dict[str, np.ndarray] | None:
+        name = f"umap-{group_label(group)}"
+        if self.store is None or not self.store.path(f"data/{name}.npz").exists():
+            return None
+        return self._cached(("umap", group), lambda: self.store.load_arrays(name))
+
+    def class_names(self, group: str) -> list[str]:
+        names = self.group_meta(group).get("class_names")
+        if names:
+            return list(names)
+        model = self.models.get(self.group_meta(group).get("model", ""))
+        return list(model.info.labels()) if model else []
+
+    def image_tensor(self, group: str, image_id: str) -> torch.Tensor | None:
+        inputs = self.group_inputs(group)
+        ids = inputs["ids"].tolist()
+        if image_id not in ids:
+            return None
+        return torch.from_numpy(inputs["images"][ids.index(image_id)])

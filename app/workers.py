@@ -1,0 +1,195 @@
+"""Running engine jobs off the GUI thread.
+
+A job is a plain function from :mod:`app.jobs` that takes keyword-only ``on_progress`` and
+``cancel`` like every long :mod:`core` operation. :class:`JobRunner` runs one job at a time
+on a :class:`JobWorker` moved to a :class:`QThread`:
+
+- ``cancel()`` sets a thread-safe :class:`threading.Event` directly (a queued signal would
+  never reach a busy worker);
+- progress is throttled to ~20 Hz in the worker and the newest event is always delivered
+  before the job's end, so the GUI sees the final state;
+- progress payloads are CPU numpy arrays or plain values (the engine builds them that way);
+- starting a job while another runs cancels the old one and disconnects it, so a stale
+  result never reaches the screen;
+- ``shutdown()`` cancels and joins, for the window's ``closeEvent``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from core.errors import FourierMasksError
+from core.progress import Progress
+
+__all__ = ["JobWorker", "JobRunner", "PROGRESS_INTERVAL_S"]
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.05
+
+
+class JobWorker(QObject):
+    """Runs one job function in its thread and reports through signals."""
+
+    progress = Signal(object)  # core.Progress
+    finished = Signal(object)  # the job's result
+    failed = Signal(str)  # a message for the user
+    cancelled = Signal(object)  # the partial result (may be None)
+
+    def __init__(self, name: str, function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.name = name
+        self._function = function
+        self._kwargs = kwargs
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._last_sent = 0.0
+        self._pending: Progress | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _on_progress(self, event: Progress) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_sent < PROGRESS_INTERVAL_S:
+                self._pending = event
+                return
+            self._pending = None
+            self._last_sent = now
+        self.progress.emit(event)
+
+    def _flush(self) -> None:
+        with self._lock:
+            event, self._pending = self._pending, None
+        if event is not None:
+            self.progress.emit(event)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._function(**self._kwargs, on_progress=self._on_progress, cancel=self._cancel)
+        except FourierMasksError as exc:
+            self._flush()
+            log.warning("%s failed: %s", self.name, exc)
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the app must stay up; the log keeps the traceback
+            self._flush()
+            log.error("%s crashed:\n%s", self.name, traceback.format_exc())
+            self.failed.emit(f"{self.name} failed unexpectedly ({type(exc).__name__}: {exc}); details are in the log file")
+            return
+        self._flush()
+        if self._cancel.is_set():
+            self.cancelled.emit(result)
+        else:
+            self.finished.emit(result)
+
+
+class JobRunner(QObject):
+    """Owns the worker thread; one job at a time. Lives in the GUI thread, so the worker's
+    signals reach its slots queued, on the GUI thread."""
+
+    started = Signal(str)
+    progress = Signal(str, object)
+    finished = Signal(str, object)
+    failed = Signal(str, str)
+    cancelled = Signal(str, object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: JobWorker | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def job_name(self) -> str | None:
+        return self._worker.name if self._worker is not None else None
+
+    def start(self, name: str, function: Callable[..., Any], **kwargs: Any) -> None:
+        """Run ``function(**kwargs, on_progress=..., cancel=...)`` on the worker thread."""
+        self.stop()
+        worker = JobWorker(name, function, kwargs)
+        thread = QThread()
+        thread.setObjectName(f"job:{name}")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self._on_worker_progress)
+        worker.finished.connect(self._on_worker_finished)
+        worker.cancelled.connect(self._on_worker_cancelled)
+        worker.failed.connect(self._on_worker_failed)
+        self._worker, self._thread = worker, thread
+        thread.start()
+        self.started.emit(name)
+
+    def _current(self) -> JobWorker | None:
+        """The worker that sent the signal being handled, if it is still the current job."""
+        sender = self.sender()
+        return sender if sender is not None and sender is self._worker else None
+
+    @Slot(object)
+    def _on_worker_progress(self, event: Progress) -> None:
+        worker = self._current()
+        if worker is not None:
+            self.progress.emit(worker.name, event)
+
+    @Slot(object)
+    def _on_worker_finished(self, result: Any) -> None:
+        self._end(self.finished, result)
+
+    @Slot(object)
+    def _on_worker_cancelled(self, result: Any) -> None:
+        self._end(self.cancelled, result)
+
+    @Slot(str)
+    def _on_worker_failed(self, message: str) -> None:
+        self._end(self.failed, message)
+
+    def _end(self, signal: Signal, payload: Any) -> None:
+        worker = self._current()
+        if worker is None:
+            return  # a job that was replaced: its news is stale
+        self._join()
+        signal.emit(worker.name, payload)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; it ends with ``cancelled`` and its partial result."""
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def stop(self, timeout_ms: int = 60_000) -> None:
+        """Cancel the running job (if any), wait for its thread, and forget it silently."""
+        if self._worker is None:
+            return
+        worker = self._worker
+        worker.cancel()
+        for signal in (worker.progress, worker.finished, worker.cancelled, worker.failed):
+            try:
+                signal.disconnect()
+            except (RuntimeError, TypeError):
+                pass
+        self._join(timeout_ms)
+
+    def _join(self, timeout_ms: int = 60_000) -> None:
+        thread, self._thread, self._worker = self._thread, None, None
+        if thread is not None:
+            thread.quit()
+            if not thread.wait(timeout_ms):
+                log.error("job thread did not stop within %d ms", timeout_ms)
+            thread.deleteLater()
+
+    def shutdown(self) -> None:
+        self.stop()
