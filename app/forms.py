@@ -33,7 +33,16 @@ from core.models import ARCHITECTURES
 from core.attacks import PGDConfig
 from core.training import AUGMENTATION_CODES, TrainConfig
 
-__all__ = ["DataclassForm", "ConfigDialog", "ImageMaskDialog", "TrainDialog", "CompareDialog", "AttackDialog", "DATASET_CHOICES"]
+__all__ = [
+    "DataclassForm",
+    "ConfigDialog",
+    "ImageMaskDialog",
+    "TrainDialog",
+    "CompareDialog",
+    "AttackDialog",
+    "ModelDetailsDialog",
+    "DATASET_CHOICES",
+]
 
 CHOICES: dict[str, Sequence[str]] = {
     "objective": OBJECTIVES,
@@ -306,3 +315,63 @@ class AttackDialog(ConfigDialog):
         self.add_form("attack", "PGD", PGDConfig())
         self.add_form("image", "single-image masks", image_config, hidden=("check_every",))
         self.finish()
+
+
+class ModelDetailsDialog(ConfigDialog):
+    """What a model file does not say about itself: its torchvision architecture (plain
+    state_dicts), or its input and output shapes (TorchScript / torch.export files)."""
+
+    def __init__(self, file_name: str, needs: str, parent: QWidget | None = None) -> None:
+        intro = (f"{file_name} holds weights without saying which network they belong to."
+                 if needs == "arch" else
+                 f"{file_name} is a compiled graph without Fourier Masks metadata: give its input and output.")
+        super().__init__("Model details", intro, parent)
+        self.needs = needs
+        form = QFormLayout()
+        self.arch = QComboBox()
+        self.arch.setEditable(True)
+        self.arch.addItems(["resnet18", "resnet34", "resnet50", "vgg11_bn", "vgg16", "mobilenet_v3_small", "small_cnn"])
+        self.channels = QComboBox()
+        self.channels.addItems(["1", "3"])
+        self.classes = _spin(10, 2, 100_000)
+        self.size = _spin(224 if needs == "arch" else 32, 8, 4096)
+        self.mean = QLineEdit("")
+        self.std = QLineEdit("")
+        self.mean.setPlaceholderText("e.g. 0.485, 0.456, 0.406 (empty: standard for the channels)")
+        self.std.setPlaceholderText("e.g. 0.229, 0.224, 0.225")
+        if needs == "arch":
+            form.addRow("architecture (torchvision name)", self.arch)
+        else:
+            form.addRow("input channels", self.channels)
+            form.addRow("classes", self.classes)
+        form.addRow("image size (px)", self.size)
+        form.addRow("normalisation mean", self.mean)
+        form.addRow("normalisation std", self.std)
+        self.layout_.addLayout(form)
+        self.finish()
+
+    @staticmethod
+    def _numbers(widget: QLineEdit, name: str) -> tuple[float, ...] | None:
+        text = widget.text().strip()
+        if not text:
+            return None
+        try:
+            return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not a list of numbers") from None
+
+    def collect(self) -> dict[str, Any]:
+        details: dict[str, Any] = {"image_size": self.size.value()}
+        mean, std = self._numbers(self.mean, "mean"), self._numbers(self.std, "std")
+        if (mean is None) != (std is None):
+            raise ConfigError("give both mean and std, or neither")
+        if mean is not None:
+            details.update(mean=mean, std=std)
+        if self.needs == "arch":
+            arch = self.arch.currentText().strip()
+            if not arch:
+                raise ConfigError("name the architecture")
+            details["arch"] = arch
+        else:
+            details.update(in_channels=int(self.channels.currentText()), num_classes=self.classes.value())
+        return {"details": details}

@@ -19,7 +19,7 @@ import torch
 from core.attacks import PGDConfig, pgd_attack
 from core.checkpoints import check_compatible, load_model, save_checkpoint
 from core.data import IMAGE_EXTENSIONS, ImageSet, load_dataset, load_images
-from core.errors import BadDatasetError, ConfigError, FourierMasksError
+from core.errors import BadDatasetError, ConfigError, FourierMasksError, MissingModelDetailsError
 from core.fourier import complement_mask, filter_images
 from core.masks import ImageMaskConfig, SetMaskConfig, learn_set_mask
 from core.models import Classifier, frozen
@@ -74,6 +74,7 @@ def split_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[P
 class LoadedModels:
     models: dict[str, Classifier] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    needs_details: dict[str, str] = field(default_factory=dict)  # path -> "arch" or "shapes"
 
 
 def _unique_name(name: str, taken: set[str]) -> str:
@@ -90,11 +91,14 @@ def load_checkpoints(
     taken: set[str],
     *,
     device: torch.device,
+    details: dict | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> LoadedModels:
     """Load model files and copy each into the run (so the run can be reopened on its own).
-    A file that fails is reported, the others still load."""
+    A file that fails is reported, the others still load; files that need details the user
+    must give (architecture, input shapes) are listed in ``needs_details``. ``details`` are
+    keyword arguments of :func:`core.checkpoints.load_model` applied to every file."""
     result = LoadedModels()
     reporter = ProgressReporter("load", len(paths), on_progress, cancel)
     for k, path in enumerate(paths):
@@ -102,7 +106,10 @@ def load_checkpoints(
             break
         reporter.report(k, f"loading {Path(path).name}")
         try:
-            model = load_model(path, device=device)
+            model = load_model(path, device=device, **(details or {}))
+        except MissingModelDetailsError as exc:
+            result.needs_details[str(path)] = exc.needs
+            continue
         except FourierMasksError as exc:
             result.problems.append(str(exc))
             continue

@@ -30,7 +30,7 @@ from core.training import TrainConfig
 from resources import resource_path
 
 from . import jobs
-from .forms import AttackDialog, CompareDialog, ImageMaskDialog, TrainDialog
+from .forms import AttackDialog, CompareDialog, ImageMaskDialog, ModelDetailsDialog, TrainDialog
 from .panels.clusters import ClustersPanel
 from .panels.compare import ComparePanel
 from .panels.convergence import ConvergencePanel
@@ -372,10 +372,11 @@ class MainWindow(QMainWindow):
         self.workbench.open_run(folder)
         self.show_message("info", f"demo study finished: results in {folder}")
 
-    def load_checkpoints(self, paths: list[Path]) -> None:
+    def load_checkpoints(self, paths: list[Path], details: dict | None = None) -> None:
+        """Load model files; ``details`` (architecture, shapes, normalisation) apply to all."""
         store = self.workbench.ensure_store()
         self._start("load checkpoints", jobs.load_checkpoints, then=self._after_load, paths=paths, store=store,
-                    taken=set(self.workbench.models), device=self.workbench.device)
+                    taken=set(self.workbench.models), device=self.workbench.device, details=details)
 
     def _after_load(self, result: jobs.LoadedModels) -> None:
         self.workbench.add_models(result.models)
@@ -383,9 +384,22 @@ class MainWindow(QMainWindow):
             self.show_message("error", " · ".join(result.problems))
         elif result.models:
             self.show_message("info", f"loaded {', '.join(result.models)}")
+        if result.needs_details:
+            path, needs = next(iter(result.needs_details.items()))
+            self.ask_model_details(Path(path), needs)
+            return
         images, self._pending_images = self._pending_images, []
         if images:
             self.learn_image_masks(images)
+
+    def ask_model_details(self, path: Path, needs: str) -> None:
+        """Ask for what a model file does not say about itself, then load it with that."""
+        dialog = ModelDetailsDialog(path.name, needs, self)
+        if dialog.exec():
+            self.load_checkpoints([path], details=dialog.values["details"])
+        else:
+            self.show_message("warning", f"{path.name} was not loaded: it needs its "
+                                         f"{'architecture' if needs == 'arch' else 'input and output shapes'}")
 
     def learn_image_masks(self, paths: list[Path]) -> None:
         name = self.workbench.current_model

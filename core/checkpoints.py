@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from .errors import CheckpointError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
+from .errors import CheckpointError, MissingModelDetailsError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
 from .models import ARCHITECTURES, Classifier, ModelInfo, PAPER_MEAN, PAPER_STD, build_network
 from .store import atomic_write_bytes
 
@@ -322,9 +322,10 @@ def _load_pickled(path, arch, image_size, class_names, mean, std) -> Classifier:
     channels, classes = _infer_shape(state_dict)
     arch = arch or _guess_arch(state_dict, channels, classes)
     if arch is None:
-        raise CheckpointError(
+        raise MissingModelDetailsError(
             f"{path.name} is a plain state_dict of an unknown architecture; say which torchvision "
-            "architecture it is (e.g. --arch resnet18)"
+            "architecture it is (e.g. --arch resnet18)",
+            needs="arch",
         )
     net = build_network(arch, channels, classes)
     _load_weights(net, state_dict, arch, path.name)
@@ -444,9 +445,10 @@ def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, m
         info = _info_from_json(text, path).replace(source=kind)
     else:
         if not (in_channels and num_classes and image_size):
-            raise CheckpointError(
+            raise MissingModelDetailsError(
                 f"{path.name} is a {kind} file without Fourier Masks metadata: give its input "
-                "channels, number of classes and image size"
+                "channels, number of classes and image size",
+                needs="shapes",
             )
         info = ModelInfo(
             arch=kind,

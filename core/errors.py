@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointError",
     "UnsafeCheckpointError",
     "ModelMismatchError",
+    "MissingModelDetailsError",
     "NonFiniteError",
     "ConfigError",
     "OutputError",
@@ -49,6 +50,16 @@ class UnsafeCheckpointError(CheckpointError):
 
 class ModelMismatchError(CheckpointError):
     """Weights that do not fit the requested architecture, class count or input shape."""
+
+
+class MissingModelDetailsError(CheckpointError):
+    """A readable model file that needs details it does not carry: ``needs`` is
+    ``"arch"`` (a plain state_dict of an unknown architecture) or ``"shapes"`` (a TorchScript
+    or torch.export file without our metadata: channels, classes, image size)."""
+
+    def __init__(self, message: str, needs: str) -> None:
+        super().__init__(message)
+        self.needs = needs
 
 
 class NonFiniteError(FourierMasksError):

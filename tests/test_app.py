@@ -318,3 +318,59 @@ def test_the_demo_button_starts_the_study_with_live_progress(qtbot, window):
     with qtbot.waitSignal(window.runner.cancelled, timeout=JOB_TIMEOUT_MS):
         window.runner.cancel()
     assert "cancelled" in window.message_bar.text
+
+
+def test_a_graph_without_metadata_asks_for_its_shapes(qtbot, window, monkeypatch, tmp_path, trained_shapes_model):
+    import app.window as window_module
+
+    foreign = tmp_path / "foreign.ts"
+    torch.jit.save(torch.jit.trace(copy.deepcopy(trained_shapes_model.net).eval(), torch.rand(1, 1, 16, 16)), foreign)
+    asked = []
+
+    class FakeDialog:
+        def __init__(self, name, needs, parent=None):
+            asked.append((name, needs))
+            self.values = {"details": {"in_channels": 1, "num_classes": 6, "image_size": 16, "mean": (0.5,), "std": (0.25,)}}
+
+        def exec(self):
+            return 1
+
+    monkeypatch.setattr(window_module, "ModelDetailsDialog", FakeDialog)
+    with qtbot.waitSignals([window.runner.finished, window.runner.finished], timeout=JOB_TIMEOUT_MS):
+        _drop(window, [foreign])
+    assert asked == [("foreign.ts", "shapes")]
+    assert list(window.workbench.models) == ["foreign"]
+    assert window.workbench.models["foreign"].info.num_classes == 6
+
+
+def test_training_from_the_app_adds_models(qtbot, window):
+    config = TrainConfig(epochs=1, batch_size=32, crop_scale=(1.0, 1.0))
+    name, trained = _run_until_done(qtbot, window, lambda: window.train(
+        "builtin", 16, 1, 8, 2, [config, config.replace(augmentation="rotation")]))
+    assert set(trained) == {"N", "R"} and set(window.workbench.models) == {"N", "R"}
+    assert {"training-N", "training-R"} <= set(window.workbench.tables())
+    assert window.workbench.store.has_model("R")
+
+
+def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoints):
+    _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
+    name, message = _run_until_done(qtbot, window, lambda: window.compare(
+        "builtin:planted", 4, SetMaskConfig(max_epochs=1), 0, ImageMaskConfig(max_steps=5)), signal="failed")
+    assert "6 classes but the dataset has 5" in message
+    assert window.message_bar.level == "error" and window.isVisible()
+
+
+def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, image_files, tmp_path):
+    window.image_config = ImageMaskConfig(max_steps=30, check_every=10)
+    _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0]]))
+    _wait_job(qtbot, window)
+    target = tmp_path / "report"
+    target.mkdir()
+    _run_until_done(qtbot, window, lambda: window.export_report(target))
+    assert (target / "tables" / "table3.csv").is_file()
+    figures = sorted(p.name for p in (target / "figures").iterdir())
+    assert any(name.endswith(".svg") for name in figures) and any(name.endswith(".pdf") for name in figures)
+    run = window.workbench.store.root
+    window.workbench.store = None
+    window.open_run(run)
+    assert window.workbench.image_groups() and window.panels["images"].list.count() == 4
