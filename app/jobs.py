@@ -207,7 +207,7 @@ def learn_dropped_image_masks(
     group = _next_group(store, model_name, "drop")
     units = plan_image_masks(store, group, image_set, model_name=model_name, config=config, inputs="clean",
                              dataset="dropped files", sources=[str(p) for p in loaded])
-    result = run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
+    run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
     done = len(store.finished_ids(group))
     if done:
         _save_predictions(store, group, model)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
 
 from core.fourier import centred
-from core.progress import Progress
+from core.progress import Progress, format_duration
 
-__all__ = ["COLORMAPS", "ImageView", "add_image_plot", "MessageBar", "JobBar", "format_duration"]
+__all__ = ["COLORMAPS", "ImageView", "add_image_plot", "MessageBar", "JobBar", "refill_combo"]
 
 COLORMAPS = {
     "mask": ("magma", (0.0, 1.0)),
@@ -20,15 +20,22 @@ COLORMAPS = {
 }
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "…"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+def refill_combo(combo: QComboBox, items: list[str], preferred: tuple[str, ...] = (), last: bool = False) -> None:
+    """Replace a combo box's items without emitting change signals, keeping the current
+    choice when it is still there, else the first of ``preferred`` present, else the first
+    (or ``last``) item."""
+    keep = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(items)
+    for choice in (keep, *preferred):
+        if choice in items:
+            combo.setCurrentText(choice)
+            break
+    else:
+        if items:
+            combo.setCurrentIndex(len(items) - 1 if last else 0)
+    combo.blockSignals(False)
 
 
 class ImageView:

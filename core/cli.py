@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
 from .errors import ConfigError, FourierMasksError
-from .progress import Progress
+from .progress import Progress, format_duration
 
 __all__ = ["main", "ProgressPrinter"]
 
@@ -79,17 +79,8 @@ class ProgressPrinter:
         filled = int(round(width * progress.fraction))
         bar = "█" * filled + "·" * (width - filled)
         eta = progress.eta_s
-        eta_text = f" eta {_duration(eta)}" if eta is not None and progress.fraction < 1 else ""
+        eta_text = f" eta {format_duration(eta, compact=True)}" if eta is not None and progress.fraction < 1 else ""
         return f"  {progress.stage:<18} {bar} {100 * progress.fraction:5.1f}%{eta_text}  {progress.message}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 # --- shared argument groups ---------------------------------------------------------------------
@@ -211,7 +202,7 @@ def cmd_demo(args) -> int:
         if name in result.tables:
             print(result.tables[name].to_text())
             print()
-    print(f"Finished in {_duration(result.seconds)}. Tables: {store.root / 'tables'}  Figures: {store.root / 'figures'}")
+    print(f"Finished in {format_duration(result.seconds, compact=True)}. Tables: {store.root / 'tables'}  Figures: {store.root / 'figures'}")
     return 0
 
 
@@ -299,7 +290,7 @@ def _mask_images(args, model):
 
 def cmd_masks(args) -> int:
     from .checkpoints import check_compatible
-    from .masks import ImageMaskConfig, SetMaskConfig, learn_class_masks, learn_set_mask
+    from .masks import SetMaskConfig, learn_class_masks, learn_set_mask
 
     device = _device(args)
     model, name = _resolve_model(args, args.out, device)

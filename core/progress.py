@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-__all__ = ["Progress", "ProgressCallback", "CancelToken", "ProgressReporter"]
+__all__ = ["Progress", "ProgressCallback", "CancelToken", "ProgressReporter", "format_duration"]
 
 
 class CancelToken(Protocol):
@@ -92,3 +92,14 @@ class ProgressReporter:
                 payload=payload,
             )
         )
+
+
+def format_duration(seconds: float | None, compact: bool = False) -> str:
+    """``75`` → ``1 min 15 s`` (``1m15s`` compact), for ETAs and timings."""
+    if seconds is None:
+        return "…"
+    seconds = int(round(seconds))
+    h, m, s = seconds // 3600, seconds % 3600 // 60, seconds % 60
+    if compact:
+        return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"

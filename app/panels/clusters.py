@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
 from core.figures import embedding_figure
 from core.tables import Table
 
+from ..widgets import refill_combo
 from .base import Panel
 
 __all__ = ["ClustersPanel"]
@@ -55,17 +56,7 @@ class ClustersPanel(Panel):
         self.refresh()
 
     def refresh(self) -> None:
-        groups = self.workbench.image_groups()
-        keep = self.groups.currentText()
-        self.groups.blockSignals(True)
-        self.groups.clear()
-        self.groups.addItems(groups)
-        preferred = f"image/{self.workbench.current_model}-clean"
-        if keep in groups:
-            self.groups.setCurrentText(keep)
-        elif preferred in groups:
-            self.groups.setCurrentText(preferred)
-        self.groups.blockSignals(False)
+        refill_combo(self.groups, self.workbench.image_groups(), (f"image/{self.workbench.current_model}-clean",))
         self._draw()
 
     def _probe_text(self, group: str) -> str:

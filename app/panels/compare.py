@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from core.energy import angular_partition, centred_difference, mask_energies, radial_partition
 from core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
 
-from ..widgets import ImageView
+from ..widgets import ImageView, refill_combo
 from .base import Panel
 from .clusters import COLOURS
 from .tables import TableModel
@@ -69,24 +69,8 @@ class ComparePanel(Panel):
         self.refresh()
 
     def refresh(self) -> None:
-        models = sorted(self.workbench.set_masks())
-        keep = self.reference.currentText()
-        self.reference.blockSignals(True)
-        self.reference.clear()
-        self.reference.addItems(models)
-        if keep in models:
-            self.reference.setCurrentText(keep)
-        elif "N" in models:
-            self.reference.setCurrentText("N")
-        self.reference.blockSignals(False)
-        comparisons = sorted(n for n in self.workbench.tables() if n.startswith("exceedance-"))
-        keep = self.comparison.currentText()
-        self.comparison.blockSignals(True)
-        self.comparison.clear()
-        self.comparison.addItems(comparisons)
-        if keep in comparisons:
-            self.comparison.setCurrentText(keep)
-        self.comparison.blockSignals(False)
+        refill_combo(self.reference, sorted(self.workbench.set_masks()), ("N",))
+        refill_combo(self.comparison, sorted(n for n in self.workbench.tables() if n.startswith("exceedance-")))
         self.compare_button.setEnabled(len(self.workbench.models) >= 1)
         self._draw()
 
@@ -106,7 +90,6 @@ class ComparePanel(Panel):
             return
         order = [reference] + [m for m in sorted(masks) if m != reference]
         others = order[1:]
-        columns = max(len(order), 2)
         for col, model in enumerate(order):
             view = ImageView(self.view.addPlot(row=0, col=col, title=f"M_{model}"), "mask", colorbar=col == len(order) - 1)
             view.show(masks[model], stored_mask=True)

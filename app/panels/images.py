@@ -7,14 +7,14 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from core.figures import filtered_examples_figure
 from core.fourier import complement_mask, filter_images, log_spectrum
 from core.models import frozen
 from core.tables import Table
 
-from ..widgets import ImageView
+from ..widgets import ImageView, refill_combo
 from .base import Panel
 
 __all__ = ["ImagesPanel"]
@@ -71,19 +71,7 @@ class ImagesPanel(Panel):
     # --- lists -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        groups = self.workbench.image_groups()
-        keep = self.groups.currentText()
-        self.groups.blockSignals(True)
-        self.groups.clear()
-        self.groups.addItems(groups)
-        preferred = f"image/{self.workbench.current_model}-clean"
-        if keep in groups:
-            self.groups.setCurrentText(keep)
-        elif preferred in groups:
-            self.groups.setCurrentText(preferred)
-        elif groups:
-            self.groups.setCurrentIndex(len(groups) - 1)
-        self.groups.blockSignals(False)
+        refill_combo(self.groups, self.workbench.image_groups(), (f"image/{self.workbench.current_model}-clean",), last=True)
         self._fill_list()
 
     def _on_groups_changed(self, group: str) -> None:

@@ -13,7 +13,7 @@ from core.energy import angular_partition, centred_difference, mask_energies, ra
 from core.figures import energy_figure
 from core.tables import Table
 
-from ..widgets import ImageView
+from ..widgets import ImageView, refill_combo
 from .base import Panel
 
 __all__ = ["SpectrumPanel"]
@@ -97,14 +97,8 @@ class SpectrumPanel(Panel):
 
     def refresh_sources(self) -> None:
         self._sources = self._mask_sources()
-        for combo, extra in ((self.first, []), (self.second, [NONE])):
-            keep = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(extra + list(self._sources))
-            if keep in self._sources or keep in extra:
-                combo.setCurrentText(keep)
-            combo.blockSignals(False)
+        refill_combo(self.first, list(self._sources))
+        refill_combo(self.second, [NONE, *self._sources])
         self._on_choice_changed()
 
     def _on_workbench_selection_changed(self, group: str, image_id: str) -> None:

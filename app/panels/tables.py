@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTableView
 
 from core.tables import Table
 
+from ..widgets import refill_combo
 from .base import Panel
 
 __all__ = ["TableModel", "TablesPanel"]
@@ -75,16 +76,7 @@ class TablesPanel(Panel):
         self.refresh()
 
     def refresh(self) -> None:
-        names = list(self.workbench.tables())
-        keep = self.choice.currentText()
-        self.choice.blockSignals(True)
-        self.choice.clear()
-        self.choice.addItems(names)
-        if keep in names:
-            self.choice.setCurrentText(keep)
-        elif "table1" in names:
-            self.choice.setCurrentText("table1")
-        self.choice.blockSignals(False)
+        refill_combo(self.choice, list(self.workbench.tables()), ("table1",))
         self._on_choice_changed(self.choice.currentText())
 
     def show_table(self, name: str) -> None:
