@@ -161,6 +161,7 @@ def _resolve_model(args, run_dir: str | None, device):
         in_run = Path(run_dir) / "models" / f"{args.model}.pt"
         if in_run.exists():
             candidate = in_run
+    args.model_file = candidate
     model = load_model(
         candidate,
         arch=args.arch,
@@ -171,6 +172,30 @@ def _resolve_model(args, run_dir: str | None, device):
     )
     name = args.model if not Path(args.model).exists() else candidate.stem
     return model, name
+
+
+def _keep_model_in_run(store, model, name: str, source: Path) -> None:
+    """Copy a model given as a file into the run, so the run can be analysed on its own later.
+    A different model already saved under the same name is an error, not overwritten."""
+    import hashlib
+
+    from .checkpoints import save_checkpoint
+
+    target = store.model_path(name)
+    if not target.exists():
+        save_checkpoint(model, target)
+        return
+    if target.resolve() == source.resolve():
+        return
+    digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()  # noqa: E731
+    if digest(target) != digest(source):
+        from .checkpoints import inspect_checkpoint
+
+        if inspect_checkpoint(target).info != model.info:
+            raise ConfigError(
+                f"the run already holds a different model named {name!r}; rename {source.name} or "
+                f"use --model {name} to mean the run's own"
+            )
 
 
 def _record_data(store, args, size: int, channels: int) -> None:
@@ -252,6 +277,7 @@ def cmd_attack(args) -> int:
           f"success rate {100 * result.success_rate:.2f} % of {result.attacked} correctly classified images")
     if args.out:
         store = _store(args.out)
+        _keep_model_in_run(store, model, name, args.model_file)
         store.save_arrays(f"adversarial-{name}", images=adversarial.numpy(), ids=np.array(data.ids, dtype=str),
                           labels=data.labels.numpy(), eps_pixel=np.float64(eps))
         print(f"adversarial images -> {store.path(f'data/adversarial-{name}.npz')}")
@@ -295,6 +321,7 @@ def cmd_masks(args) -> int:
     device = _device(args)
     model, name = _resolve_model(args, args.out, device)
     store = _store(args.out)
+    _keep_model_in_run(store, model, name, args.model_file)
     printer = _printer(args)
     if args.kind in ("set", "class"):
         data = _load_data(args, model.info.image_size, model.info.in_channels)

@@ -152,14 +152,20 @@ class _Study:
     # --- steps -------------------------------------------------------------------------------
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
+        """The vanilla model and its masks come first, so the first masks appear (and can be
+        watched converging) within seconds; every step is independent of the order."""
+        others = [code for code in self.codes if code != "N"]
         return [
             ("load data", self.load_data),
-            ("train models", self.train_models),
-            ("dataset masks", self.learn_set_masks),
+            ("train the vanilla model N", lambda: self.train_models(["N"])),
+            ("dataset mask of N", lambda: self.learn_set_masks(["N"])),
+            ("single-image masks of N", lambda: self.learn_image_masks(first=True)),
+            ("train the other models", lambda: self.train_models(others)),
+            ("dataset masks of the other models", lambda: self.learn_set_masks(others)),
             ("seed stability", self.learn_stability_masks),
             ("class masks", self.learn_class_masks),
             ("adversarial images", self.make_adversarial),
-            ("single-image masks", self.learn_image_masks),
+            ("adversarial and cross-model single-image masks", lambda: self.learn_image_masks(first=False)),
             ("tables, energies, clusters and figures", self.write_report),
         ]
 
@@ -184,8 +190,10 @@ class _Study:
             train_images=len(self.data.train), val_images=len(self.data.val), single_image_set=len(self.subset),
         )
 
-    def train_models(self) -> None:
+    def train_models(self, codes: list[str]) -> None:
         for augmentation, code in zip(self.config.augmentations, self.codes):
+            if code not in codes:
+                continue
             if self.store.has_model(code):
                 self.models[code] = load_model(self.store.model_path(code), device=self.device)
                 continue
@@ -212,8 +220,8 @@ class _Study:
         })
         return result.mask
 
-    def learn_set_masks(self) -> None:
-        for code in self.codes:
+    def learn_set_masks(self, codes: list[str]) -> None:
+        for code in codes:
             self.set_masks[code] = self._set_mask(f"set/{code}", code, self.config.set_mask)
 
     def learn_stability_masks(self) -> None:
@@ -269,8 +277,11 @@ class _Study:
             groups.append(("image/A-clean", "A", self.subset, "clean"))
         return groups
 
-    def learn_image_masks(self) -> None:
+    def learn_image_masks(self, first: bool) -> None:
+        """``first``: model N's clean images only; otherwise every other group."""
         for group, code, images, kind in self._image_groups():
+            if (group == "image/N-clean") != first:
+                continue
             extra = {"attack": self.config.attack.to_dict()} if kind == "adversarial" else {}
             units = plan_image_masks(self.store, group, images, model_name=code, config=self.config.image_mask,
                                      inputs=kind, dataset=self.data.val.name, **extra)

@@ -130,3 +130,26 @@ def test_progress_printer_writes_lines_when_not_a_terminal():
     assert lines[0] == "[1/3] train models"
     assert "50.0%" in lines[1] and "eta 5s" in lines[1]
     assert "100.0%" in lines[2]
+
+
+def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys):
+    run = tmp_path / "run"
+    image = tmp_path / "a.png"
+    Image.fromarray((np.random.default_rng(1).random((16, 16)) * 255).astype(np.uint8)).save(image)
+    args = ["masks", "image", "--model", str(checkpoint), "--images", str(image), "--max-steps", "5", "--out", str(run), "--quiet"]
+    assert main(args) == 0
+    assert (run / "models" / "shapes16.pt").is_file()
+    assert main(["report", "--run", str(run), "--quiet"]) == 0  # the run is self-contained
+    assert main(args) == 0  # the same model again is fine
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    import shutil
+
+    from core.checkpoints import load_model
+
+    different = load_model(checkpoint)
+    different.info = different.info.replace(name="another")
+    save_checkpoint(different, other / "shapes16.pt")
+    assert main(["masks", "image", "--model", str(other / "shapes16.pt"), "--images", str(image), "--out", str(run)]) == 2
+    assert "different model named 'shapes16'" in _error(capsys)
+    shutil.rmtree(other)

@@ -106,11 +106,12 @@ def test_cancelled_study_keeps_finished_work(tmp_path):
     cancel = threading.Event()
 
     def on_progress(event):
-        if event.stage == "study" and event.message == "dataset masks":
+        if event.stage == "study" and event.message == "dataset masks of the other models":
             cancel.set()
 
     result = run_study(tiny_study(augmentations=("none", "scale")), ResultsStore(tmp_path), on_progress=on_progress, cancel=cancel)
     assert result.cancelled
     store = ResultsStore.open(tmp_path)
     assert store.model_names() == ["N", "S"]
+    assert store.mask_groups() == ["image/N-clean", "set/N"]  # N's masks came first
     assert store.read_json("run.json")["status"] == "cancelled"
