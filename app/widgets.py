@@ -61,6 +61,8 @@ class ImageView:
         if frequency_axes:
             plot.setLabel("bottom", "k_x")
             plot.setLabel("left", "k_y")
+            for axis in ("bottom", "left"):
+                plot.getAxis(axis).enableAutoSIPrefix(False)
         else:
             plot.hideAxis("left")
             plot.hideAxis("bottom")

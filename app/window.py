@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self._continuations: dict[str, Callable[[Any], None]] = {}
         self._pending_images: list[Path] = []
+        self._masks_seen, self._last_refresh = 0, 0.0  # live refresh of a running mask job
 
         self.message_bar = MessageBar()
         self.welcome = WelcomePage(self)
@@ -172,6 +174,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["clusters"], self.docks["compare"])
         self.tabifyDockWidget(self.docks["compare"], self.docks["tables"])
         self.docks["clusters"].raise_()
+        self.resizeDocks([self.docks["images"], self.docks["clusters"]], [560, 380], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["models"], self.docks["convergence"], self.docks["spectrum"]], [150, 380, 380],
+                         Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     def _restore_layout(self) -> None:
@@ -536,10 +541,20 @@ class MainWindow(QMainWindow):
 
     def _on_runner_started(self, name: str) -> None:
         self.job_bar.job_started(name)
+        self._masks_seen, self._last_refresh = 0, time.monotonic()
 
     def _on_runner_progress(self, name: str, event) -> None:
         self.job_bar.job_progress(event)
         self.panels["convergence"].on_progress(event)
+        if event.stage == "study":
+            # A study step finished writing: show its models and results as they arrive.
+            self.workbench.sync_models()
+            self.workbench.refresh()
+        elif event.stage == "image-masks" and event.done > self._masks_seen and time.monotonic() - self._last_refresh > 2.0:
+            # Finished masks are already in the store: show them, at most every 2 s (a refresh
+            # rereads the group).
+            self._masks_seen, self._last_refresh = event.done, time.monotonic()
+            self.workbench.refresh()
 
     def _on_runner_finished(self, name: str, result) -> None:
         self.job_bar.job_ended(f"{name}: done")

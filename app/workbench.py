@@ -102,6 +102,24 @@ class Workbench(QObject):
         self._cache.clear()
         self.contentsChanged.emit()
 
+    def sync_models(self) -> None:
+        """Load the run's models that appeared since it was opened (a running study adds them)."""
+        from core.checkpoints import load_model
+
+        if self.store is None:
+            return
+        new = {}
+        for name in self.store.model_names():
+            if name not in self.models:
+                try:
+                    new[name] = load_model(self.store.model_path(name), device=self.device)
+                except FourierMasksError as exc:
+                    self.message.emit("warning", f"model {name} of the run could not be loaded: {exc}")
+        if new:
+            self.add_models(new)
+            if "N" in new:
+                self.set_current_model("N")
+
     # --- models ------------------------------------------------------------------------------
 
     def add_models(self, models: dict[str, Classifier]) -> None:

@@ -50,6 +50,7 @@ class JobWorker(QObject):
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._last_sent = 0.0
+        self._last_stage = ""
         self._pending: Progress | None = None
 
     def cancel(self) -> None:
@@ -62,11 +63,14 @@ class JobWorker(QObject):
     def _on_progress(self, event: Progress) -> None:
         now = time.monotonic()
         with self._lock:
-            if now - self._last_sent < PROGRESS_INTERVAL_S:
+            # A new stage or step (e.g. the next step of a study) always goes through: it is
+            # rare, and the GUI must not miss it. Fast repeats of a stage are throttled.
+            milestone = event.stage in ("study", "report") or event.stage != self._last_stage
+            if not milestone and now - self._last_sent < PROGRESS_INTERVAL_S:
                 self._pending = event
                 return
             self._pending = None
-            self._last_sent = now
+            self._last_sent, self._last_stage = now, event.stage
         self.progress.emit(event)
 
     def _flush(self) -> None:

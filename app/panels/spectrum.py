@@ -50,6 +50,8 @@ class SpectrumPanel(Panel):
         self.angular_bars = pg.BarGraphItem(x=[0], height=[0], width=1)
         self.radial_plot.addItem(self.radial_bars)
         self.angular_plot.addItem(self.angular_bars)
+        for plot in (self.radial_plot, self.angular_plot):
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.lines: list[pg.PlotCurveItem] = []
         self.view.ci.layout.setColumnStretchFactor(0, 3)
         self.view.ci.layout.setColumnStretchFactor(1, 2)
