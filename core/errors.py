@@ -18,6 +18,7 @@ __all__ = [
     "ModelMismatchError",
     "MissingModelDetailsError",
     "NonFiniteError",
+    "ModelRunError",
     "ConfigError",
     "OutputError",
     "DeviceError",
@@ -64,6 +65,11 @@ class MissingModelDetailsError(CheckpointError):
 
 class NonFiniteError(FourierMasksError):
     """A model produced NaN or Inf values (or has them in its weights)."""
+
+
+class ModelRunError(FourierMasksError):
+    """A model that raised an error when run (a TorchScript graph that fails, an input size
+    it does not accept)."""
 
 
 class ConfigError(FourierMasksError):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .fourier import complement_mask, filter_images
-from .models import Classifier, frozen, model_device, raise_if_nonfinite
+from .models import Classifier, frozen, model_device, run_checked
 from .tables import Table
 
 __all__ = [
@@ -59,8 +59,7 @@ def masked_predictions(
             if masks is not None:
                 m = masks if masks.shape[0] == 1 else masks[start : start + batch_size]
                 x = filter_images(x, m.to(device), model.normalization)
-            logits = model(x)
-            raise_if_nonfinite(logits, "on the filtered images")
+            logits = run_checked(model, x, "on the filtered images")
             predictions.append(logits.argmax(1).cpu())
     return torch.cat(predictions)
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, NonFiniteError
 from .fourier import MASK_LAYOUT
-from .models import Classifier, frozen, fused_for_inference, model_device, predict, raise_if_nonfinite
+from .models import Classifier, frozen, fused_for_inference, model_device, run_checked
 from .optim import BatchedAdam, OneCycle, wide_float
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 
@@ -182,7 +182,7 @@ class ImageMaskResult:
     """
 
     ids: list[str]
-    masks: np.ndarray
+    masks: np.ndarray | None
     targets: np.ndarray
     steps: np.ndarray
     converged: np.ndarray
@@ -200,7 +200,7 @@ class ImageMaskResult:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ImageMaskResult:
         index = np.asarray(index, dtype=np.int64)
-        arrays = {name: getattr(self, name)[index] for name in self.ARRAY_FIELDS}
+        arrays = {name: None if getattr(self, name) is None else getattr(self, name)[index] for name in self.ARRAY_FIELDS}
         return ImageMaskResult(
             ids=[self.ids[i] for i in index], config=self.config, cancelled=self.cancelled, **arrays
         )
@@ -209,7 +209,10 @@ class ImageMaskResult:
     def concatenate(cls, parts: Sequence[ImageMaskResult], config: ImageMaskConfig) -> ImageMaskResult:
         if not parts:
             raise ValueError("nothing to concatenate")
-        arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.ARRAY_FIELDS}
+        arrays = {
+            name: None if any(getattr(p, name) is None for p in parts) else np.concatenate([getattr(p, name) for p in parts])
+            for name in cls.ARRAY_FIELDS
+        }
         ids = [i for p in parts for i in p.ids]
         return cls(ids=ids, config=config, cancelled=any(p.cancelled for p in parts), **arrays)
 
@@ -246,7 +249,7 @@ def _check_images(images: torch.Tensor, model: Classifier) -> None:
         raise NonFiniteError("the images contain NaN or Inf values")
 
 
-def _auto_batch_size(device: torch.device, n: int) -> int:
+def auto_batch_size(device: torch.device, n: int) -> int:
     """CPU: 64 keeps both cores busy with good cache use; GPU: a larger batch fills the card."""
     return max(1, min(n, 64 if device.type == "cpu" else 512))
 
@@ -259,6 +262,7 @@ class _SlotState:
         self.mask = torch.ones((b, *mask_shape), device=device, dtype=dtype)
         self.adam = BatchedAdam(self.mask)
         self.keeping_mask = torch.ones((b, *mask_shape), device=device, dtype=dtype)  # last mask that kept the target
+        self.inputs = torch.zeros((b, *image_shape), dtype=dtype, device=device)  # normalised images
         self.spectra = torch.zeros((b, *image_shape), dtype=complex_dtype, device=device)
         self.targets = torch.zeros(b, dtype=torch.int64, device=device)
         self.clean_loss = torch.zeros(b, device=device, dtype=dtype)
@@ -286,6 +290,8 @@ def learn_image_masks(
     on_progress: ProgressCallback | None = None,
     on_result: Callable[[ImageMaskResult], None] | None = None,
     cancel: CancelToken | None = None,
+    slots: int | None = None,
+    keep_masks: bool = True,
 ) -> ImageMaskResult:
     """Learn one mask per image, many at once.
 
@@ -297,6 +303,13 @@ def learn_image_masks(
         ids: a name per image (default ``"0" … "N-1"``); results are keyed by it.
         on_result: called with each group of finished masks as soon as they are done, so a
             caller can save them before the job ends.
+        slots: images learned at once; default ``min(config.batch_size or automatic, N)``.
+            Every forward pass runs on all slots, and with a fixed slot count an image's
+            mask does not depend on which images share its batch (bit for bit on CPU), so a
+            resumed job that keeps the first run's slot count reproduces it exactly.
+        keep_masks: False drops each finished group of masks after ``on_result`` (the
+            caller stores them), keeping memory flat over very long jobs; the returned
+            result then has ``masks=None``.
 
     Returns the masks in input order; when cancelled, the finished ones only. The masks are
     learned in the images' floating-point type (float32 normally; float64 for exact checks,
@@ -312,8 +325,7 @@ def learn_image_masks(
     device = torch.device(device) if device is not None else model_device(model)
     c, h, w = images.shape[1:]
     mask_shape = (c if config.per_channel else 1, h, w)
-    batch = config.batch_size or _auto_batch_size(device, n)
-    batch = min(batch, n)
+    batch = slots or min(config.batch_size or auto_batch_size(device, n), n)
     schedule = _schedule(config)
     invariance = config.objective == "invariance"
 
@@ -323,11 +335,10 @@ def learn_image_masks(
         model.to(device)
         net = fused_for_inference(model.net)
         normalization = model.normalization
-        if targets is None:
-            targets = predict(model, images, device=device)[1]
-        targets = torch.as_tensor(targets, dtype=torch.int64)
-        if targets.shape != (n,):
-            raise ConfigError(f"expected {n} targets, got shape {tuple(targets.shape)}")
+        if targets is not None:
+            targets = torch.as_tensor(targets, dtype=torch.int64)
+            if targets.shape != (n,):
+                raise ConfigError(f"expected {n} targets, got shape {tuple(targets.shape)}")
 
         dtype = images.dtype if images.is_floating_point() else torch.float32
         state = _SlotState(batch, mask_shape, (c, h, w), config.loss_window, device, dtype)
@@ -342,13 +353,13 @@ def learn_image_masks(
                 return
             next_item += len(take)
             index = torch.tensor(slots, device=device)
-            x = normalization(images[take].to(device=device, dtype=dtype))
-            y = targets[take].to(device)
+            state.inputs[index] = normalization(images[take].to(device=device, dtype=dtype))
             with torch.no_grad():
-                logits = net(x)
-                raise_if_nonfinite(logits, "on the clean images")
+                # All slots, so every image's numbers come from a batch of the same size.
+                logits = run_checked(net, state.inputs, "on the clean images")[index]
+                y = logits.argmax(dim=1) if targets is None else targets[take].to(device)
                 state.clean_loss[index] = F.cross_entropy(logits, y, reduction="none")
-            state.spectra[index] = torch.fft.fft2(x)
+            state.spectra[index] = torch.fft.fft2(state.inputs[index])
             state.targets[index] = y
             state.adam.reset(index)
             state.keeping_mask[index] = 1.0
@@ -368,7 +379,7 @@ def learn_image_masks(
             for _ in range(config.check_every):
                 _step(net, state, config, schedule, invariance)
             batch_steps += config.check_every
-            freed = _harvest(net, state, ids, config, finished_parts, on_result)
+            freed = _harvest(net, state, ids, config, finished_parts, on_result, keep_masks)
             done_count += len(freed)
             if reporter.cancelled:
                 break
@@ -452,7 +463,7 @@ def _step(net, state: _SlotState, config: ImageMaskConfig, schedule, invariance:
         state.active &= ~stop
 
 
-def _harvest(net, state: _SlotState, ids, config, parts: list, on_result) -> list[int]:
+def _harvest(net, state: _SlotState, ids, config, parts: list, on_result, keep_masks: bool) -> list[int]:
     """Move finished slots' masks to the host and free their slots (one host sync)."""
     finished = [s for s in torch.nonzero(state.finished).flatten().tolist() if state.slot_item[s] >= 0]
     if not finished:
@@ -482,9 +493,11 @@ def _harvest(net, state: _SlotState, ids, config, parts: list, on_result) -> lis
         final_loss=state.last_loss[index].cpu().numpy(),
         config=config,
     )
-    parts.append(part)
     if on_result is not None:
         on_result(part)
+    if not keep_masks:
+        part.masks = None
+    parts.append(part)
     state.finished[index] = False
     state.active[index] = False
     for s in finished:
@@ -654,8 +667,7 @@ def _clean_loss_and_accuracy(net, normalization, images, labels, batch, device) 
     for start in range(0, images.shape[0], batch):
         x = normalization(images[start : start + batch].to(device))
         y = labels[start : start + batch].to(device)
-        logits = net(x)
-        raise_if_nonfinite(logits, "on the clean images")
+        logits = run_checked(net, x, "on the clean images")
         losses.append(F.cross_entropy(logits, y, reduction="none"))
         correct += (logits.argmax(1) == y).sum().item()
     return torch.cat(losses), correct / images.shape[0]

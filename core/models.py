@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from .errors import ConfigError, NonFiniteError
+from .errors import ConfigError, ModelRunError, NonFiniteError
 
 __all__ = [
     "ARCHITECTURES",
@@ -35,6 +35,7 @@ __all__ = [
     "predict",
     "raise_if_nonfinite",
     "model_device",
+    "run_checked",
 ]
 
 # Grayscale ImageNet statistics used by the main paper.
@@ -257,6 +258,21 @@ def raise_if_nonfinite(logits: torch.Tensor, what: str) -> None:
         )
 
 
+def run_checked(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+    """``net(x)``, with a model's own failure (a TorchScript graph that raises, a shape it
+    does not accept) and NaN/Inf outputs turned into errors that say what happened."""
+    try:
+        logits = net(x)
+    except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+        first = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelRunError(
+            f"the model failed when run {what} (input {tuple(x.shape)}): {first}. Check that it takes "
+            "images of this size and channel count, and that the file is the model you meant"
+        ) from None
+    raise_if_nonfinite(logits, what)
+    return logits
+
+
 @torch.no_grad()
 def predict(
     model: Classifier, images: torch.Tensor, *, batch_size: int = 256, device: torch.device | None = None
@@ -266,8 +282,7 @@ def predict(
     outputs = []
     with frozen(model):
         for start in range(0, images.shape[0], batch_size):
-            logits = model(images[start : start + batch_size].to(device))
-            raise_if_nonfinite(logits, "on the given images")
+            logits = run_checked(model, images[start : start + batch_size].to(device), "on the given images")
             outputs.append(logits.float().cpu())
     logits = torch.cat(outputs)
     return logits, logits.argmax(dim=1)

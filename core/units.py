@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from .data import ImageSet
-from .masks import ImageMaskConfig, ImageMaskResult, learn_image_masks
+from .masks import ImageMaskConfig, ImageMaskResult, auto_batch_size, learn_image_masks
+from .models import model_device
 from .models import Classifier
 from .progress import CancelToken, ProgressCallback
 from .store import ResultsStore
@@ -70,7 +71,12 @@ def run_mask_units(
 ) -> ImageMaskResult | None:
     """Learn the masks of ``units`` (all of one group) in one batched job, from the inputs
     stored with the group, saving each mask as it finishes. ``config`` defaults to the
-    group's own."""
+    group's own.
+
+    The batch has as many slots as the whole group would use, however many units are left,
+    so a resumed or shared-out job computes every mask exactly as one uninterrupted run
+    would. Masks go to the store, not memory: the result carries their statistics only
+    (``masks`` is None)."""
     if not units:
         return None
     groups = {u.group for u in units}
@@ -80,6 +86,9 @@ def run_mask_units(
     if config is None:
         config = ImageMaskConfig(**store.mask_meta(group)["config"])
     inputs = store.image_mask_inputs(group)
+    total = len(inputs["ids"])
+    device = torch.device(device) if device is not None else model_device(model)
+    slots = min(config.batch_size or auto_batch_size(device, total), total)
     position = {image_id: k for k, image_id in enumerate(inputs["ids"].tolist())}
     index = np.array([position[u.image_id] for u in units], dtype=np.int64)
     targets = torch.from_numpy(inputs["targets"][index]) if "targets" in inputs else None
@@ -107,4 +116,6 @@ def run_mask_units(
         on_progress=on_progress,
         on_result=save,
         cancel=cancel,
+        slots=slots,
+        keep_masks=False,
     )
