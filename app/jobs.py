@@ -26,7 +26,7 @@ from core.models import Classifier, frozen
 from core.pipeline import StudyConfig, run_study
 from core.progress import CancelToken, ProgressCallback, ProgressReporter
 from core.report import write_report
-from core.store import ResultsStore
+from core.store import ResultsStore, name_from_file
 from core.training import AUGMENTATION_CODES, TrainConfig, history_table, train_model
 from core.units import plan_image_masks, run_mask_units
 
@@ -77,8 +77,8 @@ class LoadedModels:
     needs_details: dict[str, str] = field(default_factory=dict)  # path -> "arch" or "shapes"
 
 
-def _unique_name(name: str, taken: set[str]) -> str:
-    base = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip(".-") or "model"
+def _unique_name(path: Path, taken: set[str]) -> str:
+    base = name_from_file(path)
     candidate, k = base, 2
     while candidate in taken:
         candidate, k = f"{base}-{k}", k + 1
@@ -113,7 +113,7 @@ def load_checkpoints(
         except FourierMasksError as exc:
             result.problems.append(str(exc))
             continue
-        name = _unique_name(Path(path).stem, taken | set(result.models))
+        name = _unique_name(Path(path), taken | set(result.models))
         save_checkpoint(model, store.model_path(name))
         result.models[name] = model
     reporter.report(len(paths), "loaded")

@@ -210,9 +210,8 @@ def _check_finite(state_dict: Mapping[str, torch.Tensor], name: str) -> None:
 def _describe_mismatch(arch: str, error: RuntimeError) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     size = [line for line in lines if line.startswith("size mismatch")]
-    if size:
-        return f"the weights do not fit {arch}: " + "; ".join(size[:3])
-    return f"the weights do not fit {arch}: " + " ".join(lines[1:3])[:400]
+    detail = "; ".join(size[:3]) if size else " ".join(lines[1:3])[:400]
+    return f"the weights do not fit {arch}: {detail}. Give the architecture they were trained with"
 
 
 def _infer_shape(state_dict: Mapping[str, torch.Tensor]) -> tuple[int, int]:

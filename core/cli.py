@@ -155,6 +155,7 @@ def _load_data(args, size: int | None = None, channels: int | None = None):
 def _resolve_model(args, run_dir: str | None, device):
     """``--model`` as a file path, or as a name inside the run's ``models/`` folder."""
     from .checkpoints import load_model
+    from .store import name_from_file
 
     candidate = Path(args.model)
     if not candidate.exists() and run_dir is not None:
@@ -170,7 +171,7 @@ def _resolve_model(args, run_dir: str | None, device):
         image_size=args.model_size,
         device=device,
     )
-    name = args.model if not Path(args.model).exists() else candidate.stem
+    name = args.model if not Path(args.model).exists() else name_from_file(candidate)
     return model, name
 
 

@@ -178,7 +178,7 @@ def load_image(path: str | os.PathLike, channels: int | None = None, size: int |
     if path.is_dir():
         raise BadImageError(f"{path} is a folder, not an image file")
     if path.stat().st_size == 0:
-        raise BadImageError(f"{path.name} is empty (0 bytes); it is not an image")
+        raise BadImageError(f"{path.name} is empty (0 bytes), not an image; copy or export it again")
     try:
         with Image.open(path) as image:
             image.load()
@@ -187,13 +187,19 @@ def load_image(path: str | os.PathLike, channels: int | None = None, size: int |
             tensor = _to_tensor(image, channels)
     except UnidentifiedImageError:
         raise BadImageError(
-            f"{path.name} is not an image PIL can read (is it really a "
-            f"{path.suffix.lstrip('.').upper() or 'picture'} file?)"
+            f"{path.name} is not an image that can be read (is it really a "
+            f"{path.suffix.lstrip('.').upper() or 'picture'} file?); open it in an image viewer and "
+            "save it again as PNG or JPEG"
         ) from None
     except Image.DecompressionBombError as exc:
-        raise BadImageError(f"{path.name} is too large to open safely: {exc}") from None
+        raise BadImageError(
+            f"{path.name} is too large to open safely ({exc}); downscale it first (masks are learned "
+            "at the model's size, typically 32 to 224 px)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise BadImageError(f"{path.name} could not be decoded (corrupt or truncated?): {exc}") from None
+        raise BadImageError(
+            f"{path.name} could not be decoded, it is corrupt or truncated ({exc}); export or download it again"
+        ) from None
     return _resize_crop(tensor, size)
 
 
@@ -279,7 +285,10 @@ def load_image_folder(
         log.warning("skipped %d unreadable image(s) in %s: %s", len(skipped), root, "; ".join(skipped[:5]))
     if not tensors:
         detail = f" ({len(skipped)} unreadable)" if skipped else ""
-        raise BadDatasetError(f"{root} contains no readable images{detail} in its class folders {', '.join(classes)}")
+        raise BadDatasetError(
+            f"{root} contains no readable images{detail} in its class folders {', '.join(classes)}; "
+            f"supported files: {', '.join(IMAGE_EXTENSIONS)}"
+        )
     return ImageSet(
         images=torch.stack(tensors),
         labels=torch.tensor(labels, dtype=torch.int64),

@@ -241,7 +241,8 @@ def _check_images(images: torch.Tensor, model: Classifier) -> None:
         raise ConfigError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
     if images.shape[1] != info.in_channels:
         raise ConfigError(
-            f"the model expects {info.in_channels}-channel images but got {images.shape[1]} channel(s)"
+            f"the model expects {info.in_channels}-channel images but got {images.shape[1]} channel(s); "
+            f"load the images with channels={info.in_channels} (the loaders convert gray and colour)"
         )
     if images.shape[0] == 0:
         raise ConfigError("no images to learn masks for")

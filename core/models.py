@@ -263,7 +263,7 @@ def run_checked(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
     does not accept) and NaN/Inf outputs turned into errors that say what happened."""
     try:
         logits = net(x)
-    except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+    except (RuntimeError, ValueError, TypeError, AssertionError, torch.jit.Error) as exc:
         first = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
         raise ModelRunError(
             f"the model failed when run {what} (input {tuple(x.shape)}): {first}. Check that it takes "

@@ -24,12 +24,14 @@ group at once; a resumed run asks :meth:`ResultsStore.finished_ids` what is left
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
 import tempfile
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -47,7 +49,10 @@ __all__ = [
     "atomic_write_text",
     "ensure_writable_dir",
     "safe_name",
+    "name_from_file",
 ]
+
+log = logging.getLogger(__name__)
 
 RUN_FORMAT = "fourier-masks/run"
 RUN_FORMAT_VERSION = 1
@@ -63,6 +68,13 @@ def safe_name(name: str) -> str:
             f"invalid result name {name!r}: use letters, digits, '.', '_' and '-' (and '/' between parts)"
         )
     return name
+
+
+def name_from_file(path: str | os.PathLike) -> str:
+    """A store-safe name from a file's name: ``modèle 1.pt`` → ``mod-le-1``."""
+    stem = Path(path).stem
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in stem).strip(".-")
+    return name or "model"
 
 
 def ensure_writable_dir(path: Path) -> Path:
@@ -106,7 +118,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True, read_
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        hint = " (disk full?)" if getattr(exc, "errno", None) == 28 else ""
+        hint = " (disk full? free some space or choose another folder)" if getattr(exc, "errno", None) == 28 else ""
         raise OutputError(f"could not write {path}: {exc.strerror or exc}{hint}") from None
     return path
 
@@ -165,6 +177,11 @@ class ResultsStore:
                 self.write_json("run.json", {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "created": _now()})
         elif not (self.root / "run.json").is_file():
             raise OutputError(f"{self.root} is not a Fourier Masks run folder (no run.json)")
+        manifest = self.read_json("run.json")
+        if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
+            raise OutputError(f"{self.root / 'run.json'} does not describe a Fourier Masks run; choose another folder")
+        if manifest.get("version", 0) > RUN_FORMAT_VERSION:
+            raise OutputError(f"{self.root} was written by a newer Fourier Masks; upgrade to open it")
         self._writer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._sequence = 0
 
@@ -188,7 +205,7 @@ class ResultsStore:
         except FileNotFoundError:
             raise OutputError(f"{path} is missing from the run") from None
         except (ValueError, UnicodeDecodeError) as exc:
-            raise OutputError(f"{path} is damaged ({exc})") from None
+            raise OutputError(f"{path} is damaged ({exc}); restore it from a backup, or start a new run folder") from None
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
@@ -297,11 +314,25 @@ class ResultsStore:
         folder = self._mask_dir(group) / "shards"
         return sorted(folder.glob("part-*.npz")) if folder.is_dir() else []
 
+    def _read_shards(self, group: str):
+        """``(path, arrays)`` of every readable shard. A damaged shard (edited, or copied
+        half-way) is skipped with a warning, so its images count as not done and are learned
+        again rather than breaking the run."""
+        for shard in self._shards(group):
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    arrays = {k: data[k] for k in data.files}
+                if "ids" not in arrays or "masks" not in arrays or len(arrays["ids"]) != len(arrays["masks"]):
+                    raise ValueError("ids and masks missing or of different lengths")
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                log.warning("skipping damaged mask shard %s (%s); its images will be learned again", shard, exc)
+                continue
+            yield shard, arrays
+
     def finished_ids(self, group: str) -> set[str]:
         done: set[str] = set()
-        for shard in self._shards(group):
-            with np.load(shard, allow_pickle=False) as data:
-                done.update(data["ids"].tolist())
+        for _, arrays in self._read_shards(group):
+            done.update(arrays["ids"].tolist())
         return done
 
     def load_image_masks(self, group: str) -> StoredImageMasks:
@@ -310,15 +341,14 @@ class ResultsStore:
         ids: list[str] = []
         chunks: dict[str, list[np.ndarray]] = {}
         seen: set[str] = set()
-        for shard in self._shards(group):
-            with np.load(shard, allow_pickle=False) as data:
-                keep = [k for k, i in enumerate(data["ids"].tolist()) if i not in seen]
-                shard_ids = data["ids"][keep].tolist()
-                seen.update(shard_ids)
-                ids.extend(shard_ids)
-                for key in data.files:
-                    if key != "ids":
-                        chunks.setdefault(key, []).append(data[key][keep])
+        for _, data in self._read_shards(group):
+            keep = [k for k, i in enumerate(data["ids"].tolist()) if i not in seen]
+            shard_ids = data["ids"][keep].tolist()
+            seen.update(shard_ids)
+            ids.extend(shard_ids)
+            for key, values in data.items():
+                if key != "ids":
+                    chunks.setdefault(key, []).append(values[keep])
         if not ids:
             raise OutputError(f"mask group {group!r} has no finished masks yet")
         arrays = {k: np.concatenate(v) for k, v in chunks.items()}

@@ -139,6 +139,9 @@ def _check_data(train: ImageSet, val: ImageSet) -> None:
         )
     if (train.labels < 0).any() or (val.labels < 0).any():
         raise ConfigError("training needs a label for every image")
+    for name, data in (("training", train), ("validation", val)):
+        if not torch.isfinite(data.images).all():
+            raise NonFiniteError(f"the {name} images contain NaN or Inf values; check how they were made or loaded")
 
 
 def train_model(
