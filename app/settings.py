@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import os
 from pathlib import Path
 
 import platformdirs
 from PySide6.QtCore import QSettings
+
+from core.logs import log_dir, setup_file_logging
 
 __all__ = ["AppPaths", "app_paths", "open_settings", "setup_logging", "RECENT_LIMIT"]
 
@@ -23,12 +23,11 @@ class AppPaths:
     def __init__(self, home: Path | None = None) -> None:
         if home is not None:
             self.config = home / "config"
-            self.logs = home / "logs"
             self.data = home / "data"
         else:
             self.config = Path(platformdirs.user_config_dir(APP_NAME))
-            self.logs = Path(platformdirs.user_log_dir(APP_NAME))
             self.data = Path(platformdirs.user_data_dir(APP_NAME))
+        self.logs = log_dir()
 
     @property
     def settings_file(self) -> Path:
@@ -54,16 +53,6 @@ def open_settings(paths: AppPaths) -> QSettings:
     return QSettings(str(paths.settings_file), QSettings.Format.IniFormat)
 
 
-def setup_logging(paths: AppPaths) -> Path:
-    """Warnings and errors (and info from our packages) to a rotating file in the log folder."""
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    if not any(getattr(h, "_fourier_masks", False) for h in root.handlers):
-        handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.INFO)
-        handler._fourier_masks = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-        for name in ("app", "core"):
-            logging.getLogger(name).setLevel(logging.INFO)
-    return paths.log_file
+def setup_logging(paths: AppPaths) -> Path | None:
+    """The app logs where the CLI does (see :mod:`core.logs`)."""
+    return setup_file_logging()

@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self._continuations: dict[str, Callable[[Any], None]] = {}
         self._pending_images: list[Path] = []
         self._masks_seen, self._last_refresh = 0, 0.0  # live refresh of a running mask job
+        self._live_group: str | None = None
 
         self.message_bar = MessageBar()
         self.welcome = WelcomePage(self)
@@ -288,8 +289,8 @@ class MainWindow(QMainWindow):
         self.message_bar.show_message(level, text)
 
     def report_problem(self) -> None:
-        self.show_message("info", f"The log file is {self.paths.log_file}; attach it to your report. "
-                                  f"Settings: {self.paths.settings_file}")
+        self.show_message("info", f"The log file is {self.paths.log_file} (warnings and errors of the app and the "
+                                  f"command line); attach it to your report. Settings: {self.paths.settings_file}")
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.paths.logs)))
 
     def about(self) -> None:
@@ -363,7 +364,7 @@ class MainWindow(QMainWindow):
     def run_demo(self, quick: bool = True) -> None:
         folder = self.paths.runs / ("demo-quick" if quick else "demo-full")
         try:
-            store = ResultsStore(folder)
+            store = ResultsStore(folder, overwrite=True)
             self.workbench.open_run(folder)
         except FourierMasksError as exc:
             self.show_message("error", str(exc))
@@ -541,7 +542,21 @@ class MainWindow(QMainWindow):
 
     def _on_runner_started(self, name: str) -> None:
         self.job_bar.job_started(name)
-        self._masks_seen, self._last_refresh = 0, time.monotonic()
+        self._masks_seen, self._last_refresh, self._live_group = 0, time.monotonic(), None
+
+    def _newest_image_group(self) -> str | None:
+        """The per-image group a running job writes to: the one with the latest shard."""
+        store = self.workbench.store
+        if store is None:
+            return None
+        newest, latest = None, -1.0
+        for group in store.mask_groups():
+            folder = store.root / "masks" / group / "shards"
+            for shard in folder.glob("part-*.npz") if folder.is_dir() else ():
+                mtime = shard.stat().st_mtime
+                if mtime > latest:
+                    newest, latest = group, mtime
+        return newest
 
     def _on_runner_progress(self, name: str, event) -> None:
         self.job_bar.job_progress(event)
@@ -551,10 +566,11 @@ class MainWindow(QMainWindow):
             self.workbench.sync_models()
             self.workbench.refresh()
         elif event.stage == "image-masks" and event.done > self._masks_seen and time.monotonic() - self._last_refresh > 2.0:
-            # Finished masks are already in the store: show them, at most every 2 s (a refresh
-            # rereads the group).
+            # Finished masks are already in the store: show them, at most every 2 s.
             self._masks_seen, self._last_refresh = event.done, time.monotonic()
-            self.workbench.refresh()
+            self._live_group = self._live_group or self._newest_image_group()
+            if self._live_group is not None:
+                self.workbench.refresh_group(self._live_group)  # the other views catch up at the end
 
     def _on_runner_finished(self, name: str, result) -> None:
         self.job_bar.job_ended(f"{name}: done")

@@ -37,6 +37,7 @@ class Workbench(QObject):
     contentsChanged = Signal()  # the open run gained results
     modelsChanged = Signal()
     selectionChanged = Signal(str, str)  # group, image id
+    groupGrew = Signal(str)  # a running job added masks to this group
     message = Signal(str, str)  # level ("info", "warning", "error"), text
 
     def __init__(self, paths: AppPaths, device: str = "auto", parent: QObject | None = None) -> None:
@@ -72,14 +73,14 @@ class Workbench(QObject):
             while root.exists():
                 root = root.with_name(f"{root.name}-{k}")
                 k += 1
-            self._set_store(ResultsStore(root))
+            self._set_store(ResultsStore(root, overwrite=True))
         return self.store
 
     def open_run(self, path: str | Path) -> None:
         """Open a run folder and load its models (bad ones are reported, not fatal)."""
         from core.checkpoints import load_model
 
-        store = ResultsStore.open(path)
+        store = ResultsStore.open(path, overwrite=True)  # the app recomputes tables as results grow
         models: dict[str, Classifier] = {}
         for name in store.model_names():
             try:
@@ -101,6 +102,18 @@ class Workbench(QObject):
         """The run changed on disk (a job wrote to it): drop cached reads and tell the views."""
         self._cache.clear()
         self.contentsChanged.emit()
+
+    def refresh_group(self, group: str) -> None:
+        """A running job added masks to ``group``: read only its new shards and tell the views
+        that follow it (cheap enough to do every few seconds during a long job)."""
+        if self.store is None or group not in self.store.mask_groups():
+            return
+        previous = self._cache.get(("masks", group))
+        try:
+            self._cache[("masks", group)] = self.store.load_image_masks(group, previous)
+        except FourierMasksError:
+            return
+        self.groupGrew.emit(group)
 
     def sync_models(self) -> None:
         """Load the run's models that appeared since it was opened (a running study adds them)."""

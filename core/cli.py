@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
 from .errors import ConfigError, FourierMasksError
+from .logs import setup_file_logging
 from .progress import Progress, format_duration
 
 __all__ = ["main", "ProgressPrinter"]
@@ -130,10 +131,10 @@ def _printer(args) -> ProgressPrinter:
     return ProgressPrinter(quiet=getattr(args, "quiet", False))
 
 
-def _store(path: str, create: bool = True):
+def _store(path: str, create: bool = True, overwrite: bool = False):
     from .store import ResultsStore
 
-    return ResultsStore(path) if create else ResultsStore.open(path)
+    return ResultsStore(path, overwrite=overwrite) if create else ResultsStore.open(path, overwrite=overwrite)
 
 
 def _load_data(args, size: int | None = None, channels: int | None = None):
@@ -277,7 +278,7 @@ def cmd_attack(args) -> int:
     print(f"clean accuracy {100 * result.clean_accuracy:.2f} %, adversarial accuracy {100 * result.adversarial_accuracy:.2f} %, "
           f"success rate {100 * result.success_rate:.2f} % of {result.attacked} correctly classified images")
     if args.out:
-        store = _store(args.out)
+        store = _store(args.out, overwrite=args.force)
         _keep_model_in_run(store, model, name, args.model_file)
         store.save_arrays(f"adversarial-{name}", images=adversarial.numpy(), ids=np.array(data.ids, dtype=str),
                           labels=data.labels.numpy(), eps_pixel=np.float64(eps))
@@ -417,7 +418,7 @@ def _pick(value, default):
 def _report(args, make_figures: bool, which: Sequence[str] | None):
     from .report import write_report
 
-    store = _store(args.run, create=False)
+    store = _store(args.run, create=False, overwrite=args.force)
     val = None
     if getattr(args, "data", None):
         val = _load_data(args).val
@@ -531,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--alpha", type=float, default=0.0, help="step size in pixel units (default ε/8)")
     p.add_argument("--out", default=None, help="run folder to save the adversarial images in")
+    p.add_argument("--force", action="store_true", help="replace adversarial images already saved under this model's name")
     _add_device(p)
     p.set_defaults(func=cmd_attack)
 
@@ -566,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_data(p, required=False)
         p.add_argument("--bands", type=int, default=32, help="radial and angular bands")
         p.add_argument("--reference", default="N", help="model the others are compared with")
+        p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
         _add_device(p)
         p.set_defaults(func=func)
 
@@ -580,12 +583,15 @@ def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None, b
     parser = build_parser()
     args = parser.parse_args(argv)
     args.open_app = open_app
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    log_path = setup_file_logging()
     if args.command is None:
         args.func = cmd_app
     try:
         return args.func(args)
     except FourierMasksError as exc:
+        log.warning("%s: %s", args.command or "app", exc)
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
@@ -593,6 +599,13 @@ def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None, b
     except KeyboardInterrupt:
         print("\ncancelled; everything already finished is saved", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, the traceback in the log
+        log.exception("unexpected error in %s", args.command)
+        if args.verbose:
+            raise
+        where = f"; the details are in {log_path}" if log_path else ""
+        print(f"error: unexpected failure ({type(exc).__name__}: {exc}){where}. Please report it.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

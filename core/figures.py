@@ -28,6 +28,7 @@ __all__ = [
     "MASK_CMAP",
     "DIFF_CMAP",
     "save_figure",
+    "figure_bytes",
     "masks_figure",
     "differences_figure",
     "partitions_figure",
@@ -53,6 +54,7 @@ _STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "svg.fonttype": "none",
+    "svg.hashsalt": "fourier-masks",  # stable element ids: the same figure gives the same file
     "pdf.fonttype": 42,
     "figure.dpi": 100,
 }
@@ -72,17 +74,22 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = FIGURE_FORMATS, dpi: int = 300) -> list[Path]:
-    """Write ``fig`` as ``folder/name.<format>`` for each format; returns the paths."""
-    paths = []
-    for fmt in formats:
-        if fmt not in FIGURE_FORMATS:
-            raise ValueError(f"unsupported figure format {fmt!r}; choose from {FIGURE_FORMATS}")
-        buffer = io.BytesIO()
-        with _style():
-            fig.savefig(buffer, format=fmt, dpi=dpi if fmt == "png" else None, metadata=_metadata(fmt))
-        paths.append(atomic_write_bytes(Path(folder) / f"{name}.{fmt}", buffer.getvalue()))
-    return paths
+def figure_bytes(fig, fmt: str, dpi: int = 300) -> bytes:
+    """``fig`` encoded as PNG, SVG or PDF (fixed metadata, so the same figure gives the same bytes)."""
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"unsupported figure format {fmt!r}; choose from {FIGURE_FORMATS}")
+    buffer = io.BytesIO()
+    with _style():
+        fig.savefig(buffer, format=fmt, dpi=dpi if fmt == "png" else None, metadata=_metadata(fmt))
+    return buffer.getvalue()
+
+
+def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = FIGURE_FORMATS, dpi: int = 300,
+                write=None) -> list[Path]:
+    """Write ``fig`` as ``folder/name.<format>`` for each format; returns the paths.
+    ``write(path, data)`` replaces the plain atomic write (a results store passes its own)."""
+    write = write or atomic_write_bytes
+    return [write(Path(folder) / f"{name}.{fmt}", figure_bytes(fig, fmt, dpi)) for fmt in formats]
 
 
 def write_figure(fig, path: str | Path, dpi: int = 300) -> Path:

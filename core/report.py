@@ -374,7 +374,7 @@ def write_figures(
     folder = store.figures_dir
 
     def save(fig, name: str) -> None:
-        figures.save_figure(fig, folder, name)
+        figures.save_figure(fig, folder, name, write=store.write_derived)
         made.append(name)
 
     set_models = _ordered(contents.dataset_masks, reference)

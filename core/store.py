@@ -151,6 +151,7 @@ class StoredImageMasks:
     masks: np.ndarray
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
+    shards: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -163,14 +164,19 @@ class StoredImageMasks:
             masks=self.masks[index],
             arrays={k: v[index] for k, v in self.arrays.items()},
             meta=self.meta,
-        )
+        )  # a selection, not a whole read: no shards to continue from
 
 
 class ResultsStore:
-    """Read and write one run folder (see the module docstring for the layout)."""
+    """Read and write one run folder (see the module docstring for the layout).
 
-    def __init__(self, root: str | os.PathLike, *, create: bool = True) -> None:
+    ``overwrite``: derived files (tables, figures, data arrays) that already exist are
+    rewritten only when their new content is the same (a no-op) unless this is true; the
+    CLI sets it from ``--force`` and the app for the runs it manages."""
+
+    def __init__(self, root: str | os.PathLike, *, create: bool = True, overwrite: bool = False) -> None:
         self.root = Path(root).expanduser()
+        self.overwrite = overwrite
         if create:
             ensure_writable_dir(self.root)
             if not (self.root / "run.json").exists():
@@ -186,9 +192,22 @@ class ResultsStore:
         self._sequence = 0
 
     @classmethod
-    def open(cls, root: str | os.PathLike) -> ResultsStore:
+    def open(cls, root: str | os.PathLike, overwrite: bool = False) -> ResultsStore:
         """An existing run, for reading (and adding to)."""
-        return cls(root, create=False)
+        return cls(root, create=False, overwrite=overwrite)
+
+    def write_derived(self, path: Path, data: bytes) -> Path:
+        """Write a derived file (table, figure, array) unless that would silently replace
+        different content: an identical file is left as it is."""
+        if path.exists():
+            if path.read_bytes() == data:
+                return path
+            if not self.overwrite:
+                raise OutputError(
+                    f"{path} already exists with other content; pass --force to replace it "
+                    "(or write into another run folder)"
+                )
+        return atomic_write_bytes(path, data)
 
     def path(self, name: str) -> Path:
         return self.root / safe_name(name)
@@ -216,7 +235,7 @@ class ResultsStore:
         self.write_json("run.json", manifest)
 
     def save_arrays(self, name: str, **arrays: np.ndarray) -> Path:
-        return atomic_write_bytes(self.path(f"data/{name}.npz"), _npz_bytes(**arrays))
+        return self.write_derived(self.path(f"data/{name}.npz"), _npz_bytes(**arrays))
 
     def load_arrays(self, name: str) -> dict[str, np.ndarray]:
         with np.load(self.path(f"data/{name}.npz"), allow_pickle=False) as data:
@@ -289,6 +308,15 @@ class ResultsStore:
         """Declare a per-image group before shards arrive: its metadata and its inputs (the
         images to mask, their labels and ids), so the group can be resumed, evaluated or
         shared out to other machines from the store alone. Repeat calls keep the first."""
+        meta_path = self._mask_dir(group) / "meta.json"
+        if meta_path.exists():
+            existing = json.loads(meta_path.read_text(encoding="utf-8"))
+            same_config = json.loads(json.dumps(meta.get("config"), default=_jsonable)) == existing.get("config")
+            if existing.get("ids") != list(ids) or not same_config or existing.get("model") != meta.get("model"):
+                raise OutputError(
+                    f"mask group {group!r} already holds masks of other images, another model or other "
+                    "settings; choose another group name (--group) to keep both"
+                )
         self._write_meta(group, "image", {**meta, "ids": list(ids)})
         inputs = self._mask_dir(group) / "inputs.npz"
         if not inputs.exists():
@@ -314,11 +342,13 @@ class ResultsStore:
         folder = self._mask_dir(group) / "shards"
         return sorted(folder.glob("part-*.npz")) if folder.is_dir() else []
 
-    def _read_shards(self, group: str):
-        """``(path, arrays)`` of every readable shard. A damaged shard (edited, or copied
-        half-way) is skipped with a warning, so its images count as not done and are learned
-        again rather than breaking the run."""
+    def _read_shards(self, group: str, skip: set[str] = frozenset()):
+        """``(path, arrays)`` of every readable shard (but those named in ``skip``). A damaged
+        shard (edited, or copied half-way) is skipped with a warning, so its images count as
+        not done and are learned again rather than breaking the run."""
         for shard in self._shards(group):
+            if shard.name in skip:
+                continue
             try:
                 with np.load(shard, allow_pickle=False) as data:
                     arrays = {k: data[k] for k in data.files}
@@ -335,13 +365,23 @@ class ResultsStore:
             done.update(arrays["ids"].tolist())
         return done
 
-    def load_image_masks(self, group: str) -> StoredImageMasks:
-        """All finished masks of a group; ordered as the group's planned ids when known."""
-        meta = self.mask_meta(group)
-        ids: list[str] = []
+    def load_image_masks(self, group: str, previous: StoredImageMasks | None = None) -> StoredImageMasks:
+        """All finished masks of a group; ordered as the group's planned ids when known.
+
+        With ``previous`` (an earlier read of the same group), only shards written since are
+        read: a viewer can follow a running job without rereading everything."""
+        meta = previous.meta if previous is not None else self.mask_meta(group)
+        known = set(previous.shards) if previous is not None else set()
+        ids: list[str] = list(previous.ids) if previous is not None else []
         chunks: dict[str, list[np.ndarray]] = {}
-        seen: set[str] = set()
-        for _, data in self._read_shards(group):
+        if previous is not None and len(previous):
+            chunks["masks"] = [previous.masks]
+            for key, values in previous.arrays.items():
+                chunks.setdefault(key, []).append(values)
+        seen: set[str] = set(ids)
+        shards = sorted(known)
+        for path, data in self._read_shards(group, skip=known):
+            shards.append(path.name)
             keep = [k for k, i in enumerate(data["ids"].tolist()) if i not in seen]
             shard_ids = data["ids"][keep].tolist()
             seen.update(shard_ids)
@@ -357,7 +397,8 @@ class ResultsStore:
         order = np.argsort([rank.get(i, len(rank)) for i in ids], kind="stable")
         masks = arrays.pop("masks")[order]
         return StoredImageMasks(
-            ids=[ids[k] for k in order], masks=masks, arrays={k: v[order] for k, v in arrays.items()}, meta=meta
+            ids=[ids[k] for k in order], masks=masks, arrays={k: v[order] for k, v in arrays.items()}, meta=meta,
+            shards=tuple(sorted(shards)),
         )
 
     # --- tables ------------------------------------------------------------------------------
@@ -365,8 +406,9 @@ class ResultsStore:
     def save_table(self, table) -> Path:
         """A :class:`core.tables.Table` as CSV (header with units) and JSON."""
         name = safe_name(table.name)
-        self.write_json(f"tables/{name}.json", table.to_dict())
-        return atomic_write_text(self.path(f"tables/{name}.csv"), table.to_csv())
+        text = json.dumps(table.to_dict(), indent=2, sort_keys=True, default=_jsonable) + "\n"
+        self.write_derived(self.path(f"tables/{name}.json"), text.encode("utf-8"))
+        return self.write_derived(self.path(f"tables/{name}.csv"), table.to_csv().encode("utf-8"))
 
     def load_table(self, name: str):
         from .tables import Table

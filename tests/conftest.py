@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Logs, settings and session runs of the code under test go to a scratch folder, never the
+# user's own platform folders.
+os.environ.setdefault("FOURIER_MASKS_HOME", __import__("tempfile").mkdtemp(prefix="fourier-masks-tests-"))
 
 from pathlib import Path  # noqa: E402
 

@@ -40,7 +40,8 @@ def test_train_then_masks_then_evaluate(tmp_path, capsys):
     assert main(["evaluate", "--run", run, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "Table 1." in out and "Table 2." in out and "Table 3." in out
-    assert main(["energy", "--run", run, "--bands", "4", "--quiet"]) == 0
+    assert main(["energy", "--run", run, "--bands", "4", "--quiet"]) == 2  # would replace the 32-band tables
+    assert main(["energy", "--run", run, "--bands", "4", "--force", "--quiet"]) == 0
     assert "S - N [1]" in capsys.readouterr().out
     assert main(["info", run]) == 0
     assert "image/N-clean: image masks of model N, 12/12 done" in capsys.readouterr().out
@@ -153,3 +154,55 @@ def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys
     assert main(["masks", "image", "--model", str(other / "shapes16.pt"), "--images", str(image), "--out", str(run)]) == 2
     assert "different model named 'shapes16'" in _error(capsys)
     shutil.rmtree(other)
+
+
+def test_reports_never_replace_different_content_without_force(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert main(["train", *DATA, "--epochs", "1", "--out", run, "--quiet"]) == 0
+    assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--out", run, "--quiet"]) == 0
+    assert main(["report", "--run", run, "--quiet"]) == 0
+    assert main(["report", "--run", run, "--quiet"]) == 0  # the same content again: nothing to replace
+    table = tmp_path / "run" / "tables" / "table2.csv"
+    table.write_text("edited by hand\n")
+    capsys.readouterr()
+    assert main(["report", "--run", run, "--quiet"]) == 2
+    assert "already exists with other content; pass --force" in _error(capsys)
+    assert table.read_text() == "edited by hand\n"
+    assert main(["report", "--run", run, "--quiet", "--force"]) == 0
+    assert table.read_text().startswith("model,images [count]")
+
+
+def test_a_mask_group_is_never_mixed_with_other_settings(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert main(["train", *DATA, "--epochs", "1", "--out", run, "--quiet"]) == 0
+    assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--out", run, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--lam", "0.5", "--out", run]) == 2
+    assert "other settings; choose another group name (--group)" in _error(capsys)
+    assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--lam", "0.5", "--group", "image/N-lam05",
+                 "--out", run, "--quiet"]) == 0
+
+
+def test_errors_and_bugs_go_to_the_log_file(tmp_path, monkeypatch, capsys):
+    import core.cli as cli_module
+
+    monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path / "home"))
+    import logging
+
+    for handler in [h for h in logging.getLogger().handlers if getattr(h, "_fourier_masks", False)]:
+        logging.getLogger().removeHandler(handler)
+    assert main(["evaluate", "--run", str(tmp_path)]) == 2
+    log = tmp_path / "home" / "logs" / "fourier-masks.log"
+
+    def broken(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cli_module, "cmd_info", broken)
+    assert main(["info", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected failure (KeyError" in err and str(log) in err and "Traceback" not in err
+    text = log.read_text()
+    assert "not a Fourier Masks run" in text and "Traceback" in text and "a bug" in text
+    for handler in [h for h in logging.getLogger().handlers if getattr(h, "_fourier_masks", False)]:
+        logging.getLogger().removeHandler(handler)
+        handler.close()

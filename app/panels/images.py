@@ -65,6 +65,7 @@ class ImagesPanel(Panel):
         workbench.runChanged.connect(self.refresh)
         workbench.contentsChanged.connect(self.refresh)
         workbench.modelsChanged.connect(self._on_workbench_models_changed)
+        workbench.groupGrew.connect(self._on_workbench_group_grew)
         workbench.selectionChanged.connect(self._on_workbench_selection_changed)
         self.refresh()
 
@@ -101,6 +102,26 @@ class ImagesPanel(Panel):
         ids = stored.ids
         target = current if current in ids else ids[0]
         self.list.setCurrentRow(ids.index(target))
+
+    def _on_workbench_group_grew(self, group: str) -> None:
+        """New masks of a running job: insert them into the list, keep the selection."""
+        if group != self.groups.currentText():
+            if self.groups.findText(group) < 0:
+                self.groups.addItem(group)
+            self.groups.setCurrentText(group)  # follow the running job; fills the list
+            return
+        stored = self.workbench.group_masks(group)
+        if stored is None:
+            return
+        shown = {self.list.item(row).text() for row in range(self.list.count())}
+        self.list.blockSignals(True)
+        for row, image_id in enumerate(stored.ids):
+            if image_id not in shown:
+                self.list.insertItem(row, QListWidgetItem(image_id))
+        self.list.blockSignals(False)
+        self.status.setText(f"{group}: {len(stored)} masks (learning…)")
+        if self.list.currentItem() is None and self.list.count():
+            self.list.setCurrentRow(0)
 
     def _on_list_current_item_changed(self, item, previous) -> None:
         if item is not None and self.groups.currentText():
