@@ -30,7 +30,8 @@ from core.augment import VARIANTS
 from core.errors import ConfigError
 from core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
 from core.models import ARCHITECTURES
-from core.attacks import PGDConfig
+from core.attacks import ATTACKS, AttackConfig
+from core.fourier import COMPONENTS
 from core.training import AUGMENTATION_CODES, TrainConfig
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "CompareDialog",
     "AttackDialog",
     "ModelDetailsDialog",
+    "AnalysisDialog",
+    "AdversarialMapsDialog",
     "DATASET_CHOICES",
 ]
 
@@ -49,6 +52,8 @@ CHOICES: dict[str, Sequence[str]] = {
     "schedule": SCHEDULES,
     "augmentation": VARIANTS,
     "arch": tuple(ARCHITECTURES),
+    "component": COMPONENTS,
+    "method": ATTACKS,
 }
 HELP = {
     "lam": "λ: weight of the sparsity term",
@@ -61,6 +66,9 @@ HELP = {
     "alpha": "PGD step size in pixel units; 0 = ε/8",
     "per_channel": "one mask per colour channel instead of one shared mask",
     "crop_scale": "random resized crop: range of the kept area",
+    "component": "what the mask modulates: magnitude (the published mask) or phase",
+    "jafr_lambda": "Jacobian frequency regularisation λ_freq: > 0 favours low frequencies (published 0.001)",
+    "method": "pgd, fgsm, or deepfool (minimal perturbation, ignores ε)",
 }
 DATASET_CHOICES = ("builtin", "builtin:planted", "torchvision:CIFAR10", "torchvision:MNIST", "torchvision:FashionMNIST")
 
@@ -312,7 +320,7 @@ class AttackDialog(ConfigDialog):
     def __init__(self, image_config: ImageMaskConfig, parent: QWidget | None = None) -> None:
         super().__init__("Adversarial counterparts", "PGD (torchattacks) against the model, then a mask for each "
                          "adversarial image that keeps its (wrong) prediction.", parent)
-        self.add_form("attack", "PGD", PGDConfig())
+        self.add_form("attack", "PGD", AttackConfig())
         self.add_form("image", "single-image masks", image_config, hidden=("check_every",))
         self.finish()
 
@@ -375,3 +383,51 @@ class ModelDetailsDialog(ConfigDialog):
         else:
             details.update(in_channels=int(self.channels.currentText()), num_classes=self.classes.value())
         return {"details": details}
+
+
+class AnalysisDialog(ConfigDialog):
+    """Images (and settings) for one of the analyses beyond the main paper."""
+
+    def __init__(self, title: str, intro: str, per_class: int = 10, parent: QWidget | None = None) -> None:
+        super().__init__(title, intro, parent)
+        data = QFormLayout()
+        self.dataset = _DatasetRow()
+        self.val_per_class = _spin(60, 1, 1_000_000)
+        self.per_class = _spin(per_class, 0, 1_000_000)
+        data.addRow("validation data", self.dataset)
+        data.addRow("built-in: validation images per class", self.val_per_class)
+        data.addRow("images per class used (0 = all)", self.per_class)
+        self.layout_.addLayout(data)
+        self.extra = QFormLayout()
+        self.layout_.addLayout(self.extra)
+
+    def collect(self) -> dict[str, Any]:
+        return {"data_spec": self.dataset.spec, "val_per_class": self.val_per_class.value(),
+                "per_class": self.per_class.value(), **self.collect_extra()}
+
+    def collect_extra(self) -> dict[str, Any]:
+        return {}
+
+
+class AdversarialMapsDialog(AnalysisDialog):
+    def __init__(self, image_size: int, parent: QWidget | None = None) -> None:
+        super().__init__("Adversarial frequency maps", "Essential maps of correctly classified images and "
+                         "adversarial maps of the images each attack flips, learned with Basile et al.'s objective "
+                         "by default; compared by cosine similarity and IdCor.", 10, parent)
+        self.attacks = {name: QCheckBox(name.upper()) for name in ATTACKS}
+        row = QHBoxLayout()
+        for name, box in self.attacks.items():
+            box.setChecked(name in ("pgd", "fgsm"))
+            row.addWidget(box)
+        self.extra.addRow("attacks", row)
+        self.permutations = _spin(100, 0, 100_000)
+        self.extra.addRow("IdCor permutations", self.permutations)
+        self.add_form("attack", "attack", AttackConfig(), hidden=("method",))
+        self.add_form("masks", "maps", ImageMaskConfig.basile(image_size), hidden=("check_every",))
+        self.finish()
+
+    def collect_extra(self) -> dict[str, Any]:
+        chosen = tuple(name for name, box in self.attacks.items() if box.isChecked())
+        if not chosen:
+            raise ConfigError("tick at least one attack")
+        return {"attacks": chosen, "permutations": self.permutations.value()}

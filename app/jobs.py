@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from core.attacks import PGDConfig, pgd_attack
+from core.attacks import AttackConfig, attack_images
 from core.checkpoints import check_compatible, load_model, save_checkpoint
 from core.data import IMAGE_EXTENSIONS, ImageSet, load_dataset, load_images
 from core.errors import BadDatasetError, ConfigError, FourierMasksError, MissingModelDetailsError
@@ -133,7 +133,8 @@ def run_demo(
 
 
 @torch.no_grad()
-def _probabilities(model: Classifier, images: torch.Tensor, masks: np.ndarray | None = None, batch: int = 128) -> np.ndarray:
+def _probabilities(model: Classifier, images: torch.Tensor, masks: np.ndarray | None = None, batch: int = 128,
+                   component: str = "magnitude") -> np.ndarray:
     """Softmax outputs of ``model`` on ``M(x)`` (plain ``x`` when ``masks`` is None)."""
     out = []
     device = next(iter(model.parameters()), torch.zeros(0)).device
@@ -142,7 +143,7 @@ def _probabilities(model: Classifier, images: torch.Tensor, masks: np.ndarray | 
             x = images[start : start + batch].to(device)
             if masks is not None:
                 m = torch.as_tensor(masks[start : start + batch], dtype=torch.float32, device=device)
-                x = filter_images(x, m, model.normalization)
+                x = filter_images(x, m, model.normalization, component)
             out.append(torch.softmax(model(x), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.info.num_classes), np.float32)
 
@@ -154,18 +155,19 @@ def _save_predictions(store: ResultsStore, group: str, model: Classifier, clean_
     inputs = store.image_mask_inputs(group)
     position = {i: k for k, i in enumerate(inputs["ids"].tolist())}
     images = torch.from_numpy(inputs["images"][[position[i] for i in stored.ids]])
+    component = (stored.meta.get("config") or {}).get("component", "magnitude")
     arrays = {
         "ids": np.array(stored.ids, dtype=str),
         "x": _probabilities(model, images),
-        "masked": _probabilities(model, images, stored.masks),
-        "complement": _probabilities(model, images, complement_mask(stored.masks)),
+        "masked": _probabilities(model, images, stored.masks, component=component),
+        "complement": _probabilities(model, images, complement_mask(stored.masks), component=component),
     }
     if clean_group is not None:
         clean = store.load_image_masks(clean_group)
         clean_position = {i: k for k, i in enumerate(clean.ids)}
         if all(i in clean_position for i in stored.ids):
             clean_masks = clean.masks[[clean_position[i] for i in stored.ids]]
-            arrays["clean_masked"] = _probabilities(model, images, clean_masks)
+            arrays["clean_masked"] = _probabilities(model, images, clean_masks, component=component)
     store.save_arrays(f"predictions-{group_label(group)}", **arrays)
 
 
@@ -220,7 +222,7 @@ def attack_and_mask(
     model: Classifier,
     clean_group: str,
     *,
-    attack: PGDConfig,
+    attack: AttackConfig,
     config: ImageMaskConfig,
     device: torch.device,
     on_progress: ProgressCallback | None = None,
@@ -236,7 +238,7 @@ def attack_and_mask(
     labels = torch.from_numpy(inputs["labels"][index]).long()
     targets = torch.from_numpy(stored.arrays["targets"]).long()
     labels = torch.where(labels >= 0, labels, targets)
-    adversarial = pgd_attack(model, images, labels, config=attack, device=device, on_progress=on_progress, cancel=cancel)
+    adversarial = attack_images(model, images, labels, config=attack, device=device, on_progress=on_progress, cancel=cancel)
     if cancel is not None and cancel.is_set():
         return ImageJobResult(group="", done=0, total=len(index))
     adversarial_set = ImageSet(images=adversarial, labels=labels, class_names=model.info.labels(),
@@ -354,3 +356,38 @@ def write_run_report(
     cancel: CancelToken | None = None,
 ):
     return write_report(store, make_figures=make_figures, device=device, on_progress=on_progress, cancel=cancel)
+
+
+def _analysis_images(model: Classifier, data_spec: str, val_per_class: int, per_class: int) -> ImageSet:
+    data = _dataset_for(model, data_spec, val_per_class)
+    return data.balanced_subset(per_class) if per_class else data
+
+
+def adversarial_maps_job(store: ResultsStore, model_name: str, model: Classifier, *, data_spec: str, val_per_class: int,
+                         per_class: int, config, device: torch.device, on_progress=None, cancel=None):
+    """Essential vs adversarial frequency maps of the model (:mod:`core.advmaps`)."""
+    from core.analyses import run_adversarial_maps
+
+    images = _analysis_images(model, data_spec, val_per_class, per_class)
+    return run_adversarial_maps(store, model_name, model, images, config=config, device=device,
+                                on_progress=on_progress, cancel=cancel)
+
+
+def heat_map_job(store: ResultsStore, model_name: str, model: Classifier, *, data_spec: str, val_per_class: int,
+                 per_class: int, eps: float, on_progress=None, cancel=None):
+    """The model's Fourier heat map (:func:`core.robustness.fourier_heat_map`)."""
+    from core.analyses import run_heat_map
+
+    images = _analysis_images(model, data_spec, val_per_class, per_class)
+    return run_heat_map(store, model_name, model, images.images, images.labels, eps=eps, on_progress=on_progress,
+                        cancel=cancel)
+
+
+def robustness_job(store: ResultsStore, models: dict[str, Classifier], *, data_spec: str, val_per_class: int,
+                   per_class: int, on_progress=None, cancel=None):
+    """Noise and PGD robustness of every model (the JaFR evaluation)."""
+    from core.analyses import run_robustness
+
+    first = next(iter(models.values()))
+    images = _analysis_images(first, data_spec, val_per_class, per_class)
+    return run_robustness(store, models, images.images, images.labels, on_progress=on_progress, cancel=cancel)

@@ -17,6 +17,7 @@ COLORMAPS = {
     "difference": ("CET-D1", (-0.5, 0.5)),
     "image": ("CET-L1", (0.0, 1.0)),
     "spectrum": ("viridis", None),
+    "heat": ("inferno", (0.0, 1.0)),
 }
 
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import QByteArray, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
+    QDoubleSpinBox,
     QFileDialog,
     QLabel,
     QListWidget,
@@ -22,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.attacks import PGDConfig
+from core.advmaps import AdversarialMapsConfig
+from core.attacks import AttackConfig
 from core.devices import DEVICE_CHOICES, resolve_device
 from core.errors import DeviceError, FourierMasksError
 from core.masks import ImageMaskConfig
@@ -31,7 +33,8 @@ from core.training import TrainConfig
 from resources import resource_path
 
 from . import jobs
-from .forms import AttackDialog, CompareDialog, ImageMaskDialog, ModelDetailsDialog, TrainDialog
+from .forms import AdversarialMapsDialog, AnalysisDialog, AttackDialog, CompareDialog, ImageMaskDialog, ModelDetailsDialog, TrainDialog
+from .panels.analyses import AnalysesPanel
 from .panels.clusters import ClustersPanel
 from .panels.compare import ComparePanel
 from .panels.convergence import ConvergencePanel
@@ -115,6 +118,7 @@ class MainWindow(QMainWindow):
             "clusters": ClustersPanel(self.workbench),
             "compare": ComparePanel(self.workbench),
             "tables": TablesPanel(self.workbench),
+            "analyses": AnalysesPanel(self.workbench),
         }
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
@@ -145,6 +149,9 @@ class MainWindow(QMainWindow):
         self.panels["images"].attackRequested.connect(self.ask_attack)
         self.panels["clusters"].computeRequested.connect(self.compute_report)
         self.panels["compare"].compareRequested.connect(self.ask_compare)
+        self.panels["analyses"].adversarialMapsRequested.connect(self.ask_adversarial_maps)
+        self.panels["analyses"].heatMapRequested.connect(self.ask_heat_map)
+        self.panels["analyses"].robustnessRequested.connect(self.ask_robustness)
         self._update_device_label()
         self.resize(1500, 950)
         self._restore_layout()
@@ -162,6 +169,7 @@ class MainWindow(QMainWindow):
             "clusters": Qt.DockWidgetArea.RightDockWidgetArea,
             "compare": Qt.DockWidgetArea.RightDockWidgetArea,
             "tables": Qt.DockWidgetArea.RightDockWidgetArea,
+            "analyses": Qt.DockWidgetArea.RightDockWidgetArea,
         }
         for name, panel in self.panels.items():
             dock = QDockWidget(panel.title, self)
@@ -174,6 +182,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["images"], self.docks["clusters"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.docks["clusters"], self.docks["compare"])
         self.tabifyDockWidget(self.docks["compare"], self.docks["tables"])
+        self.tabifyDockWidget(self.docks["tables"], self.docks["analyses"])
         self.docks["clusters"].raise_()
         self.resizeDocks([self.docks["images"], self.docks["clusters"]], [560, 380], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["models"], self.docks["convergence"], self.docks["spectrum"]], [150, 380, 380],
@@ -228,6 +237,10 @@ class MainWindow(QMainWindow):
         self._action(run, "Train models…", self.ask_train)
         self._action(run, "Compare models…", self.ask_compare)
         self._action(run, "Compute tables and clusters", self.compute_report)
+        run.addSeparator()
+        self._action(run, "Adversarial frequency maps…", self.ask_adversarial_maps)
+        self._action(run, "Fourier heat map…", lambda: self.ask_heat_map(self.workbench.current_model or ""))
+        self._action(run, "Robustness of the loaded models…", self.ask_robustness)
         run.addSeparator()
         self._action(run, "Cancel the running job", self.runner.cancel, "Esc")
         view = bar.addMenu("&View")
@@ -445,7 +458,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.attack(group, dialog.values["attack"], dialog.values["image"])
 
-    def attack(self, group: str, attack: PGDConfig, config: ImageMaskConfig) -> None:
+    def attack(self, group: str, attack: AttackConfig, config: ImageMaskConfig) -> None:
         model_name = self.workbench.group_meta(group).get("model")
         model = self.workbench.models.get(model_name)
         if model is None:
@@ -496,6 +509,76 @@ class MainWindow(QMainWindow):
         self.workbench.refresh()
         self.docks["compare"].raise_()
         self.show_message("info", "comparison ready: masks, differences, energies and tables")
+
+    # --- analyses beyond the main paper -------------------------------------------------------
+
+    def _data_spec(self) -> str:
+        """The run's own validation data when it recorded one, else the built-in set."""
+        data = self.workbench.store.read_json("run.json").get("data") if self.workbench.store else None
+        return data["spec"] if data else "builtin"
+
+    def ask_adversarial_maps(self) -> None:
+        model = self.workbench.model()
+        if model is None:
+            self.show_message("warning", "load or train a model first")
+            return
+        dialog = AdversarialMapsDialog(model.info.image_size, self)
+        dialog.dataset.combo.setCurrentText(self._data_spec())
+        if dialog.exec():
+            v = dialog.values
+            config = AdversarialMapsConfig(attacks=v["attacks"], attack=v["attack"], masks=v["masks"],
+                                           permutations=v["permutations"])
+            self.adversarial_maps(v["data_spec"], v["val_per_class"], v["per_class"], config)
+
+    def adversarial_maps(self, data_spec: str, val_per_class: int, per_class: int, config: AdversarialMapsConfig) -> None:
+        name, model = self.workbench.current_model, self.workbench.model()
+        self.docks["convergence"].raise_()
+        self._start("adversarial maps", jobs.adversarial_maps_job, then=lambda r: self._after_analysis("adversarial maps"),
+                    store=self.workbench.ensure_store(), model_name=name, model=model, data_spec=data_spec,
+                    val_per_class=val_per_class, per_class=per_class, config=config, device=self.workbench.device)
+
+    def ask_heat_map(self, model_name: str) -> None:
+        if model_name not in self.workbench.models:
+            self.show_message("warning", "choose a loaded model for the heat map")
+            return
+        dialog = AnalysisDialog("Fourier heat map", "Error rate when each image is perturbed by ±ε times each real "
+                                "Fourier basis image (Yin et al. 2019).", 20, self)
+        dialog.dataset.combo.setCurrentText(self._data_spec())
+        eps = QDoubleSpinBox()
+        eps.setRange(0.01, 100.0)
+        eps.setValue(4.0)
+        dialog.extra.addRow("ε (L2 norm, pixel units; 4 for 32×32)", eps)
+        dialog.finish()
+        if dialog.exec():
+            v = dialog.values
+            self.heat_map(model_name, v["data_spec"], v["val_per_class"], v["per_class"], eps.value())
+
+    def heat_map(self, model_name: str, data_spec: str, val_per_class: int, per_class: int, eps: float) -> None:
+        self._start("heat map", jobs.heat_map_job, then=lambda r: self._after_analysis("heat map"),
+                    store=self.workbench.ensure_store(), model_name=model_name, model=self.workbench.models[model_name],
+                    data_spec=data_spec, val_per_class=val_per_class, per_class=per_class, eps=eps)
+
+    def ask_robustness(self) -> None:
+        if not self.workbench.models:
+            self.show_message("warning", "load the models to evaluate first")
+            return
+        dialog = AnalysisDialog("Robustness", "Accuracy of every loaded model under low- and high-pass Gaussian "
+                                "noise and PGD, and the high-frequency share of its input gradient.", 0, self)
+        dialog.dataset.combo.setCurrentText(self._data_spec())
+        dialog.finish()
+        if dialog.exec():
+            v = dialog.values
+            self.robustness(v["data_spec"], v["val_per_class"], v["per_class"])
+
+    def robustness(self, data_spec: str, val_per_class: int, per_class: int) -> None:
+        self._start("robustness", jobs.robustness_job, then=lambda r: self._after_analysis("robustness"),
+                    store=self.workbench.ensure_store(), models=dict(self.workbench.models), data_spec=data_spec,
+                    val_per_class=val_per_class, per_class=per_class)
+
+    def _after_analysis(self, name: str) -> None:
+        self.workbench.refresh()
+        self.docks["analyses"].raise_()
+        self.show_message("info", f"{name} ready in the Analyses view")
 
     def compute_report(self) -> None:
         if self.workbench.store is None:

@@ -13,7 +13,7 @@ Typical use::
     masks = learn_image_masks(model, data.val.images[:64])
 """
 
-from .attacks import AttackResult, PGDConfig, attack_success, pgd_attack, pixel_eps
+from .attacks import ATTACKS, AttackConfig, AttackResult, attack_images, attack_success, pixel_eps
 from .checkpoints import export_program, export_torchscript, inspect_checkpoint, load_model, save_checkpoint
 from .clusters import ProbeResult, linear_probe, mask_stability, umap_embedding
 from .data import DataSplits, ImageSet, load_builtin, load_dataset, load_image, load_image_folder, load_images
@@ -67,6 +67,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
+    "ATTACKS",
     "AUGMENTATIONS",
     "MASK_LAYOUT",
     "AttackResult",
@@ -88,7 +89,7 @@ __all__ = [
     "ModelMismatchError",
     "NonFiniteError",
     "OutputError",
-    "PGDConfig",
+    "AttackConfig",
     "ProbeResult",
     "Progress",
     "ProgressReporter",
@@ -131,7 +132,7 @@ __all__ = [
     "masked_accuracy",
     "masked_predictions",
     "per_image_exceedance",
-    "pgd_attack",
+    "attack_images",
     "pixel_eps",
     "plan_image_masks",
     "predict",

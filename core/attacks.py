@@ -1,4 +1,4 @@
-"""Adversarial attacks (torchattacks) with ε in pixel units.
+"""Adversarial attacks (torchattacks: PGD, FGSM, DeepFool) with ε in pixel units.
 
 Models take images in [0, 1] and normalise inside, which is what torchattacks expects, so
 ε, the step size and the clipping to [0, 1] are all in *pixel* units. The published ε of
@@ -20,7 +20,9 @@ from .errors import ConfigError
 from .models import PAPER_STD, Classifier, frozen, model_device, predict
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 
-__all__ = ["PGDConfig", "pixel_eps", "pgd_attack", "AttackResult", "attack_success"]
+__all__ = ["ATTACKS", "AttackConfig", "pixel_eps", "attack_images", "AttackResult", "attack_success"]
+
+ATTACKS = ("pgd", "fgsm", "deepfool")
 
 
 def pixel_eps(eps_normalised: float, std: float = PAPER_STD) -> float:
@@ -29,10 +31,13 @@ def pixel_eps(eps_normalised: float, std: float = PAPER_STD) -> float:
 
 
 @dataclass(frozen=True)
-class PGDConfig:
-    """PGD as in the published adversarial training: 10 steps of ε/8 from a random start.
+class AttackConfig:
+    """An attack; the default is PGD as in the published adversarial training: 10 steps of
+    ε/8 from a random start.
 
-    ``eps`` and ``alpha`` are in [0, 1] pixel units; ``alpha`` 0 means ``eps / 8``.
+    ``method``: ``pgd``, ``fgsm`` (one step of ε) or ``deepfool`` (minimal perturbation,
+    unbounded by ε; ``steps`` iterations, overshoot 0.02). ``eps`` and ``alpha`` are in
+    [0, 1] pixel units; ``alpha`` 0 means ``eps / 8``.
     """
 
     eps: float = pixel_eps(0.06)
@@ -40,8 +45,11 @@ class PGDConfig:
     steps: int = 10
     random_start: bool = True
     seed: int = 0
+    method: str = "pgd"
 
     def __post_init__(self) -> None:
+        if self.method not in ATTACKS:
+            raise ConfigError(f"attack must be one of {', '.join(ATTACKS)}, got {self.method!r}")
         if not (np.isfinite(self.eps) and 0 <= self.eps <= 1):
             raise ConfigError(f"PGD ε must lie in [0, 1] (pixel units), got {self.eps}")
         if self.alpha < 0:
@@ -57,25 +65,29 @@ class PGDConfig:
         return dataclasses.asdict(self)
 
 
-def _pgd(model: torch.nn.Module, config: PGDConfig):
+def _attack(model: torch.nn.Module, config: AttackConfig):
     import torchattacks
 
+    if config.method == "fgsm":
+        return torchattacks.FGSM(model, eps=config.eps)
+    if config.method == "deepfool":
+        return torchattacks.DeepFool(model, steps=config.steps, overshoot=0.02)
     return torchattacks.PGD(model, eps=config.eps, alpha=config.step_size, steps=config.steps,
                             random_start=config.random_start)
 
 
-def pgd_attack(
+def attack_images(
     model: Classifier,
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    config: PGDConfig = PGDConfig(),
+    config: AttackConfig = AttackConfig(),
     batch_size: int = 256,
     device: torch.device | str | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> torch.Tensor:
-    """Untargeted PGD adversarial examples of ``images`` (in [0, 1]) against ``labels``.
+    """Untargeted adversarial examples of ``images`` (in [0, 1]) against ``labels``.
 
     Returns a CPU tensor the shape of ``images``; rows not reached before a cancel are
     the clean images (check ``cancel`` afterwards).
@@ -87,14 +99,15 @@ def pgd_attack(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), frozen(model):
         torch.manual_seed(config.seed)
         model.to(device)
-        attack = _pgd(model, config)
+        attack = _attack(model, config)
         for start in range(0, images.shape[0], batch_size):
             if reporter.cancelled:
                 break
             stop = start + batch_size
             adversarial[start:stop] = attack(images[start:stop].to(device), labels[start:stop].to(device)).cpu()
-            reporter.report(min(stop, images.shape[0]), "PGD")
+            reporter.report(min(stop, images.shape[0]), config.method.upper())
     return adversarial
+
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+
+import numpy as np
 import time
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
@@ -248,7 +250,7 @@ def cmd_train(args) -> int:
             raise ConfigError(f"{store.model_path(name)} exists; use another --name or --force to retrain")
         config = TrainConfig(
             arch=args.arch, augmentation=augmentation, epochs=args.epochs, batch_size=args.batch_size,
-            max_lr=args.lr, crop_scale=tuple(args.crop_scale), seed=args.seed,
+            max_lr=args.lr, crop_scale=tuple(args.crop_scale), seed=args.seed, jafr_lambda=args.jafr,
         )
         result = train_model(data.train, data.val, config=config, name=name, device=device, on_progress=_printer(args))
         if result.cancelled:
@@ -265,14 +267,14 @@ def cmd_train(args) -> int:
 def cmd_attack(args) -> int:
     import numpy as np
 
-    from .attacks import PGDConfig, attack_success, pgd_attack, pixel_eps
+    from .attacks import AttackConfig, attack_success, attack_images, pixel_eps
 
     device = _device(args)
     model, name = _resolve_model(args, args.out, device)
     data = _load_data(args, model.info.image_size, model.info.in_channels).val
     eps = pixel_eps(args.eps_normalised, model.info.std[0]) if args.eps_normalised is not None else args.eps
-    config = PGDConfig(eps=eps, steps=args.steps, alpha=args.alpha)
-    adversarial = pgd_attack(model, data.images, data.labels, config=config, device=device, on_progress=_printer(args))
+    config = AttackConfig(eps=eps, steps=args.steps, alpha=args.alpha)
+    adversarial = attack_images(model, data.images, data.labels, config=config, device=device, on_progress=_printer(args))
     result = attack_success(model, data.images, adversarial, data.labels)
     print(f"PGD ε = {eps:.5f} (pixel units, [0, 1]), {config.steps} steps of {config.step_size:.5f}")
     print(f"clean accuracy {100 * result.clean_accuracy:.2f} %, adversarial accuracy {100 * result.adversarial_accuracy:.2f} %, "
@@ -333,6 +335,7 @@ def cmd_masks(args) -> int:
         config = SetMaskConfig(
             lam=_pick(args.lam, 0.2), lr=_pick(args.lr, 1e-3), max_epochs=args.max_epochs,
             batch_size=args.batch_size or 128, per_channel=args.per_channel, seed=args.seed,
+            component=args.component or "magnitude",
         )
         group = args.group or f"{args.kind}/{name}"
         if store.has_masks(group):
@@ -371,7 +374,7 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
 
     import numpy as np
 
-    from .attacks import PGDConfig, pgd_attack
+    from .attacks import AttackConfig, attack_images
     from .masks import ImageMaskConfig
     from .units import plan_image_masks, run_mask_units
 
@@ -379,7 +382,7 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     base = ImageMaskConfig.basile(model.info.image_size) if args.objective == "basile" else ImageMaskConfig()
     changes = {k: v for k, v in {
         "lam": args.lam, "lr": args.lr, "max_steps": args.max_steps, "schedule": args.schedule,
-        "batch_size": args.batch_size, "per_channel": args.per_channel or None,
+        "batch_size": args.batch_size, "per_channel": args.per_channel or None, "component": args.component,
     }.items() if v is not None}
     config = base.replace(**changes)
     inputs = "clean"
@@ -387,8 +390,8 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     if args.adversarial:
         if (images.labels < 0).any():
             raise ConfigError("--adversarial needs labelled images (use --data)")
-        attack = PGDConfig(eps=args.eps, steps=10)
-        adversarial = pgd_attack(model, images.images, images.labels, config=attack, device=device, on_progress=printer)
+        attack = AttackConfig(eps=args.eps, steps=10)
+        adversarial = attack_images(model, images.images, images.labels, config=attack, device=device, on_progress=printer)
         store.save_arrays(f"adversarial-{name}", images=adversarial.numpy(), ids=np.array(images.ids, dtype=str),
                           labels=images.labels.numpy(), eps_pixel=np.float64(attack.eps))
         images = dataclasses.replace(images, images=adversarial)
@@ -408,6 +411,89 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     print(f"{group}: {len(result)} masks, median kept fraction {100 * float(np.median(result.kept_fraction)):.2f} %, "
           f"median {int(np.median(result.steps))} steps, {100 * result.converged.mean():.0f} % converged, "
           f"prediction kept for {100 * result.prediction_kept.mean():.0f} % -> {store.path(f'masks/{group}')}")
+    return 0
+
+
+def _labelled_images(args, model):
+    data = _load_data(args, model.info.image_size, model.info.in_channels).val
+    return data.balanced_subset(args.per_class, seed=args.seed) if args.per_class else data
+
+
+def cmd_adversarial_maps(args) -> int:
+    from .advmaps import AdversarialMapsConfig
+    from .analyses import run_adversarial_maps
+    from .attacks import AttackConfig
+    from .masks import ImageMaskConfig
+
+    device = _device(args)
+    model, name = _resolve_model(args, args.out, device)
+    store = _store(args.out, overwrite=args.force)
+    _keep_model_in_run(store, model, name, args.model_file)
+    images = _labelled_images(args, model)
+    masks = ImageMaskConfig.basile(model.info.image_size) if args.objective == "basile" else ImageMaskConfig()
+    if args.max_steps:
+        masks = masks.replace(max_steps=args.max_steps, min_steps=min(masks.min_steps, args.max_steps))
+    config = AdversarialMapsConfig(attacks=tuple(args.attacks), attack=AttackConfig(eps=args.eps, steps=args.steps),
+                                   masks=masks, permutations=args.permutations, seed=args.seed)
+    result = run_adversarial_maps(store, name, model, images, config=config, device=device, on_progress=_printer(args))
+    if result.cancelled:
+        return 130
+    print(result.table().to_text())
+    print(f"tables and figures -> {store.root}")
+    return 0
+
+
+def cmd_heat_map(args) -> int:
+    from .analyses import run_heat_map
+
+    device = _device(args)
+    model, name = _resolve_model(args, args.out, device)
+    store = _store(args.out, overwrite=args.force)
+    _keep_model_in_run(store, model, name, args.model_file)
+    images = _labelled_images(args, model)
+    heat = run_heat_map(store, name, model, images.images, images.labels, eps=args.eps, seed=args.seed,
+                        on_progress=_printer(args))
+    if np.isnan(heat).any():
+        return 130
+    from .fourier import centred
+
+    shifted = centred(heat)
+    peak = np.unravel_index(np.argmax(shifted), shifted.shape)
+    h, w = heat.shape
+    print(f"Fourier heat map of {name} over {len(images)} images, ε = {args.eps:g}: mean error {100 * heat.mean():.1f} %, "
+          f"highest {100 * heat.max():.1f} % at k = ({h // 2 - peak[0]}, {peak[1] - w // 2})")
+    print(f"table and figure -> {store.root}")
+    return 0
+
+
+def cmd_robustness(args) -> int:
+    from .analyses import run_robustness
+    from .attacks import AttackConfig
+
+    device = _device(args)
+    store = _store(args.out, overwrite=args.force)
+    models = {}
+    for reference in args.models:
+        args.model = reference
+        model, name = _resolve_model(args, args.out, device)
+        _keep_model_in_run(store, model, name, args.model_file)
+        models[name] = model
+    first = next(iter(models.values()))
+    images = _labelled_images(args, first)
+    table = run_robustness(store, models, images.images, images.labels, noise_std=args.noise_std, cutoff=args.cutoff,
+                           attack=AttackConfig(eps=args.eps, steps=args.steps), on_progress=_printer(args))
+    print(table.to_text())
+    return 0
+
+
+def cmd_blue_shift(args) -> int:
+    from .analyses import run_blue_shift
+
+    store = _store(args.out, overwrite=args.force)
+    shift = run_blue_shift(store, cycles=args.cycles, amplitude=args.amplitude)
+    for name in shift.spectra:
+        print(f"{name:12s} energy above the fundamental: {100 * shift.harmonic_share(name, args.cycles):5.2f} %")
+    print(f"table and figure -> {store.root}")
     return 0
 
 
@@ -519,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate of the one-cycle schedule")
     p.add_argument("--crop-scale", type=float, nargs=2, default=(0.08, 1.0), metavar=("LO", "HI"))
+    p.add_argument("--jafr", type=float, default=0.0, metavar="LAMBDA",
+                   help="Jacobian frequency regularisation λ_freq (> 0 favours low frequencies; published 0.001)")
     p.add_argument("--force", action="store_true", help="replace a model of the same name")
     _add_device(p)
     p.set_defaults(func=cmd_train)
@@ -552,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=100, help="set/class epoch limit")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--per-channel", action="store_true", help="one mask per colour channel")
+    p.add_argument("--component", choices=("magnitude", "phase"), default=None,
+                   help="what the mask modulates: the magnitude (the published mask) or the phase")
     p.add_argument("--adversarial", action="store_true", help="per-image masks of PGD adversarial images")
     p.add_argument("--eps", type=float, default=0.06 * 0.226, help="PGD ε for --adversarial, pixel units")
     _add_device(p)
@@ -571,6 +661,55 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
         _add_device(p)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("adversarial-maps", help="essential vs adversarial frequency maps: cosine similarity and IdCor")
+    _add_model(p)
+    _add_data(p)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--per-class", type=int, default=10, help="validation images per class (0 = all)")
+    p.add_argument("--attacks", nargs="+", default=["pgd", "fgsm"], choices=("pgd", "fgsm", "deepfool"))
+    p.add_argument("--eps", type=float, default=0.06 * 0.226, help="attack ε in pixel units")
+    p.add_argument("--steps", type=int, default=10, help="PGD / DeepFool iterations")
+    p.add_argument("--objective", choices=("basile", "invariance"), default="basile")
+    p.add_argument("--max-steps", type=int, default=None, help="mask step limit")
+    p.add_argument("--permutations", type=int, default=100, help="IdCor permutations for the p-value")
+    p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
+    _add_device(p)
+    p.set_defaults(func=cmd_adversarial_maps)
+
+    p = sub.add_parser("heat-map", help="Fourier heat map: error rate under each Fourier basis perturbation")
+    _add_model(p)
+    _add_data(p)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--per-class", type=int, default=20, help="validation images per class (0 = all)")
+    p.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation, pixel units (4 for 32×32)")
+    p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
+    _add_device(p)
+    p.set_defaults(func=cmd_heat_map)
+
+    p = sub.add_parser("robustness", help="accuracy under low- and high-pass noise and PGD (the JaFR evaluation)")
+    p.add_argument("--models", nargs="+", required=True, help="checkpoint files or model names in --out")
+    p.add_argument("--arch", default=None)
+    p.add_argument("--model-classes", type=int, default=None)
+    p.add_argument("--model-channels", type=int, default=None)
+    p.add_argument("--model-size", type=int, default=None)
+    _add_data(p)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--per-class", type=int, default=0, help="validation images per class (0 = all)")
+    p.add_argument("--noise-std", type=float, default=0.1, help="per-pixel std of the band-limited noise")
+    p.add_argument("--cutoff", type=float, default=0.5, help="low/high-pass boundary as a fraction of Nyquist")
+    p.add_argument("--eps", type=float, default=0.06 * 0.226, help="PGD ε in pixel units")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--force", action="store_true", help="replace tables whose content would change")
+    _add_device(p)
+    p.set_defaults(func=cmd_robustness)
+
+    p = sub.add_parser("blue-shift", help="the blue-shift illustration: a sinusoid through non-linearities")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--cycles", type=int, default=4, help="periods of the sinusoid in the window")
+    p.add_argument("--amplitude", type=float, default=3.0)
+    p.add_argument("--force", action="store_true", help="replace a table or figure whose content would change")
+    p.set_defaults(func=cmd_blue_shift)
 
     p = sub.add_parser("info", help="describe a checkpoint file or a run folder")
     p.add_argument("path")

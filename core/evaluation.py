@@ -37,9 +37,10 @@ def masked_predictions(
     images: torch.Tensor,
     masks: np.ndarray | torch.Tensor | None = None,
     *,
+    component: str = "magnitude",
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """Predicted classes of ``model`` on ``M(x)``.
+    """Predicted classes of ``model`` on ``M(x)`` (``component``: what the masks modulate).
 
     Shape:
         images ``(N, C, H, W)`` in [0, 1]; masks ``None`` (plain predictions), ``(Cm, H, W)``
@@ -58,28 +59,29 @@ def masked_predictions(
             x = images[start : start + batch_size].to(device)
             if masks is not None:
                 m = masks if masks.shape[0] == 1 else masks[start : start + batch_size]
-                x = filter_images(x, m.to(device), model.normalization)
+                x = filter_images(x, m.to(device), model.normalization, component)
             logits = run_checked(model, x, "on the filtered images")
             predictions.append(logits.argmax(1).cpu())
     return torch.cat(predictions)
 
 
-def masked_accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, masks=None) -> float:
+def masked_accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, masks=None,
+                    component: str = "magnitude") -> float:
     """Fraction of ``M(x)`` classified as ``labels`` (plain accuracy when ``masks`` is None)."""
-    return (masked_predictions(model, images, masks) == torch.as_tensor(labels)).float().mean().item()
+    return (masked_predictions(model, images, masks, component=component) == torch.as_tensor(labels)).float().mean().item()
 
 
-def table1(rows: Sequence[tuple[str, Classifier, np.ndarray, float]], images: torch.Tensor, labels: torch.Tensor) -> Table:
-    """Table 1: ``rows`` of (model name, model, dataset mask, kept fraction)."""
+def table1(rows: Sequence[tuple[str, Classifier, np.ndarray, float, str]], images: torch.Tensor, labels: torch.Tensor) -> Table:
+    """Table 1: ``rows`` of (model name, model, dataset mask, kept fraction, mask component)."""
     table = Table.build(
         "table1",
         "Table 1. Model accuracy with and without its dataset mask",
         [("model", ""), ("accuracy", "%"), ("masked accuracy", "%"), ("masked / unmasked", "%"), ("kept fraction", "%")],
         notes="Masked accuracy: the model on M(x) with its own dataset mask M, over the validation set.",
     )
-    for name, model, mask, kept in rows:
+    for name, model, mask, kept, component in rows:
         plain = 100 * masked_accuracy(model, images, labels)
-        masked = 100 * masked_accuracy(model, images, labels, mask)
+        masked = 100 * masked_accuracy(model, images, labels, mask, component)
         table.add_row(name, plain, masked, 100 * masked / plain if plain else float("nan"), 100 * kept)
     return table
 
@@ -107,6 +109,7 @@ def single_image_evaluation(
     labels: torch.Tensor,
     masks: np.ndarray,
     adversarial: torch.Tensor | None = None,
+    component: str = "magnitude",
 ) -> SingleImageEvaluation:
     """Accuracy on ``X``, ``M(X)``, ``Mᶜ(X)``, ``X_A``, ``M(X_A)`` with each image's own mask.
 
@@ -116,14 +119,14 @@ def single_image_evaluation(
     labels = torch.as_tensor(labels)
     masks = np.asarray(masks)
     clean = masked_predictions(model, images)
-    masked = masked_predictions(model, images, masks)
-    complement = masked_predictions(model, images, complement_mask(masks))
+    masked = masked_predictions(model, images, masks, component=component)
+    complement = masked_predictions(model, images, complement_mask(masks), component=component)
     nan = float("nan")
     adv_acc = adv_masked_acc = reversal = nan
     attacked = 0
     if adversarial is not None:
         adv = masked_predictions(model, adversarial)
-        adv_masked = masked_predictions(model, adversarial, masks)
+        adv_masked = masked_predictions(model, adversarial, masks, component=component)
         adv_acc = (adv == labels).float().mean().item()
         adv_masked_acc = (adv_masked == labels).float().mean().item()
         flipped = (clean == labels) & (adv != labels)

@@ -38,6 +38,9 @@ __all__ = [
     "embedding_figure",
     "curves_figure",
     "convergence_figure",
+    "heat_map_figure",
+    "blue_shift_figure",
+    "adversarial_maps_figure",
     "write_figure",
 ]
 
@@ -347,4 +350,71 @@ def convergence_figure(mask: np.ndarray | None, curves: Mapping[str, tuple[Seque
             ax.set_xlabel(xlabel)
         if title:
             fig.suptitle(title)
+    return fig
+
+
+def heat_map_figure(heat: np.ndarray, title: str = "", eps: float | None = None):
+    """A Fourier heat map (error rate per frequency, stored layout), centred, 0–1 colour scale."""
+    with _style():
+        fig = _figure(3.4, 3.0)
+        ax = fig.subplots()
+        image = centred(np.asarray(heat, dtype=float))
+        artist = _show(ax, image, cmap="inferno", vmin=0, vmax=1, title=title, frequency_axes=True)
+        fig.colorbar(artist, ax=ax, shrink=0.85, label="error rate" + (f" (ε = {eps:g})" if eps is not None else ""))
+    return fig
+
+
+def blue_shift_figure(shift, fundamental: int):
+    """Each non-linearity's output (left) and its magnitude spectrum (right, log scale)."""
+    names = list(shift.signals)
+    with _style():
+        fig = _figure(6.0, 1.15 * len(names) + 0.3)
+        axes = fig.subplots(len(names), 2, squeeze=False)
+        limit = min(len(shift.frequencies), 12 * fundamental)
+        for row, name in enumerate(names):
+            axes[row, 0].plot(shift.time, shift.signals[name], color="#2166ac", lw=1)
+            axes[row, 0].set_ylabel(name)
+            spectrum = shift.spectra[name][:limit]
+            present = spectrum > 1e-7  # zero up to rounding
+            axes[row, 1].vlines(shift.frequencies[:limit][present], 1e-8, spectrum[present], color="#b2182b", lw=1.2)
+            axes[row, 1].set_yscale("log")
+            axes[row, 1].set_ylim(1e-5, 2)
+        axes[-1, 0].set_xlabel("time (window)")
+        axes[-1, 1].set_xlabel("frequency (cycles/window)")
+        axes[0, 0].set_title("signal")
+        axes[0, 1].set_title("magnitude spectrum")
+    return fig
+
+
+def adversarial_maps_figure(comparison, examples: int = 4, class_names: Sequence[str] = ()):
+    """Essential and adversarial maps of a few images side by side, their mean difference,
+    and the distribution of per-image cosine similarities."""
+    count = min(examples, len(comparison.ids))
+    with _style():
+        fig = _figure(1.3 * max(count, 2) + 3.2, 3.3)
+        grid = fig.add_gridspec(2, max(count, 1) + 2)
+        for k in range(count):
+            for row, (stack, label) in enumerate(((comparison.essential, "essential"), (comparison.adversarial, "adversarial"))):
+                ax = fig.add_subplot(grid[row, k])
+                title = ""
+                if row == 0:
+                    title = comparison.ids[k] if not class_names else class_names[comparison.labels[k]]
+                _show(ax, _mask_image(stack[k]), cmap=MASK_CMAP, vmin=0, vmax=1, title=title)
+                if k == 0:
+                    ax.set_ylabel(label)
+        difference = centred(np.asarray(comparison.mean_difference, dtype=float))
+        difference = difference.mean(axis=0) if difference.ndim == 3 else difference
+        limit = float(np.abs(difference).max()) or 1.0
+        ax = fig.add_subplot(grid[0, count])
+        diff_artist = _show(ax, difference, cmap=DIFF_CMAP, vmin=-limit, vmax=limit, title="mean adv − ess")
+        fig.colorbar(diff_artist, ax=ax, shrink=0.8)
+        ax = fig.add_subplot(grid[:, count + 1])
+        ax.hist(comparison.cosine, bins=15, color="#4d4d4d")
+        ax.set_xlabel("cosine similarity")
+        ax.set_ylabel("images")
+        result = comparison.idcor
+        subtitle = f"{comparison.attack.upper()}: {len(comparison.ids)} pairs"
+        if result is not None:
+            subtitle += f", IdCor {result.correlation:.2f} (p = {result.p_value:.3g})"
+        fig.suptitle(subtitle)
     return fig

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "MASK_LAYOUT",
+    "COMPONENTS",
     "COMPLEMENT_THRESHOLD",
     "apply_mask",
     "apply_mask_to_spectrum",
@@ -36,25 +37,50 @@ __all__ = [
 
 MASK_LAYOUT = "unshifted-dft"
 COMPLEMENT_THRESHOLD = 1e-8
+# What a mask modulates. "magnitude" is the published mask: a real, non-negative M scales each
+# frequency's magnitude and keeps its phase, ``F⁻¹(M ⊙ F(x))``. "phase" keeps every magnitude
+# and scales the phase, ``F⁻¹(|F(x)| · exp(i M ⊙ ∠F(x)))`` (the paper's stated future work).
+COMPONENTS = ("magnitude", "phase")
 
 
-def apply_mask(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``x_M = Re F⁻¹(M ⊙ F(x))`` over the last two axes.
+def apply_mask(x: torch.Tensor, mask: torch.Tensor, component: str = "magnitude") -> torch.Tensor:
+    """``x_M = Re F⁻¹(M ⊙ F(x))`` over the last two axes (``component`` "phase": the mask
+    scales the phase instead, see :data:`COMPONENTS`).
 
     Shape:
         x: ``(N, C, H, W)`` real. mask: broadcastable to it, e.g. ``(1, 1, H, W)`` for a set
         mask, ``(N, 1, H, W)`` for per-image masks, ``(N, C, H, W)`` per channel.
     """
-    return apply_mask_to_spectrum(torch.fft.fft2(x), mask)
+    return apply_mask_to_spectrum(torch.fft.fft2(x), mask, component)
 
 
-def apply_mask_to_spectrum(spectrum: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Like :func:`apply_mask` for a precomputed ``F(x)``; saves one FFT per optimiser step."""
+def apply_mask_to_spectrum(spectrum: torch.Tensor, mask: torch.Tensor, component: str = "magnitude") -> torch.Tensor:
+    """Like :func:`apply_mask` for a precomputed ``F(x)``; saves one FFT per optimiser step.
+
+    Phase masks leave the frequencies that are their own mirror (zero, and Nyquist for even
+    sizes) alone: a real image's coefficient there is real, with phase 0 or π, and scaling π
+    would break the symmetry that keeps the image real (and change its magnitude)."""
+    if component == "phase":
+        mask = torch.where(_self_mirrored(spectrum.shape[-2:], spectrum.device), torch.ones_like(mask), mask)
+        return torch.fft.ifft2(torch.polar(spectrum.abs(), mask * spectrum.angle())).real
     return torch.fft.ifft2(spectrum * mask).real
 
 
+def _self_mirrored(shape: tuple[int, int], device) -> torch.Tensor:
+    """``(H, W)`` true where ``k = −k`` (mod the size) on both axes."""
+    h, w = shape
+    rows = torch.zeros(h, dtype=torch.bool, device=device)
+    cols = torch.zeros(w, dtype=torch.bool, device=device)
+    rows[0] = cols[0] = True
+    if h % 2 == 0:
+        rows[h // 2] = True
+    if w % 2 == 0:
+        cols[w // 2] = True
+    return rows[:, None] & cols[None, :]
+
+
 def filter_images(
-    x: torch.Tensor, mask: torch.Tensor, normalization: Normalization | None = None
+    x: torch.Tensor, mask: torch.Tensor, normalization: Normalization | None = None, component: str = "magnitude"
 ) -> torch.Tensor:
     """Filtered images ``M(x)`` in pixel units, ready to feed to the full model.
 
@@ -63,8 +89,8 @@ def filter_images(
     display.
     """
     if normalization is None:
-        return apply_mask(x, mask)
-    return normalization.inverse(apply_mask(normalization(x), mask))
+        return apply_mask(x, mask, component)
+    return normalization.inverse(apply_mask(normalization(x), mask, component))
 
 
 def complement_mask(mask: np.ndarray | torch.Tensor, threshold: float = COMPLEMENT_THRESHOLD):

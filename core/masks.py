@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, NonFiniteError
-from .fourier import MASK_LAYOUT
+from .fourier import COMPONENTS, MASK_LAYOUT, apply_mask_to_spectrum
 from .models import Classifier, frozen, fused_for_inference, model_device, run_checked
 from .optim import BatchedAdam, OneCycle, wide_float
 from .progress import CancelToken, ProgressCallback, ProgressReporter
@@ -77,6 +77,9 @@ class ImageMaskConfig:
     Stop rule (``basile``): at least ``min_steps`` and the loss within ``loss_tol`` of the mean
     of its last ``loss_window`` values; or ``max_steps``.
 
+    ``component``: what the mask modulates (:data:`core.fourier.COMPONENTS`): the magnitude
+    (the published mask) or the phase.
+
     A mask stopped by ``max_steps`` whose final state no longer keeps the prediction is
     replaced by the last mask that did (the stop rule guarantees this for converged masks).
     """
@@ -94,10 +97,12 @@ class ImageMaskConfig:
     loss_tol: float = 1e-5
     loss_window: int = 20
     per_channel: bool = False
+    component: str = "magnitude"
     batch_size: int = 0
     check_every: int = 25
 
     def __post_init__(self) -> None:
+        _check(self.component in COMPONENTS, f"component must be one of {COMPONENTS}, got {self.component!r}")
         _check(self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         _check(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         _check(np.isfinite(self.lam) and self.lam >= 0, f"λ (lam) must be ≥ 0, got {self.lam}")
@@ -155,9 +160,11 @@ class SetMaskConfig:
     kept_tol: float = 1e-5
     patience: int = 7
     per_channel: bool = False
+    component: str = "magnitude"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check(self.component in COMPONENTS, f"component must be one of {COMPONENTS}, got {self.component!r}")
         _check(np.isfinite(self.lam) and self.lam >= 0, f"λ (lam) must be ≥ 0, got {self.lam}")
         _check(np.isfinite(self.lr) and self.lr > 0, f"learning rate must be > 0, got {self.lr}")
         _check(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
@@ -414,7 +421,7 @@ def _schedule(config: ImageMaskConfig) -> Callable[[torch.Tensor], tuple[torch.T
 def _step(net, state: _SlotState, config: ImageMaskConfig, schedule, invariance: bool) -> None:
     """One optimiser step for every slot; stop rules are applied on the device."""
     mask = state.mask.detach().requires_grad_(True)
-    x_masked = torch.fft.ifft2(state.spectra * mask).real
+    x_masked = apply_mask_to_spectrum(state.spectra, mask, config.component)
     logits = net(x_masked)
     ce = F.cross_entropy(logits, state.targets, reduction="none")
     kept = mask.mean(dim=(1, 2, 3))
@@ -475,7 +482,7 @@ def _harvest(net, state: _SlotState, ids, config, parts: list, on_result, keep_m
         # Check the final mask itself keeps the target (the stop rule saw the mask before
         # its last update); if not, fall back to the last mask that did.
         def keeps(candidate: torch.Tensor) -> torch.Tensor:
-            logits = net(torch.fft.ifft2(state.spectra[index] * candidate).real)
+            logits = net(apply_mask_to_spectrum(state.spectra[index], candidate, config.component))
             return logits.argmax(dim=1) == state.targets[index]
 
         pred_kept = keeps(mask)
@@ -592,7 +599,7 @@ def learn_set_mask(
                 index = order[start : start + batch]
                 x = normalization(images[index].to(device))
                 y = labels[index].to(device)
-                logits = net(torch.fft.ifft2(torch.fft.fft2(x) * mask).real)
+                logits = net(apply_mask_to_spectrum(torch.fft.fft2(x), mask, config.component))
                 ce = F.cross_entropy(logits, y, reduction="none")
                 invariance = torch.exp((ce - clean_loss[index.to(device)]) ** 2).mean()
                 loss = invariance + config.lam * mask.mean()
@@ -618,7 +625,8 @@ def learn_set_mask(
                     cancelled = True
                     break
             kept = mask.detach().mean().item()
-            masked_accuracy = _masked_accuracy(net, normalization, images, labels, mask.detach(), batch, device)
+            masked_accuracy = _masked_accuracy(net, normalization, images, labels, mask.detach(), batch, device,
+                                               config.component)
             history["loss"].append(loss_sum / n)
             history["invariance"].append(invariance_sum / n)
             history["kept_fraction"].append(kept)
@@ -675,11 +683,11 @@ def _clean_loss_and_accuracy(net, normalization, images, labels, batch, device) 
 
 
 @torch.no_grad()
-def _masked_accuracy(net, normalization, images, labels, mask, batch, device) -> float:
+def _masked_accuracy(net, normalization, images, labels, mask, batch, device, component) -> float:
     correct = 0
     for start in range(0, images.shape[0], batch):
         x = normalization(images[start : start + batch].to(device))
-        logits = net(torch.fft.ifft2(torch.fft.fft2(x) * mask).real)
+        logits = net(apply_mask_to_spectrum(torch.fft.fft2(x), mask, component))
         correct += (logits.argmax(1) == labels[start : start + batch].to(device)).sum().item()
     return correct / images.shape[0]
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .attacks import PGDConfig, pgd_attack
+from .attacks import AttackConfig, attack_images
 from .checkpoints import load_model, save_checkpoint
 from .data import DataSplits, ImageSet, load_dataset
 from .errors import ConfigError, OutputError
@@ -54,7 +54,7 @@ class StudyConfig:
     set_mask: SetMaskConfig = SetMaskConfig()
     image_mask: ImageMaskConfig = ImageMaskConfig()
     images_per_class: int = 30
-    attack: PGDConfig = PGDConfig()
+    attack: AttackConfig = AttackConfig()
     stability_seeds: tuple[int, ...] = (1, 2)
     bands: int = 32
     examples: int = 6
@@ -83,7 +83,7 @@ class StudyConfig:
             image_size=32,
             train_per_class=600,
             val_per_class=60,
-            train=TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=PGDConfig(steps=5, alpha=PGDConfig().eps / 4)),
+            train=TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=AttackConfig(steps=5, alpha=AttackConfig().eps / 4)),
             set_mask=SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=30),
             image_mask=ImageMaskConfig(max_steps=2000),
             images_per_class=10,
@@ -259,7 +259,7 @@ class _Study:
                 stored = self.store.load_arrays(name)
                 self.adversarial[code] = torch.from_numpy(stored["images"])
                 continue
-            adversarial = pgd_attack(self.models[code], self.subset.images, self.subset.labels,
+            adversarial = attack_images(self.models[code], self.subset.images, self.subset.labels,
                                      config=self.config.attack, device=self.device,
                                      on_progress=self.on_progress, cancel=self.cancel)
             self._check_cancel()

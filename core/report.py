@@ -69,8 +69,8 @@ def discover(store: ResultsStore) -> RunContents:
     for group in store.mask_groups():
         meta = store.mask_meta(group)
         model, kind = meta.get("model"), meta.get("kind")
-        if model is None:
-            continue
+        if model is None or meta.get("role") in ("essential", "adversarial-map"):
+            continue  # the adversarial-maps analysis has tables of its own
         if kind == "set" and meta.get("role", "dataset") == "dataset":
             contents.dataset_masks.setdefault(model, group)
         elif kind == "set":
@@ -117,9 +117,15 @@ def dataset_mask_table(store: ResultsStore, contents: RunContents, models: _Mode
     """Table 1 over every model with a dataset mask."""
     rows = []
     for model in _ordered(contents.dataset_masks, reference):
-        mask = store.load_set_mask(contents.dataset_masks[model])
-        rows.append((model, models[model], mask, float(mask.mean())))
+        group = contents.dataset_masks[model]
+        mask = store.load_set_mask(group)
+        rows.append((model, models[model], mask, float(mask.mean()), _component(store, group)))
     return table1(rows, val.images, val.labels)
+
+
+def _component(store: ResultsStore, group: str) -> str:
+    """What a group's masks modulate (older runs: the magnitude)."""
+    return (store.mask_meta(group).get("config") or {}).get("component", "magnitude")
 
 
 def _image_masks(store: ResultsStore, group: str) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
@@ -154,10 +160,12 @@ def single_image_table(store: ResultsStore, contents: RunContents, models: _Mode
     adversarial images of the same images for that model)."""
     evaluations = []
     for model in _ordered(contents.clean_image_masks, reference):
-        masks, inputs, _ = _image_masks(store, contents.clean_image_masks[model])
+        group = contents.clean_image_masks[model]
+        masks, inputs, _ = _image_masks(store, group)
         adversarial = adversarial_images(store, contents, model, inputs["ids"].tolist())
         evaluations.append(single_image_evaluation(
-            model, models[model], torch.from_numpy(inputs["images"]), torch.from_numpy(inputs["labels"]), masks, adversarial
+            model, models[model], torch.from_numpy(inputs["images"]), torch.from_numpy(inputs["labels"]), masks, adversarial,
+            component=_component(store, group),
         ))
     return table2(evaluations)
 
@@ -424,15 +432,16 @@ def _examples_figure(store, contents, model: Classifier, name: str, masks, input
     index = np.linspace(0, len(masks) - 1, count).round().astype(int)
     x = torch.from_numpy(inputs["images"][index])
     m = torch.from_numpy(masks[index])
-    filtered = filter_images(x, m, model.normalization)
-    complement = filter_images(x, complement_mask(m), model.normalization)
+    component = (meta.get("config") or {}).get("component", "magnitude")
+    filtered = filter_images(x, m, model.normalization, component)
+    complement = filter_images(x, complement_mask(m), model.normalization, component)
     adversarial = adversarial_images(store, contents, name, inputs["ids"][index].tolist())
     rows = []
     for k in range(count):
         row = {"x": x[k].numpy(), "log |F(x)|": x[k].numpy(), "M": m[k].numpy(), "M(x)": filtered[k].numpy(), "Mc(x)": complement[k].numpy()}
         if adversarial is not None:
             row["x_A"] = adversarial[k].numpy()
-            row["M(x_A)"] = filter_images(adversarial[k : k + 1], m[k : k + 1], model.normalization)[0].numpy()
+            row["M(x_A)"] = filter_images(adversarial[k : k + 1], m[k : k + 1], model.normalization, component)[0].numpy()
         rows.append(row)
     names = meta.get("class_names") or []
     labels = [names[int(inputs["labels"][i])] if names else str(int(inputs["labels"][i])) for i in index]

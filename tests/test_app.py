@@ -95,7 +95,7 @@ def _run_until_done(qtbot, window, start, signal="finished"):
 def test_window_opens_with_the_welcome_page(window):
     assert window.welcome.isVisible()
     assert window.welcome.demo_button.text().startswith("▶  Run the demo")
-    assert set(window.docks) == {"models", "convergence", "spectrum", "images", "clusters", "compare", "tables"}
+    assert set(window.docks) == {"models", "convergence", "spectrum", "images", "clusters", "compare", "tables", "analyses"}
 
 
 def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_files):
@@ -126,13 +126,13 @@ def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_fi
 
 
 def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
-    from core.attacks import PGDConfig
+    from core.attacks import AttackConfig
 
     window.image_config = ImageMaskConfig(max_steps=30, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0][:2]]))
     _wait_job(qtbot, window)  # the images follow the checkpoint
     group = window.workbench.image_groups()[0]
-    name, result = _run_until_done(qtbot, window, lambda: window.attack(group, PGDConfig(eps=0.1, steps=3), window.image_config))
+    name, result = _run_until_done(qtbot, window, lambda: window.attack(group, AttackConfig(eps=0.1, steps=3), window.image_config))
     assert name == "adversarial masks" and result.done == 2
     assert window.workbench.adversarial_partner(group) == result.group
     window.workbench.select_image(group, "shape 0.png")
@@ -277,12 +277,12 @@ def test_gui_stays_responsive_while_masks_are_learned(qtbot, window, checkpoints
 
 def test_screenshots_of_each_view_after_a_small_run(qtbot, window, tmp_path):
     """Saves PNGs of every main view after a real (tiny) study, for people to look at."""
-    from core.attacks import PGDConfig
+    from core.attacks import AttackConfig
     from core.pipeline import StudyConfig, run_study
     from core.store import ResultsStore
 
     config = StudyConfig(image_size=32, train_per_class=60, val_per_class=10, augmentations=("none", "adversarial", "rotation"),
-                         train=TrainConfig(epochs=4, batch_size=64, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=PGDConfig(steps=2)),
+                         train=TrainConfig(epochs=4, batch_size=64, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=AttackConfig(steps=2)),
                          set_mask=SetMaskConfig(lr=2e-2, batch_size=16, max_epochs=8),
                          image_mask=ImageMaskConfig(max_steps=300, check_every=25), images_per_class=4,
                          stability_seeds=(), examples=3)
@@ -374,3 +374,39 @@ def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, ima
     window.workbench.store = None
     window.open_run(run)
     assert window.workbench.image_groups() and window.panels["images"].list.count() == 4
+
+
+def test_the_analyses_view(qtbot, window, checkpoints, tmp_path):
+    from core.advmaps import AdversarialMapsConfig
+    from core.attacks import AttackConfig
+
+    _run_until_done(qtbot, window, lambda: window.handle_paths(list(checkpoints)))
+    panel = window.panels["analyses"]
+    _run_until_done(qtbot, window, lambda: window.heat_map("N", "builtin", 4, 2, 1.0))
+    panel.tabs.setCurrentIndex(1)
+    panel.heat_model.setCurrentText("N")
+    assert panel.heat is not None and panel.heat.shape == (16, 16)
+    assert panel.export_figure_to(tmp_path / "heat.png").read_bytes()[:4] == b"\x89PNG"
+    _run_until_done(qtbot, window, lambda: window.robustness("builtin", 4, 2))
+    assert panel.robustness_model.rowCount() == 2
+    config = AdversarialMapsConfig(attacks=("pgd",), attack=AttackConfig(eps=0.1, steps=3),
+                                   masks=ImageMaskConfig.basile(16, min_steps=20, max_steps=40), permutations=5)
+    _run_until_done(qtbot, window, lambda: window.adversarial_maps("builtin", 4, 4, config))
+    panel.tabs.setCurrentIndex(0)
+    assert panel.attack_choice.currentText() == "N-pgd"
+    assert panel.pair_list.count() > 0 and panel.essential_view.data is not None
+    assert ET.parse(panel.export_figure_to(tmp_path / "maps.svg")).getroot().tag.endswith("svg")
+    header = panel.save_table_to(tmp_path / "maps.csv").read_text().splitlines()[0]
+    assert header.startswith("attack,images flipped [count]")
+    panel.tabs.setCurrentIndex(3)
+    panel.cycles.setValue(6)
+    assert panel.export_figure_to(tmp_path / "shift.pdf").read_bytes()[:5] == b"%PDF-"
+    assert panel.save_table_to(tmp_path / "shift.csv").read_text().startswith("frequency [cycles/window]")
+    window.docks["analyses"].setFloating(True)
+    window.docks["analyses"].resize(1100, 800)
+    qtbot.wait(150)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for index, name in ((0, "adversarial-maps"), (1, "heat-map"), (2, "robustness"), (3, "blue-shift")):
+        panel.tabs.setCurrentIndex(index)
+        qtbot.wait(50)
+        panel.grab().save(str(ARTIFACTS / f"view-analyses-{name}.png"))

@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from core.attacks import PGDConfig, attack_success, pgd_attack, pixel_eps
+from core.attacks import AttackConfig, attack_success, attack_images, pixel_eps
 from core.errors import ConfigError
 
 
@@ -17,7 +17,7 @@ def batch(tiny_model):
 def test_pgd_stays_in_its_eps_ball_and_in_unit_range(tiny_model, batch):
     images, labels = batch
     eps = 0.03
-    adversarial = pgd_attack(tiny_model, images, labels, config=PGDConfig(eps=eps, steps=5))
+    adversarial = attack_images(tiny_model, images, labels, config=AttackConfig(eps=eps, steps=5))
     assert adversarial.shape == images.shape
     assert (adversarial - images).abs().max() <= eps + 1e-6
     assert adversarial.min() >= 0 and adversarial.max() <= 1
@@ -28,7 +28,7 @@ def test_pgd_does_not_touch_the_model(tiny_model, batch):
     images, labels = batch
     tiny_model.train()
     before = copy.deepcopy(tiny_model.state_dict())
-    pgd_attack(tiny_model, images, labels, config=PGDConfig(eps=0.05, steps=3))
+    attack_images(tiny_model, images, labels, config=AttackConfig(eps=0.05, steps=3))
     for key, value in tiny_model.state_dict().items():
         assert torch.equal(value, before[key]), key
     assert all(p.grad is None for p in tiny_model.parameters())
@@ -38,7 +38,7 @@ def test_pgd_does_not_touch_the_model(tiny_model, batch):
 
 def test_zero_eps_changes_nothing(tiny_model, batch):
     images, labels = batch
-    adversarial = pgd_attack(tiny_model, images, labels, config=PGDConfig(eps=0.0, steps=2))
+    adversarial = attack_images(tiny_model, images, labels, config=AttackConfig(eps=0.0, steps=2))
     assert torch.allclose(adversarial, images)
 
 
@@ -47,15 +47,15 @@ def test_pgd_is_reproducible_and_leaves_global_rng_alone(tiny_model, batch):
     torch.manual_seed(123)
     expected_next = torch.rand(1)
     torch.manual_seed(123)
-    a = pgd_attack(tiny_model, images, labels, config=PGDConfig(eps=0.05, steps=2, seed=7))
+    a = attack_images(tiny_model, images, labels, config=AttackConfig(eps=0.05, steps=2, seed=7))
     assert torch.equal(torch.rand(1), expected_next)
-    b = pgd_attack(tiny_model, images, labels, config=PGDConfig(eps=0.05, steps=2, seed=7))
+    b = attack_images(tiny_model, images, labels, config=AttackConfig(eps=0.05, steps=2, seed=7))
     assert torch.equal(a, b)
 
 
 def test_success_rate_counts_flips_of_correct_images(trained_shapes_model, tiny_shapes):
     val = tiny_shapes.val
-    adversarial = pgd_attack(trained_shapes_model, val.images, val.labels, config=PGDConfig(eps=0.1, steps=10))
+    adversarial = attack_images(trained_shapes_model, val.images, val.labels, config=AttackConfig(eps=0.1, steps=10))
     result = attack_success(trained_shapes_model, val.images, adversarial, val.labels)
     assert result.attacked > 0
     assert result.success_rate > 0.5
@@ -64,9 +64,9 @@ def test_success_rate_counts_flips_of_correct_images(trained_shapes_model, tiny_
 
 def test_eps_units():
     assert pixel_eps(0.06) == pytest.approx(0.01356)
-    assert PGDConfig().eps == pytest.approx(0.01356)
-    assert PGDConfig(eps=0.08).step_size == pytest.approx(0.01)
+    assert AttackConfig().eps == pytest.approx(0.01356)
+    assert AttackConfig(eps=0.08).step_size == pytest.approx(0.01)
     with pytest.raises(ConfigError):
-        PGDConfig(eps=-0.1)
+        AttackConfig(eps=-0.1)
     with pytest.raises(ConfigError):
-        PGDConfig(steps=0)
+        AttackConfig(steps=0)

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from core import errors
-from core.attacks import PGDConfig
+from core.attacks import AttackConfig
 from core.checkpoints import check_compatible, export_program, load_model, save_checkpoint
 from core.cli import main as cli_main
 from core.data import load_dataset, load_image, load_image_folder, load_torchvision_dataset
@@ -337,7 +337,7 @@ def _(c):
 
 @case(ENGINE, "PGD ε outside [0, 1]")
 def _(c):
-    expect(errors.ConfigError, "ε must lie in \\[0, 1\\]", lambda: PGDConfig(eps=2.0))
+    expect(errors.ConfigError, "ε must lie in \\[0, 1\\]", lambda: AttackConfig(eps=2.0))
 
 
 @case(ENGINE, "unwritable output folder")

@@ -22,7 +22,7 @@ GROUP = "image/N-clean"
 
 STUDY = """
 import sys
-from core.attacks import PGDConfig
+from core.attacks import AttackConfig
 from core.masks import ImageMaskConfig, SetMaskConfig
 from core.pipeline import StudyConfig, run_study
 from core.store import ResultsStore
@@ -30,7 +30,7 @@ from core.training import TrainConfig
 
 config = StudyConfig(
     image_size=16, train_per_class=20, val_per_class=8, augmentations=("none", "adversarial"),
-    train=TrainConfig(epochs=2, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=PGDConfig(steps=2)),
+    train=TrainConfig(epochs=2, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=AttackConfig(steps=2)),
     set_mask=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=3),
     image_mask=ImageMaskConfig(max_steps=1500, patience=30, schedule="nominal", lr=0.05, batch_size=8, check_every=5),
     images_per_class=6, stability_seeds=(), bands=8, examples=2,

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from core.attacks import PGDConfig
+from core.attacks import AttackConfig
 from core.masks import ImageMaskConfig, SetMaskConfig
 from core.pipeline import StudyConfig, run_study
 from core.errors import OutputError
@@ -17,7 +17,7 @@ def tiny_study(**changes):
     return StudyConfig(**{
         **dict(
             image_size=16, train_per_class=20, val_per_class=6,
-            train=TrainConfig(epochs=3, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=PGDConfig(steps=2)),
+            train=TrainConfig(epochs=3, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=AttackConfig(steps=2)),
             set_mask=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=2),
             image_mask=ImageMaskConfig(max_steps=20, check_every=10),
             images_per_class=3, stability_seeds=(1,), bands=8, examples=3,

@@ -158,14 +158,19 @@ class ImagesPanel(Panel):
         meta = wb.group_meta(group)
         model = wb.models.get(meta.get("model", ""))
         normalization = model.normalization if model is not None else None
+        component = (meta.get("config") or {}).get("component", "magnitude")
+
+        def filtered(image, m):
+            return filter_images(image, m[None], normalization, component)[0].numpy()
+
         mask = torch.from_numpy(stored.masks[stored.ids.index(image_id)])
         x = x[None]
         shown = {
             "x": x[0].numpy(),
             "log |F(x)|": log_spectrum(x)[0],
             "M": mask.numpy(),
-            "M(x)": filter_images(x, mask[None], normalization)[0].numpy(),
-            "Mc(x)": filter_images(x, complement_mask(mask)[None], normalization)[0].numpy(),
+            "M(x)": filtered(x, mask),
+            "Mc(x)": filtered(x, complement_mask(mask)),
         }
         partner = wb.adversarial_partner(group)
         adv_stored = wb.group_masks(partner) if partner else None
@@ -177,8 +182,8 @@ class ImagesPanel(Panel):
                 "x_A": x_a[0].numpy(),
                 "log |F(x_A)|": log_spectrum(x_a)[0],
                 "M_A": adv_mask.numpy(),
-                "M(x_A)": filter_images(x_a, mask[None], normalization)[0].numpy(),
-                "M_A(x_A)": filter_images(x_a, adv_mask[None], normalization)[0].numpy(),
+                "M(x_A)": filtered(x_a, mask),
+                "M_A(x_A)": filtered(x_a, adv_mask),
             })
         for name, view in self.views.items():
             if name in shown:
