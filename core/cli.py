@@ -322,10 +322,7 @@ def cmd_masks(args) -> int:
     from .checkpoints import check_compatible
     from .masks import SetMaskConfig, learn_class_masks, learn_set_mask
 
-    device = _device(args)
-    model, name = _resolve_model(args, args.out, device)
-    store = _store(args.out)
-    _keep_model_in_run(store, model, name, args.model_file)
+    device, model, name, store = _model_and_run(args)
     printer = _printer(args)
     if args.kind in ("set", "class"):
         data = _load_data(args, model.info.image_size, model.info.in_channels)
@@ -414,6 +411,15 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     return 0
 
 
+def _model_and_run(args):
+    """The device, ``--model`` (kept in the run) and the ``--out`` run of a command."""
+    device = _device(args)
+    model, name = _resolve_model(args, args.out, device)
+    store = _store(args.out, overwrite=getattr(args, "force", False))
+    _keep_model_in_run(store, model, name, args.model_file)
+    return device, model, name, store
+
+
 def _labelled_images(args, model):
     data = _load_data(args, model.info.image_size, model.info.in_channels).val
     return data.balanced_subset(args.per_class, seed=args.seed) if args.per_class else data
@@ -425,10 +431,7 @@ def cmd_adversarial_maps(args) -> int:
     from .attacks import AttackConfig
     from .masks import ImageMaskConfig
 
-    device = _device(args)
-    model, name = _resolve_model(args, args.out, device)
-    store = _store(args.out, overwrite=args.force)
-    _keep_model_in_run(store, model, name, args.model_file)
+    device, model, name, store = _model_and_run(args)
     images = _labelled_images(args, model)
     masks = ImageMaskConfig.basile(model.info.image_size) if args.objective == "basile" else ImageMaskConfig()
     if args.max_steps:
@@ -446,10 +449,7 @@ def cmd_adversarial_maps(args) -> int:
 def cmd_heat_map(args) -> int:
     from .analyses import run_heat_map
 
-    device = _device(args)
-    model, name = _resolve_model(args, args.out, device)
-    store = _store(args.out, overwrite=args.force)
-    _keep_model_in_run(store, model, name, args.model_file)
+    _, model, name, store = _model_and_run(args)
     images = _labelled_images(args, model)
     heat = run_heat_map(store, name, model, images.images, images.labels, eps=args.eps, seed=args.seed,
                         on_progress=_printer(args))

@@ -45,6 +45,8 @@ __all__ = [
     "learn_image_masks",
     "learn_set_mask",
     "learn_class_masks",
+    "auto_batch_size",
+    "slot_count",
 ]
 
 OBJECTIVES = ("invariance", "basile")
@@ -128,6 +130,20 @@ class ImageMaskConfig:
             max_steps=5000,
         )
         return cls(**{**defaults, **changes})
+
+    @classmethod
+    def fast(cls, **changes: Any) -> ImageMaskConfig:
+        """The published objective and stop rule on a schedule that ends: one cycle peaking at
+        lr 0.2 and annealing to zero over 2 000 steps, 100 calm steps to stop.
+
+        Why: with the published (effective, never-decaying) learning rate, Adam keeps a third
+        of the masks jittering above the stop rule's 1e-5 tolerance until the 20 000-step limit,
+        and a batch waits for them. A schedule that anneals to zero always settles. Measured on
+        the built-in data (``tests/benchmarks/speed.py``): every mask keeps its prediction with
+        the same invariance, and the median kept fraction is within 10 % of the published
+        rule's, in about 15 times less time.
+        """
+        return cls(**{**dict(schedule="nominal", lr=0.2, max_steps=2000, patience=100), **changes})
 
     def replace(self, **changes: Any) -> ImageMaskConfig:
         return dataclasses.replace(self, **changes)
@@ -257,9 +273,35 @@ def _check_images(images: torch.Tensor, model: Classifier) -> None:
         raise NonFiniteError("the images contain NaN or Inf values")
 
 
-def auto_batch_size(device: torch.device, n: int) -> int:
-    """CPU: 64 keeps both cores busy with good cache use; GPU: a larger batch fills the card."""
-    return max(1, min(n, 64 if device.type == "cpu" else 512))
+def auto_batch_size(device: torch.device, n: int, model: Classifier | None = None,
+                    image_shape: tuple[int, ...] | None = None, memory_fraction: float = 0.5) -> int:
+    """How many images to learn at once.
+
+    CPU: 64 (measured on 2 cores at 64×64: images per second stop growing past 32–64, for
+    the small CNN and ResNet18 alike). CUDA: as many as ``memory_fraction`` of the free GPU
+    memory holds, from the peak memory of a probe step of 8 images (at most 4 096); without a
+    probe, 256.
+    """
+    if device.type != "cuda" or model is None or image_shape is None:
+        return max(1, min(n, 64 if device.type == "cpu" else 256))
+    try:
+        net = fused_for_inference(model.to(device).net)
+        probe = 8
+        torch.cuda.synchronize(device)
+        free, _ = torch.cuda.mem_get_info(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        start = torch.cuda.memory_allocated(device)
+        mask = torch.ones((probe, 1, *image_shape[-2:]), device=device, requires_grad=True)
+        x = torch.rand((probe, *image_shape), device=device)
+        out = net(torch.fft.ifft2(torch.fft.fft2(x) * mask).real)
+        torch.autograd.grad(out.sum(), mask)
+        per_image = (torch.cuda.max_memory_allocated(device) - start) / probe
+        per_image += 40 * int(np.prod(image_shape))  # slot state: spectra, inputs, Adam moments
+        del mask, x, out
+        torch.cuda.empty_cache()
+        return max(1, min(n, 4096, int(memory_fraction * free / per_image)))
+    except RuntimeError:
+        return max(1, min(n, 256))
 
 
 class _SlotState:
@@ -285,6 +327,23 @@ class _SlotState:
         self.last_pred_kept = torch.ones(b, dtype=torch.bool, device=device)
         self.loss_window = torch.zeros((b, window), device=device, dtype=dtype)
         self.slot_item = [-1] * b  # index of the image in each slot, -1 = empty
+
+    def compacted(self, keep: list[int], size: int) -> _SlotState:
+        """The same state with only slots ``keep`` (first), padded with empty slots to ``size``."""
+        state = object.__new__(_SlotState)
+        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                smaller = value.new_zeros((size, *value.shape[1:]))
+                smaller[: len(keep)] = value[index]
+                setattr(state, name, smaller)
+        state.slot_item = [self.slot_item[k] for k in keep] + [-1] * (size - len(keep))
+        state.adam = BatchedAdam(state.mask, self.adam.beta2, self.adam.eps)
+        for name in ("exp_avg", "exp_avg_sq", "steps"):
+            smaller = getattr(self.adam, name).new_zeros((size, *getattr(self.adam, name).shape[1:]))
+            smaller[: len(keep)] = getattr(self.adam, name)[index]
+            setattr(state.adam, name, smaller)
+        return state
 
 
 def learn_image_masks(
@@ -333,7 +392,7 @@ def learn_image_masks(
     device = torch.device(device) if device is not None else model_device(model)
     c, h, w = images.shape[1:]
     mask_shape = (c if config.per_channel else 1, h, w)
-    batch = slots or min(config.batch_size or auto_batch_size(device, n), n)
+    batch = slots or config.batch_size or slot_count(auto_batch_size(device, n, model, tuple(images.shape[1:])), n)
     schedule = _schedule(config)
     invariance = config.objective == "invariance"
 
@@ -392,6 +451,8 @@ def learn_image_masks(
             if reporter.cancelled:
                 break
             admit(freed)
+            if next_item >= n:
+                state = _compact(state)
             if reporter.wants_payload:
                 _report(reporter, state, ids, done_count, batch_steps)
         cancelled = reporter.cancelled and done_count < n
@@ -511,6 +572,25 @@ def _harvest(net, state: _SlotState, ids, config, parts: list, on_result, keep_m
     for s in finished:
         state.slot_item[s] = -1
     return finished
+
+
+def slot_count(batch: int, n: int) -> int:
+    """Slots for ``n`` images in batches of at most ``batch``: a multiple of 8 (see
+    :func:`_compact`; a few empty slots cost less than a resumed job that is not exact)."""
+    return max(8, -(-min(batch, n) // 8) * 8)
+
+
+def _compact(state: _SlotState) -> _SlotState:
+    """Once no image is waiting, drop finished slots when at most half are still learning.
+
+    The batch shrinks to the active slots rounded up to a multiple of 8: on the CPU kernels we
+    use, an image's numbers are the same bit for bit in any batch whose size is a multiple of
+    8 (odd sizes may differ in the last bit), so shrinking keeps a resumed job exact."""
+    active = [s for s, item in enumerate(state.slot_item) if item >= 0]
+    size = max(8, -(-len(active) // 8) * 8)
+    if not active or size > len(state.slot_item) // 2:
+        return state
+    return state.compacted(active, size)
 
 
 def _report(reporter: ProgressReporter, state: _SlotState, ids, done: int, batch_steps: int) -> None:

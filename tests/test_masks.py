@@ -6,13 +6,11 @@ import threading
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from core.energy import radial_partition
 from core.errors import ConfigError, NonFiniteError
 from core.fourier import centred, mirrored
 from core.masks import (
-    PUBLISHED_SCHEDULE_STEPS,
     ImageMaskConfig,
     SetMaskConfig,
     learn_class_masks,
@@ -67,30 +65,16 @@ def test_stop_rule_is_decided_per_image_inside_a_batch(trained_shapes_model, tin
 
 
 def test_engine_matches_the_published_single_image_loop(tiny_model):
-    """One mask by a direct transcription of the published algorithm (torch.optim.Adam,
+    """One mask by the transcription of the published algorithm (torch.optim.Adam,
     OneCycleLR sized for 20 000 × 200 steps, clamp after each step) equals the engine's."""
+    from benchmarks.published import published_mask
+
     image = _images(1)
-    steps, lam = 60, 0.07
-    model = tiny_model
-    with torch.no_grad():
-        target = model(image).argmax(1)
-        clean_loss = F.cross_entropy(model(image), target)
-    mask = torch.ones(1, 1, 16, 16, requires_grad=True)
-    optimizer = torch.optim.Adam([mask], lr=0.2)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2, total_steps=PUBLISHED_SCHEDULE_STEPS, pct_start=0.1)
-    spectrum = torch.fft.fft2(model.normalization(image))
-    for _ in range(steps):
-        logits = model.net(torch.fft.ifft2(spectrum * mask).real)
-        loss = torch.exp((F.cross_entropy(logits, target) - clean_loss) ** 2) + lam * mask.abs().sum() / mask.numel()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        with torch.no_grad():
-            mask.clamp_(0, 1)
-    engine = learn_image_masks(model, image, config=ImageMaskConfig(max_steps=steps, **NO_EARLY_STOP))
-    np.testing.assert_allclose(engine.masks[0], mask.detach()[0].numpy(), atol=2e-5)
-    assert engine.steps[0] == steps and not engine.converged[0]
+    steps = 60
+    reference = published_mask(tiny_model, image, max_steps=steps, patience=10**6)
+    engine = learn_image_masks(tiny_model, image, config=ImageMaskConfig(max_steps=steps, **NO_EARLY_STOP))
+    np.testing.assert_allclose(engine.masks[0], reference["mask"][0].numpy(), atol=2e-5)
+    assert engine.steps[0] == reference["steps"] == steps and not engine.converged[0]
 
 
 def test_targets_default_to_the_model_prediction(tiny_model):
@@ -232,3 +216,33 @@ def test_planted_frequency_is_recovered(planted):
     energies = mask_energies(result.mask, partition)
     top = np.argmax(energies)
     assert partition.edges[top] <= band.radius + 1.5 and partition.edges[top + 1] >= band.radius - 1.5
+
+
+def test_shrinking_the_batch_changes_no_mask(trained_shapes_model, tiny_shapes):
+    """Once nothing waits, finished slots are dropped (the batch shrinks to a multiple of 8);
+    every image still gets the mask it gets alone. float64 for the same reason as above."""
+    from core.masks import _compact
+
+    model = copy.deepcopy(trained_shapes_model).double()
+    images = tiny_shapes.val.images[:12].double()
+    config = ImageMaskConfig(max_steps=400, patience=20, schedule="nominal", lr=0.05, check_every=10)
+    sizes = []
+    original = _compact
+
+    def recording(state):
+        smaller = original(state)
+        sizes.append(len(smaller.slot_item))
+        return smaller
+
+    import core.masks as masks_module
+
+    masks_module._compact = recording
+    try:
+        together = learn_image_masks(model, images, config=config)
+    finally:
+        masks_module._compact = original
+    assert sizes[0] == 16 and min(sizes) == 8  # 12 images in 16 slots, then 8
+    for k in (0, 5, 11):
+        alone = learn_image_masks(model, images[k : k + 1], config=config)
+        assert alone.steps[0] == together.steps[k]
+        np.testing.assert_allclose(alone.masks[0], together.masks[k], atol=1e-6)
