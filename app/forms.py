@@ -213,11 +213,15 @@ class ImageMaskDialog(ConfigDialog):
 
     def __init__(self, config: ImageMaskConfig, image_size: int, parent: QWidget | None = None) -> None:
         super().__init__("Single-image mask settings",
-                         "Defaults are the published ones (Karantzas et al.). “Basile” switches to the "
-                         "cross-entropy objective of Basile et al.", parent)
+                         "Defaults are the published ones (Karantzas et al.). “Fast” keeps the published "
+                         "objective on one annealed 2 000-step cycle that reaches the same outcome in "
+                         "far fewer steps. “Basile” switches to the cross-entropy objective of "
+                         "Basile et al.", parent)
         presets = QHBoxLayout()
         self.form = self.add_form("masks", "single-image masks", config, hidden=("check_every",))
-        for text, preset in (("Published (Karantzas)", ImageMaskConfig()), ("Basile et al.", ImageMaskConfig.basile(image_size))):
+        for text, preset in (("Published (Karantzas)", ImageMaskConfig()),
+                             ("Fast (2 000 annealed steps)", ImageMaskConfig.fast()),
+                             ("Basile et al.", ImageMaskConfig.basile(image_size))):
             button = QPushButton(text)
             button.clicked.connect(lambda checked=False, p=preset: self.apply(p))
             presets.addWidget(button)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
+from .devices import tune_cpu_allocator
 from .errors import ConfigError, FourierMasksError
 from .logs import setup_file_logging
 from .progress import Progress, format_duration
@@ -372,16 +373,14 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     import numpy as np
 
     from .attacks import AttackConfig, attack_images
-    from .masks import ImageMaskConfig
     from .units import plan_image_masks, run_mask_units
 
     images = _mask_images(args, model)
-    base = ImageMaskConfig.basile(model.info.image_size) if args.objective == "basile" else ImageMaskConfig()
     changes = {k: v for k, v in {
         "lam": args.lam, "lr": args.lr, "max_steps": args.max_steps, "schedule": args.schedule,
         "batch_size": args.batch_size, "per_channel": args.per_channel or None, "component": args.component,
     }.items() if v is not None}
-    config = base.replace(**changes)
+    config = _image_mask_config(args, model, changes)
     inputs = "clean"
     extra = {}
     if args.adversarial:
@@ -409,6 +408,17 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
           f"median {int(np.median(result.steps))} steps, {100 * result.converged.mean():.0f} % converged, "
           f"prediction kept for {100 * result.prediction_kept.mean():.0f} % -> {store.path(f'masks/{group}')}")
     return 0
+
+
+def _image_mask_config(args, model, changes: dict):
+    """The per-image preset that ``--objective`` and ``--rule`` name, with single overrides."""
+    from .masks import ImageMaskConfig
+
+    if args.objective == "basile":
+        if args.rule == "fast":
+            raise ConfigError("--rule fast is measured for the invariance objective only; leave it out with --objective basile")
+        return ImageMaskConfig.basile(model.info.image_size, **changes)
+    return ImageMaskConfig.fast(**changes) if args.rule == "fast" else ImageMaskConfig(**changes)
 
 
 def _model_and_run(args):
@@ -637,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: published)")
     p.add_argument("--schedule", choices=("published", "nominal", "constant"), default=None)
     p.add_argument("--max-steps", type=int, default=None, help="per-image step limit (default 20000)")
+    p.add_argument("--rule", choices=("published", "fast"), default="published",
+                   help="per-image schedule and stop rule: the published one (up to 20 000 steps) or 'fast', "
+                        "one annealed cycle of 2 000 steps (same outcome, ~15x fewer steps: see README, Performance)")
     p.add_argument("--max-epochs", type=int, default=100, help="set/class epoch limit")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--per-channel", action="store_true", help="one mask per colour channel")
@@ -725,6 +738,7 @@ def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None, b
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     log_path = setup_file_logging()
+    tune_cpu_allocator()
     if args.command is None:
         args.func = cmd_app
     try:

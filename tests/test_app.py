@@ -410,3 +410,17 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path):
         panel.tabs.setCurrentIndex(index)
         qtbot.wait(50)
         panel.grab().save(str(ARTIFACTS / f"view-analyses-{name}.png"))
+
+
+def test_mask_settings_presets_fill_the_form(qtbot):
+    from PySide6.QtWidgets import QPushButton
+
+    from app.forms import ImageMaskDialog
+
+    dialog = ImageMaskDialog(ImageMaskConfig(check_every=10), 32)
+    qtbot.addWidget(dialog)
+    buttons = {b.text(): b for b in dialog.findChildren(QPushButton)}
+    buttons["Fast (2 000 annealed steps)"].click()
+    assert dialog.forms["masks"].value() == ImageMaskConfig.fast(check_every=10)
+    buttons["Published (Karantzas)"].click()
+    assert dialog.forms["masks"].value() == ImageMaskConfig(check_every=10)

@@ -60,6 +60,19 @@ def test_masks_for_dropped_image_files_skip_bad_ones(tmp_path, checkpoint, capsy
     assert "1 masks" in captured.out
 
 
+def test_fast_rule_is_recorded_with_the_masks(tmp_path, checkpoint, capsys):
+    from core.store import ResultsStore
+
+    run = tmp_path / "run"
+    assert main(["masks", "image", "--model", str(checkpoint), *DATA, "--rule", "fast", "--max-steps", "5",
+                 "--group", "fast", "--out", str(run), "--quiet"]) == 0
+    config = ResultsStore.open(run).mask_meta("fast")["config"]
+    assert (config["schedule"], config["settle_after"], config["max_steps"]) == ("published", 3, 5)
+    assert main(["masks", "image", "--model", str(checkpoint), *DATA, "--rule", "fast", "--objective", "basile",
+                 "--out", str(run), "--quiet"]) == 2
+    assert "invariance objective only" in _error(capsys)
+
+
 def test_attack_reports_success_rate_and_saves_images(tmp_path, checkpoint, capsys):
     code = main(["attack", "--model", str(checkpoint), *DATA, "--eps", "0.05", "--out", str(tmp_path / "run"), "--quiet"])
     out = capsys.readouterr().out

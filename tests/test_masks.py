@@ -129,7 +129,8 @@ def test_on_result_receives_every_mask_once(tiny_model):
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(lam=-0.1), dict(lr=0.0), dict(max_steps=0), dict(batch_size=-1), dict(objective="magic"), dict(patience=0)],
+    [dict(lam=-0.1), dict(lr=0.0), dict(max_steps=0), dict(batch_size=-1), dict(objective="magic"), dict(patience=0),
+     dict(settle_after=-1)],
 )
 def test_bad_image_mask_settings_are_refused(changes):
     with pytest.raises(ConfigError):
@@ -246,3 +247,25 @@ def test_shrinking_the_batch_changes_no_mask(trained_shapes_model, tiny_shapes):
         alone = learn_image_masks(model, images[k : k + 1], config=config)
         assert alone.steps[0] == together.steps[k]
         np.testing.assert_allclose(alone.masks[0], together.masks[k], atol=1e-6)
+
+
+def test_settling_changes_only_the_masks_still_learning(trained_shapes_model, tiny_shapes):
+    """``settle_after`` anneals the learning rate to zero at ``max_steps``: masks that stop
+    before it are exactly the published ones, and the step size is zero at the limit."""
+    from core.masks import _schedule
+
+    model = copy.deepcopy(trained_shapes_model).double()
+    images = tiny_shapes.val.images[:8].double()
+    published = ImageMaskConfig(max_steps=600, patience=20, check_every=10)
+    plain = learn_image_masks(model, images, config=published)
+    settle_after = int(np.median(plain.steps))
+    settled = learn_image_masks(model, images, config=published.replace(settle_after=settle_after))
+    early = plain.steps <= settle_after
+    assert early.any() and not early.all()
+    np.testing.assert_array_equal(settled.steps[early], plain.steps[early])
+    np.testing.assert_allclose(settled.masks[early], plain.masks[early], atol=1e-9)
+
+    lr, _ = _schedule(published.replace(settle_after=400))(torch.tensor([0, 399, 400, 500, 600]))
+    reference, _ = _schedule(published)(torch.tensor([0, 399, 400, 500, 600]))
+    np.testing.assert_allclose(lr[:3].numpy(), reference[:3].numpy())
+    assert 0 < lr[3] < reference[3] and lr[4] == 0
