@@ -147,10 +147,10 @@ class ImageMaskConfig:
         Why: with the published rule most masks stop within ~2 600 steps, while a few jitter
         around their optimum, above the rule's 1e-5 tolerance, until the 20 000-step limit, and
         they cost more than all the others together. Masks that stop before step 2 000 are the
-        published ones exactly; measured on the built-in data (32 images, small CNN, 64×64):
+        published ones exactly. Measured on the built-in data (32 images, small CNN, 64×64):
         the median kept fraction equals the published rule's and 97 % of masks are within 10 %
-        of it, in 23 times less time (``tests/benchmarks/speed.py`` measures it on each run).
-        """
+        of theirs, with the longest mask at 3 000 steps instead of 20 000 (see the README's
+        Performance section; ``tests/benchmarks/speed.py`` measures it on each run)."""
         max_steps = changes.get("max_steps", 3000)
         return cls(**{**dict(settle_after=min(2000, 2 * max_steps // 3), max_steps=3000), **changes})
 
