@@ -90,6 +90,13 @@ class ProgressPrinter:
 # --- shared argument groups ---------------------------------------------------------------------
 
 
+def _add_labelled_images(p, per_class: int) -> None:
+    """``--data``, ``--out`` and ``--per-class``: the analyses that run on labelled validation images."""
+    _add_data(p)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--per-class", type=int, default=per_class, help="validation images per class (0 = all)")
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -677,9 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("adversarial-maps", help="essential vs adversarial frequency maps: cosine similarity and IdCor")
     _add_model(p)
-    _add_data(p)
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--per-class", type=int, default=10, help="validation images per class (0 = all)")
+    _add_labelled_images(p, per_class=10)
     p.add_argument("--attacks", nargs="+", default=["pgd", "fgsm"], choices=("pgd", "fgsm", "deepfool"))
     p.add_argument("--eps", type=float, default=0.06 * 0.226, help="attack ε in pixel units")
     p.add_argument("--steps", type=int, default=10, help="PGD / DeepFool iterations")
@@ -692,9 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("heat-map", help="Fourier heat map: error rate under each Fourier basis perturbation")
     _add_model(p)
-    _add_data(p)
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--per-class", type=int, default=20, help="validation images per class (0 = all)")
+    _add_labelled_images(p, per_class=20)
     p.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation, pixel units (4 for 32×32)")
     p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
     _add_device(p)
@@ -706,9 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-classes", type=int, default=None)
     p.add_argument("--model-channels", type=int, default=None)
     p.add_argument("--model-size", type=int, default=None)
-    _add_data(p)
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--per-class", type=int, default=0, help="validation images per class (0 = all)")
+    _add_labelled_images(p, per_class=0)
     p.add_argument("--noise-std", type=float, default=0.1, help="per-pixel std of the band-limited noise")
     p.add_argument("--cutoff", type=float, default=0.5, help="low/high-pass boundary as a fraction of Nyquist")
     p.add_argument("--eps", type=float, default=0.06 * 0.226, help="PGD ε in pixel units")

@@ -16,9 +16,10 @@ import torch
 pytest.importorskip("PySide6")
 
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 
+from benchmarks.gui_latency import TickProbe  # noqa: E402
 from core.checkpoints import save_checkpoint  # noqa: E402
 from core.masks import ImageMaskConfig, SetMaskConfig  # noqa: E402
 from core.training import TrainConfig, train_model  # noqa: E402
@@ -252,22 +253,14 @@ def test_gui_stays_responsive_while_masks_are_learned(qtbot, window, checkpoints
         files.append(path)
     window.image_config = ImageMaskConfig(max_steps=100_000, patience=100_000, batch_size=8, check_every=5)
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
-    gaps, last = [], [time.perf_counter()]
-
-    def tick():
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
+    probe = TickProbe()
     with qtbot.waitSignal(window.runner.progress, timeout=JOB_TIMEOUT_MS):
         _drop(window, files)
-    timer.start()
+    probe.start()
     qtbot.wait(3000)
-    timer.stop()
+    probe.stop()
     window.runner.stop()
+    gaps = probe.gaps
     worst = max(gaps) * 1000
     print(f"\nGUI timer-latency probe: {len(gaps)} ticks, longest gap {worst:.0f} ms, "
           f"99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")

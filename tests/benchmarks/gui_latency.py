@@ -21,6 +21,32 @@ from pathlib import Path
 import numpy as np
 
 
+class TickProbe:
+    """A timer on the GUI thread that records the gaps between its ticks, in seconds: any
+    work that blocks the GUI thread shows up as a long gap."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.gaps: list[float] = []
+        self._last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0)
@@ -35,7 +61,6 @@ def main() -> int:
     os.environ["FOURIER_MASKS_HOME"] = str(home)
 
     from PIL import Image
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.main import create_window
@@ -71,27 +96,18 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.005)
 
-    gaps, last = [], [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    timer.start()
+    probe = TickProbe()
+    probe.start()
     start_event = len(progress)
     end = time.perf_counter() + args.seconds
     while time.perf_counter() < end:
         app.processEvents()
         time.sleep(0.001)
-    timer.stop()
+    probe.stop()
     steps = progress[-1].payload.get("batch_steps", 0) - progress[start_event].payload.get("batch_steps", 0)
     window.runner.stop()
     window.close()
-    gaps_ms = np.array(gaps[1:]) * 1000
+    gaps_ms = np.array(probe.gaps[1:]) * 1000
     done = progress[-1].done
     print(f"images {args.images} at {args.size}px, batch {len(progress[-1].payload.get('ids', []))}, "
           f"{args.seconds:.0f} s of a running mask job ({int(done)} masks finished and shown meanwhile)")
