@@ -34,11 +34,13 @@ def main() -> int:
     args = parser.parse_args()
 
     from core.data import load_builtin
+    from core.devices import tune_cpu_allocator
     from core.masks import ImageMaskConfig
     from core.store import ResultsStore
     from core.training import TrainConfig, train_model
     from core.units import plan_image_masks, run_mask_units
 
+    tune_cpu_allocator()  # as the command line and the app run the engine
     per_class = -(-args.images // 6)
     data = load_builtin("shapes", 300, per_class, size=args.size)
     model = train_model(data.train, data.val, config=TrainConfig(epochs=3, max_lr=3e-3, crop_scale=(0.8, 1.0))).model
