@@ -269,3 +269,11 @@ def test_settling_changes_only_the_masks_still_learning(trained_shapes_model, ti
     reference, _ = _schedule(published)(torch.tensor([0, 399, 400, 500, 600]))
     np.testing.assert_allclose(lr[:3].numpy(), reference[:3].numpy())
     assert 0 < lr[3] < reference[3] and lr[4] == 0
+
+
+def test_slot_counts():
+    """Multiples of 8 (exact when the batch shrinks), except for fewer than 8 images, which
+    get a slot each rather than paying for empty ones."""
+    from core.masks import slot_count
+
+    assert [slot_count(64, n) for n in (1, 3, 8, 12, 64, 200)] == [1, 3, 8, 16, 64, 64]
