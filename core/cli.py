@@ -97,6 +97,12 @@ def _add_labelled_images(p, per_class: int) -> None:
     p.add_argument("--per-class", type=int, default=per_class, help="validation images per class (0 = all)")
 
 
+def _add_force_and_device(p) -> None:
+    """``--force`` and ``--device`` for commands that write tables and figures into a run."""
+    p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
+    _add_device(p)
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -678,8 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_data(p, required=False)
         p.add_argument("--bands", type=int, default=32, help="radial and angular bands")
         p.add_argument("--reference", default="N", help="model the others are compared with")
-        p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
-        _add_device(p)
+        _add_force_and_device(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("adversarial-maps", help="essential vs adversarial frequency maps: cosine similarity and IdCor")
@@ -691,16 +696,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=("basile", "invariance"), default="basile")
     p.add_argument("--max-steps", type=int, default=None, help="mask step limit")
     p.add_argument("--permutations", type=int, default=100, help="IdCor permutations for the p-value")
-    p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
-    _add_device(p)
+    _add_force_and_device(p)
     p.set_defaults(func=cmd_adversarial_maps)
 
     p = sub.add_parser("heat-map", help="Fourier heat map: error rate under each Fourier basis perturbation")
     _add_model(p)
     _add_labelled_images(p, per_class=20)
     p.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation, pixel units (4 for 32×32)")
-    p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
-    _add_device(p)
+    _add_force_and_device(p)
     p.set_defaults(func=cmd_heat_map)
 
     p = sub.add_parser("robustness", help="accuracy under low- and high-pass noise and PGD (the JaFR evaluation)")
@@ -714,8 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", type=float, default=0.5, help="low/high-pass boundary as a fraction of Nyquist")
     p.add_argument("--eps", type=float, default=0.06 * 0.226, help="PGD ε in pixel units")
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--force", action="store_true", help="replace tables whose content would change")
-    _add_device(p)
+    _add_force_and_device(p)
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("blue-shift", help="the blue-shift illustration: a sinusoid through non-linearities")

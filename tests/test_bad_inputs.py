@@ -53,10 +53,13 @@ def expect(error: type[Exception], pattern: str, action: Callable) -> str:
 # --- files to throw ------------------------------------------------------------------------------
 
 
-def png(path: Path, size=(40, 40), mode="L") -> Path:
-    rng = np.random.default_rng(0)
+def noise_image(size=(40, 40), mode="L", seed=0) -> Image.Image:
     shape = size[::-1] if mode == "L" else (*size[::-1], len(mode))
-    Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(path)
+    return Image.fromarray((np.random.default_rng(seed).random(shape) * 255).astype(np.uint8))
+
+
+def png(path: Path, size=(40, 40), mode="L") -> Path:
+    noise_image(size, mode).save(path)
     return path
 
 
@@ -153,8 +156,7 @@ def _(c):
 
 @case(ENGINE, "palette image with transparency")
 def _(c):
-    Image.fromarray((np.random.default_rng(2).random((20, 20, 3)) * 255).astype(np.uint8)).convert("P").save(
-        c["dir"] / "pal.png", transparency=0)
+    noise_image((20, 20), "RGB", seed=2).convert("P").save(c["dir"] / "pal.png", transparency=0)
     assert load_image(c["dir"] / "pal.png", channels=3).shape == (3, 20, 20)
 
 
@@ -165,8 +167,7 @@ def _(c):
 
 @case(ENGINE, "CMYK JPEG")
 def _(c):
-    Image.fromarray((np.random.default_rng(3).random((20, 20, 3)) * 255).astype(np.uint8)).convert("CMYK").save(
-        c["dir"] / "print.jpg")
+    noise_image((20, 20), "RGB", seed=3).convert("CMYK").save(c["dir"] / "print.jpg")
     assert load_image(c["dir"] / "print.jpg", channels=3).shape == (3, 20, 20)
 
 
