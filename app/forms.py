@@ -8,7 +8,8 @@ what is acceptable and its message is shown in the dialog.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -26,12 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.attacks import ATTACKS, AttackConfig
 from core.augment import VARIANTS
 from core.errors import ConfigError
+from core.fourier import COMPONENTS
 from core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
 from core.models import ARCHITECTURES
-from core.attacks import ATTACKS, AttackConfig
-from core.fourier import COMPONENTS
 from core.training import AUGMENTATION_CODES, TrainConfig
 
 __all__ = [
@@ -212,16 +213,21 @@ class ImageMaskDialog(ConfigDialog):
     """Settings for per-image masks (used for dropped images)."""
 
     def __init__(self, config: ImageMaskConfig, image_size: int, parent: QWidget | None = None) -> None:
-        super().__init__("Single-image mask settings",
-                         "Defaults are the published ones (Karantzas et al.). “Fast” keeps the published "
-                         "objective on one annealed 2 000-step cycle that reaches the same outcome in "
-                         "far fewer steps. “Basile” switches to the cross-entropy objective of "
-                         "Basile et al.", parent)
+        super().__init__(
+            "Single-image mask settings",
+            "Defaults are the published ones (Karantzas et al.). “Fast” keeps the published "
+            "objective on one annealed 2 000-step cycle that reaches the same outcome in "
+            "far fewer steps. “Basile” switches to the cross-entropy objective of "
+            "Basile et al.",
+            parent,
+        )
         presets = QHBoxLayout()
         self.form = self.add_form("masks", "single-image masks", config, hidden=("check_every",))
-        for text, preset in (("Published (Karantzas)", ImageMaskConfig()),
-                             ("Fast (2 000 annealed steps)", ImageMaskConfig.fast()),
-                             ("Basile et al.", ImageMaskConfig.basile(image_size))):
+        for text, preset in (
+            ("Published (Karantzas)", ImageMaskConfig()),
+            ("Fast (2 000 annealed steps)", ImageMaskConfig.fast()),
+            ("Basile et al.", ImageMaskConfig.basile(image_size)),
+        ):
             button = QPushButton(text)
             button.clicked.connect(lambda checked=False, p=preset: self.apply(p))
             presets.addWidget(button)
@@ -263,8 +269,12 @@ def _spin(value: int, low: int, high: int) -> QSpinBox:
 
 class TrainDialog(ConfigDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Train models", "Adam with a one-cycle schedule, keeping the lowest validation loss "
-                         "(METHOD.md §4). One model is trained per ticked augmentation.", parent)
+        super().__init__(
+            "Train models",
+            "Adam with a one-cycle schedule, keeping the lowest validation loss "
+            "(METHOD.md §4). One model is trained per ticked augmentation.",
+            parent,
+        )
         data = QFormLayout()
         self.dataset = _DatasetRow()
         self.size = _spin(32, 16, 512)
@@ -286,23 +296,36 @@ class TrainDialog(ConfigDialog):
             self.augmentations[name] = box
             row.addWidget(box)
         self.layout_.addLayout(row)
-        self.add_form("train", "training", TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0)),
-                      hidden=("augmentation", "mean", "std"))
+        self.add_form(
+            "train",
+            "training",
+            TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0)),
+            hidden=("augmentation", "mean", "std"),
+        )
         self.finish()
 
     def collect(self) -> dict[str, Any]:
         chosen = [name for name, box in self.augmentations.items() if box.isChecked()]
         if not chosen:
             raise ConfigError("tick at least one augmentation")
-        return {"data_spec": self.dataset.spec, "size": self.size.value(), "channels": int(self.channels.currentText()),
-                "train_per_class": self.train_per_class.value(), "val_per_class": self.val_per_class.value(),
-                "augmentations": chosen}
+        return {
+            "data_spec": self.dataset.spec,
+            "size": self.size.value(),
+            "channels": int(self.channels.currentText()),
+            "train_per_class": self.train_per_class.value(),
+            "val_per_class": self.val_per_class.value(),
+            "augmentations": chosen,
+        }
 
 
 class CompareDialog(ConfigDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Compare models", "Learns each loaded model's dataset mask on a validation set and, "
-                         "optionally, single-image masks on the same images, then the comparison tables.", parent)
+        super().__init__(
+            "Compare models",
+            "Learns each loaded model's dataset mask on a validation set and, "
+            "optionally, single-image masks on the same images, then the comparison tables.",
+            parent,
+        )
         data = QFormLayout()
         self.dataset = _DatasetRow()
         self.val_per_class = _spin(60, 1, 1_000_000)
@@ -316,14 +339,21 @@ class CompareDialog(ConfigDialog):
         self.finish()
 
     def collect(self) -> dict[str, Any]:
-        return {"data_spec": self.dataset.spec, "val_per_class": self.val_per_class.value(),
-                "images_per_class": self.images_per_class.value()}
+        return {
+            "data_spec": self.dataset.spec,
+            "val_per_class": self.val_per_class.value(),
+            "images_per_class": self.images_per_class.value(),
+        }
 
 
 class AttackDialog(ConfigDialog):
     def __init__(self, image_config: ImageMaskConfig, parent: QWidget | None = None) -> None:
-        super().__init__("Adversarial counterparts", "PGD (torchattacks) against the model, then a mask for each "
-                         "adversarial image that keeps its (wrong) prediction.", parent)
+        super().__init__(
+            "Adversarial counterparts",
+            "PGD (torchattacks) against the model, then a mask for each "
+            "adversarial image that keeps its (wrong) prediction.",
+            parent,
+        )
         self.add_form("attack", "PGD", AttackConfig())
         self.add_form("image", "single-image masks", image_config, hidden=("check_every",))
         self.finish()
@@ -334,9 +364,11 @@ class ModelDetailsDialog(ConfigDialog):
     state_dicts), or its input and output shapes (TorchScript / torch.export files)."""
 
     def __init__(self, file_name: str, needs: str, parent: QWidget | None = None) -> None:
-        intro = (f"{file_name} holds weights without saying which network they belong to."
-                 if needs == "arch" else
-                 f"{file_name} is a compiled graph without Fourier Masks metadata: give its input and output.")
+        intro = (
+            f"{file_name} holds weights without saying which network they belong to."
+            if needs == "arch"
+            else f"{file_name} is a compiled graph without Fourier Masks metadata: give its input and output."
+        )
         super().__init__("Model details", intro, parent)
         self.needs = needs
         form = QFormLayout()
@@ -406,8 +438,12 @@ class AnalysisDialog(ConfigDialog):
         self.layout_.addLayout(self.extra)
 
     def collect(self) -> dict[str, Any]:
-        return {"data_spec": self.dataset.spec, "val_per_class": self.val_per_class.value(),
-                "per_class": self.per_class.value(), **self.collect_extra()}
+        return {
+            "data_spec": self.dataset.spec,
+            "val_per_class": self.val_per_class.value(),
+            "per_class": self.per_class.value(),
+            **self.collect_extra(),
+        }
 
     def collect_extra(self) -> dict[str, Any]:
         return {}
@@ -415,9 +451,14 @@ class AnalysisDialog(ConfigDialog):
 
 class AdversarialMapsDialog(AnalysisDialog):
     def __init__(self, image_size: int, parent: QWidget | None = None) -> None:
-        super().__init__("Adversarial frequency maps", "Essential maps of correctly classified images and "
-                         "adversarial maps of the images each attack flips, learned with Basile et al.'s objective "
-                         "by default; compared by cosine similarity and IdCor.", 10, parent)
+        super().__init__(
+            "Adversarial frequency maps",
+            "Essential maps of correctly classified images and "
+            "adversarial maps of the images each attack flips, learned with Basile et al.'s objective "
+            "by default; compared by cosine similarity and IdCor.",
+            10,
+            parent,
+        )
         self.attacks = {name: QCheckBox(name.upper()) for name in ATTACKS}
         row = QHBoxLayout()
         for name, box in self.attacks.items():

@@ -9,9 +9,9 @@ later shows the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -62,7 +62,9 @@ def split_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[P
             if (path / "run.json").is_file():
                 runs.append(path)
             else:
-                images.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
+                images.extend(
+                    sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+                )
         elif path.suffix.lower() in CHECKPOINT_SUFFIXES:
             checkpoints.append(path)
         else:
@@ -133,8 +135,13 @@ def run_demo(
 
 
 @torch.no_grad()
-def _probabilities(model: Classifier, images: torch.Tensor, masks: np.ndarray | None = None, batch: int = 128,
-                   component: str = "magnitude") -> np.ndarray:
+def _probabilities(
+    model: Classifier,
+    images: torch.Tensor,
+    masks: np.ndarray | None = None,
+    batch: int = 128,
+    component: str = "magnitude",
+) -> np.ndarray:
     """Softmax outputs of ``model`` on ``M(x)`` (plain ``x`` when ``masks`` is None)."""
     out = []
     device = next(iter(model.parameters()), torch.zeros(0)).device
@@ -204,11 +211,24 @@ def learn_dropped_image_masks(
         raise BadDatasetError(f"nothing to learn masks for: {exc}") from None
     names = [Path(p).name for p in loaded]
     ids = names if len(set(names)) == len(names) else [str(p) for p in loaded]
-    image_set = ImageSet(images=images, labels=torch.full((len(ids),), -1), class_names=model.info.labels(),
-                         ids=tuple(ids), name="dropped files")
+    image_set = ImageSet(
+        images=images,
+        labels=torch.full((len(ids),), -1),
+        class_names=model.info.labels(),
+        ids=tuple(ids),
+        name="dropped files",
+    )
     group = _next_group(store, model_name, "drop")
-    units = plan_image_masks(store, group, image_set, model_name=model_name, config=config, inputs="clean",
-                             dataset="dropped files", sources=[str(p) for p in loaded])
+    units = plan_image_masks(
+        store,
+        group,
+        image_set,
+        model_name=model_name,
+        config=config,
+        inputs="clean",
+        dataset="dropped files",
+        sources=[str(p) for p in loaded],
+    )
     run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
     done = len(store.finished_ids(group))
     if done:
@@ -238,16 +258,27 @@ def attack_and_mask(
     labels = torch.from_numpy(inputs["labels"][index]).long()
     targets = torch.from_numpy(stored.arrays["targets"]).long()
     labels = torch.where(labels >= 0, labels, targets)
-    adversarial = attack_images(model, images, labels, config=attack, device=device, on_progress=on_progress, cancel=cancel)
+    adversarial = attack_images(
+        model, images, labels, config=attack, device=device, on_progress=on_progress, cancel=cancel
+    )
     if cancel is not None and cancel.is_set():
         return ImageJobResult(group="", done=0, total=len(index))
-    adversarial_set = ImageSet(images=adversarial, labels=labels, class_names=model.info.labels(),
-                               ids=tuple(stored.ids), name="adversarial")
+    adversarial_set = ImageSet(
+        images=adversarial, labels=labels, class_names=model.info.labels(), ids=tuple(stored.ids), name="adversarial"
+    )
     group = f"{clean_group}-adv"
     if group in store.mask_groups():
         group = _next_group(store, model_name, "adv")
-    units = plan_image_masks(store, group, adversarial_set, model_name=model_name, config=config, inputs="adversarial",
-                             pairs_with=clean_group, attack=attack.to_dict())
+    units = plan_image_masks(
+        store,
+        group,
+        adversarial_set,
+        model_name=model_name,
+        config=config,
+        inputs="adversarial",
+        pairs_with=clean_group,
+        attack=attack.to_dict(),
+    )
     run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
     done = len(store.finished_ids(group))
     if done:
@@ -256,8 +287,14 @@ def attack_and_mask(
 
 
 def _dataset_for(model: Classifier, spec: str, val_per_class: int, seed: int = 0) -> ImageSet:
-    data = load_dataset(spec, size=model.info.image_size, channels=model.info.in_channels, seed=seed,
-                        train_per_class=1, val_per_class=val_per_class).val
+    data = load_dataset(
+        spec,
+        size=model.info.image_size,
+        channels=model.info.in_channels,
+        seed=seed,
+        train_per_class=1,
+        val_per_class=val_per_class,
+    ).val
     check_compatible(model.info, data.channels, data.num_classes)
     return data
 
@@ -283,37 +320,76 @@ def compare_models(
     data = None
     for name, model in models.items():
         if (model.info.image_size, model.info.in_channels) != (first.image_size, first.in_channels):
-            raise ConfigError(f"{name} takes {model.info.image_size}px {model.info.in_channels}-channel images, "
-                              f"unlike the others; compare models with the same input")
+            raise ConfigError(
+                f"{name} takes {model.info.image_size}px {model.info.in_channels}-channel images, "
+                f"unlike the others; compare models with the same input"
+            )
         data = data or _dataset_for(model, data_spec, val_per_class)
         check_compatible(model.info, data.channels, data.num_classes)
-    store.update_manifest(data={"spec": data_spec, "size": first.image_size, "channels": first.in_channels,
-                                "seed": 0, "train_per_class": 1, "val_per_class": val_per_class})
+    store.update_manifest(
+        data={
+            "spec": data_spec,
+            "size": first.image_size,
+            "channels": first.in_channels,
+            "seed": 0,
+            "train_per_class": 1,
+            "val_per_class": val_per_class,
+        }
+    )
     for name, model in models.items():
         group = f"set/{name}"
         if not store.has_masks(group):
-            result = learn_set_mask(model, data.images, data.labels, config=set_config, device=device,
-                                    on_progress=on_progress, cancel=cancel, stage=f"set-mask {name}")
+            result = learn_set_mask(
+                model,
+                data.images,
+                data.labels,
+                config=set_config,
+                device=device,
+                on_progress=on_progress,
+                cancel=cancel,
+                stage=f"set-mask {name}",
+            )
             if result.cancelled:
                 return None
-            store.save_set_mask(group, result.mask, {
-                "model": name, "role": "dataset", "config": set_config.to_dict(), "images": result.num_images,
-                "accuracy": result.accuracy, "masked_accuracy": result.masked_accuracy,
-                "kept_fraction": result.kept_fraction, "epochs": result.epochs, "converged": result.converged,
-                "accuracy_met": result.accuracy_met, "history": result.history, "class_names": list(data.class_names),
-            })
+            store.save_set_mask(
+                group,
+                result.mask,
+                {
+                    "model": name,
+                    "role": "dataset",
+                    "config": set_config.to_dict(),
+                    "images": result.num_images,
+                    "accuracy": result.accuracy,
+                    "masked_accuracy": result.masked_accuracy,
+                    "kept_fraction": result.kept_fraction,
+                    "epochs": result.epochs,
+                    "converged": result.converged,
+                    "accuracy_met": result.accuracy_met,
+                    "history": result.history,
+                    "class_names": list(data.class_names),
+                },
+            )
     if images_per_class > 0:
         subset = data.balanced_subset(images_per_class)
         for name, model in models.items():
             group = f"image/{name}-clean"
-            units = plan_image_masks(store, group, subset, model_name=name, config=image_config, inputs="clean",
-                                     dataset=data.name)
-            result = run_mask_units(store, units, model, config=image_config, device=device,
-                                    on_progress=on_progress, cancel=cancel)
+            units = plan_image_masks(
+                store, group, subset, model_name=name, config=image_config, inputs="clean", dataset=data.name
+            )
+            result = run_mask_units(
+                store, units, model, config=image_config, device=device, on_progress=on_progress, cancel=cancel
+            )
             if result is not None and result.cancelled:
                 return None
-    return write_report(store, val=data, make_figures=False, reference=next(iter(models)), device=device,
-                        on_progress=on_progress, cancel=cancel)
+    return write_report(
+        store,
+        val=data,
+        make_figures=False,
+        reference=next(iter(models)),
+        device=device,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
 
 
 def train_models(
@@ -330,15 +406,18 @@ def train_models(
     cancel: CancelToken | None = None,
 ) -> dict[str, Classifier]:
     """Train each configuration; every finished model is saved before the next starts."""
-    data = load_dataset(data_spec, size=size, channels=channels, train_per_class=train_per_class, val_per_class=val_per_class)
+    data = load_dataset(
+        data_spec, size=size, channels=channels, train_per_class=train_per_class, val_per_class=val_per_class
+    )
     trained: dict[str, Classifier] = {}
     for config in configs:
         name = AUGMENTATION_CODES[config.augmentation]
         k = 2
         while store.has_model(name):
             name, k = f"{AUGMENTATION_CODES[config.augmentation]}{k}", k + 1
-        result = train_model(data.train, data.val, config=config, name=name, device=device,
-                             on_progress=on_progress, cancel=cancel)
+        result = train_model(
+            data.train, data.val, config=config, name=name, device=device, on_progress=on_progress, cancel=cancel
+        )
         if result.cancelled:
             break
         save_checkpoint(result.model, store.model_path(name))
@@ -363,28 +442,59 @@ def _analysis_images(model: Classifier, data_spec: str, val_per_class: int, per_
     return data.balanced_subset(per_class) if per_class else data
 
 
-def adversarial_maps_job(store: ResultsStore, model_name: str, model: Classifier, *, data_spec: str, val_per_class: int,
-                         per_class: int, config, device: torch.device, on_progress=None, cancel=None):
+def adversarial_maps_job(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    *,
+    data_spec: str,
+    val_per_class: int,
+    per_class: int,
+    config,
+    device: torch.device,
+    on_progress=None,
+    cancel=None,
+):
     """Essential vs adversarial frequency maps of the model (:mod:`core.advmaps`)."""
     from core.analyses import run_adversarial_maps
 
     images = _analysis_images(model, data_spec, val_per_class, per_class)
-    return run_adversarial_maps(store, model_name, model, images, config=config, device=device,
-                                on_progress=on_progress, cancel=cancel)
+    return run_adversarial_maps(
+        store, model_name, model, images, config=config, device=device, on_progress=on_progress, cancel=cancel
+    )
 
 
-def heat_map_job(store: ResultsStore, model_name: str, model: Classifier, *, data_spec: str, val_per_class: int,
-                 per_class: int, eps: float, on_progress=None, cancel=None):
+def heat_map_job(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    *,
+    data_spec: str,
+    val_per_class: int,
+    per_class: int,
+    eps: float,
+    on_progress=None,
+    cancel=None,
+):
     """The model's Fourier heat map (:func:`core.robustness.fourier_heat_map`)."""
     from core.analyses import run_heat_map
 
     images = _analysis_images(model, data_spec, val_per_class, per_class)
-    return run_heat_map(store, model_name, model, images.images, images.labels, eps=eps, on_progress=on_progress,
-                        cancel=cancel)
+    return run_heat_map(
+        store, model_name, model, images.images, images.labels, eps=eps, on_progress=on_progress, cancel=cancel
+    )
 
 
-def robustness_job(store: ResultsStore, models: dict[str, Classifier], *, data_spec: str, val_per_class: int,
-                   per_class: int, on_progress=None, cancel=None):
+def robustness_job(
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    *,
+    data_spec: str,
+    val_per_class: int,
+    per_class: int,
+    on_progress=None,
+    cancel=None,
+):
     """Noise and PGD robustness of every model (the JaFR evaluation)."""
     from core.analyses import run_robustness
 

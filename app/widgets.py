@@ -111,8 +111,15 @@ class ImageView:
             self.plot.setTitle(title, size="9pt")
 
 
-def add_image_plot(layout: pg.GraphicsLayout, row: int, col: int, kind: str, title: str = "",
-                   colorbar: bool = False, frequency_axes: bool = False) -> ImageView:
+def add_image_plot(
+    layout: pg.GraphicsLayout,
+    row: int,
+    col: int,
+    kind: str,
+    title: str = "",
+    colorbar: bool = False,
+    frequency_axes: bool = False,
+) -> ImageView:
     plot = layout.addPlot(row=row, col=col, title=title)
     return ImageView(plot, kind, colorbar=colorbar, frequency_axes=frequency_axes)
 
@@ -192,7 +199,9 @@ class JobBar(QWidget):
 
     def job_progress(self, event: Progress) -> None:
         if event.stage in ("study", "report"):
-            self._step = f"{event.message} ({int(event.done) + 1}/{int(event.total)})" if event.done < event.total else ""
+            self._step = (
+                f"{event.message} ({int(event.done) + 1}/{int(event.total)})" if event.done < event.total else ""
+            )
         else:
             self._latest = event
 

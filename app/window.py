@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
@@ -33,7 +34,15 @@ from core.training import TrainConfig
 from resources import resource_path
 
 from . import jobs
-from .forms import AdversarialMapsDialog, AnalysisDialog, AttackDialog, CompareDialog, ImageMaskDialog, ModelDetailsDialog, TrainDialog
+from .forms import (
+    AdversarialMapsDialog,
+    AnalysisDialog,
+    AttackDialog,
+    CompareDialog,
+    ImageMaskDialog,
+    ModelDetailsDialog,
+    TrainDialog,
+)
 from .panels.analyses import AnalysesPanel
 from .panels.clusters import ClustersPanel
 from .panels.compare import ComparePanel
@@ -61,17 +70,22 @@ class WelcomePage(QWidget):
         super().__init__()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(40, 30, 40, 30)
-        title = QLabel("<h1>Fourier Masks</h1><p>Which input frequencies does a trained classifier really need? "
-                       "Learn Fourier masks for a whole dataset, per class or per image, compare models trained with "
-                       "different augmentations, attack them, and export publication figures.</p>")
+        title = QLabel(
+            "<h1>Fourier Masks</h1><p>Which input frequencies does a trained classifier really need? "
+            "Learn Fourier masks for a whole dataset, per class or per image, compare models trained with "
+            "different augmentations, attack them, and export publication figures.</p>"
+        )
         title.setWordWrap(True)
         layout.addWidget(title)
         self.demo_button = QPushButton("▶  Run the demo study (about 4 minutes on a laptop CPU)")
         self.demo_button.setMinimumHeight(44)
         self.demo_button.clicked.connect(lambda: window.run_demo(quick=True))
         layout.addWidget(self.demo_button)
-        for text, slot in (("Open images… (or drop them on this window)", window.ask_images),
-                           ("Load checkpoints…", window.ask_checkpoints), ("Open a saved run…", window.ask_run)):
+        for text, slot in (
+            ("Open images… (or drop them on this window)", window.ask_images),
+            ("Load checkpoints…", window.ask_checkpoints),
+            ("Open a saved run…", window.ask_run),
+        ):
             button = QPushButton(text)
             button.clicked.connect(slot)
             layout.addWidget(button)
@@ -185,8 +199,11 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["tables"], self.docks["analyses"])
         self.docks["clusters"].raise_()
         self.resizeDocks([self.docks["images"], self.docks["clusters"]], [560, 380], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["models"], self.docks["convergence"], self.docks["spectrum"]], [150, 380, 380],
-                         Qt.Orientation.Vertical)
+        self.resizeDocks(
+            [self.docks["models"], self.docks["convergence"], self.docks["spectrum"]],
+            [150, 380, 380],
+            Qt.Orientation.Vertical,
+        )
         self._default_state = self.saveState(LAYOUT_VERSION)
 
     def _restore_layout(self) -> None:
@@ -302,27 +319,38 @@ class MainWindow(QMainWindow):
         self.message_bar.show_message(level, text)
 
     def report_problem(self) -> None:
-        self.show_message("info", f"The log file is {self.paths.log_file} (warnings and errors of the app and the "
-                                  f"command line); attach it to your report. Settings: {self.paths.settings_file}")
+        self.show_message(
+            "info",
+            f"The log file is {self.paths.log_file} (warnings and errors of the app and the "
+            f"command line); attach it to your report. Settings: {self.paths.settings_file}",
+        )
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.paths.logs)))
 
     def about(self) -> None:
         from core import __version__
 
-        self.show_message("info", f"Fourier Masks {__version__}: Fourier-domain masks after Karantzas et al. "
-                                  f"Device: {self.workbench.device}. Log: {self.paths.log_file}")
+        self.show_message(
+            "info",
+            f"Fourier Masks {__version__}: Fourier-domain masks after Karantzas et al. "
+            f"Device: {self.workbench.device}. Log: {self.paths.log_file}",
+        )
 
     # --- opening things ----------------------------------------------------------------------
 
     def ask_images(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", str(Path.home()),
-                                                "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Open images",
+            str(Path.home()),
+            "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif);;All files (*)",
+        )
         if files:
             self.handle_paths(files)
 
     def ask_checkpoints(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Load checkpoints", str(Path.home()),
-                                                "Models (*.pt *.pth *.pt2 *.ts *.ckpt);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Load checkpoints", str(Path.home()), "Models (*.pt *.pth *.pt2 *.ts *.ckpt);;All files (*)"
+        )
         if files:
             self.handle_paths(files)
 
@@ -384,8 +412,14 @@ class MainWindow(QMainWindow):
             return
         self._remember_run(folder)
         self.docks["convergence"].raise_()
-        self._start("demo study", jobs.run_demo, then=lambda result: self._after_demo(folder),
-                    store=store, quick=quick, device=self.workbench.device)
+        self._start(
+            "demo study",
+            jobs.run_demo,
+            then=lambda result: self._after_demo(folder),
+            store=store,
+            quick=quick,
+            device=self.workbench.device,
+        )
 
     def _after_demo(self, folder: Path) -> None:
         self.workbench.open_run(folder)
@@ -394,8 +428,16 @@ class MainWindow(QMainWindow):
     def load_checkpoints(self, paths: list[Path], details: dict | None = None) -> None:
         """Load model files; ``details`` (architecture, shapes, normalisation) apply to all."""
         store = self.workbench.ensure_store()
-        self._start("load checkpoints", jobs.load_checkpoints, then=self._after_load, paths=paths, store=store,
-                    taken=set(self.workbench.models), device=self.workbench.device, details=details)
+        self._start(
+            "load checkpoints",
+            jobs.load_checkpoints,
+            then=self._after_load,
+            paths=paths,
+            store=store,
+            taken=set(self.workbench.models),
+            device=self.workbench.device,
+            details=details,
+        )
 
     def _after_load(self, result: jobs.LoadedModels) -> None:
         self.workbench.add_models(result.models)
@@ -417,26 +459,42 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.load_checkpoints([path], details=dialog.values["details"])
         else:
-            self.show_message("warning", f"{path.name} was not loaded: it needs its "
-                                         f"{'architecture' if needs == 'arch' else 'input and output shapes'}")
+            self.show_message(
+                "warning",
+                f"{path.name} was not loaded: it needs its "
+                f"{'architecture' if needs == 'arch' else 'input and output shapes'}",
+            )
 
     def learn_image_masks(self, paths: list[Path]) -> None:
         name = self.workbench.current_model
         model = self.workbench.model()
         if model is None:
-            self.show_message("warning", "load a model first (drop a checkpoint, train one, or run the demo); "
-                                         "then drop the images again")
+            self.show_message(
+                "warning",
+                "load a model first (drop a checkpoint, train one, or run the demo); then drop the images again",
+            )
             return
         store = self.workbench.ensure_store()
         self.docks["convergence"].raise_()
-        self._start("image masks", jobs.learn_dropped_image_masks, then=self._after_image_masks, store=store,
-                    model_name=name, model=model, paths=paths, config=self.image_config, device=self.workbench.device)
+        self._start(
+            "image masks",
+            jobs.learn_dropped_image_masks,
+            then=self._after_image_masks,
+            store=store,
+            model_name=name,
+            model=model,
+            paths=paths,
+            config=self.image_config,
+            device=self.workbench.device,
+        )
 
     def _after_image_masks(self, result: jobs.ImageJobResult) -> None:
         self.workbench.refresh()
         text = f"{result.group}: {result.done} of {result.total} masks learned"
         if result.problems:
-            self.show_message("warning", f"{text}; skipped {len(result.problems)} file(s): " + " · ".join(result.problems))
+            self.show_message(
+                "warning", f"{text}; skipped {len(result.problems)} file(s): " + " · ".join(result.problems)
+            )
         else:
             self.show_message("info", text)
         self._select_first(result.group)
@@ -464,24 +522,56 @@ class MainWindow(QMainWindow):
         if model is None:
             self.show_message("error", f"model {model_name} of {group} is not loaded")
             return
-        self._start("adversarial masks", jobs.attack_and_mask, then=self._after_image_masks, store=self.workbench.store,
-                    model_name=model_name, model=model, clean_group=group, attack=attack, config=config,
-                    device=self.workbench.device)
+        self._start(
+            "adversarial masks",
+            jobs.attack_and_mask,
+            then=self._after_image_masks,
+            store=self.workbench.store,
+            model_name=model_name,
+            model=model,
+            clean_group=group,
+            attack=attack,
+            config=config,
+            device=self.workbench.device,
+        )
 
     def ask_train(self) -> None:
         dialog = TrainDialog(self)
         if dialog.exec():
             values = dialog.values
             configs = [values["train"].replace(augmentation=a) for a in values["augmentations"]]
-            self.train(values["data_spec"], values["size"], values["channels"], values["train_per_class"],
-                       values["val_per_class"], configs)
+            self.train(
+                values["data_spec"],
+                values["size"],
+                values["channels"],
+                values["train_per_class"],
+                values["val_per_class"],
+                configs,
+            )
 
-    def train(self, data_spec: str, size: int, channels: int, train_per_class: int, val_per_class: int,
-              configs: list[TrainConfig]) -> None:
+    def train(
+        self,
+        data_spec: str,
+        size: int,
+        channels: int,
+        train_per_class: int,
+        val_per_class: int,
+        configs: list[TrainConfig],
+    ) -> None:
         store = self.workbench.ensure_store()
-        self._start("train models", jobs.train_models, then=self._after_train, store=store, data_spec=data_spec,
-                    size=size, channels=channels, train_per_class=train_per_class, val_per_class=val_per_class,
-                    configs=configs, device=self.workbench.device)
+        self._start(
+            "train models",
+            jobs.train_models,
+            then=self._after_train,
+            store=store,
+            data_spec=data_spec,
+            size=size,
+            channels=channels,
+            train_per_class=train_per_class,
+            val_per_class=val_per_class,
+            configs=configs,
+            device=self.workbench.device,
+        )
 
     def _after_train(self, trained) -> None:
         self.workbench.add_models(trained)
@@ -500,10 +590,19 @@ class MainWindow(QMainWindow):
             return
         store = self.workbench.ensure_store()
         self.docks["convergence"].raise_()
-        self._start("compare models", jobs.compare_models, then=self._after_compare, store=store,
-                    models=dict(self.workbench.models), data_spec=data_spec, val_per_class=val_per_class,
-                    set_config=set_config, images_per_class=images_per_class, image_config=image_config,
-                    device=self.workbench.device)
+        self._start(
+            "compare models",
+            jobs.compare_models,
+            then=self._after_compare,
+            store=store,
+            models=dict(self.workbench.models),
+            data_spec=data_spec,
+            val_per_class=val_per_class,
+            set_config=set_config,
+            images_per_class=images_per_class,
+            image_config=image_config,
+            device=self.workbench.device,
+        )
 
     def _after_compare(self, result) -> None:
         self.workbench.refresh()
@@ -526,23 +625,40 @@ class MainWindow(QMainWindow):
         dialog.dataset.combo.setCurrentText(self._data_spec())
         if dialog.exec():
             v = dialog.values
-            config = AdversarialMapsConfig(attacks=v["attacks"], attack=v["attack"], masks=v["masks"],
-                                           permutations=v["permutations"])
+            config = AdversarialMapsConfig(
+                attacks=v["attacks"], attack=v["attack"], masks=v["masks"], permutations=v["permutations"]
+            )
             self.adversarial_maps(v["data_spec"], v["val_per_class"], v["per_class"], config)
 
-    def adversarial_maps(self, data_spec: str, val_per_class: int, per_class: int, config: AdversarialMapsConfig) -> None:
+    def adversarial_maps(
+        self, data_spec: str, val_per_class: int, per_class: int, config: AdversarialMapsConfig
+    ) -> None:
         name, model = self.workbench.current_model, self.workbench.model()
         self.docks["convergence"].raise_()
-        self._start("adversarial maps", jobs.adversarial_maps_job, then=lambda r: self._after_analysis("adversarial maps"),
-                    store=self.workbench.ensure_store(), model_name=name, model=model, data_spec=data_spec,
-                    val_per_class=val_per_class, per_class=per_class, config=config, device=self.workbench.device)
+        self._start(
+            "adversarial maps",
+            jobs.adversarial_maps_job,
+            then=lambda r: self._after_analysis("adversarial maps"),
+            store=self.workbench.ensure_store(),
+            model_name=name,
+            model=model,
+            data_spec=data_spec,
+            val_per_class=val_per_class,
+            per_class=per_class,
+            config=config,
+            device=self.workbench.device,
+        )
 
     def ask_heat_map(self, model_name: str) -> None:
         if model_name not in self.workbench.models:
             self.show_message("warning", "choose a loaded model for the heat map")
             return
-        dialog = AnalysisDialog("Fourier heat map", "Error rate when each image is perturbed by ±ε times each real "
-                                "Fourier basis image (Yin et al. 2019).", 20, self)
+        dialog = AnalysisDialog(
+            "Fourier heat map",
+            "Error rate when each image is perturbed by ±ε times each real Fourier basis image (Yin et al. 2019).",
+            20,
+            self,
+        )
         dialog.dataset.combo.setCurrentText(self._data_spec())
         eps = QDoubleSpinBox()
         eps.setRange(0.01, 100.0)
@@ -554,16 +670,30 @@ class MainWindow(QMainWindow):
             self.heat_map(model_name, v["data_spec"], v["val_per_class"], v["per_class"], eps.value())
 
     def heat_map(self, model_name: str, data_spec: str, val_per_class: int, per_class: int, eps: float) -> None:
-        self._start("heat map", jobs.heat_map_job, then=lambda r: self._after_analysis("heat map"),
-                    store=self.workbench.ensure_store(), model_name=model_name, model=self.workbench.models[model_name],
-                    data_spec=data_spec, val_per_class=val_per_class, per_class=per_class, eps=eps)
+        self._start(
+            "heat map",
+            jobs.heat_map_job,
+            then=lambda r: self._after_analysis("heat map"),
+            store=self.workbench.ensure_store(),
+            model_name=model_name,
+            model=self.workbench.models[model_name],
+            data_spec=data_spec,
+            val_per_class=val_per_class,
+            per_class=per_class,
+            eps=eps,
+        )
 
     def ask_robustness(self) -> None:
         if not self.workbench.models:
             self.show_message("warning", "load the models to evaluate first")
             return
-        dialog = AnalysisDialog("Robustness", "Accuracy of every loaded model under low- and high-pass Gaussian "
-                                "noise and PGD, and the high-frequency share of its input gradient.", 0, self)
+        dialog = AnalysisDialog(
+            "Robustness",
+            "Accuracy of every loaded model under low- and high-pass Gaussian "
+            "noise and PGD, and the high-frequency share of its input gradient.",
+            0,
+            self,
+        )
         dialog.dataset.combo.setCurrentText(self._data_spec())
         dialog.finish()
         if dialog.exec():
@@ -571,9 +701,16 @@ class MainWindow(QMainWindow):
             self.robustness(v["data_spec"], v["val_per_class"], v["per_class"])
 
     def robustness(self, data_spec: str, val_per_class: int, per_class: int) -> None:
-        self._start("robustness", jobs.robustness_job, then=lambda r: self._after_analysis("robustness"),
-                    store=self.workbench.ensure_store(), models=dict(self.workbench.models), data_spec=data_spec,
-                    val_per_class=val_per_class, per_class=per_class)
+        self._start(
+            "robustness",
+            jobs.robustness_job,
+            then=lambda r: self._after_analysis("robustness"),
+            store=self.workbench.ensure_store(),
+            models=dict(self.workbench.models),
+            data_spec=data_spec,
+            val_per_class=val_per_class,
+            per_class=per_class,
+        )
 
     def _after_analysis(self, name: str) -> None:
         self.workbench.refresh()
@@ -584,8 +721,14 @@ class MainWindow(QMainWindow):
         if self.workbench.store is None:
             self.show_message("warning", "open a run or learn some masks first")
             return
-        self._start("tables and clusters", jobs.write_run_report, then=lambda r: self.workbench.refresh(),
-                    store=self.workbench.store, make_figures=False, device=self.workbench.device)
+        self._start(
+            "tables and clusters",
+            jobs.write_run_report,
+            then=lambda r: self.workbench.refresh(),
+            store=self.workbench.store,
+            make_figures=False,
+            device=self.workbench.device,
+        )
 
     def ask_export_report(self) -> None:
         if self.workbench.store is None:
@@ -596,8 +739,9 @@ class MainWindow(QMainWindow):
             return
         target = Path(folder)
         if any(target.iterdir()):
-            answer = QMessageBox.question(self, "Overwrite?", f"{target} is not empty; files of the same name will be "
-                                                              "replaced. Continue?")
+            answer = QMessageBox.question(
+                self, "Overwrite?", f"{target} is not empty; files of the same name will be replaced. Continue?"
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.export_report(target)
@@ -618,8 +762,14 @@ class MainWindow(QMainWindow):
             self.workbench.refresh()
             self.show_message("info", f"report written to {target}")
 
-        self._start("export report", jobs.write_run_report, then=copy, store=store, make_figures=True,
-                    device=self.workbench.device)
+        self._start(
+            "export report",
+            jobs.write_run_report,
+            then=copy,
+            store=store,
+            make_figures=True,
+            device=self.workbench.device,
+        )
 
     # --- job events --------------------------------------------------------------------------
 
@@ -648,7 +798,11 @@ class MainWindow(QMainWindow):
             # A study step finished writing: show its models and results as they arrive.
             self.workbench.sync_models()
             self.workbench.refresh()
-        elif event.stage == "image-masks" and event.done > self._masks_seen and time.monotonic() - self._last_refresh > 2.0:
+        elif (
+            event.stage == "image-masks"
+            and event.done > self._masks_seen
+            and time.monotonic() - self._last_refresh > 2.0
+        ):
             # Finished masks are already in the store: show them, at most every 2 s.
             self._masks_seen, self._last_refresh = event.done, time.monotonic()
             self._live_group = self._live_group or self._newest_image_group()

@@ -170,8 +170,11 @@ class Workbench(QObject):
     def image_groups(self) -> list[str]:
         if self.store is None:
             return []
-        return [g for g in self.store.mask_groups() if self.store.mask_meta(g).get("kind") == "image"
-                and self.store.mask_meta(g).get("inputs") != "adversarial"]
+        return [
+            g
+            for g in self.store.mask_groups()
+            if self.store.mask_meta(g).get("kind") == "image" and self.store.mask_meta(g).get("inputs") != "adversarial"
+        ]
 
     def group_meta(self, group: str) -> dict[str, Any]:
         return self._cached(("meta", group), lambda: self.store.mask_meta(group))
@@ -185,6 +188,7 @@ class Workbench(QObject):
                 return self.store.load_image_masks(group)
             except FourierMasksError:
                 return None
+
         return self._cached(("masks", group), read)
 
     def adversarial_partner(self, group: str) -> str | None:
@@ -211,7 +215,9 @@ class Workbench(QObject):
         contents = self.contents()
         if contents is None:
             return {}
-        return self._cached("set-masks", lambda: {m: self.store.load_set_mask(g) for m, g in contents.dataset_masks.items()})
+        return self._cached(
+            "set-masks", lambda: {m: self.store.load_set_mask(g) for m, g in contents.dataset_masks.items()}
+        )
 
     def tables(self) -> dict[str, Table]:
         if self.store is None:

@@ -20,7 +20,8 @@ import logging
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -91,7 +92,9 @@ class JobWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - the app must stay up; the log keeps the traceback
             self._flush()
             log.error("%s crashed:\n%s", self.name, traceback.format_exc())
-            self.failed.emit(f"{self.name} failed unexpectedly ({type(exc).__name__}: {exc}); details are in the log file")
+            self.failed.emit(
+                f"{self.name} failed unexpectedly ({type(exc).__name__}: {exc}); details are in the log file"
+            )
             return
         self._flush()
         if self._cancel.is_set():

@@ -31,7 +31,13 @@ from .store import ResultsStore
 from .tables import Table
 from .units import plan_image_masks, run_mask_units
 
-__all__ = ["AdversarialMapsConfig", "AttackComparison", "AdversarialMapsResult", "adversarial_maps", "cosine_similarity"]
+__all__ = [
+    "AdversarialMapsConfig",
+    "AttackComparison",
+    "AdversarialMapsResult",
+    "adversarial_maps",
+    "cosine_similarity",
+]
 
 # Below this many pairs the TwoNN dimensions behind IdCor are not estimable (it is reported as missing).
 MIN_IDCOR_PAIRS = 20
@@ -88,32 +94,63 @@ class AdversarialMapsResult:
 
     def table(self) -> Table:
         table = Table.build(
-            f"adversarial-maps-{self.model}", f"Essential vs adversarial frequency maps of model {self.model}",
-            [("attack", ""), ("images flipped", "count"), ("pairs compared", "count"), ("mean cosine", "1"),
-             ("cosine std", "1"), ("IdCor", "1"), ("IdCor p-value", "1"), ("ID essential", "1"),
-             ("ID adversarial", "1"), ("ID joint", "1")],
+            f"adversarial-maps-{self.model}",
+            f"Essential vs adversarial frequency maps of model {self.model}",
+            [
+                ("attack", ""),
+                ("images flipped", "count"),
+                ("pairs compared", "count"),
+                ("mean cosine", "1"),
+                ("cosine std", "1"),
+                ("IdCor", "1"),
+                ("IdCor p-value", "1"),
+                ("ID essential", "1"),
+                ("ID adversarial", "1"),
+                ("ID joint", "1"),
+            ],
             notes="Pairs: images the model classifies correctly, the attack flips, and whose two maps both keep "
-                  "their prediction. IdCor p-value from shuffling one set's rows; IdCor needs hundreds of pairs "
-                  f"(with few, intrinsic dimensions are underestimated and the p-value is uninformative; below "
-                  f"{MIN_IDCOR_PAIRS} it is not computed).",
+            "their prediction. IdCor p-value from shuffling one set's rows; IdCor needs hundreds of pairs "
+            f"(with few, intrinsic dimensions are underestimated and the p-value is uninformative; below "
+            f"{MIN_IDCOR_PAIRS} it is not computed).",
         )
         for name, c in self.comparisons.items():
             r = c.idcor
             nan = float("nan")
-            table.add_row(name, c.flipped, len(c.ids), float(c.cosine.mean()) if len(c.ids) else nan,
-                          float(c.cosine.std()) if len(c.ids) else nan, r.correlation if r else nan,
-                          r.p_value if r else nan, r.dimension_1 if r else nan, r.dimension_2 if r else nan,
-                          r.dimension_joint if r else nan)
+            table.add_row(
+                name,
+                c.flipped,
+                len(c.ids),
+                float(c.cosine.mean()) if len(c.ids) else nan,
+                float(c.cosine.std()) if len(c.ids) else nan,
+                r.correlation if r else nan,
+                r.p_value if r else nan,
+                r.dimension_1 if r else nan,
+                r.dimension_2 if r else nan,
+                r.dimension_joint if r else nan,
+            )
         return table
 
     def pair_table(self, attack: str, class_names) -> Table:
         c = self.comparisons[attack]
-        table = Table.build(f"adversarial-maps-{self.model}-{attack}", f"Per-image map similarity ({attack})",
-                            [("image", ""), ("label", ""), ("clean prediction", ""), ("adversarial prediction", ""),
-                             ("cosine similarity", "1")])
+        table = Table.build(
+            f"adversarial-maps-{self.model}-{attack}",
+            f"Per-image map similarity ({attack})",
+            [
+                ("image", ""),
+                ("label", ""),
+                ("clean prediction", ""),
+                ("adversarial prediction", ""),
+                ("cosine similarity", "1"),
+            ],
+        )
         for k, image_id in enumerate(c.ids):
-            table.add_row(image_id, class_names[c.labels[k]], class_names[c.clean_predictions[k]],
-                          class_names[c.adversarial_predictions[k]], float(c.cosine[k]))
+            table.add_row(
+                image_id,
+                class_names[c.labels[k]],
+                class_names[c.clean_predictions[k]],
+                class_names[c.adversarial_predictions[k]],
+                float(c.cosine[k]),
+            )
         return table
 
 
@@ -135,11 +172,21 @@ def adversarial_maps(
     clean_prediction = predict(model, images.images)[1]
     correct = torch.nonzero(clean_prediction == images.labels).flatten()
     if len(correct) < 4:
-        raise ConfigError(f"the model classifies only {len(correct)} of the images correctly; adversarial maps need more")
+        raise ConfigError(
+            f"the model classifies only {len(correct)} of the images correctly; adversarial maps need more"
+        )
     clean = images.subset(correct)
     result = AdversarialMapsResult(model=model_name, essential_group=f"image/{model_name}-essential")
-    units = plan_image_masks(store, result.essential_group, clean, model_name=model_name, config=masks,
-                             inputs="clean", role="essential", dataset=images.name)
+    units = plan_image_masks(
+        store,
+        result.essential_group,
+        clean,
+        model_name=model_name,
+        config=masks,
+        inputs="clean",
+        role="essential",
+        dataset=images.name,
+    )
     run = run_mask_units(store, units, model, config=masks, device=device, on_progress=on_progress, cancel=cancel)
     if run is not None and run.cancelled:
         result.cancelled = True
@@ -147,8 +194,9 @@ def adversarial_maps(
     essential = store.load_image_masks(result.essential_group)
     for method in config.attacks:
         attack = dataclasses.replace(config.attack, method=method)
-        adversarial = attack_images(model, clean.images, clean.labels, config=attack, device=device,
-                                    on_progress=on_progress, cancel=cancel)
+        adversarial = attack_images(
+            model, clean.images, clean.labels, config=attack, device=device, on_progress=on_progress, cancel=cancel
+        )
         if cancel is not None and cancel.is_set():
             result.cancelled = True
             return result
@@ -157,23 +205,44 @@ def adversarial_maps(
         group = f"image/{model_name}-advmap-{method}"
         if len(flipped):
             flipped_set = dataclasses.replace(clean.subset(flipped), images=adversarial[flipped])
-            units = plan_image_masks(store, group, flipped_set, model_name=model_name, config=masks,
-                                     inputs="adversarial", role="adversarial-map", pairs_with=result.essential_group,
-                                     attack=attack.to_dict())
-            run = run_mask_units(store, units, model, config=masks, device=device, on_progress=on_progress, cancel=cancel)
+            units = plan_image_masks(
+                store,
+                group,
+                flipped_set,
+                model_name=model_name,
+                config=masks,
+                inputs="adversarial",
+                role="adversarial-map",
+                pairs_with=result.essential_group,
+                attack=attack.to_dict(),
+            )
+            run = run_mask_units(
+                store, units, model, config=masks, device=device, on_progress=on_progress, cancel=cancel
+            )
             if run is not None and run.cancelled:
                 result.cancelled = True
                 return result
-        result.comparisons[method] = _compare(store, group, essential, clean, clean_prediction[correct],
-                                              adversarial_prediction, flipped, method, config)
+        result.comparisons[method] = _compare(
+            store, group, essential, clean, clean_prediction[correct], adversarial_prediction, flipped, method, config
+        )
     return result
 
 
-def _compare(store, group, essential, clean: ImageSet, clean_prediction, adversarial_prediction, flipped,
-             method: str, config: AdversarialMapsConfig) -> AttackComparison:
+def _compare(
+    store,
+    group,
+    essential,
+    clean: ImageSet,
+    clean_prediction,
+    adversarial_prediction,
+    flipped,
+    method: str,
+    config: AdversarialMapsConfig,
+) -> AttackComparison:
     empty = np.zeros((0, *essential.masks.shape[1:]), np.float32)
-    no_pairs = AttackComparison(method, len(flipped), [], empty, empty, np.zeros(0), None, np.zeros(0, int),
-                                np.zeros(0, int), np.zeros(0, int))
+    no_pairs = AttackComparison(
+        method, len(flipped), [], empty, empty, np.zeros(0), None, np.zeros(0, int), np.zeros(0, int), np.zeros(0, int)
+    )
     if not len(flipped) or not store.finished_ids(group):
         return no_pairs
     adversarial = store.load_image_masks(group)
@@ -184,10 +253,25 @@ def _compare(store, group, essential, clean: ImageSet, clean_prediction, adversa
     first, second = essential.select(ids).masks, adversarial.select(ids).masks
     position = {image_id: k for k, image_id in enumerate(clean.ids)}
     rows = [position[i] for i in ids]
-    result = idcor(first.reshape(len(ids), -1), second.reshape(len(ids), -1), permutations=config.permutations,
-                   seed=config.seed) if len(ids) >= MIN_IDCOR_PAIRS else None
+    result = (
+        idcor(
+            first.reshape(len(ids), -1),
+            second.reshape(len(ids), -1),
+            permutations=config.permutations,
+            seed=config.seed,
+        )
+        if len(ids) >= MIN_IDCOR_PAIRS
+        else None
+    )
     return AttackComparison(
-        attack=method, flipped=len(flipped), ids=ids, essential=first, adversarial=second,
-        cosine=cosine_similarity(first, second), idcor=result, labels=clean.labels[rows].numpy(),
-        clean_predictions=clean_prediction[rows].numpy(), adversarial_predictions=adversarial_prediction[rows].numpy(),
+        attack=method,
+        flipped=len(flipped),
+        ids=ids,
+        essential=first,
+        adversarial=second,
+        cosine=cosine_similarity(first, second),
+        idcor=result,
+        labels=clean.labels[rows].numpy(),
+        clean_predictions=clean_prediction[rows].numpy(),
+        adversarial_predictions=adversarial_prediction[rows].numpy(),
     )

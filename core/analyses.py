@@ -27,12 +27,19 @@ def _figure(store: ResultsStore, fig, name: str) -> None:
 
 
 def run_adversarial_maps(
-    store: ResultsStore, model_name: str, model: Classifier, images: ImageSet, *,
-    config: AdversarialMapsConfig = AdversarialMapsConfig(), device=None,
-    on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    images: ImageSet,
+    *,
+    config: AdversarialMapsConfig = AdversarialMapsConfig(),
+    device=None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> AdversarialMapsResult:
-    result = adversarial_maps(store, model_name, model, images, config=config, device=device,
-                              on_progress=on_progress, cancel=cancel)
+    result = adversarial_maps(
+        store, model_name, model, images, config=config, device=device, on_progress=on_progress, cancel=cancel
+    )
     if result.cancelled:
         return result
     store.save_table(result.table())
@@ -40,18 +47,28 @@ def run_adversarial_maps(
         if not comparison.ids:
             continue
         store.save_table(result.pair_table(attack, model.info.labels()))
-        store.save_arrays(f"adversarial-maps-{model_name}-{attack}", ids=np.array(comparison.ids, dtype=str),
-                          cosine=comparison.cosine, mean_difference=comparison.mean_difference)
-        _figure(store, figures.adversarial_maps_figure(comparison, class_names=model.info.labels()),
-                f"adversarial-maps-{model_name}-{attack}")
+        store.save_arrays(
+            f"adversarial-maps-{model_name}-{attack}",
+            ids=np.array(comparison.ids, dtype=str),
+            cosine=comparison.cosine,
+            mean_difference=comparison.mean_difference,
+        )
+        _figure(
+            store,
+            figures.adversarial_maps_figure(comparison, class_names=model.info.labels()),
+            f"adversarial-maps-{model_name}-{attack}",
+        )
     return result
 
 
 def heat_map_table(heat: np.ndarray, name: str, eps: float) -> Table:
-    table = Table.build(f"heat-map-{name}", f"Fourier heat map of model {name}",
-                        [("k_y", "cycles/image"), ("k_x", "cycles/image"), ("error rate", "%")],
-                        notes=f"Error rate under ±{eps:g}·U(k_y, k_x) (unit-L2 real Fourier basis, pixel units); "
-                              "k = 0 is the zero frequency.")
+    table = Table.build(
+        f"heat-map-{name}",
+        f"Fourier heat map of model {name}",
+        [("k_y", "cycles/image"), ("k_x", "cycles/image"), ("error rate", "%")],
+        notes=f"Error rate under ±{eps:g}·U(k_y, k_x) (unit-L2 real Fourier basis, pixel units); "
+        "k = 0 is the zero frequency.",
+    )
     h, w = heat.shape
     shifted = centred(heat)
     for row in range(h):
@@ -61,8 +78,16 @@ def heat_map_table(heat: np.ndarray, name: str, eps: float) -> Table:
 
 
 def run_heat_map(
-    store: ResultsStore, model_name: str, model: Classifier, images: torch.Tensor, labels: torch.Tensor, *,
-    eps: float = 4.0, seed: int = 0, on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    eps: float = 4.0,
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> np.ndarray:
     heat = fourier_heat_map(model, images, labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel)
     if np.isnan(heat).any():
@@ -74,12 +99,27 @@ def run_heat_map(
 
 
 def run_robustness(
-    store: ResultsStore, models: dict[str, Classifier], images: torch.Tensor, labels: torch.Tensor, *,
-    noise_std: float = 0.1, cutoff: float = 0.5, attack: AttackConfig = AttackConfig(),
-    on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    noise_std: float = 0.1,
+    cutoff: float = 0.5,
+    attack: AttackConfig = AttackConfig(),
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> Table:
-    table = robustness_table(models, images, labels, noise_std=noise_std, cutoff=cutoff, attack=attack,
-                             on_progress=on_progress, cancel=cancel)
+    table = robustness_table(
+        models,
+        images,
+        labels,
+        noise_std=noise_std,
+        cutoff=cutoff,
+        attack=attack,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
     if len(table.rows) == len(models):
         store.save_table(table)
     return table

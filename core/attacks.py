@@ -72,8 +72,9 @@ def _attack(model: torch.nn.Module, config: AttackConfig):
         return torchattacks.FGSM(model, eps=config.eps)
     if config.method == "deepfool":
         return torchattacks.DeepFool(model, steps=config.steps, overshoot=0.02)
-    return torchattacks.PGD(model, eps=config.eps, alpha=config.step_size, steps=config.steps,
-                            random_start=config.random_start)
+    return torchattacks.PGD(
+        model, eps=config.eps, alpha=config.step_size, steps=config.steps, random_start=config.random_start
+    )
 
 
 def attack_images(
@@ -109,7 +110,6 @@ def attack_images(
     return adversarial
 
 
-
 @dataclass(frozen=True)
 class AttackResult:
     """Clean and adversarial accuracy, and the success rate on correctly classified images."""
@@ -121,7 +121,9 @@ class AttackResult:
 
 
 @torch.no_grad()
-def attack_success(model: Classifier, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor) -> AttackResult:
+def attack_success(
+    model: Classifier, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor
+) -> AttackResult:
     labels = torch.as_tensor(labels, dtype=torch.int64)
     clean_pred = predict(model, clean)[1]
     adv_pred = predict(model, adversarial)[1]

@@ -39,9 +39,12 @@ class BlueShift:
         return float(energy[self.frequencies[1:] > fundamental].sum() / energy.sum())
 
     def table(self, fundamental: int) -> Table:
-        table = Table.build("blue-shift", "Blue shift of a sinusoid through non-linearities",
-                            [("frequency", "cycles/window"), *[(name, "magnitude") for name in self.spectra]],
-                            notes=f"Input: sin with {fundamental} cycles per window; one-sided magnitude spectra.")
+        table = Table.build(
+            "blue-shift",
+            "Blue shift of a sinusoid through non-linearities",
+            [("frequency", "cycles/window"), *[(name, "magnitude") for name in self.spectra]],
+            notes=f"Input: sin with {fundamental} cycles per window; one-sided magnitude spectra.",
+        )
         for k, f in enumerate(self.frequencies):
             table.add_row(float(f), *[float(self.spectra[name][k]) for name in self.spectra])
         return table

@@ -24,17 +24,17 @@ import os
 import pickle
 import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from .errors import CheckpointError, MissingModelDetailsError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
-from .models import ARCHITECTURES, Classifier, ModelInfo, PAPER_MEAN, PAPER_STD, build_network
+from .models import ARCHITECTURES, PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, build_network
 from .store import atomic_write_bytes
 
 __all__ = [
@@ -313,8 +313,7 @@ def _load_pickled(path, arch, image_size, class_names, mean, std) -> Classifier:
     state_dict = _find_state_dict(obj)
     if state_dict is None:
         raise CheckpointError(
-            f"{path.name} holds a {type(obj).__name__} with no state_dict of tensors in it; "
-            "expected a model checkpoint"
+            f"{path.name} holds a {type(obj).__name__} with no state_dict of tensors in it; expected a model checkpoint"
         )
     state_dict = _strip_prefixes(state_dict)
     _check_finite(state_dict, path.name)
@@ -374,7 +373,9 @@ def _refuse_pickled_payloads(path: Path) -> None:
                 config = json.loads(archive.read(name))
                 entries = config.get("config", {}).values() if isinstance(config, dict) else []
                 if any(isinstance(e, dict) and e.get("use_pickle") for e in entries):
-                    raise UnsafeCheckpointError(f"{path.name} stores pickled tensors whose loading could run code; refused")
+                    raise UnsafeCheckpointError(
+                        f"{path.name} stores pickled tensors whose loading could run code; refused"
+                    )
         if not any(n.endswith("/models/model.json") or "/models/" in n for n in names):
             raise CheckpointError(f"{path.name} is an old or unsupported torch.export format; re-export it")
 
@@ -465,7 +466,9 @@ def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, m
     return Classifier(_GraphNet(graph, fixed_batch, program), info)
 
 
-def check_compatible(info: ModelInfo, channels: int, num_classes: int | None = None, image_size: int | None = None) -> None:
+def check_compatible(
+    info: ModelInfo, channels: int, num_classes: int | None = None, image_size: int | None = None
+) -> None:
     """Raise :class:`ModelMismatchError` when data does not fit a model."""
     if channels != info.in_channels:
         raise ModelMismatchError(
@@ -476,6 +479,4 @@ def check_compatible(info: ModelInfo, channels: int, num_classes: int | None = N
             f"{info.display_name} has {info.num_classes} classes but the dataset has {num_classes}"
         )
     if image_size is not None and image_size != info.image_size and info.arch in ("torchscript", "torch-export"):
-        raise ModelMismatchError(
-            f"{info.display_name} was exported for {info.image_size}px images, not {image_size}px"
-        )
+        raise ModelMismatchError(f"{info.display_name} was exported for {info.image_size}px images, not {image_size}px")

@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
 
 import numpy as np
-import time
-from pathlib import Path
-from typing import Callable, Sequence, TextIO
 
 from .devices import tune_cpu_allocator
 from .errors import ConfigError, FourierMasksError
@@ -116,7 +117,9 @@ def _add_data(parser: argparse.ArgumentParser, required: bool = True) -> None:
         help="builtin, builtin:shapes, builtin:planted, torchvision:<Name> (CIFAR10, MNIST, ...) or an ImageFolder path",
     )
     group.add_argument("--size", type=int, default=None, help="image size in pixels (default: the model's, or 32)")
-    group.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 = grayscale, 3 = RGB (default: the model's, or 1)")
+    group.add_argument(
+        "--channels", type=int, choices=(1, 3), default=None, help="1 = grayscale, 3 = RGB (default: the model's, or 1)"
+    )
     group.add_argument("--train-per-class", type=int, default=1000, help="built-in data: training images per class")
     group.add_argument("--val-per-class", type=int, default=200, help="built-in data: validation images per class")
     group.add_argument("--limit", type=int, default=None, help="use at most this many images (per class for folders)")
@@ -127,9 +130,13 @@ def _add_data(parser: argparse.ArgumentParser, required: bool = True) -> None:
 
 def _add_model(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", required=required, help="a checkpoint file, or a model name in --run/--out's models folder")
+    group.add_argument(
+        "--model", required=required, help="a checkpoint file, or a model name in --run/--out's models folder"
+    )
     group.add_argument("--arch", default=None, help="architecture of a plain state_dict (e.g. resnet18)")
-    group.add_argument("--model-classes", type=int, default=None, help="classes of a TorchScript/export file without metadata")
+    group.add_argument(
+        "--model-classes", type=int, default=None, help="classes of a TorchScript/export file without metadata"
+    )
     group.add_argument("--model-channels", type=int, default=None, help="input channels of such a file")
     group.add_argument("--model-size", type=int, default=None, help="input size of such a file")
 
@@ -219,10 +226,16 @@ def _keep_model_in_run(store, model, name: str, source: Path) -> None:
 def _record_data(store, args, size: int, channels: int) -> None:
     manifest = store.read_json("run.json")
     if "data" not in manifest:
-        store.update_manifest(data={
-            "spec": args.data, "size": size, "channels": channels, "seed": args.seed,
-            "train_per_class": args.train_per_class, "val_per_class": args.val_per_class,
-        })
+        store.update_manifest(
+            data={
+                "spec": args.data,
+                "size": size,
+                "channels": channels,
+                "seed": args.seed,
+                "train_per_class": args.train_per_class,
+                "val_per_class": args.val_per_class,
+            }
+        )
 
 
 def _print_tables(tables) -> None:
@@ -245,7 +258,9 @@ def cmd_demo(args) -> int:
         if name in result.tables:
             print(result.tables[name].to_text())
             print()
-    print(f"Finished in {format_duration(result.seconds, compact=True)}. Tables: {store.root / 'tables'}  Figures: {store.root / 'figures'}")
+    print(
+        f"Finished in {format_duration(result.seconds, compact=True)}. Tables: {store.root / 'tables'}  Figures: {store.root / 'figures'}"
+    )
     return 0
 
 
@@ -263,8 +278,14 @@ def cmd_train(args) -> int:
         if store.has_model(name) and not args.force:
             raise ConfigError(f"{store.model_path(name)} exists; use another --name or --force to retrain")
         config = TrainConfig(
-            arch=args.arch, augmentation=augmentation, epochs=args.epochs, batch_size=args.batch_size,
-            max_lr=args.lr, crop_scale=tuple(args.crop_scale), seed=args.seed, jafr_lambda=args.jafr,
+            arch=args.arch,
+            augmentation=augmentation,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            max_lr=args.lr,
+            crop_scale=tuple(args.crop_scale),
+            seed=args.seed,
+            jafr_lambda=args.jafr,
         )
         result = train_model(data.train, data.val, config=config, name=name, device=device, on_progress=_printer(args))
         if result.cancelled:
@@ -273,31 +294,42 @@ def cmd_train(args) -> int:
         table = history_table(name, augmentation, result.history)
         store.save_table(table)
         metrics = result.model.info.metrics
-        print(f"{name}: best epoch {metrics['best_epoch']}, validation accuracy {100 * metrics['val_accuracy']:.2f} % "
-              f"-> {store.model_path(name)}")
+        print(
+            f"{name}: best epoch {metrics['best_epoch']}, validation accuracy {100 * metrics['val_accuracy']:.2f} % "
+            f"-> {store.model_path(name)}"
+        )
     return 0
 
 
 def cmd_attack(args) -> int:
     import numpy as np
 
-    from .attacks import AttackConfig, attack_success, attack_images, pixel_eps
+    from .attacks import AttackConfig, attack_images, attack_success, pixel_eps
 
     device = _device(args)
     model, name = _resolve_model(args, args.out, device)
     data = _load_data(args, model.info.image_size, model.info.in_channels).val
     eps = pixel_eps(args.eps_normalised, model.info.std[0]) if args.eps_normalised is not None else args.eps
     config = AttackConfig(eps=eps, steps=args.steps, alpha=args.alpha)
-    adversarial = attack_images(model, data.images, data.labels, config=config, device=device, on_progress=_printer(args))
+    adversarial = attack_images(
+        model, data.images, data.labels, config=config, device=device, on_progress=_printer(args)
+    )
     result = attack_success(model, data.images, adversarial, data.labels)
     print(f"PGD ε = {eps:.5f} (pixel units, [0, 1]), {config.steps} steps of {config.step_size:.5f}")
-    print(f"clean accuracy {100 * result.clean_accuracy:.2f} %, adversarial accuracy {100 * result.adversarial_accuracy:.2f} %, "
-          f"success rate {100 * result.success_rate:.2f} % of {result.attacked} correctly classified images")
+    print(
+        f"clean accuracy {100 * result.clean_accuracy:.2f} %, adversarial accuracy {100 * result.adversarial_accuracy:.2f} %, "
+        f"success rate {100 * result.success_rate:.2f} % of {result.attacked} correctly classified images"
+    )
     if args.out:
         store = _store(args.out, overwrite=args.force)
         _keep_model_in_run(store, model, name, args.model_file)
-        store.save_arrays(f"adversarial-{name}", images=adversarial.numpy(), ids=np.array(data.ids, dtype=str),
-                          labels=data.labels.numpy(), eps_pixel=np.float64(eps))
+        store.save_arrays(
+            f"adversarial-{name}",
+            images=adversarial.numpy(),
+            ids=np.array(data.ids, dtype=str),
+            labels=data.labels.numpy(),
+            eps_pixel=np.float64(eps),
+        )
         print(f"adversarial images -> {store.path(f'data/adversarial-{name}.npz')}")
     return 0
 
@@ -324,8 +356,13 @@ def _mask_images(args, model):
             print(f"skipped: {problem}", file=sys.stderr)
         names_unique = len({Path(p).name for p in loaded}) == len(loaded)
         ids = [Path(p).name if names_unique else str(p) for p in loaded]
-        return ImageSet(images=images, labels=torch.full((len(ids),), -1), class_names=model.info.labels(),
-                        ids=tuple(ids), name="files")
+        return ImageSet(
+            images=images,
+            labels=torch.full((len(ids),), -1),
+            class_names=model.info.labels(),
+            ids=tuple(ids),
+            name="files",
+        )
     if not args.data:
         raise ConfigError("give --images FILE... or --data SPEC")
     data = _load_data(args, model.info.image_size, model.info.in_channels).val
@@ -344,8 +381,12 @@ def cmd_masks(args) -> int:
         val = data.val
         check_compatible(model.info, val.channels, val.num_classes)
         config = SetMaskConfig(
-            lam=_pick(args.lam, 0.2), lr=_pick(args.lr, 1e-3), max_epochs=args.max_epochs,
-            batch_size=args.batch_size or 128, per_channel=args.per_channel, seed=args.seed,
+            lam=_pick(args.lam, 0.2),
+            lr=_pick(args.lr, 1e-3),
+            max_epochs=args.max_epochs,
+            batch_size=args.batch_size or 128,
+            per_channel=args.per_channel,
+            seed=args.seed,
             component=args.component or "magnitude",
         )
         group = args.group or f"{args.kind}/{name}"
@@ -355,26 +396,50 @@ def cmd_masks(args) -> int:
             result = learn_set_mask(model, val.images, val.labels, config=config, device=device, on_progress=printer)
             if result.cancelled:
                 return 130
-            store.save_set_mask(group, result.mask, {
-                "model": name, "role": "dataset", "config": config.to_dict(), "images": result.num_images,
-                "accuracy": result.accuracy, "masked_accuracy": result.masked_accuracy,
-                "kept_fraction": result.kept_fraction, "epochs": result.epochs, "converged": result.converged,
-                "accuracy_met": result.accuracy_met, "history": result.history, "class_names": list(val.class_names),
-            })
-            print(f"{group}: kept {100 * result.kept_fraction:.2f} % of frequencies; accuracy "
-                  f"{100 * result.accuracy:.2f} % -> {100 * result.masked_accuracy:.2f} % with the mask "
-                  f"({result.epochs} epochs, {'converged' if result.converged else 'epoch limit'})")
+            store.save_set_mask(
+                group,
+                result.mask,
+                {
+                    "model": name,
+                    "role": "dataset",
+                    "config": config.to_dict(),
+                    "images": result.num_images,
+                    "accuracy": result.accuracy,
+                    "masked_accuracy": result.masked_accuracy,
+                    "kept_fraction": result.kept_fraction,
+                    "epochs": result.epochs,
+                    "converged": result.converged,
+                    "accuracy_met": result.accuracy_met,
+                    "history": result.history,
+                    "class_names": list(val.class_names),
+                },
+            )
+            print(
+                f"{group}: kept {100 * result.kept_fraction:.2f} % of frequencies; accuracy "
+                f"{100 * result.accuracy:.2f} % -> {100 * result.masked_accuracy:.2f} % with the mask "
+                f"({result.epochs} epochs, {'converged' if result.converged else 'epoch limit'})"
+            )
         else:
-            results = learn_class_masks(model, val.images, val.labels, config=config, device=device, on_progress=printer)
+            results = learn_class_masks(
+                model, val.images, val.labels, config=config, device=device, on_progress=printer
+            )
             if any(r.cancelled for r in results.values()):
                 return 130
-            store.save_class_masks(group, {k: r.mask for k, r in results.items()}, {
-                "model": name, "config": config.to_dict(), "class_names": list(val.class_names),
-                "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
-                "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
-            })
+            store.save_class_masks(
+                group,
+                {k: r.mask for k, r in results.items()},
+                {
+                    "model": name,
+                    "config": config.to_dict(),
+                    "class_names": list(val.class_names),
+                    "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
+                    "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
+                },
+            )
             for k, r in results.items():
-                print(f"class {val.class_names[k]}: kept {100 * r.kept_fraction:.2f} %, masked accuracy {100 * r.masked_accuracy:.2f} %")
+                print(
+                    f"class {val.class_names[k]}: kept {100 * r.kept_fraction:.2f} %, masked accuracy {100 * r.masked_accuracy:.2f} %"
+                )
         print(f"masks -> {store.path(f'masks/{group}')}")
         return 0
     return _cmd_image_masks(args, model, name, store, device, printer)
@@ -389,10 +454,19 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     from .units import plan_image_masks, run_mask_units
 
     images = _mask_images(args, model)
-    changes = {k: v for k, v in {
-        "lam": args.lam, "lr": args.lr, "max_steps": args.max_steps, "schedule": args.schedule,
-        "batch_size": args.batch_size, "per_channel": args.per_channel or None, "component": args.component,
-    }.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "lam": args.lam,
+            "lr": args.lr,
+            "max_steps": args.max_steps,
+            "schedule": args.schedule,
+            "batch_size": args.batch_size,
+            "per_channel": args.per_channel or None,
+            "component": args.component,
+        }.items()
+        if v is not None
+    }
     config = _image_mask_config(args, model, changes)
     inputs = "clean"
     extra = {}
@@ -400,26 +474,38 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
         if (images.labels < 0).any():
             raise ConfigError("--adversarial needs labelled images (use --data)")
         attack = AttackConfig(eps=args.eps, steps=10)
-        adversarial = attack_images(model, images.images, images.labels, config=attack, device=device, on_progress=printer)
-        store.save_arrays(f"adversarial-{name}", images=adversarial.numpy(), ids=np.array(images.ids, dtype=str),
-                          labels=images.labels.numpy(), eps_pixel=np.float64(attack.eps))
+        adversarial = attack_images(
+            model, images.images, images.labels, config=attack, device=device, on_progress=printer
+        )
+        store.save_arrays(
+            f"adversarial-{name}",
+            images=adversarial.numpy(),
+            ids=np.array(images.ids, dtype=str),
+            labels=images.labels.numpy(),
+            eps_pixel=np.float64(attack.eps),
+        )
         images = dataclasses.replace(images, images=adversarial)
         inputs, extra = "adversarial", {"attack": attack.to_dict()}
     group = args.group or f"image/{name}-{inputs}"
-    units = plan_image_masks(store, group, images, model_name=name, config=config, inputs=inputs,
-                             dataset=images.name, **extra)
+    units = plan_image_masks(
+        store, group, images, model_name=name, config=config, inputs=inputs, dataset=images.name, **extra
+    )
     if not units:
         print(f"{group}: all {len(images)} masks are already in the run")
         return 0
-    print(f"{group}: learning {len(units)} masks ({len(images) - len(units)} already done) with {config.objective} objective",
-          file=sys.stderr)
+    print(
+        f"{group}: learning {len(units)} masks ({len(images) - len(units)} already done) with {config.objective} objective",
+        file=sys.stderr,
+    )
     result = run_mask_units(store, units, model, config=config, device=device, on_progress=printer)
     if result.cancelled:
         print(f"cancelled: {len(result)} masks saved", file=sys.stderr)
         return 130
-    print(f"{group}: {len(result)} masks, median kept fraction {100 * float(np.median(result.kept_fraction)):.2f} %, "
-          f"median {int(np.median(result.steps))} steps, {100 * result.converged.mean():.0f} % converged, "
-          f"prediction kept for {100 * result.prediction_kept.mean():.0f} % -> {store.path(f'masks/{group}')}")
+    print(
+        f"{group}: {len(result)} masks, median kept fraction {100 * float(np.median(result.kept_fraction)):.2f} %, "
+        f"median {int(np.median(result.steps))} steps, {100 * result.converged.mean():.0f} % converged, "
+        f"prediction kept for {100 * result.prediction_kept.mean():.0f} % -> {store.path(f'masks/{group}')}"
+    )
     return 0
 
 
@@ -429,7 +515,9 @@ def _image_mask_config(args, model, changes: dict):
 
     if args.objective == "basile":
         if args.rule == "fast":
-            raise ConfigError("--rule fast is measured for the invariance objective only; leave it out with --objective basile")
+            raise ConfigError(
+                "--rule fast is measured for the invariance objective only; leave it out with --objective basile"
+            )
         return ImageMaskConfig.basile(model.info.image_size, **changes)
     return ImageMaskConfig.fast(**changes) if args.rule == "fast" else ImageMaskConfig(**changes)
 
@@ -459,8 +547,13 @@ def cmd_adversarial_maps(args) -> int:
     masks = ImageMaskConfig.basile(model.info.image_size) if args.objective == "basile" else ImageMaskConfig()
     if args.max_steps:
         masks = masks.replace(max_steps=args.max_steps, min_steps=min(masks.min_steps, args.max_steps))
-    config = AdversarialMapsConfig(attacks=tuple(args.attacks), attack=AttackConfig(eps=args.eps, steps=args.steps),
-                                   masks=masks, permutations=args.permutations, seed=args.seed)
+    config = AdversarialMapsConfig(
+        attacks=tuple(args.attacks),
+        attack=AttackConfig(eps=args.eps, steps=args.steps),
+        masks=masks,
+        permutations=args.permutations,
+        seed=args.seed,
+    )
     result = run_adversarial_maps(store, name, model, images, config=config, device=device, on_progress=_printer(args))
     if result.cancelled:
         return 130
@@ -474,8 +567,9 @@ def cmd_heat_map(args) -> int:
 
     _, model, name, store = _model_and_run(args)
     images = _labelled_images(args, model)
-    heat = run_heat_map(store, name, model, images.images, images.labels, eps=args.eps, seed=args.seed,
-                        on_progress=_printer(args))
+    heat = run_heat_map(
+        store, name, model, images.images, images.labels, eps=args.eps, seed=args.seed, on_progress=_printer(args)
+    )
     if np.isnan(heat).any():
         return 130
     from .fourier import centred
@@ -483,8 +577,10 @@ def cmd_heat_map(args) -> int:
     shifted = centred(heat)
     peak = np.unravel_index(np.argmax(shifted), shifted.shape)
     h, w = heat.shape
-    print(f"Fourier heat map of {name} over {len(images)} images, ε = {args.eps:g}: mean error {100 * heat.mean():.1f} %, "
-          f"highest {100 * heat.max():.1f} % at k = ({h // 2 - peak[0]}, {peak[1] - w // 2})")
+    print(
+        f"Fourier heat map of {name} over {len(images)} images, ε = {args.eps:g}: mean error {100 * heat.mean():.1f} %, "
+        f"highest {100 * heat.max():.1f} % at k = ({h // 2 - peak[0]}, {peak[1] - w // 2})"
+    )
     print(f"table and figure -> {store.root}")
     return 0
 
@@ -503,8 +599,16 @@ def cmd_robustness(args) -> int:
         models[name] = model
     first = next(iter(models.values()))
     images = _labelled_images(args, first)
-    table = run_robustness(store, models, images.images, images.labels, noise_std=args.noise_std, cutoff=args.cutoff,
-                           attack=AttackConfig(eps=args.eps, steps=args.steps), on_progress=_printer(args))
+    table = run_robustness(
+        store,
+        models,
+        images.images,
+        images.labels,
+        noise_std=args.noise_std,
+        cutoff=args.cutoff,
+        attack=AttackConfig(eps=args.eps, steps=args.steps),
+        on_progress=_printer(args),
+    )
     print(table.to_text())
     return 0
 
@@ -531,8 +635,16 @@ def _report(args, make_figures: bool, which: Sequence[str] | None):
     val = None
     if getattr(args, "data", None):
         val = _load_data(args).val
-    result = write_report(store, val=val, bands=args.bands, reference=args.reference, seed=args.seed,
-                          make_figures=make_figures, device=_device(args), on_progress=_printer(args))
+    result = write_report(
+        store,
+        val=val,
+        bands=args.bands,
+        reference=args.reference,
+        seed=args.seed,
+        make_figures=make_figures,
+        device=_device(args),
+        on_progress=_printer(args),
+    )
     tables = [t for name, t in result.tables.items() if which is None or any(name.startswith(w) for w in which)]
     _print_tables(tables)
     if result.figures:
@@ -572,7 +684,9 @@ def cmd_info(args) -> int:
         print(f"  models: {', '.join(contents.models) or '-'}")
         for group in store.mask_groups():
             meta = store.mask_meta(group)
-            extra = f", {len(store.finished_ids(group))}/{len(meta.get('ids', []))} done" if meta["kind"] == "image" else ""
+            extra = (
+                f", {len(store.finished_ids(group))}/{len(meta.get('ids', []))} done" if meta["kind"] == "image" else ""
+            )
             print(f"  masks {group}: {meta['kind']} masks of model {meta.get('model')}{extra}")
         print(f"  tables: {', '.join(store.table_names()) or '-'}")
         return 0
@@ -621,15 +735,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train model variants (none, adversarial, scale, translation, rotation)")
     _add_data(p)
     p.add_argument("--out", required=True, help="run folder to save the models in")
-    p.add_argument("--arch", default="small_cnn", help="small_cnn, vgg11_bn, resnet18 or another torchvision classifier")
-    p.add_argument("--augment", nargs="+", default=["none"], choices=("none", "adversarial", "scale", "translation", "rotation"))
+    p.add_argument(
+        "--arch", default="small_cnn", help="small_cnn, vgg11_bn, resnet18 or another torchvision classifier"
+    )
+    p.add_argument(
+        "--augment", nargs="+", default=["none"], choices=("none", "adversarial", "scale", "translation", "rotation")
+    )
     p.add_argument("--name", default=None, help="model name (default: N, A, S, T or R)")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate of the one-cycle schedule")
     p.add_argument("--crop-scale", type=float, nargs=2, default=(0.08, 1.0), metavar=("LO", "HI"))
-    p.add_argument("--jafr", type=float, default=0.0, metavar="LAMBDA",
-                   help="Jacobian frequency regularisation λ_freq (> 0 favours low frequencies; published 0.001)")
+    p.add_argument(
+        "--jafr",
+        type=float,
+        default=0.0,
+        metavar="LAMBDA",
+        help="Jacobian frequency regularisation λ_freq (> 0 favours low frequencies; published 0.001)",
+    )
     p.add_argument("--force", action="store_true", help="replace a model of the same name")
     _add_device(p)
     p.set_defaults(func=cmd_train)
@@ -643,7 +766,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--alpha", type=float, default=0.0, help="step size in pixel units (default ε/8)")
     p.add_argument("--out", default=None, help="run folder to save the adversarial images in")
-    p.add_argument("--force", action="store_true", help="replace adversarial images already saved under this model's name")
+    p.add_argument(
+        "--force", action="store_true", help="replace adversarial images already saved under this model's name"
+    )
     _add_device(p)
     p.set_defaults(func=cmd_attack)
 
@@ -652,7 +777,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     _add_data(p, required=False)
     p.add_argument("--images", nargs="+", default=None, help="image files or folders (per-image masks)")
-    p.add_argument("--per-class", type=int, default=None, help="per-image masks for this many validation images per class")
+    p.add_argument(
+        "--per-class", type=int, default=None, help="per-image masks for this many validation images per class"
+    )
     p.add_argument("--out", required=True, help="run folder to save the masks in")
     p.add_argument("--group", default=None, help="name of the mask group (default set/M, class/M, image/M-clean)")
     p.add_argument("--objective", choices=("invariance", "basile"), default="invariance")
@@ -660,14 +787,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: published)")
     p.add_argument("--schedule", choices=("published", "nominal", "constant"), default=None)
     p.add_argument("--max-steps", type=int, default=None, help="per-image step limit (default 20000)")
-    p.add_argument("--rule", choices=("published", "fast"), default="published",
-                   help="per-image schedule and stop rule: the published one (up to 20 000 steps) or 'fast', "
-                        "one annealed cycle of 2 000 steps (same outcome, ~15x fewer steps: see README, Performance)")
+    p.add_argument(
+        "--rule",
+        choices=("published", "fast"),
+        default="published",
+        help="per-image schedule and stop rule: the published one (up to 20 000 steps) or 'fast', "
+        "one annealed cycle of 2 000 steps (same outcome, ~15x fewer steps: see README, Performance)",
+    )
     p.add_argument("--max-epochs", type=int, default=100, help="set/class epoch limit")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--per-channel", action="store_true", help="one mask per colour channel")
-    p.add_argument("--component", choices=("magnitude", "phase"), default=None,
-                   help="what the mask modulates: the magnitude (the published mask) or the phase")
+    p.add_argument(
+        "--component",
+        choices=("magnitude", "phase"),
+        default=None,
+        help="what the mask modulates: the magnitude (the published mask) or the phase",
+    )
     p.add_argument("--adversarial", action="store_true", help="per-image masks of PGD adversarial images")
     p.add_argument("--eps", type=float, default=0.06 * 0.226, help="PGD ε for --adversarial, pixel units")
     _add_device(p)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -231,7 +231,9 @@ def load_images(
 
 def _image_files(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
 
 
@@ -262,7 +264,9 @@ def load_image_folder(
         loose = _image_files(root)
         hint = (
             f" It holds {len(loose)} loose image(s): put them in one sub-folder per class, or "
-            "open them as single images." if loose else ""
+            "open them as single images."
+            if loose
+            else ""
         )
         raise BadDatasetError(f"{root} has no class sub-folders (expected root/<class>/<image>).{hint}")
     missing = [c for c in classes if c not in found]
@@ -304,7 +308,11 @@ def _split_folder(root: Path, **kwargs) -> DataSplits:
     for val_name in ("val", "valid", "validation", "test"):
         if (root / "train").is_dir() and (root / val_name).is_dir():
             train = load_image_folder(root / "train", **kwargs)
-            val = load_image_folder(root / val_name, class_names=train.class_names, **{k: v for k, v in kwargs.items() if k != "class_names"})
+            val = load_image_folder(
+                root / val_name,
+                class_names=train.class_names,
+                **{k: v for k, v in kwargs.items() if k != "class_names"},
+            )
             return DataSplits(train, val)
     full = load_image_folder(root, **kwargs)
     in_val = np.array([int(hashlib.sha1(i.encode()).hexdigest(), 16) % 5 == 0 for i in full.ids])
@@ -341,7 +349,11 @@ def load_torchvision_dataset(
         )
     class_name, split_style = TORCHVISION_DATASETS[key]
     root = Path(root) if root else default_data_root()
-    kwargs = {"train": train} if split_style == "train" else {"split": "train" if train else ("val" if key == "imagenette" else "test")}
+    kwargs = (
+        {"train": train}
+        if split_style == "train"
+        else {"split": "train" if train else ("val" if key == "imagenette" else "test")}
+    )
     try:
         root.mkdir(parents=True, exist_ok=True)
         dataset = getattr(torchvision.datasets, class_name)(str(root), download=download, **kwargs)

@@ -36,14 +36,11 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise DeviceError(
-                "CUDA was requested but no CUDA GPU is available to PyTorch; "
-                "use --device cpu or --device auto."
+                "CUDA was requested but no CUDA GPU is available to PyTorch; use --device cpu or --device auto."
             )
         device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"{name} was requested but only {torch.cuda.device_count()} CUDA device(s) exist."
-            )
+            raise DeviceError(f"{name} was requested but only {torch.cuda.device_count()} CUDA device(s) exist.")
         return device
     if name == "mps":
         if not _mps_available():

@@ -66,7 +66,11 @@ def radial_partition(shape: tuple[int, int], n: int = 32) -> Partition:
     y, x = _centred_coordinates(shape)
     distance = np.hypot(y, x)
     edges = np.linspace(0.0, distance.max(), n + 1)
-    labels = np.minimum((distance / distance.max() * n).astype(np.int64), n - 1) if distance.max() > 0 else np.zeros(shape, np.int64)
+    labels = (
+        np.minimum((distance / distance.max() * n).astype(np.int64), n - 1)
+        if distance.max() > 0
+        else np.zeros(shape, np.int64)
+    )
     return Partition(labels=labels, edges=edges, kind="radial")
 
 

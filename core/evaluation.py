@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -65,18 +65,29 @@ def masked_predictions(
     return torch.cat(predictions)
 
 
-def masked_accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, masks=None,
-                    component: str = "magnitude") -> float:
+def masked_accuracy(
+    model: Classifier, images: torch.Tensor, labels: torch.Tensor, masks=None, component: str = "magnitude"
+) -> float:
     """Fraction of ``M(x)`` classified as ``labels`` (plain accuracy when ``masks`` is None)."""
-    return (masked_predictions(model, images, masks, component=component) == torch.as_tensor(labels)).float().mean().item()
+    return (
+        (masked_predictions(model, images, masks, component=component) == torch.as_tensor(labels)).float().mean().item()
+    )
 
 
-def table1(rows: Sequence[tuple[str, Classifier, np.ndarray, float, str]], images: torch.Tensor, labels: torch.Tensor) -> Table:
+def table1(
+    rows: Sequence[tuple[str, Classifier, np.ndarray, float, str]], images: torch.Tensor, labels: torch.Tensor
+) -> Table:
     """Table 1: ``rows`` of (model name, model, dataset mask, kept fraction, mask component)."""
     table = Table.build(
         "table1",
         "Table 1. Model accuracy with and without its dataset mask",
-        [("model", ""), ("accuracy", "%"), ("masked accuracy", "%"), ("masked / unmasked", "%"), ("kept fraction", "%")],
+        [
+            ("model", ""),
+            ("accuracy", "%"),
+            ("masked accuracy", "%"),
+            ("masked / unmasked", "%"),
+            ("kept fraction", "%"),
+        ],
         notes="Masked accuracy: the model on M(x) with its own dataset mask M, over the validation set.",
     )
     for name, model, mask, kept, component in rows:
@@ -170,13 +181,21 @@ def table2(evaluations: Sequence[SingleImageEvaluation]) -> Table:
     )
     for e in evaluations:
         table.add_row(
-            e.model, e.images, 100 * e.clean, 100 * e.masked, 100 * e.complement, 100 * e.adversarial,
-            100 * e.adversarial_masked, 100 * e.reversal_rate, e.attacked, 100 * e.mean_kept_fraction,
+            e.model,
+            e.images,
+            100 * e.clean,
+            100 * e.masked,
+            100 * e.complement,
+            100 * e.adversarial,
+            100 * e.adversarial_masked,
+            100 * e.reversal_rate,
+            e.attacked,
+            100 * e.mean_kept_fraction,
         )
     return table
 
 
-def table3(results: Sequence[tuple[str, "ProbeResult"]]) -> Table:  # noqa: F821 - defined in clusters
+def table3(results: Sequence[tuple[str, ProbeResult]]) -> Table:  # noqa: F821 - defined in clusters
     table = Table.build(
         "table3",
         "Table 3. Linear classifier on single-image masks (class specificity)",
@@ -194,7 +213,13 @@ def table3(results: Sequence[tuple[str, "ProbeResult"]]) -> Table:  # noqa: F821
     )
     for name, r in results:
         table.add_row(
-            name, r.samples, r.classes, 100 * r.accuracy, 100 * r.accuracy_std,
-            100 * r.shuffled_accuracy, 100 * r.shuffled_std, 100 * r.chance,
+            name,
+            r.samples,
+            r.classes,
+            100 * r.accuracy,
+            100 * r.accuracy_std,
+            100 * r.shuffled_accuracy,
+            100 * r.shuffled_std,
+            100 * r.chance,
         )
     return table

@@ -13,9 +13,9 @@ Every function takes plain numpy arrays (masks in the stored unshifted layout) a
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -87,8 +87,9 @@ def figure_bytes(fig, fmt: str, dpi: int = 300) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = FIGURE_FORMATS, dpi: int = 300,
-                write=None) -> list[Path]:
+def save_figure(
+    fig, folder: str | Path, name: str, formats: Sequence[str] = FIGURE_FORMATS, dpi: int = 300, write=None
+) -> list[Path]:
     """Write ``fig`` as ``folder/name.<format>`` for each format; returns the paths.
     ``write(path, data)`` replaces the plain atomic write (a results store passes its own)."""
     write = write or atomic_write_bytes
@@ -182,14 +183,29 @@ def partitions_figure(shape: tuple[int, int], n: int = 32, mask: np.ndarray | No
     with _style():
         fig = _figure(4.0, 2.0)
         axes = fig.subplots(1, 2)
-        for ax, partition, name in zip(axes, (radial_partition(shape, n), angular_partition(shape, n)), ("radial", "angular")):
+        for ax, partition, name in zip(
+            axes, (radial_partition(shape, n), angular_partition(shape, n)), ("radial", "angular")
+        ):
             if mask is not None:
-                ax.imshow(_mask_image(mask), cmap="gray", vmin=0, vmax=1, interpolation="nearest",
-                          extent=_frequency_extent(shape))
-                ax.imshow(_partition_image(partition), cmap="tab20c", alpha=0.35, interpolation="nearest",
-                          extent=_frequency_extent(shape))
+                ax.imshow(
+                    _mask_image(mask),
+                    cmap="gray",
+                    vmin=0,
+                    vmax=1,
+                    interpolation="nearest",
+                    extent=_frequency_extent(shape),
+                )
+                ax.imshow(
+                    _partition_image(partition),
+                    cmap="tab20c",
+                    alpha=0.35,
+                    interpolation="nearest",
+                    extent=_frequency_extent(shape),
+                )
             else:
-                ax.imshow(_partition_image(partition), cmap="Greys", interpolation="nearest", extent=_frequency_extent(shape))
+                ax.imshow(
+                    _partition_image(partition), cmap="Greys", interpolation="nearest", extent=_frequency_extent(shape)
+                )
             ax.set_title(f"{name} partition ({n} bands)")
             ax.set_xlabel("$k_x$ (cycles/image)")
             ax.set_ylabel("$k_y$")
@@ -221,7 +237,12 @@ def energy_figure(
             ax.set_xlabel("radial frequency (cycles/image)" if row == len(names) - 1 else "")
             angles = np.linspace(0, 360, len(a) + 1)
             ax = axes[row, 1]
-            ax.bar(0.5 * (angles[:-1] + angles[1:]), a, width=np.diff(angles) * 0.9, color=np.where(a >= 0, "#b2182b", "#2166ac"))
+            ax.bar(
+                0.5 * (angles[:-1] + angles[1:]),
+                a,
+                width=np.diff(angles) * 0.9,
+                color=np.where(a >= 0, "#b2182b", "#2166ac"),
+            )
             ax.axhline(0, color="0.3", lw=0.5)
             ax.set_xticks([0, 90, 180, 270, 360])
             ax.set_xlabel("direction (degrees)" if row == len(names) - 1 else "")
@@ -331,8 +352,12 @@ def curves_figure(curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", 
     return fig
 
 
-def convergence_figure(mask: np.ndarray | None, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-                       xlabel: str = "step", title: str = ""):
+def convergence_figure(
+    mask: np.ndarray | None,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    xlabel: str = "step",
+    title: str = "",
+):
     """A mask (stored layout) next to its convergence curves, each given as ``(x, y)``."""
     names = list(curves)
     panels = len(names) + (mask is not None)
@@ -340,7 +365,9 @@ def convergence_figure(mask: np.ndarray | None, curves: Mapping[str, tuple[Seque
         fig = _figure(2.0 * panels + 0.4, 2.0)
         axes = np.atleast_1d(fig.subplots(1, panels, squeeze=False)).ravel()
         if mask is not None:
-            artist = _show(axes[0], _mask_image(mask), cmap=MASK_CMAP, vmin=0, vmax=1, title="mask", frequency_axes=True)
+            artist = _show(
+                axes[0], _mask_image(mask), cmap=MASK_CMAP, vmin=0, vmax=1, title="mask", frequency_axes=True
+            )
             fig.colorbar(artist, ax=axes[0], shrink=0.8)
             axes = axes[1:]
         for ax, name in zip(axes, names):
@@ -394,7 +421,9 @@ def adversarial_maps_figure(comparison, examples: int = 4, class_names: Sequence
         fig = _figure(1.3 * max(count, 2) + 3.2, 3.3)
         grid = fig.add_gridspec(2, max(count, 1) + 2)
         for k in range(count):
-            for row, (stack, label) in enumerate(((comparison.essential, "essential"), (comparison.adversarial, "adversarial"))):
+            for row, (stack, label) in enumerate(
+                ((comparison.essential, "essential"), (comparison.adversarial, "adversarial"))
+            ):
                 ax = fig.add_subplot(grid[row, k])
                 title = ""
                 if row == 0:

@@ -40,7 +40,9 @@ def frequency_bias(gradient: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(torch.cat([log_a, log_b]), dim=0)
 
 
-def input_gradients(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def input_gradients(
+    model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256
+) -> torch.Tensor:
     """``∂ℓ/∂x`` of the cross-entropy for each image (pixel units), on the CPU."""
     device = model_device(model)
     out = []

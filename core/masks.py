@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -232,17 +233,19 @@ class ImageMaskResult:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ImageMaskResult:
         index = np.asarray(index, dtype=np.int64)
-        arrays = {name: None if getattr(self, name) is None else getattr(self, name)[index] for name in self.ARRAY_FIELDS}
-        return ImageMaskResult(
-            ids=[self.ids[i] for i in index], config=self.config, cancelled=self.cancelled, **arrays
-        )
+        arrays = {
+            name: None if getattr(self, name) is None else getattr(self, name)[index] for name in self.ARRAY_FIELDS
+        }
+        return ImageMaskResult(ids=[self.ids[i] for i in index], config=self.config, cancelled=self.cancelled, **arrays)
 
     @classmethod
     def concatenate(cls, parts: Sequence[ImageMaskResult], config: ImageMaskConfig) -> ImageMaskResult:
         if not parts:
             raise ValueError("nothing to concatenate")
         arrays = {
-            name: None if any(getattr(p, name) is None for p in parts) else np.concatenate([getattr(p, name) for p in parts])
+            name: None
+            if any(getattr(p, name) is None for p in parts)
+            else np.concatenate([getattr(p, name) for p in parts])
             for name in cls.ARRAY_FIELDS
         }
         ids = [i for p in parts for i in p.ids]
@@ -282,8 +285,13 @@ def _check_images(images: torch.Tensor, model: Classifier) -> None:
         raise NonFiniteError("the images contain NaN or Inf values")
 
 
-def auto_batch_size(device: torch.device, n: int, model: Classifier | None = None,
-                    image_shape: tuple[int, ...] | None = None, memory_fraction: float = 0.5) -> int:
+def auto_batch_size(
+    device: torch.device,
+    n: int,
+    model: Classifier | None = None,
+    image_shape: tuple[int, ...] | None = None,
+    memory_fraction: float = 0.5,
+) -> int:
     """How many images to learn at once.
 
     CPU: 64 (measured on 2 cores at 64×64: images per second stop growing past 32–64, for
@@ -466,9 +474,7 @@ def learn_image_masks(
                 _report(reporter, state, ids, done_count, batch_steps)
         cancelled = reporter.cancelled and done_count < n
     result = (
-        ImageMaskResult.concatenate(finished_parts, config)
-        if finished_parts
-        else _empty_result(mask_shape, config)
+        ImageMaskResult.concatenate(finished_parts, config) if finished_parts else _empty_result(mask_shape, config)
     )
     if len(result):
         position = {image_id: k for k, image_id in enumerate(ids)}
@@ -480,9 +486,11 @@ def learn_image_masks(
 
 def _schedule(config: ImageMaskConfig) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     if config.schedule == "constant":
+
         def constant(steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             ones = torch.ones_like(steps, dtype=wide_float(steps.device))
             return ones * config.lr, ones * 0.9
+
         return constant
     total = PUBLISHED_SCHEDULE_STEPS if config.schedule == "published" else config.max_steps
     cycle = OneCycle(config.lr, max(total, 2), config.pct_start).lr_beta1
@@ -687,7 +695,9 @@ def learn_set_mask(
         mask = torch.ones((1, c if config.per_channel else 1, h, w), device=device, requires_grad=True)
         optimizer = torch.optim.Adam([mask], lr=config.lr)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=max(2, config.max_epochs * batches_per_epoch),
+            optimizer,
+            max_lr=config.lr,
+            total_steps=max(2, config.max_epochs * batches_per_epoch),
             pct_start=config.pct_start,
         )
         calm_epochs = 0
@@ -729,8 +739,9 @@ def learn_set_mask(
                     cancelled = True
                     break
             kept = mask.detach().mean().item()
-            masked_accuracy = _masked_accuracy(net, normalization, images, labels, mask.detach(), batch, device,
-                                               config.component)
+            masked_accuracy = _masked_accuracy(
+                net, normalization, images, labels, mask.detach(), batch, device, config.component
+            )
             history["loss"].append(loss_sum / n)
             history["invariance"].append(invariance_sum / n)
             history["kept_fraction"].append(kept)
@@ -813,8 +824,14 @@ def learn_class_masks(
     for k in sorted(set(labels.tolist())):
         select = labels == k
         results[k] = learn_set_mask(
-            model, images[select], labels[select], config=config, device=device,
-            on_progress=on_progress, cancel=cancel, stage=f"class-mask {names[k] if k < len(names) else k}",
+            model,
+            images[select],
+            labels[select],
+            config=config,
+            device=device,
+            on_progress=on_progress,
+            cancel=cancel,
+            stage=f"class-mask {names[k] if k < len(names) else k}",
         )
         if results[k].cancelled:
             break

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -91,9 +92,7 @@ class ModelInfo:
                 f"{self.in_channels} channel(s)"
             )
         if self.class_names and len(self.class_names) != self.num_classes:
-            raise ConfigError(
-                f"{len(self.class_names)} class names given for {self.num_classes} classes"
-            )
+            raise ConfigError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
 
     @property
     def display_name(self) -> str:

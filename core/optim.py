@@ -46,9 +46,7 @@ class OneCycle:
         warm_end = float(self.pct_start * self.total_steps) - 1
         last = float(self.total_steps - 1)
         in_warmup = step <= warm_end
-        pct = torch.where(
-            in_warmup, step / warm_end, (step - warm_end) / (last - warm_end)
-        )
+        pct = torch.where(in_warmup, step / warm_end, (step - warm_end) / (last - warm_end))
         cos_out = torch.cos(math.pi * pct) + 1
 
         def anneal(start: float | torch.Tensor, end: float | torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,9 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +84,9 @@ class StudyConfig:
             image_size=32,
             train_per_class=600,
             val_per_class=60,
-            train=TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=AttackConfig(steps=5, alpha=AttackConfig().eps / 4)),
+            train=TrainConfig(
+                epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=AttackConfig(steps=5, alpha=AttackConfig().eps / 4)
+            ),
             set_mask=SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=30),
             image_mask=ImageMaskConfig(max_steps=2000),
             images_per_class=10,
@@ -178,16 +181,28 @@ class _Study:
                 "settings or choose an empty output folder"
             )
         self.data: DataSplits = load_dataset(
-            c.dataset, size=c.image_size, channels=c.channels, seed=c.seed,
-            train_per_class=c.train_per_class, val_per_class=c.val_per_class,
+            c.dataset,
+            size=c.image_size,
+            channels=c.channels,
+            seed=c.seed,
+            train_per_class=c.train_per_class,
+            val_per_class=c.val_per_class,
         )
         self.subset: ImageSet = self.data.val.balanced_subset(c.images_per_class, seed=c.seed)
         self.store.update_manifest(
             study=c.to_dict(),
-            data={"spec": c.dataset, "size": c.image_size, "channels": c.channels, "seed": c.seed,
-                  "train_per_class": c.train_per_class, "val_per_class": c.val_per_class},
+            data={
+                "spec": c.dataset,
+                "size": c.image_size,
+                "channels": c.channels,
+                "seed": c.seed,
+                "train_per_class": c.train_per_class,
+                "val_per_class": c.val_per_class,
+            },
             classes=list(self.data.train.class_names),
-            train_images=len(self.data.train), val_images=len(self.data.val), single_image_set=len(self.subset),
+            train_images=len(self.data.train),
+            val_images=len(self.data.val),
+            single_image_set=len(self.subset),
         )
 
     def train_models(self, codes: list[str]) -> None:
@@ -198,8 +213,15 @@ class _Study:
                 self.models[code] = load_model(self.store.model_path(code), device=self.device)
                 continue
             config = self.config.train.replace(arch=self.config.arch, augmentation=augmentation, seed=self.config.seed)
-            trained = train_model(self.data.train, self.data.val, config=config, name=code, device=self.device,
-                                  on_progress=self.on_progress, cancel=self.cancel)
+            trained = train_model(
+                self.data.train,
+                self.data.val,
+                config=config,
+                name=code,
+                device=self.device,
+                on_progress=self.on_progress,
+                cancel=self.cancel,
+            )
             self._check_cancel(trained.cancelled)
             self._save_table(history_table(code, augmentation, trained.history))
             save_checkpoint(trained.model, self.store.model_path(code))
@@ -208,16 +230,35 @@ class _Study:
     def _set_mask(self, group: str, code: str, config: SetMaskConfig, role: str = "dataset") -> np.ndarray:
         if self.store.has_masks(group):
             return self.store.load_set_mask(group)
-        result = learn_set_mask(self.models[code], self.data.val.images, self.data.val.labels, config=config,
-                                device=self.device, on_progress=self.on_progress, cancel=self.cancel,
-                                stage=f"set-mask {code}")
+        result = learn_set_mask(
+            self.models[code],
+            self.data.val.images,
+            self.data.val.labels,
+            config=config,
+            device=self.device,
+            on_progress=self.on_progress,
+            cancel=self.cancel,
+            stage=f"set-mask {code}",
+        )
         self._check_cancel(result.cancelled)
-        self.store.save_set_mask(group, result.mask, {
-            "model": code, "role": role, "config": config.to_dict(), "images": result.num_images, "accuracy": result.accuracy,
-            "masked_accuracy": result.masked_accuracy, "kept_fraction": result.kept_fraction,
-            "epochs": result.epochs, "converged": result.converged, "accuracy_met": result.accuracy_met,
-            "history": result.history, "class_names": list(self.data.val.class_names),
-        })
+        self.store.save_set_mask(
+            group,
+            result.mask,
+            {
+                "model": code,
+                "role": role,
+                "config": config.to_dict(),
+                "images": result.num_images,
+                "accuracy": result.accuracy,
+                "masked_accuracy": result.masked_accuracy,
+                "kept_fraction": result.kept_fraction,
+                "epochs": result.epochs,
+                "converged": result.converged,
+                "accuracy_met": result.accuracy_met,
+                "history": result.history,
+                "class_names": list(self.data.val.class_names),
+            },
+        )
         return result.mask
 
     def learn_set_masks(self, codes: list[str]) -> None:
@@ -238,16 +279,28 @@ class _Study:
             return
         config = self.config.set_mask
         config = config.replace(batch_size=max(8, config.batch_size // self.data.val.num_classes))
-        results = learn_class_masks(self.models["N"], self.data.val.images, self.data.val.labels,
-                                    config=config, device=self.device,
-                                    on_progress=self.on_progress, cancel=self.cancel)
+        results = learn_class_masks(
+            self.models["N"],
+            self.data.val.images,
+            self.data.val.labels,
+            config=config,
+            device=self.device,
+            on_progress=self.on_progress,
+            cancel=self.cancel,
+        )
         self._check_cancel(any(r.cancelled for r in results.values()))
         self.class_masks = {k: r.mask for k, r in results.items()}
-        self.store.save_class_masks(group, self.class_masks, {
-            "model": "N", "config": config.to_dict(), "class_names": list(self.data.val.class_names),
-            "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
-            "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
-        })
+        self.store.save_class_masks(
+            group,
+            self.class_masks,
+            {
+                "model": "N",
+                "config": config.to_dict(),
+                "class_names": list(self.data.val.class_names),
+                "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
+                "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
+            },
+        )
 
     def _adversarial_codes(self) -> list[str]:
         return [code for code in ("N", "A") if code in self.models]
@@ -259,12 +312,22 @@ class _Study:
                 stored = self.store.load_arrays(name)
                 self.adversarial[code] = torch.from_numpy(stored["images"])
                 continue
-            adversarial = attack_images(self.models[code], self.subset.images, self.subset.labels,
-                                     config=self.config.attack, device=self.device,
-                                     on_progress=self.on_progress, cancel=self.cancel)
+            adversarial = attack_images(
+                self.models[code],
+                self.subset.images,
+                self.subset.labels,
+                config=self.config.attack,
+                device=self.device,
+                on_progress=self.on_progress,
+                cancel=self.cancel,
+            )
             self._check_cancel()
-            self.store.save_arrays(name, images=adversarial.numpy(), ids=np.array(self.subset.ids, dtype=str),
-                                   eps_pixel=np.float64(self.config.attack.eps))
+            self.store.save_arrays(
+                name,
+                images=adversarial.numpy(),
+                ids=np.array(self.subset.ids, dtype=str),
+                eps_pixel=np.float64(self.config.attack.eps),
+            )
             self.adversarial[code] = adversarial
 
     def _image_groups(self) -> list[tuple[str, str, ImageSet, str]]:
@@ -283,18 +346,40 @@ class _Study:
             if (group == "image/N-clean") != first:
                 continue
             extra = {"attack": self.config.attack.to_dict()} if kind == "adversarial" else {}
-            units = plan_image_masks(self.store, group, images, model_name=code, config=self.config.image_mask,
-                                     inputs=kind, dataset=self.data.val.name, **extra)
-            result = run_mask_units(self.store, units, self.models[code], device=self.device,
-                                    on_progress=self.on_progress, cancel=self.cancel)
+            units = plan_image_masks(
+                self.store,
+                group,
+                images,
+                model_name=code,
+                config=self.config.image_mask,
+                inputs=kind,
+                dataset=self.data.val.name,
+                **extra,
+            )
+            result = run_mask_units(
+                self.store,
+                units,
+                self.models[code],
+                device=self.device,
+                on_progress=self.on_progress,
+                cancel=self.cancel,
+            )
             self._check_cancel(result is not None and result.cancelled)
 
     # --- analysis ----------------------------------------------------------------------------
 
     def write_report(self) -> None:
-        report = write_report(self.store, val=self.data.val, bands=self.config.bands, reference="N",
-                              seed=self.config.seed, examples=self.config.examples, device=self.device,
-                              on_progress=self.on_progress, cancel=self.cancel)
+        report = write_report(
+            self.store,
+            val=self.data.val,
+            bands=self.config.bands,
+            reference="N",
+            seed=self.config.seed,
+            examples=self.config.examples,
+            device=self.device,
+            on_progress=self.on_progress,
+            cancel=self.cancel,
+        )
         self._check_cancel(report.cancelled)
         self.result.tables.update(report.tables)
         self.result.figures.extend(report.figures)
@@ -321,8 +406,9 @@ def run_study(
     except _Cancelled:
         study.result.cancelled = True
     study.result.seconds = time.perf_counter() - started
-    store.update_manifest(status="cancelled" if study.result.cancelled else "complete",
-                          seconds=round(study.result.seconds, 1))
+    store.update_manifest(
+        status="cancelled" if study.result.cancelled else "complete", seconds=round(study.result.seconds, 1)
+    )
     if on_progress is not None and not study.result.cancelled:
         on_progress(Progress("study", len(steps), len(steps), "done", study.result.seconds))
     return study.result

@@ -10,8 +10,9 @@ raising, so finished work is never thrown away. The engine emits progress freely
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 __all__ = ["Progress", "ProgressCallback", "CancelToken", "ProgressReporter", "format_duration"]
 

@@ -23,7 +23,14 @@ from . import figures
 from .checkpoints import load_model
 from .clusters import ProbeResult, linear_probe, mask_features, mask_stability, umap_embedding
 from .data import ImageSet, load_dataset
-from .energy import Partition, angular_partition, centred_difference, mask_energies, per_image_exceedance, radial_partition
+from .energy import (
+    Partition,
+    angular_partition,
+    centred_difference,
+    mask_energies,
+    per_image_exceedance,
+    radial_partition,
+)
 from .errors import ConfigError, OutputError
 from .evaluation import single_image_evaluation, table1, table2, table3
 from .fourier import complement_mask, filter_images
@@ -90,8 +97,12 @@ def validation_set(store: ResultsStore) -> ImageSet | None:
     if not data:
         return None
     return load_dataset(
-        data["spec"], size=data["size"], channels=data["channels"], seed=data.get("seed", 0),
-        train_per_class=data.get("train_per_class", 400), val_per_class=data.get("val_per_class", 100),
+        data["spec"],
+        size=data["size"],
+        channels=data["channels"],
+        seed=data.get("seed", 0),
+        train_per_class=data.get("train_per_class", 400),
+        val_per_class=data.get("val_per_class", 100),
     ).val
 
 
@@ -113,7 +124,9 @@ def _ordered(names, reference: str) -> list[str]:
     return sorted(names, key=lambda n: (n != reference, n))
 
 
-def dataset_mask_table(store: ResultsStore, contents: RunContents, models: _Models, val: ImageSet, reference: str = "N") -> Table:
+def dataset_mask_table(
+    store: ResultsStore, contents: RunContents, models: _Models, val: ImageSet, reference: str = "N"
+) -> Table:
     """Table 1 over every model with a dataset mask."""
     rows = []
     for model in _ordered(contents.dataset_masks, reference):
@@ -163,10 +176,17 @@ def single_image_table(store: ResultsStore, contents: RunContents, models: _Mode
         group = contents.clean_image_masks[model]
         masks, inputs, _ = _image_masks(store, group)
         adversarial = adversarial_images(store, contents, model, inputs["ids"].tolist())
-        evaluations.append(single_image_evaluation(
-            model, models[model], torch.from_numpy(inputs["images"]), torch.from_numpy(inputs["labels"]), masks, adversarial,
-            component=_component(store, group),
-        ))
+        evaluations.append(
+            single_image_evaluation(
+                model,
+                models[model],
+                torch.from_numpy(inputs["images"]),
+                torch.from_numpy(inputs["labels"]),
+                masks,
+                adversarial,
+                component=_component(store, group),
+            )
+        )
     return table2(evaluations)
 
 
@@ -193,9 +213,12 @@ def probe_table(store: ResultsStore, contents: RunContents, seed: int = 0) -> tu
 
 
 def stability_table(store: ResultsStore, contents: RunContents) -> Table | None:
-    table = Table.build("stability", "Seed stability of dataset masks",
-                        [("model", ""), ("seed a", ""), ("seed b", ""), ("pearson r", "1")],
-                        notes="Dataset masks of the same model learned with different data-order seeds.")
+    table = Table.build(
+        "stability",
+        "Seed stability of dataset masks",
+        [("model", ""), ("seed a", ""), ("seed b", ""), ("pearson r", "1")],
+        notes="Dataset masks of the same model learned with different data-order seeds.",
+    )
     for model, groups in sorted(contents.stability_masks.items()):
         if model not in contents.dataset_masks:
             continue
@@ -229,8 +252,12 @@ def energy_tables(store: ResultsStore, contents: RunContents, bands: int = 32, r
         unit = "cycles/image" if partition.kind == "radial" else "degrees"
         columns = [("band", "index"), ("from", unit), ("to", unit)]
         columns += [(m, "1") for m in models] + [(f"{m} - {reference}", "1") for m in others]
-        table = Table.build(f"energy-{partition.kind}", f"Per-band {partition.kind} energy of the dataset masks", columns,
-                            notes="Energy of band b: ||M * band_b||_2 with M scaled to unit L2 norm; differences are model minus reference.")
+        table = Table.build(
+            f"energy-{partition.kind}",
+            f"Per-band {partition.kind} energy of the dataset masks",
+            columns,
+            notes="Energy of band b: ||M * band_b||_2 with M scaled to unit L2 norm; differences are model minus reference.",
+        )
         energy = {m: mask_energies(masks[m], partition) for m in models}
         for b in range(partition.count):
             row = [b, float(partition.edges[b]), float(partition.edges[b + 1])]
@@ -247,16 +274,30 @@ def _exceedance_pairs(contents: RunContents, reference: str) -> list[tuple[str, 
     if reference in contents.clean_image_masks:
         for model in sorted(contents.clean_image_masks):
             if model != reference:
-                pairs.append((f"{model}-vs-{reference}", contents.clean_image_masks[reference],
-                              contents.clean_image_masks[model], f"model {model}'s masks vs model {reference}'s (clean images)"))
+                pairs.append(
+                    (
+                        f"{model}-vs-{reference}",
+                        contents.clean_image_masks[reference],
+                        contents.clean_image_masks[model],
+                        f"model {model}'s masks vs model {reference}'s (clean images)",
+                    )
+                )
     for model in sorted(contents.adversarial_image_masks):
         if model in contents.clean_image_masks:
-            pairs.append((f"adversarial-vs-clean-{model}", contents.clean_image_masks[model],
-                          contents.adversarial_image_masks[model], f"x_A's mask vs x's (model {model})"))
+            pairs.append(
+                (
+                    f"adversarial-vs-clean-{model}",
+                    contents.clean_image_masks[model],
+                    contents.adversarial_image_masks[model],
+                    f"x_A's mask vs x's (model {model})",
+                )
+            )
     return pairs
 
 
-def exceedance_tables(store: ResultsStore, contents: RunContents, bands: int = 32, reference: str = "N") -> list[tuple[Table, np.ndarray, np.ndarray, str]]:
+def exceedance_tables(
+    store: ResultsStore, contents: RunContents, bands: int = 32, reference: str = "N"
+) -> list[tuple[Table, np.ndarray, np.ndarray, str]]:
     """The paper's Figure 7 data: per band, the % of images whose second mask has more energy."""
     radial, angular = _partitions(store, contents, bands)
     results = []
@@ -268,17 +309,29 @@ def exceedance_tables(store: ResultsStore, contents: RunContents, bands: int = 3
         masks_1, masks_2 = a.select(common).masks, b.select(common).masks
         radial_pct = per_image_exceedance(masks_1, masks_2, radial)
         angular_pct = per_image_exceedance(masks_1, masks_2, angular)
-        table = Table.build(f"exceedance-{name}", f"Images whose band energy is higher for {description}",
-                            [("band", "index"), ("radial from", "cycles/image"), ("radial", "%"),
-                             ("angular from", "degrees"), ("angular", "%")],
-                            notes=f"{len(common)} images.")
+        table = Table.build(
+            f"exceedance-{name}",
+            f"Images whose band energy is higher for {description}",
+            [
+                ("band", "index"),
+                ("radial from", "cycles/image"),
+                ("radial", "%"),
+                ("angular from", "degrees"),
+                ("angular", "%"),
+            ],
+            notes=f"{len(common)} images.",
+        )
         for k in range(bands):
-            table.add_row(k, float(radial.edges[k]), float(radial_pct[k]), float(angular.edges[k]), float(angular_pct[k]))
+            table.add_row(
+                k, float(radial.edges[k]), float(radial_pct[k]), float(angular.edges[k]), float(angular_pct[k])
+            )
         results.append((table, radial_pct, angular_pct, description))
     return results
 
 
-def cluster_table(store: ResultsStore, group: str, probe: ProbeResult, seed: int = 0) -> tuple[Table, dict[str, np.ndarray]]:
+def cluster_table(
+    store: ResultsStore, group: str, probe: ProbeResult, seed: int = 0
+) -> tuple[Table, dict[str, np.ndarray]]:
     """UMAP of the probe's outputs (the paper's Figure 8) and of the masks themselves."""
     masks, inputs, meta = _image_masks(store, group)
     score_xy = umap_embedding(probe.scores, seed=seed)
@@ -286,13 +339,34 @@ def cluster_table(store: ResultsStore, group: str, probe: ProbeResult, seed: int
     ids = inputs["ids"][probe.index]
     names = meta.get("class_names") or [str(k) for k in range(int(probe.labels.max()) + 1)]
     label = _group_label(group)
-    table = Table.build(f"umap-{label}", f"UMAP of the single-image masks of {label}",
-                        [("image", ""), ("predicted class", ""), ("probe umap x", "1"), ("probe umap y", "1"),
-                         ("mask umap x", "1"), ("mask umap y", "1")])
+    table = Table.build(
+        f"umap-{label}",
+        f"UMAP of the single-image masks of {label}",
+        [
+            ("image", ""),
+            ("predicted class", ""),
+            ("probe umap x", "1"),
+            ("probe umap y", "1"),
+            ("mask umap x", "1"),
+            ("mask umap y", "1"),
+        ],
+    )
     for k, image_id in enumerate(ids.tolist()):
-        table.add_row(image_id, names[int(probe.labels[k])], float(score_xy[k, 0]), float(score_xy[k, 1]),
-                      float(mask_xy[k, 0]), float(mask_xy[k, 1]))
-    arrays = {"ids": ids, "labels": probe.labels, "probe_scores": probe.scores, "probe_xy": score_xy, "mask_xy": mask_xy}
+        table.add_row(
+            image_id,
+            names[int(probe.labels[k])],
+            float(score_xy[k, 0]),
+            float(score_xy[k, 1]),
+            float(mask_xy[k, 0]),
+            float(mask_xy[k, 1]),
+        )
+    arrays = {
+        "ids": ids,
+        "labels": probe.labels,
+        "probe_scores": probe.scores,
+        "probe_xy": score_xy,
+        "mask_xy": mask_xy,
+    }
     store.save_arrays(f"umap-{label}", **arrays)
     return table, arrays
 
@@ -332,13 +406,37 @@ def write_report(
     probes: dict[str, ProbeResult] = {}
     exceedance = []
     steps = [
-        ("Table 1", lambda: keep(dataset_mask_table(store, contents, models, val, reference)) if val is not None and contents.dataset_masks else None),
-        ("Table 2", lambda: keep(single_image_table(store, contents, models, reference)) if contents.clean_image_masks else None),
+        (
+            "Table 1",
+            lambda: (
+                keep(dataset_mask_table(store, contents, models, val, reference))
+                if val is not None and contents.dataset_masks
+                else None
+            ),
+        ),
+        (
+            "Table 2",
+            lambda: (
+                keep(single_image_table(store, contents, models, reference)) if contents.clean_image_masks else None
+            ),
+        ),
         ("Table 3", lambda: _probe_step(store, contents, seed, probes, keep)),
-        ("stability and energies", lambda: [keep(stability_table(store, contents))] + [keep(t) for t in energy_tables(store, contents, bands, reference)]),
+        (
+            "stability and energies",
+            lambda: (
+                [keep(stability_table(store, contents))]
+                + [keep(t) for t in energy_tables(store, contents, bands, reference)]
+            ),
+        ),
         ("per-image comparisons", lambda: _exceedance_step(store, contents, bands, reference, exceedance, keep)),
-        ("clusters", lambda: [keep(cluster_table(store, group, probes[_group_label(group)], seed)[0])
-                              for group in contents.clean_image_masks.values() if _group_label(group) in probes]),
+        (
+            "clusters",
+            lambda: [
+                keep(cluster_table(store, group, probes[_group_label(group)], seed)[0])
+                for group in contents.clean_image_masks.values()
+                if _group_label(group) in probes
+            ],
+        ),
     ]
     for k, (name, step) in enumerate(steps):
         if reporter.cancelled:
@@ -347,7 +445,9 @@ def write_report(
         reporter.report(k, name)
         step()
     if make_figures:
-        result.figures = write_figures(store, contents, models, bands=bands, reference=reference, exceedance=exceedance, examples=examples)
+        result.figures = write_figures(
+            store, contents, models, bands=bands, reference=reference, exceedance=exceedance, examples=examples
+        )
     reporter.report(len(steps), "done")
     return result
 
@@ -394,35 +494,80 @@ def write_figures(
         save(figures.partitions_figure(first.shape[-2:], bands, first), "partitions")
         others = [m for m in set_models if m != reference] if reference in set_masks else []
         if others:
-            save(figures.differences_figure(
-                {f"{m} − {reference}": centred_difference(set_masks[m], set_masks[reference]) for m in others},
-                "Dataset mask differences (centred)"), "set-mask-differences")
-            save(figures.energy_figure(
-                {f"{m} − {reference}": mask_energies(set_masks[m], radial) - mask_energies(set_masks[reference], radial) for m in others},
-                {f"{m} − {reference}": mask_energies(set_masks[m], angular) - mask_energies(set_masks[reference], angular) for m in others},
-                radial.edges, "Energy differences per band"), "energy-differences")
+            save(
+                figures.differences_figure(
+                    {f"{m} − {reference}": centred_difference(set_masks[m], set_masks[reference]) for m in others},
+                    "Dataset mask differences (centred)",
+                ),
+                "set-mask-differences",
+            )
+            save(
+                figures.energy_figure(
+                    {
+                        f"{m} − {reference}": mask_energies(set_masks[m], radial)
+                        - mask_energies(set_masks[reference], radial)
+                        for m in others
+                    },
+                    {
+                        f"{m} − {reference}": mask_energies(set_masks[m], angular)
+                        - mask_energies(set_masks[reference], angular)
+                        for m in others
+                    },
+                    radial.edges,
+                    "Energy differences per band",
+                ),
+                "energy-differences",
+            )
         history = store.mask_meta(contents.dataset_masks[set_models[0]]).get("history") or {}
         if history.get("kept_fraction"):
-            save(figures.curves_figure(
-                {"invariance": history["invariance"], "kept fraction": history["kept_fraction"],
-                 "masked accuracy": history["masked_accuracy"]},
-                title=f"Dataset mask convergence (model {set_models[0]})"), f"set-mask-convergence-{set_models[0]}")
+            save(
+                figures.curves_figure(
+                    {
+                        "invariance": history["invariance"],
+                        "kept fraction": history["kept_fraction"],
+                        "masked accuracy": history["masked_accuracy"],
+                    },
+                    title=f"Dataset mask convergence (model {set_models[0]})",
+                ),
+                f"set-mask-convergence-{set_models[0]}",
+            )
     if exceedance:
         radial, _ = _partitions(store, contents, bands)
         for name, radial_pct, angular_pct, description in exceedance:
-            save(figures.exceedance_figure(radial_pct, angular_pct, radial.edges, f"Images with more band energy: {description}"), name)
+            save(
+                figures.exceedance_figure(
+                    radial_pct, angular_pct, radial.edges, f"Images with more band energy: {description}"
+                ),
+                name,
+            )
     for model in _ordered(contents.clean_image_masks, reference):
         group = contents.clean_image_masks[model]
         masks, inputs, meta = _image_masks(store, group)
-        save(_examples_figure(store, contents, models[model], model, masks, inputs, meta, examples), f"single-image-examples-{model}")
+        save(
+            _examples_figure(store, contents, models[model], model, masks, inputs, meta, examples),
+            f"single-image-examples-{model}",
+        )
         if model in contents.class_masks:
-            save(_class_figure(store.load_class_masks(contents.class_masks[model]), masks, inputs, meta, model), f"class-and-image-masks-{model}")
+            save(
+                _class_figure(store.load_class_masks(contents.class_masks[model]), masks, inputs, meta, model),
+                f"class-and-image-masks-{model}",
+            )
         arrays_name = f"umap-{_group_label(group)}"
         if store.path(f"data/{arrays_name}.npz").exists():
             arrays = store.load_arrays(arrays_name)
             names = meta.get("class_names") or [str(k) for k in range(int(arrays["labels"].max()) + 1)]
-            save(figures.embedding_figure(arrays["probe_xy"], arrays["labels"], names, f"UMAP of linear-probe outputs ({model})"), f"umap-probe-{model}")
-            save(figures.embedding_figure(arrays["mask_xy"], arrays["labels"], names, f"UMAP of single-image masks ({model})"), f"umap-masks-{model}")
+            save(
+                figures.embedding_figure(
+                    arrays["probe_xy"], arrays["labels"], names, f"UMAP of linear-probe outputs ({model})"
+                ),
+                f"umap-probe-{model}",
+            )
+            save(
+                figures.embedding_figure(
+                    arrays["mask_xy"], arrays["labels"], names, f"UMAP of single-image masks ({model})"
+                ),
+                f"umap-masks-{model}",
+            )
     return made
 
 
@@ -438,10 +583,18 @@ def _examples_figure(store, contents, model: Classifier, name: str, masks, input
     adversarial = adversarial_images(store, contents, name, inputs["ids"][index].tolist())
     rows = []
     for k in range(count):
-        row = {"x": x[k].numpy(), "log |F(x)|": x[k].numpy(), "M": m[k].numpy(), "M(x)": filtered[k].numpy(), "Mc(x)": complement[k].numpy()}
+        row = {
+            "x": x[k].numpy(),
+            "log |F(x)|": x[k].numpy(),
+            "M": m[k].numpy(),
+            "M(x)": filtered[k].numpy(),
+            "Mc(x)": complement[k].numpy(),
+        }
         if adversarial is not None:
             row["x_A"] = adversarial[k].numpy()
-            row["M(x_A)"] = filter_images(adversarial[k : k + 1], m[k : k + 1], model.normalization, component)[0].numpy()
+            row["M(x_A)"] = filter_images(adversarial[k : k + 1], m[k : k + 1], model.normalization, component)[
+                0
+            ].numpy()
         rows.append(row)
     names = meta.get("class_names") or []
     labels = [names[int(inputs["labels"][i])] if names else str(int(inputs["labels"][i])) for i in index]

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -47,8 +47,16 @@ def band_noise(shape: Sequence[int], kind: str, cutoff: float, std: float, gener
     return filtered * (std / filtered.std(dim=(-2, -1), keepdim=True).clamp_min(1e-12))
 
 
-def band_noise_accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, *, kind: str,
-                        cutoff: float = 0.5, std: float = 0.1, seed: int = 0) -> float:
+def band_noise_accuracy(
+    model: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    kind: str,
+    cutoff: float = 0.5,
+    std: float = 0.1,
+    seed: int = 0,
+) -> float:
     """Accuracy on images plus band-limited noise (clipped to [0, 1])."""
     generator = torch.Generator().manual_seed(seed)
     noisy = (images + band_noise(images.shape, kind, cutoff, std, generator)).clamp(0, 1)
@@ -113,7 +121,9 @@ def fourier_heat_map(
             wrong = run_checked(model, batch, "on perturbed images").argmax(1).view(-1, n) != labels
             for (ky, kx), rate in zip(pairs[chunk], wrong.float().mean(dim=1).cpu().tolist()):
                 errors[ky, kx] = errors[(-ky) % h, (-kx) % w] = rate
-            reporter.report(min(start + per_chunk, len(pairs)), f"{min(start + per_chunk, len(pairs))}/{len(pairs)} frequencies")
+            reporter.report(
+                min(start + per_chunk, len(pairs)), f"{min(start + per_chunk, len(pairs))}/{len(pairs)} frequencies"
+            )
     return errors.numpy()
 
 
@@ -131,11 +141,21 @@ def robustness_table(
     """Clean, low-pass-noise, high-pass-noise and PGD accuracy of each model, and the
     high-frequency share of its input gradient (the JaFR evaluation)."""
     table = Table.build(
-        "robustness", "Robustness to band-limited noise and PGD",
-        [("model", ""), ("JaFR λ_freq", "1"), ("clean", "%"), ("low-pass noise", "%"), ("high-pass noise", "%"),
-         ("PGD", "%"), ("gradient energy above half Nyquist", "%")],
-        notes=(f"Gaussian noise of per-pixel std {noise_std} kept below / above {cutoff} × Nyquist; PGD ε = "
-               f"{attack.eps:.5f} (pixel units), {attack.steps} steps."),
+        "robustness",
+        "Robustness to band-limited noise and PGD",
+        [
+            ("model", ""),
+            ("JaFR λ_freq", "1"),
+            ("clean", "%"),
+            ("low-pass noise", "%"),
+            ("high-pass noise", "%"),
+            ("PGD", "%"),
+            ("gradient energy above half Nyquist", "%"),
+        ],
+        notes=(
+            f"Gaussian noise of per-pixel std {noise_std} kept below / above {cutoff} × Nyquist; PGD ε = "
+            f"{attack.eps:.5f} (pixel units), {attack.steps} steps."
+        ),
     )
     reporter = ProgressReporter("robustness", len(models), on_progress, cancel)
     for k, (name, model) in enumerate(models.items()):
@@ -148,7 +168,14 @@ def robustness_table(
         adversarial = attack_images(model, images, labels, config=attack)
         pgd = (masked_predictions(model, adversarial) == labels).float().mean().item()
         share = high_frequency_share(input_gradients(model, images, labels))
-        table.add_row(name, float(model.info.training.get("jafr_lambda", 0.0)), 100 * clean, 100 * low, 100 * high,
-                      100 * pgd, 100 * share)
+        table.add_row(
+            name,
+            float(model.info.training.get("jafr_lambda", 0.0)),
+            100 * clean,
+            100 * low,
+            100 * high,
+            100 * pgd,
+            100 * share,
+        )
     reporter.report(len(models), "done")
     return table

@@ -32,9 +32,10 @@ import tempfile
 import time
 import uuid
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -224,7 +225,9 @@ class ResultsStore:
         except FileNotFoundError:
             raise OutputError(f"{path} is missing from the run") from None
         except (ValueError, UnicodeDecodeError) as exc:
-            raise OutputError(f"{path} is damaged ({exc}); restore it from a backup, or start a new run folder") from None
+            raise OutputError(
+                f"{path} is damaged ({exc}); restore it from a backup, or start a new run folder"
+            ) from None
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
@@ -277,7 +280,9 @@ class ResultsStore:
             if existing.get("kind") != kind:
                 raise OutputError(f"mask group {group!r} already holds {existing.get('kind')} masks")
             return
-        atomic_write_text(target, json.dumps(record, indent=2, sort_keys=True, default=_jsonable) + "\n", read_only=True)
+        atomic_write_text(
+            target, json.dumps(record, indent=2, sort_keys=True, default=_jsonable) + "\n", read_only=True
+        )
 
     def mask_meta(self, group: str) -> dict[str, Any]:
         return self.read_json(f"masks/{group}/meta.json")
@@ -285,7 +290,9 @@ class ResultsStore:
     def save_set_mask(self, group: str, mask: np.ndarray, meta: dict[str, Any]) -> None:
         """A dataset mask ``(Cm, H, W)``; write-once."""
         self._write_meta(group, "set", {**meta, "shape": list(mask.shape)})
-        atomic_write_bytes(self._mask_dir(group) / "mask.npy", _npy_bytes(mask.astype(np.float32)), overwrite=False, read_only=True)
+        atomic_write_bytes(
+            self._mask_dir(group) / "mask.npy", _npy_bytes(mask.astype(np.float32)), overwrite=False, read_only=True
+        )
 
     def load_set_mask(self, group: str) -> np.ndarray:
         return np.load(self._mask_dir(group) / "mask.npy", allow_pickle=False)
@@ -303,7 +310,13 @@ class ResultsStore:
         return dict(zip(classes, stacked))
 
     def begin_image_masks(
-        self, group: str, meta: dict[str, Any], images: np.ndarray, labels: np.ndarray, ids: list[str], **arrays: np.ndarray
+        self,
+        group: str,
+        meta: dict[str, Any],
+        images: np.ndarray,
+        labels: np.ndarray,
+        ids: list[str],
+        **arrays: np.ndarray,
     ) -> None:
         """Declare a per-image group before shards arrive: its metadata and its inputs (the
         images to mask, their labels and ids), so the group can be resumed, evaluated or
@@ -320,7 +333,9 @@ class ResultsStore:
         self._write_meta(group, "image", {**meta, "ids": list(ids)})
         inputs = self._mask_dir(group) / "inputs.npz"
         if not inputs.exists():
-            payload = _npz_bytes(images=images.astype(np.float32), labels=labels, ids=np.array(ids, dtype=str), **arrays)
+            payload = _npz_bytes(
+                images=images.astype(np.float32), labels=labels, ids=np.array(ids, dtype=str), **arrays
+            )
             atomic_write_bytes(inputs, payload, overwrite=False, read_only=True)
         (self._mask_dir(group) / "shards").mkdir(parents=True, exist_ok=True)
 
@@ -397,7 +412,10 @@ class ResultsStore:
         order = np.argsort([rank.get(i, len(rank)) for i in ids], kind="stable")
         masks = arrays.pop("masks")[order]
         return StoredImageMasks(
-            ids=[ids[k] for k in order], masks=masks, arrays={k: v[order] for k, v in arrays.items()}, meta=meta,
+            ids=[ids[k] for k in order],
+            masks=masks,
+            arrays={k: v[order] for k, v in arrays.items()},
+            meta=meta,
             shards=tuple(sorted(shards)),
         )
 

@@ -77,8 +77,7 @@ def _signed_distance(shape: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tens
         return torch.maximum(u.abs(), v.abs()) - 0.85
     if shape == "triangle":
         distances = [
-            u * math.cos(a) + v * math.sin(a) - 0.5
-            for a in (math.pi / 2 + k * 2 * math.pi / 3 for k in range(3))
+            u * math.cos(a) + v * math.sin(a) - 0.5 for a in (math.pi / 2 + k * 2 * math.pi / 3 for k in range(3))
         ]
         return torch.stack(distances).amax(dim=0)
     if shape == "cross":

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["Column", "Table"]
 
@@ -60,7 +61,9 @@ class Table:
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
         lines = [self.title, ""]
         for k, row in enumerate(cells):
-            lines.append("  ".join(c.rjust(w) if k and _numeric(c) else c.ljust(w) for c, w in zip(row, widths)).rstrip())
+            lines.append(
+                "  ".join(c.rjust(w) if k and _numeric(c) else c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            )
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
         if self.notes:

@@ -27,7 +27,15 @@ from .models import Classifier, ModelInfo, build_classifier, frozen
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .tables import Table
 
-__all__ = ["AUGMENTATIONS", "AUGMENTATION_CODES", "TrainConfig", "TrainResult", "train_model", "evaluate_loss", "history_table"]
+__all__ = [
+    "AUGMENTATIONS",
+    "AUGMENTATION_CODES",
+    "TrainConfig",
+    "TrainResult",
+    "train_model",
+    "evaluate_loss",
+    "history_table",
+]
 
 AUGMENTATIONS = VARIANTS
 # The paper's one-letter names of the model variants.
@@ -67,13 +75,19 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
 
-        check(self.augmentation in AUGMENTATIONS, f"augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}")
+        check(
+            self.augmentation in AUGMENTATIONS,
+            f"augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}",
+        )
         check(self.epochs >= 1, f"epochs must be ≥ 1, got {self.epochs}")
         check(self.batch_size >= 1, f"batch size must be ≥ 1, got {self.batch_size}")
         check(np.isfinite(self.max_lr) and self.max_lr > 0, f"learning rate must be > 0, got {self.max_lr}")
         check(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
         check(self.weight_decay >= 0, f"weight decay must be ≥ 0, got {self.weight_decay}")
-        check(0 < self.crop_scale[0] <= self.crop_scale[1] <= 1, f"crop_scale must satisfy 0 < lo ≤ hi ≤ 1, got {self.crop_scale}")
+        check(
+            0 < self.crop_scale[0] <= self.crop_scale[1] <= 1,
+            f"crop_scale must satisfy 0 < lo ≤ hi ≤ 1, got {self.crop_scale}",
+        )
         check(0 < self.scale_range[0] <= self.scale_range[1], f"scale range must be positive, got {self.scale_range}")
         check(0 <= self.translate <= 1, f"translate must lie in [0, 1], got {self.translate}")
         check(0 <= self.rotate_deg <= 180, f"rotate_deg must lie in [0, 180], got {self.rotate_deg}")
@@ -277,12 +291,29 @@ def history_table(name: str, augmentation: str, history: list[dict[str, float]])
     """Per-epoch training metrics as a table (``training-<name>``), with the JaFR bias value
     per epoch when the model was trained with it."""
     jafr = any("frequency_bias" in row for row in history)
-    columns = [("epoch", "count"), ("train loss", "nats"), ("train accuracy", "%"), ("val loss", "nats"),
-               ("val accuracy", "%"), ("learning rate", "1"), ("time", "s")]
-    table = Table.build(f"training-{name}", f"Training of model {name} ({augmentation})",
-                        columns + ([("JaFR bias v", "1")] if jafr else []))
+    columns = [
+        ("epoch", "count"),
+        ("train loss", "nats"),
+        ("train accuracy", "%"),
+        ("val loss", "nats"),
+        ("val accuracy", "%"),
+        ("learning rate", "1"),
+        ("time", "s"),
+    ]
+    table = Table.build(
+        f"training-{name}",
+        f"Training of model {name} ({augmentation})",
+        columns + ([("JaFR bias v", "1")] if jafr else []),
+    )
     for row in history:
-        values = [row["epoch"], row["train_loss"], 100 * row["train_accuracy"], row["val_loss"],
-                  100 * row["val_accuracy"], row["lr"], row["seconds"]]
+        values = [
+            row["epoch"],
+            row["train_loss"],
+            100 * row["train_accuracy"],
+            row["val_loss"],
+            100 * row["val_accuracy"],
+            row["lr"],
+            row["seconds"],
+        ]
         table.add_row(*values, *([row["frequency_bias"]] if jafr else []))
     return table

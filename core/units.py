@@ -10,16 +10,16 @@ ids remain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from .data import ImageSet
 from .masks import ImageMaskConfig, ImageMaskResult, auto_batch_size, learn_image_masks, slot_count
-from .models import model_device
-from .models import Classifier
+from .models import Classifier, model_device
 from .progress import CancelToken, ProgressCallback
 from .store import ResultsStore
 
@@ -88,7 +88,9 @@ def run_mask_units(
     inputs = store.image_mask_inputs(group)
     total = len(inputs["ids"])
     device = torch.device(device) if device is not None else model_device(model)
-    slots = config.batch_size or slot_count(auto_batch_size(device, total, model, tuple(inputs["images"].shape[1:])), total)
+    slots = config.batch_size or slot_count(
+        auto_batch_size(device, total, model, tuple(inputs["images"].shape[1:])), total
+    )
     position = {image_id: k for k, image_id in enumerate(inputs["ids"].tolist())}
     index = np.array([position[u.image_id] for u in units], dtype=np.int64)
     targets = torch.from_numpy(inputs["targets"][index]) if "targets" in inputs else None

@@ -27,8 +27,15 @@ def _seed():
 
 
 def tiny_info(channels: int = 1, classes: int = 6, size: int = 16, arch: str = "small_cnn") -> ModelInfo:
-    return ModelInfo(arch=arch, in_channels=channels, num_classes=classes, image_size=size,
-                     mean=(0.5,) * channels, std=(0.25,) * channels, class_names=tuple(f"c{k}" for k in range(classes)))
+    return ModelInfo(
+        arch=arch,
+        in_channels=channels,
+        num_classes=classes,
+        image_size=size,
+        mean=(0.5,) * channels,
+        std=(0.25,) * channels,
+        class_names=tuple(f"c{k}" for k in range(classes)),
+    )
 
 
 @pytest.fixture

@@ -72,12 +72,18 @@ def image_files(tmp_path_factory, tiny_shapes):
 def _drop(window, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPointF(50, 50).toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPointF(50, 50).toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dragEnterEvent(enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dropEvent(drop)
 
 
@@ -96,7 +102,16 @@ def _run_until_done(qtbot, window, start, signal="finished"):
 def test_window_opens_with_the_welcome_page(window):
     assert window.welcome.isVisible()
     assert window.welcome.demo_button.text().startswith("▶  Run the demo")
-    assert set(window.docks) == {"models", "convergence", "spectrum", "images", "clusters", "compare", "tables", "analyses"}
+    assert set(window.docks) == {
+        "models",
+        "convergence",
+        "spectrum",
+        "images",
+        "clusters",
+        "compare",
+        "tables",
+        "analyses",
+    }
 
 
 def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_files):
@@ -133,7 +148,9 @@ def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0][:2]]))
     _wait_job(qtbot, window)  # the images follow the checkpoint
     group = window.workbench.image_groups()[0]
-    name, result = _run_until_done(qtbot, window, lambda: window.attack(group, AttackConfig(eps=0.1, steps=3), window.image_config))
+    name, result = _run_until_done(
+        qtbot, window, lambda: window.attack(group, AttackConfig(eps=0.1, steps=3), window.image_config)
+    )
     assert name == "adversarial masks" and result.done == 2
     assert window.workbench.adversarial_partner(group) == result.group
     window.workbench.select_image(group, "shape 0.png")
@@ -146,8 +163,17 @@ def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
 def test_two_checkpoints_compare(qtbot, window, checkpoints):
     _run_until_done(qtbot, window, lambda: window.handle_paths(list(checkpoints)))
     assert set(window.workbench.models) == {"N", "S"}
-    _run_until_done(qtbot, window, lambda: window.compare(
-        "builtin", 4, SetMaskConfig(lr=2e-2, batch_size=8, max_epochs=3), 2, ImageMaskConfig(max_steps=20, check_every=10)))
+    _run_until_done(
+        qtbot,
+        window,
+        lambda: window.compare(
+            "builtin",
+            4,
+            SetMaskConfig(lr=2e-2, batch_size=8, max_epochs=3),
+            2,
+            ImageMaskConfig(max_steps=20, check_every=10),
+        ),
+    )
     panel = window.panels["compare"]
     assert set(panel.mask_views) == {"N", "S"}
     difference = panel.difference_views["S"].data
@@ -262,8 +288,10 @@ def test_gui_stays_responsive_while_masks_are_learned(qtbot, window, checkpoints
     window.runner.stop()
     gaps = probe.gaps
     worst = max(gaps) * 1000
-    print(f"\nGUI timer-latency probe: {len(gaps)} ticks, longest gap {worst:.0f} ms, "
-          f"99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")
+    print(
+        f"\nGUI timer-latency probe: {len(gaps)} ticks, longest gap {worst:.0f} ms, "
+        f"99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms"
+    )
     assert len(gaps) > 50
     assert worst < 2000
 
@@ -274,11 +302,18 @@ def test_screenshots_of_each_view_after_a_small_run(qtbot, window, tmp_path):
     from core.pipeline import StudyConfig, run_study
     from core.store import ResultsStore
 
-    config = StudyConfig(image_size=32, train_per_class=60, val_per_class=10, augmentations=("none", "adversarial", "rotation"),
-                         train=TrainConfig(epochs=4, batch_size=64, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=AttackConfig(steps=2)),
-                         set_mask=SetMaskConfig(lr=2e-2, batch_size=16, max_epochs=8),
-                         image_mask=ImageMaskConfig(max_steps=300, check_every=25), images_per_class=4,
-                         stability_seeds=(), examples=3)
+    config = StudyConfig(
+        image_size=32,
+        train_per_class=60,
+        val_per_class=10,
+        augmentations=("none", "adversarial", "rotation"),
+        train=TrainConfig(epochs=4, batch_size=64, max_lr=3e-3, crop_scale=(0.8, 1.0), pgd=AttackConfig(steps=2)),
+        set_mask=SetMaskConfig(lr=2e-2, batch_size=16, max_epochs=8),
+        image_mask=ImageMaskConfig(max_steps=300, check_every=25),
+        images_per_class=4,
+        stability_seeds=(),
+        examples=3,
+    )
     run_study(config, ResultsStore(tmp_path / "run"))
     window.open_run(tmp_path / "run")
     window.resize(1600, 1000)
@@ -323,7 +358,9 @@ def test_a_graph_without_metadata_asks_for_its_shapes(qtbot, window, monkeypatch
     class FakeDialog:
         def __init__(self, name, needs, parent=None):
             asked.append((name, needs))
-            self.values = {"details": {"in_channels": 1, "num_classes": 6, "image_size": 16, "mean": (0.5,), "std": (0.25,)}}
+            self.values = {
+                "details": {"in_channels": 1, "num_classes": 6, "image_size": 16, "mean": (0.5,), "std": (0.25,)}
+            }
 
         def exec(self):
             return 1
@@ -338,8 +375,9 @@ def test_a_graph_without_metadata_asks_for_its_shapes(qtbot, window, monkeypatch
 
 def test_training_from_the_app_adds_models(qtbot, window):
     config = TrainConfig(epochs=1, batch_size=32, crop_scale=(1.0, 1.0))
-    name, trained = _run_until_done(qtbot, window, lambda: window.train(
-        "builtin", 16, 1, 8, 2, [config, config.replace(augmentation="rotation")]))
+    name, trained = _run_until_done(
+        qtbot, window, lambda: window.train("builtin", 16, 1, 8, 2, [config, config.replace(augmentation="rotation")])
+    )
     assert set(trained) == {"N", "R"} and set(window.workbench.models) == {"N", "R"}
     assert {"training-N", "training-R"} <= set(window.workbench.tables())
     assert window.workbench.store.has_model("R")
@@ -347,8 +385,12 @@ def test_training_from_the_app_adds_models(qtbot, window):
 
 def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoints):
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
-    name, message = _run_until_done(qtbot, window, lambda: window.compare(
-        "builtin:planted", 4, SetMaskConfig(max_epochs=1), 0, ImageMaskConfig(max_steps=5)), signal="failed")
+    name, message = _run_until_done(
+        qtbot,
+        window,
+        lambda: window.compare("builtin:planted", 4, SetMaskConfig(max_epochs=1), 0, ImageMaskConfig(max_steps=5)),
+        signal="failed",
+    )
     assert "6 classes but the dataset has 5" in message
     assert window.message_bar.level == "error" and window.isVisible()
 
@@ -382,8 +424,12 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path):
     assert panel.export_figure_to(tmp_path / "heat.png").read_bytes()[:4] == b"\x89PNG"
     _run_until_done(qtbot, window, lambda: window.robustness("builtin", 4, 2))
     assert panel.robustness_model.rowCount() == 2
-    config = AdversarialMapsConfig(attacks=("pgd",), attack=AttackConfig(eps=0.1, steps=3),
-                                   masks=ImageMaskConfig.basile(16, min_steps=20, max_steps=40), permutations=5)
+    config = AdversarialMapsConfig(
+        attacks=("pgd",),
+        attack=AttackConfig(eps=0.1, steps=3),
+        masks=ImageMaskConfig.basile(16, min_steps=20, max_steps=40),
+        permutations=5,
+    )
     _run_until_done(qtbot, window, lambda: window.adversarial_maps("builtin", 4, 4, config))
     panel.tabs.setCurrentIndex(0)
     assert panel.attack_choice.currentText() == "N-pgd"

@@ -33,8 +33,13 @@ def test_launcher_runs_headless_subcommands_without_qt(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text('{"format": "fourier-masks/run", "version": 1}')
-    out = subprocess.run([sys.executable, "-c", code, str(run)], cwd=Path(__file__).resolve().parents[1],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(run)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip().splitlines()[-1] == "NOQT 0"
 
 

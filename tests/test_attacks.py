@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from core.attacks import AttackConfig, attack_success, attack_images, pixel_eps
+from core.attacks import AttackConfig, attack_images, attack_success, pixel_eps
 from core.errors import ConfigError
 
 

@@ -14,8 +14,8 @@ import pickle
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -40,6 +40,7 @@ def case(table: dict, name: str):
     def register(function):
         table[name] = function
         return function
+
     return register
 
 
@@ -71,10 +72,14 @@ def truncated(path: Path) -> Path:
 
 def bomb_png(path: Path, side: int = 60_000) -> Path:
     """A tiny file whose header claims a 60 000 × 60 000 image (a decompression bomb)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -99,6 +104,7 @@ def failing_torchscript(path: Path) -> Path:
             if x.shape[-1] != 999:
                 raise RuntimeError("this graph only takes 999-pixel images")
             return x.flatten(1)[:, :6]
+
     torch.jit.save(torch.jit.script(Picky()), path)
     return path
 
@@ -217,8 +223,11 @@ def _(c):
 
 @case(ENGINE, "checkpoint for another architecture")
 def _(c):
-    expect(errors.ModelMismatchError, "architecture they were trained with",
-           lambda: load_model(_plain_state_dict(c), arch="resnet18"))
+    expect(
+        errors.ModelMismatchError,
+        "architecture they were trained with",
+        lambda: load_model(_plain_state_dict(c), arch="resnet18"),
+    )
 
 
 def _plain_state_dict(c) -> Path:
@@ -230,8 +239,11 @@ def _plain_state_dict(c) -> Path:
 @case(ENGINE, "checkpoint for another class count")
 def _(c):
     data = load_dataset("builtin:planted", size=16, train_per_class=1, val_per_class=2).val
-    expect(errors.ModelMismatchError, "6 classes but the dataset has 5",
-           lambda: check_compatible(c["model"].info, data.channels, data.num_classes))
+    expect(
+        errors.ModelMismatchError,
+        "6 classes but the dataset has 5",
+        lambda: check_compatible(c["model"].info, data.channels, data.num_classes),
+    )
 
 
 @case(ENGINE, "pickle that runs code on load")
@@ -264,12 +276,18 @@ def _(c):
 @case(ENGINE, "TorchScript that fails when run")
 def _(c):
     model = load_model(failing_torchscript(c["dir"] / "picky.ts"), in_channels=1, num_classes=6, image_size=16)
-    expect(errors.ModelRunError, "failed when run.*999-pixel.*size", lambda: learn_image_masks(model, torch.rand(2, 1, 16, 16)))
+    expect(
+        errors.ModelRunError,
+        "failed when run.*999-pixel.*size",
+        lambda: learn_image_masks(model, torch.rand(2, 1, 16, 16)),
+    )
 
 
 @case(ENGINE, "TorchScript file truncated")
 def _(c):
-    expect(errors.CheckpointError, "truncated", lambda: load_model(truncated(failing_torchscript(c["dir"] / "picky.ts"))))
+    expect(
+        errors.CheckpointError, "truncated", lambda: load_model(truncated(failing_torchscript(c["dir"] / "picky.ts")))
+    )
 
 
 @case(ENGINE, "HTML page saved as a checkpoint")
@@ -283,15 +301,22 @@ def _(c):
 def _(c):
     with torch.no_grad():
         c["model"].net.classifier.weight[0, 0] = float("nan")
-    expect(errors.NonFiniteError, "NaN or Inf.*weights", lambda: load_model(save_checkpoint(c["model"], c["dir"] / "nan.pt")))
+    expect(
+        errors.NonFiniteError,
+        "NaN or Inf.*weights",
+        lambda: load_model(save_checkpoint(c["model"], c["dir"] / "nan.pt")),
+    )
 
 
 @case(ENGINE, "Inf outputs")
 def _(c):
     with torch.no_grad():
         c["model"].net.classifier.bias.fill_(float("inf"))
-    expect(errors.NonFiniteError, "NaN or Inf outputs.*check the checkpoint",
-           lambda: learn_image_masks(c["model"], tiny_images(c["model"])))
+    expect(
+        errors.NonFiniteError,
+        "NaN or Inf outputs.*check the checkpoint",
+        lambda: learn_image_masks(c["model"], tiny_images(c["model"])),
+    )
 
 
 @case(ENGINE, "NaN pixels")
@@ -332,8 +357,11 @@ def _(c):
 
     data = load_builtin("shapes", 4, 2, size=16)
     data.train.images[0, 0, 0, 0] = float("nan")
-    expect(errors.NonFiniteError, "training images contain NaN", lambda: train_model(data.train, data.val,
-                                                                                     config=TrainConfig(epochs=1)))
+    expect(
+        errors.NonFiniteError,
+        "training images contain NaN",
+        lambda: train_model(data.train, data.val, config=TrainConfig(epochs=1)),
+    )
 
 
 @case(ENGINE, "PGD ε outside [0, 1]")
@@ -369,16 +397,22 @@ def _(c):
 @case(ENGINE, "name that climbs out of the run folder")
 def _(c):
     store = ResultsStore(c["dir"] / "run")
-    expect(errors.ConfigError, "invalid result name", lambda: store.save_set_mask("../../escape", np.ones((1, 4, 4)), {}))
+    expect(
+        errors.ConfigError, "invalid result name", lambda: store.save_set_mask("../../escape", np.ones((1, 4, 4)), {})
+    )
     assert not (c["dir"] / "escape").exists()
 
 
 @case(ENGINE, "damaged mask shard")
 def _(c):
     store = ResultsStore(c["dir"] / "run")
-    store.begin_image_masks("image/N-clean", {"model": "N"}, images=np.zeros((2, 1, 4, 4)), labels=np.zeros(2), ids=["a", "b"])
+    store.begin_image_masks(
+        "image/N-clean", {"model": "N"}, images=np.zeros((2, 1, 4, 4)), labels=np.zeros(2), ids=["a", "b"]
+    )
     store.append_image_masks("image/N-clean", ["a"], np.ones((1, 1, 4, 4)))
-    (c["dir"] / "run" / "masks" / "image" / "N-clean" / "shards" / "part-x-000001.npz").write_bytes(b"PK\x03\x04 damaged")
+    (c["dir"] / "run" / "masks" / "image" / "N-clean" / "shards" / "part-x-000001.npz").write_bytes(
+        b"PK\x03\x04 damaged"
+    )
     assert store.finished_ids("image/N-clean") == {"a"}
     assert store.load_image_masks("image/N-clean").ids == ["a"]
 
@@ -392,8 +426,11 @@ def _(c):
 
 @case(ENGINE, "dataset that cannot be downloaded")
 def _(c):
-    expect(errors.DatasetUnavailableError, "unavailable.*Download it",
-           lambda: load_torchvision_dataset("FashionMNIST", True, root=c["dir"], download=False))
+    expect(
+        errors.DatasetUnavailableError,
+        "unavailable.*Download it",
+        lambda: load_torchvision_dataset("FashionMNIST", True, root=c["dir"], download=False),
+    )
 
 
 @case(ENGINE, "unknown dataset")
@@ -404,7 +441,11 @@ def _(c):
 @case(ENGINE, "exported graph given images of another size")
 def _(c):
     info = c["model"].info.replace(arch="torch-export")
-    expect(errors.ModelMismatchError, "exported for 16px images, not 32px", lambda: check_compatible(info, 1, 6, image_size=32))
+    expect(
+        errors.ModelMismatchError,
+        "exported for 16px images, not 32px",
+        lambda: check_compatible(info, 1, 6, image_size=32),
+    )
 
 
 @case(ENGINE, "GPU asked for on a machine without one")
@@ -438,8 +479,20 @@ DATA = ["--data", "builtin", "--size", "16", "--train-per-class", "3", "--val-pe
 
 @case(CLI, "only a corrupt image given")
 def _(c, capsys):
-    cli_error(capsys, ["masks", "image", "--model", c["ckpt"], "--images", truncated(png(c["dir"] / "a.png")),
-                       "--out", c["dir"] / "run"], "none of the 1 file.*corrupt or truncated")
+    cli_error(
+        capsys,
+        [
+            "masks",
+            "image",
+            "--model",
+            c["ckpt"],
+            "--images",
+            truncated(png(c["dir"] / "a.png")),
+            "--out",
+            c["dir"] / "run",
+        ],
+        "none of the 1 file.*corrupt or truncated",
+    )
 
 
 @case(CLI, "truncated checkpoint")
@@ -449,8 +502,11 @@ def _(c, capsys):
 
 @case(CLI, "model and dataset disagree on classes")
 def _(c, capsys):
-    cli_error(capsys, ["masks", "set", "--model", c["ckpt"], "--data", "builtin:planted", "--size", "16",
-                       "--out", c["dir"] / "run"], "6 classes but the dataset has 5")
+    cli_error(
+        capsys,
+        ["masks", "set", "--model", c["ckpt"], "--data", "builtin:planted", "--size", "16", "--out", c["dir"] / "run"],
+        "6 classes but the dataset has 5",
+    )
 
 
 @case(CLI, "zero epochs")
@@ -467,7 +523,9 @@ def _(c, capsys):
 def _(c, capsys):
     blocker = c["dir"] / "blocker"
     blocker.write_text("x")
-    cli_error(capsys, ["masks", "image", "--model", c["ckpt"], *DATA, "--out", blocker / "run"], "part of that path is a file")
+    cli_error(
+        capsys, ["masks", "image", "--model", c["ckpt"], *DATA, "--out", blocker / "run"], "part of that path is a file"
+    )
 
 
 @case(CLI, "ε of 2 in pixel units")
@@ -483,8 +541,25 @@ def _(c, capsys):
 @case(CLI, "TorchScript model that fails")
 def _(c, capsys):
     failing_torchscript(c["dir"] / "picky.ts")
-    cli_error(capsys, ["masks", "image", "--model", c["dir"] / "picky.ts", "--model-classes", "6", "--model-channels", "1",
-                       "--model-size", "16", *DATA, "--out", c["dir"] / "run"], "failed when run")
+    cli_error(
+        capsys,
+        [
+            "masks",
+            "image",
+            "--model",
+            c["dir"] / "picky.ts",
+            "--model-classes",
+            "6",
+            "--model-channels",
+            "1",
+            "--model-size",
+            "16",
+            *DATA,
+            "--out",
+            c["dir"] / "run",
+        ],
+        "failed when run",
+    )
 
 
 @case(CLI, "malicious checkpoint")
@@ -516,8 +591,9 @@ def _(c, capsys):
     c["ckpt"].rename(model)
     image = png(c["dir"] / "fötö 1 (copy).png")
     run = c["dir"] / "résultats 2026"
-    code, err = run_cli(capsys, ["masks", "image", "--model", model, "--images", image, "--max-steps", "5",
-                                 "--out", run, "--quiet"])
+    code, err = run_cli(
+        capsys, ["masks", "image", "--model", model, "--images", image, "--max-steps", "5", "--out", run, "--quiet"]
+    )
     assert code == 0, err
     store = ResultsStore.open(run)
     assert store.mask_groups() == ["image/mod-le-final-clean"]

@@ -11,8 +11,8 @@ from core.advmaps import AdversarialMapsConfig, cosine_similarity
 from core.analyses import run_adversarial_maps, run_blue_shift, run_heat_map
 from core.attacks import AttackConfig, attack_images
 from core.blueshift import blue_shift
-from core.cli import main as cli_main
 from core.checkpoints import save_checkpoint
+from core.cli import main as cli_main
 from core.errors import ConfigError
 from core.fourier import apply_mask, centred, mirrored
 from core.idcor import idcor, twonn_dimension
@@ -82,8 +82,12 @@ def test_cosine_similarity_of_masks():
 
 def test_adversarial_maps_end_to_end(trained_shapes_model, tiny_shapes, tmp_path):
     store = ResultsStore(tmp_path / "run")
-    config = AdversarialMapsConfig(attacks=("pgd", "fgsm"), attack=AttackConfig(eps=0.1, steps=5),
-                                   masks=ImageMaskConfig.basile(16, min_steps=20, max_steps=60), permutations=20)
+    config = AdversarialMapsConfig(
+        attacks=("pgd", "fgsm"),
+        attack=AttackConfig(eps=0.1, steps=5),
+        masks=ImageMaskConfig.basile(16, min_steps=20, max_steps=60),
+        permutations=20,
+    )
     result = run_adversarial_maps(store, "N", trained_shapes_model, tiny_shapes.val, config=config)
     assert set(result.comparisons) == {"pgd", "fgsm"}
     pgd = result.comparisons["pgd"]
@@ -125,7 +129,9 @@ def test_jafr_moves_the_input_gradient_to_low_frequencies():
     data = load_builtin("shapes", 60, 20, size=32)
     shares, tables = {}, {}
     for lam in (0.0, 0.5):
-        config = TrainConfig(epochs=4, batch_size=64, max_lr=3e-3, crop_scale=(1.0, 1.0), hflip=False, jafr_lambda=lam, seed=0)
+        config = TrainConfig(
+            epochs=4, batch_size=64, max_lr=3e-3, crop_scale=(1.0, 1.0), hflip=False, jafr_lambda=lam, seed=0
+        )
         result = train_model(data.train, data.val, config=config)
         shares[lam] = high_frequency_share(input_gradients(result.model, data.val.images, data.val.labels))
         tables[lam] = history_table("m", "none", result.history)
@@ -172,7 +178,11 @@ def test_heat_map_is_saved_with_a_table(trained_shapes_model, tiny_shapes, tmp_p
     store = ResultsStore(tmp_path / "run")
     run_heat_map(store, "N", trained_shapes_model, tiny_shapes.val.images[:6], tiny_shapes.val.labels[:6], eps=1.0)
     table = store.load_table("heat-map-N")
-    assert len(table.rows) == 16 * 16 and table.headers() == ["k_y [cycles/image]", "k_x [cycles/image]", "error rate [%]"]
+    assert len(table.rows) == 16 * 16 and table.headers() == [
+        "k_y [cycles/image]",
+        "k_x [cycles/image]",
+        "error rate [%]",
+    ]
     assert (store.root / "figures" / "heat-map-N.pdf").is_file()
 
 
@@ -193,12 +203,18 @@ def test_phase_masks_keep_every_magnitude():
 
 
 def test_phase_masks_are_learned(tiny_model, trained_shapes_model, tiny_shapes):
-    result = learn_image_masks(tiny_model, torch.rand(3, 1, 16, 16), config=ImageMaskConfig(max_steps=80, component="phase"))
+    result = learn_image_masks(
+        tiny_model, torch.rand(3, 1, 16, 16), config=ImageMaskConfig(max_steps=80, component="phase")
+    )
     assert result.masks.min() >= 0 and result.masks.max() <= 1 and result.masks.min() < 0.9
     np.testing.assert_allclose(result.masks, mirrored(result.masks), atol=1e-5)
     val = tiny_shapes.val
-    set_result = learn_set_mask(trained_shapes_model, val.images, val.labels,
-                                config=SetMaskConfig(max_epochs=2, batch_size=12, component="phase"))
+    set_result = learn_set_mask(
+        trained_shapes_model,
+        val.images,
+        val.labels,
+        config=SetMaskConfig(max_epochs=2, batch_size=12, component="phase"),
+    )
     assert set_result.mask.shape == (1, 16, 16)
     with pytest.raises(ConfigError):
         ImageMaskConfig(component="colour")
@@ -231,17 +247,63 @@ def test_the_new_analyses_from_the_command_line(tmp_path, trained_shapes_model, 
     checkpoint = save_checkpoint(trained_shapes_model, tmp_path / "N.pt")
     run = str(tmp_path / "run")
     data = ["--data", "builtin", "--size", "16", "--val-per-class", "4", "--train-per-class", "4"]
-    assert cli_main(["heat-map", "--model", str(checkpoint), *data, "--per-class", "2", "--eps", "1", "--out", run, "--quiet"]) == 0
+    assert (
+        cli_main(
+            ["heat-map", "--model", str(checkpoint), *data, "--per-class", "2", "--eps", "1", "--out", run, "--quiet"]
+        )
+        == 0
+    )
     assert "Fourier heat map of N" in capsys.readouterr().out
-    assert cli_main(["adversarial-maps", "--model", "N", *data, "--per-class", "4", "--eps", "0.1", "--steps", "3",
-                     "--max-steps", "40", "--permutations", "5", "--out", run, "--quiet"]) == 0
+    assert (
+        cli_main(
+            [
+                "adversarial-maps",
+                "--model",
+                "N",
+                *data,
+                "--per-class",
+                "4",
+                "--eps",
+                "0.1",
+                "--steps",
+                "3",
+                "--max-steps",
+                "40",
+                "--permutations",
+                "5",
+                "--out",
+                run,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "Essential vs adversarial frequency maps" in capsys.readouterr().out
     assert cli_main(["train", *data, "--epochs", "1", "--jafr", "0.01", "--name", "J", "--out", run, "--quiet"]) == 0
     assert cli_main(["robustness", "--models", "N", "J", *data, "--steps", "2", "--out", run, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "Robustness to band-limited noise and PGD" in out and "0.01" in out
-    assert cli_main(["masks", "image", "--model", "N", *data, "--component", "phase", "--max-steps", "5",
-                     "--group", "image/N-phase", "--out", run, "--quiet"]) == 0
+    assert (
+        cli_main(
+            [
+                "masks",
+                "image",
+                "--model",
+                "N",
+                *data,
+                "--component",
+                "phase",
+                "--max-steps",
+                "5",
+                "--group",
+                "image/N-phase",
+                "--out",
+                run,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert ResultsStore.open(run).mask_meta("image/N-phase")["config"]["component"] == "phase"
     assert cli_main(["blue-shift", "--out", run]) == 0
     assert "ReLU" in capsys.readouterr().out

@@ -196,7 +196,9 @@ def test_truncated_download(tiny_model, tmp_path):
         load_model(truncated)
 
 
-@pytest.mark.parametrize("content,match", [(b"", "empty"), (b"hello world\n", "text"), (b"\x00\x01\x02garbage", "not a PyTorch")])
+@pytest.mark.parametrize(
+    "content,match", [(b"", "empty"), (b"hello world\n", "text"), (b"\x00\x01\x02garbage", "not a PyTorch")]
+)
 def test_files_that_are_not_checkpoints(tmp_path, content, match):
     path = tmp_path / "x.pt"
     path.write_bytes(content)
@@ -234,7 +236,9 @@ def test_model_info_validation():
     with pytest.raises(ConfigError):
         ModelInfo(arch="small_cnn", in_channels=3, num_classes=4, image_size=16, mean=(0.5,), std=(0.2,))
     with pytest.raises(ConfigError):
-        build_classifier(ModelInfo(arch="no_such_net", in_channels=1, num_classes=4, image_size=16, mean=(0.5,), std=(0.2,)))
+        build_classifier(
+            ModelInfo(arch="no_such_net", in_channels=1, num_classes=4, image_size=16, mean=(0.5,), std=(0.2,))
+        )
 
 
 def test_graph_models_are_saved_back_with_metadata(tiny_model, images, tmp_path):

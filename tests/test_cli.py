@@ -52,8 +52,22 @@ def test_masks_for_dropped_image_files_skip_bad_ones(tmp_path, checkpoint, capsy
     Image.fromarray((np.random.default_rng(0).random((40, 30)) * 255).astype(np.uint8)).save(good)
     bad = tmp_path / "broken.png"
     bad.write_text("not an image")
-    code = main(["masks", "image", "--model", str(checkpoint), "--images", str(good), str(bad), "--max-steps", "5",
-                 "--out", str(tmp_path / "run"), "--quiet"])
+    code = main(
+        [
+            "masks",
+            "image",
+            "--model",
+            str(checkpoint),
+            "--images",
+            str(good),
+            str(bad),
+            "--max-steps",
+            "5",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     assert "skipped: broken.png" in captured.err
@@ -64,17 +78,55 @@ def test_fast_rule_is_recorded_with_the_masks(tmp_path, checkpoint, capsys):
     from core.store import ResultsStore
 
     run = tmp_path / "run"
-    assert main(["masks", "image", "--model", str(checkpoint), *DATA, "--rule", "fast", "--max-steps", "5",
-                 "--group", "fast", "--out", str(run), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "masks",
+                "image",
+                "--model",
+                str(checkpoint),
+                *DATA,
+                "--rule",
+                "fast",
+                "--max-steps",
+                "5",
+                "--group",
+                "fast",
+                "--out",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     config = ResultsStore.open(run).mask_meta("fast")["config"]
     assert (config["schedule"], config["settle_after"], config["max_steps"]) == ("published", 3, 5)
-    assert main(["masks", "image", "--model", str(checkpoint), *DATA, "--rule", "fast", "--objective", "basile",
-                 "--out", str(run), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "masks",
+                "image",
+                "--model",
+                str(checkpoint),
+                *DATA,
+                "--rule",
+                "fast",
+                "--objective",
+                "basile",
+                "--out",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "invariance objective only" in _error(capsys)
 
 
 def test_attack_reports_success_rate_and_saves_images(tmp_path, checkpoint, capsys):
-    code = main(["attack", "--model", str(checkpoint), *DATA, "--eps", "0.05", "--out", str(tmp_path / "run"), "--quiet"])
+    code = main(
+        ["attack", "--model", str(checkpoint), *DATA, "--eps", "0.05", "--out", str(tmp_path / "run"), "--quiet"]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "success rate" in out and "pixel units" in out
     assert (tmp_path / "run" / "data" / "adversarial-shapes16.npz").is_file()
@@ -89,23 +141,68 @@ def test_info_on_a_checkpoint(checkpoint, capsys):
     "make_args,expected",
     [
         (lambda t, c: ["info", str(_write(t / "page.pt", b"<html><body>404</body></html>"))], "HTML"),
-        (lambda t, c: ["masks", "set", "--model", str(c), "--data", "builtin:planted", "--size", "16", "--out", str(t / "r")],
-         "6 classes but the dataset has 5"),
-        (lambda t, c: ["masks", "image", "--model", str(c), "--images", str(_write(t / "x.png", b"junk")), "--out", str(t / "r")],
-         "none of the 1 file"),
-        (lambda t, c: ["masks", "image", "--model", str(c), "--images", str(t / "empty_dir"), "--out", str(t / "r")],
-         "contains no image files"),
-        (lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--out", str(_write(t / "f", b"x") / "run")],
-         "part of that path is a file"),
+        (
+            lambda t, c: [
+                "masks",
+                "set",
+                "--model",
+                str(c),
+                "--data",
+                "builtin:planted",
+                "--size",
+                "16",
+                "--out",
+                str(t / "r"),
+            ],
+            "6 classes but the dataset has 5",
+        ),
+        (
+            lambda t, c: [
+                "masks",
+                "image",
+                "--model",
+                str(c),
+                "--images",
+                str(_write(t / "x.png", b"junk")),
+                "--out",
+                str(t / "r"),
+            ],
+            "none of the 1 file",
+        ),
+        (
+            lambda t, c: ["masks", "image", "--model", str(c), "--images", str(t / "empty_dir"), "--out", str(t / "r")],
+            "contains no image files",
+        ),
+        (
+            lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--out", str(_write(t / "f", b"x") / "run")],
+            "part of that path is a file",
+        ),
         (lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--lam", "-1", "--out", str(t / "r")], "λ"),
-        (lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--max-steps", "0", "--out", str(t / "r")], "max_steps"),
-        (lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--batch-size", "-2", "--out", str(t / "r")], "batch size"),
+        (
+            lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--max-steps", "0", "--out", str(t / "r")],
+            "max_steps",
+        ),
+        (
+            lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--batch-size", "-2", "--out", str(t / "r")],
+            "batch size",
+        ),
         (lambda t, c: ["train", *DATA, "--lr", "0", "--out", str(t / "r")], "learning rate"),
         (lambda t, c: ["train", *DATA, "--epochs", "1", "--device", "cuda:7", "--out", str(t / "r")], "CUDA"),
         (lambda t, c: ["evaluate", "--run", str(t)], "not a Fourier Masks run"),
         (lambda t, c: ["train", "--data", str(t / "nowhere"), "--out", str(t / "r")], "no such folder"),
-        (lambda t, c: ["train", "--data", "torchvision:MNIST", "--no-download", "--data-root", str(t / "tv"), "--out", str(t / "r")],
-         "MNIST is unavailable"),
+        (
+            lambda t, c: [
+                "train",
+                "--data",
+                "torchvision:MNIST",
+                "--no-download",
+                "--data-root",
+                str(t / "tv"),
+                "--out",
+                str(t / "r"),
+            ],
+            "MNIST is unavailable",
+        ),
         (lambda t, c: ["app"], "desktop app"),
     ],
 )
@@ -150,7 +247,19 @@ def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys
     run = tmp_path / "run"
     image = tmp_path / "a.png"
     Image.fromarray((np.random.default_rng(1).random((16, 16)) * 255).astype(np.uint8)).save(image)
-    args = ["masks", "image", "--model", str(checkpoint), "--images", str(image), "--max-steps", "5", "--out", str(run), "--quiet"]
+    args = [
+        "masks",
+        "image",
+        "--model",
+        str(checkpoint),
+        "--images",
+        str(image),
+        "--max-steps",
+        "5",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
     assert main(args) == 0
     assert (run / "models" / "shapes16.pt").is_file()
     assert main(["report", "--run", str(run), "--quiet"]) == 0  # the run is self-contained
@@ -164,7 +273,9 @@ def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys
     different = load_model(checkpoint)
     different.info = different.info.replace(name="another")
     save_checkpoint(different, other / "shapes16.pt")
-    assert main(["masks", "image", "--model", str(other / "shapes16.pt"), "--images", str(image), "--out", str(run)]) == 2
+    assert (
+        main(["masks", "image", "--model", str(other / "shapes16.pt"), "--images", str(image), "--out", str(run)]) == 2
+    )
     assert "different model named 'shapes16'" in _error(capsys)
     shutil.rmtree(other)
 
@@ -192,8 +303,27 @@ def test_a_mask_group_is_never_mixed_with_other_settings(tmp_path, capsys):
     capsys.readouterr()
     assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--lam", "0.5", "--out", run]) == 2
     assert "other settings; choose another group name (--group)" in _error(capsys)
-    assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--lam", "0.5", "--group", "image/N-lam05",
-                 "--out", run, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "masks",
+                "image",
+                "--model",
+                "N",
+                *DATA,
+                "--max-steps",
+                "5",
+                "--lam",
+                "0.5",
+                "--group",
+                "image/N-lam05",
+                "--out",
+                run,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
 
 def test_errors_and_bugs_go_to_the_log_file(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 from PIL import Image
 
 from core.data import (
@@ -14,8 +15,6 @@ from core.data import (
 )
 from core.errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
 from core.synthetic import SHAPE_CLASSES, make_planted, make_shapes, planted_band
-
-from conftest import SHARED_DATA
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128])
@@ -44,7 +43,11 @@ def test_rgb_builtin():
 def test_planted_signal_sits_on_its_ring():
     images, labels, names = make_planted(20, image_size=32, noise=0.0)
     band = planted_band(32)
-    spectrum = np.abs(np.fft.fftshift(np.fft.fft2(images[:, 0].numpy() - images[:, 0].numpy().mean(axis=(1, 2), keepdims=True)), axes=(1, 2)))
+    spectrum = np.abs(
+        np.fft.fftshift(
+            np.fft.fft2(images[:, 0].numpy() - images[:, 0].numpy().mean(axis=(1, 2), keepdims=True)), axes=(1, 2)
+        )
+    )
     radius = np.hypot(*np.meshgrid(np.arange(32) - 16, np.arange(32) - 16, indexing="ij"))
     ring = np.abs(radius - band.radius) <= 1.5
     energy = (spectrum**2).sum(axis=0)
@@ -94,7 +97,7 @@ def test_load_rgb_as_gray_and_gray_as_rgb(tmp_path, gradient):
 
 
 def test_sixteen_bit_palette_and_alpha_images(tmp_path, gradient):
-    deep = (gradient.astype(np.uint16) * 257)
+    deep = gradient.astype(np.uint16) * 257
     Image.fromarray(deep).save(tmp_path / "deep.png")
     with Image.open(tmp_path / "deep.png") as check:
         assert check.mode.startswith("I")
@@ -109,12 +112,20 @@ def test_sixteen_bit_palette_and_alpha_images(tmp_path, gradient):
 
 def test_tiny_and_wide_images(tmp_path):
     assert load_image(_save(tmp_path / "one.png", np.array([[200]], np.uint8)), channels=1, size=8).shape == (1, 8, 8)
-    assert load_image(_save(tmp_path / "wide.png", np.zeros((3, 300), np.uint8)), channels=1, size=16).shape == (1, 16, 16)
+    assert load_image(_save(tmp_path / "wide.png", np.zeros((3, 300), np.uint8)), channels=1, size=16).shape == (
+        1,
+        16,
+        16,
+    )
 
 
 @pytest.mark.parametrize(
     "content,match",
-    [(b"", "empty"), (b"this is text, not a PNG", "not an image"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "could not be decoded|not an image")],
+    [
+        (b"", "empty"),
+        (b"this is text, not a PNG", "not an image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "could not be decoded|not an image"),
+    ],
 )
 def test_bad_image_files(tmp_path, content, match):
     path = tmp_path / "bad.png"

@@ -63,7 +63,9 @@ def test_band_energies_have_unit_norm():
 def test_mask_energies_pools_channels():
     mask = np.zeros((1, 16, 16))
     mask[0, 0, 3] = 1
-    np.testing.assert_allclose(mask_energies(mask, radial_partition((16, 16), 4)), band_energies(mask[0], radial_partition((16, 16), 4)))
+    np.testing.assert_allclose(
+        mask_energies(mask, radial_partition((16, 16), 4)), band_energies(mask[0], radial_partition((16, 16), 4))
+    )
 
 
 def test_centred_difference_is_scaled_around_zero():

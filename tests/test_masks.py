@@ -81,7 +81,9 @@ def test_targets_default_to_the_model_prediction(tiny_model):
     images = _images(4)
     result = learn_image_masks(tiny_model, images, config=ImageMaskConfig(max_steps=5))
     np.testing.assert_array_equal(result.targets, tiny_model(images).argmax(1).numpy())
-    forced = learn_image_masks(tiny_model, images, targets=torch.tensor([0, 1, 2, 3]), config=ImageMaskConfig(max_steps=5))
+    forced = learn_image_masks(
+        tiny_model, images, targets=torch.tensor([0, 1, 2, 3]), config=ImageMaskConfig(max_steps=5)
+    )
     np.testing.assert_array_equal(forced.targets, [0, 1, 2, 3])
 
 
@@ -103,14 +105,18 @@ def test_per_channel_masks():
 def test_cancel_returns_at_once_with_finished_masks_only(tiny_model):
     cancel = threading.Event()
     cancel.set()
-    result = learn_image_masks(tiny_model, _images(6), config=ImageMaskConfig(max_steps=10_000, batch_size=2), cancel=cancel)
+    result = learn_image_masks(
+        tiny_model, _images(6), config=ImageMaskConfig(max_steps=10_000, batch_size=2), cancel=cancel
+    )
     assert result.cancelled
     assert len(result) == 0
 
 
 def test_progress_carries_live_masks_and_curves(tiny_model):
     events = []
-    learn_image_masks(tiny_model, _images(3), config=ImageMaskConfig(max_steps=60, check_every=20), on_progress=events.append)
+    learn_image_masks(
+        tiny_model, _images(3), config=ImageMaskConfig(max_steps=60, check_every=20), on_progress=events.append
+    )
     live = [e for e in events if "masks" in e.payload]
     assert live, "no live progress"
     payload = live[0].payload
@@ -122,15 +128,27 @@ def test_progress_carries_live_masks_and_curves(tiny_model):
 
 def test_on_result_receives_every_mask_once(tiny_model):
     parts = []
-    learn_image_masks(tiny_model, _images(5), config=ImageMaskConfig(max_steps=30, batch_size=2, check_every=10), on_result=parts.append)
+    learn_image_masks(
+        tiny_model,
+        _images(5),
+        config=ImageMaskConfig(max_steps=30, batch_size=2, check_every=10),
+        on_result=parts.append,
+    )
     ids = [i for p in parts for i in p.ids]
     assert sorted(ids) == ["0", "1", "2", "3", "4"]
 
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(lam=-0.1), dict(lr=0.0), dict(max_steps=0), dict(batch_size=-1), dict(objective="magic"), dict(patience=0),
-     dict(settle_after=-1)],
+    [
+        dict(lam=-0.1),
+        dict(lr=0.0),
+        dict(max_steps=0),
+        dict(batch_size=-1),
+        dict(objective="magic"),
+        dict(patience=0),
+        dict(settle_after=-1),
+    ],
 )
 def test_bad_image_mask_settings_are_refused(changes):
     with pytest.raises(ConfigError):
@@ -176,7 +194,9 @@ def test_set_mask_is_symmetric_bounded_and_keeps_accuracy(trained_shapes_model, 
 
 def test_class_masks_one_per_class(trained_shapes_model, tiny_shapes):
     val = tiny_shapes.val
-    results = learn_class_masks(trained_shapes_model, val.images, val.labels, config=SetMaskConfig(max_epochs=2, batch_size=6))
+    results = learn_class_masks(
+        trained_shapes_model, val.images, val.labels, config=SetMaskConfig(max_epochs=2, batch_size=6)
+    )
     assert sorted(results) == list(range(6))
     assert all(r.num_images == 6 for r in results.values())
 
@@ -185,7 +205,9 @@ def test_set_mask_cancel(trained_shapes_model, tiny_shapes):
     cancel = threading.Event()
     cancel.set()
     val = tiny_shapes.val
-    result = learn_set_mask(trained_shapes_model, val.images, val.labels, config=SetMaskConfig(max_epochs=50), cancel=cancel)
+    result = learn_set_mask(
+        trained_shapes_model, val.images, val.labels, config=SetMaskConfig(max_epochs=50), cancel=cancel
+    )
     assert result.cancelled and result.epochs == 1
 
 

@@ -6,24 +6,33 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from core.attacks import AttackConfig
+from core.errors import OutputError
 from core.masks import ImageMaskConfig, SetMaskConfig
 from core.pipeline import StudyConfig, run_study
-from core.errors import OutputError
 from core.store import ResultsStore
 from core.training import TrainConfig
 
 
 def tiny_study(**changes):
-    return StudyConfig(**{
-        **dict(
-            image_size=16, train_per_class=20, val_per_class=6,
-            train=TrainConfig(epochs=3, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=AttackConfig(steps=2)),
-            set_mask=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=2),
-            image_mask=ImageMaskConfig(max_steps=20, check_every=10),
-            images_per_class=3, stability_seeds=(1,), bands=8, examples=3,
-        ),
-        **changes,
-    })
+    return StudyConfig(
+        **{
+            **dict(
+                image_size=16,
+                train_per_class=20,
+                val_per_class=6,
+                train=TrainConfig(
+                    epochs=3, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=AttackConfig(steps=2)
+                ),
+                set_mask=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=2),
+                image_mask=ImageMaskConfig(max_steps=20, check_every=10),
+                images_per_class=3,
+                stability_seeds=(1,),
+                bands=8,
+                examples=3,
+            ),
+            **changes,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +46,22 @@ def study_run(tmp_path_factory):
 def test_study_writes_every_table(study_run):
     root, result, _ = study_run
     assert not result.cancelled
-    for name in ("table1", "table2", "table3", "stability", "energy-radial", "energy-angular",
-                 "exceedance-A-vs-N", "exceedance-adversarial-vs-clean-N", "umap-N-clean",
-                 "training-N", "training-A", "training-S", "training-T", "training-R"):
+    for name in (
+        "table1",
+        "table2",
+        "table3",
+        "stability",
+        "energy-radial",
+        "energy-angular",
+        "exceedance-A-vs-N",
+        "exceedance-adversarial-vs-clean-N",
+        "umap-N-clean",
+        "training-N",
+        "training-A",
+        "training-S",
+        "training-T",
+        "training-R",
+    ):
         assert (root / "tables" / f"{name}.csv").is_file(), name
     with open(root / "tables" / "table1.csv", newline="") as handle:
         rows = list(csv.reader(handle))
@@ -55,8 +77,16 @@ def test_study_writes_every_table(study_run):
 
 def test_study_figures_are_valid_files(study_run):
     root, result, _ = study_run
-    assert {"set-masks", "set-mask-differences", "energy-differences", "partitions", "single-image-examples-N",
-            "class-and-image-masks-N", "umap-probe-N", "umap-masks-N"} <= set(result.figures)
+    assert {
+        "set-masks",
+        "set-mask-differences",
+        "energy-differences",
+        "partitions",
+        "single-image-examples-N",
+        "class-and-image-masks-N",
+        "umap-probe-N",
+        "umap-masks-N",
+    } <= set(result.figures)
     for name in result.figures:
         assert (root / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (root / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
@@ -73,8 +103,18 @@ def test_study_reports_progress_by_step(study_run):
 def test_masks_are_stored_in_the_documented_layout(study_run):
     root, _, _ = study_run
     store = ResultsStore.open(root)
-    assert set(store.mask_groups()) == {"set/N", "set/A", "set/S", "set/T", "set/R", "set/N-seed1", "class/N",
-                                        "image/N-clean", "image/N-adversarial", "image/A-clean"}
+    assert set(store.mask_groups()) == {
+        "set/N",
+        "set/A",
+        "set/S",
+        "set/T",
+        "set/R",
+        "set/N-seed1",
+        "class/N",
+        "image/N-clean",
+        "image/N-adversarial",
+        "image/A-clean",
+    }
     for group in store.mask_groups():
         assert store.mask_meta(group)["layout"] == "unshifted-dft"
     stored = store.load_image_masks("image/N-clean")
@@ -109,7 +149,9 @@ def test_cancelled_study_keeps_finished_work(tmp_path):
         if event.stage == "study" and event.message == "dataset masks of the other models":
             cancel.set()
 
-    result = run_study(tiny_study(augmentations=("none", "scale")), ResultsStore(tmp_path), on_progress=on_progress, cancel=cancel)
+    result = run_study(
+        tiny_study(augmentations=("none", "scale")), ResultsStore(tmp_path), on_progress=on_progress, cancel=cancel
+    )
     assert result.cancelled
     store = ResultsStore.open(tmp_path)
     assert store.model_names() == ["N", "S"]

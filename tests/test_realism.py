@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 
 from core.data import load_dataset
 from core.masks import ImageMaskConfig, learn_image_masks
 from core.training import TrainConfig, train_model
-
-from conftest import SHARED_DATA
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "cifar5").is_dir(), reason="shared CIFAR-5 data not present")
 
@@ -18,7 +17,9 @@ def test_rgb_photographs_through_training_and_per_channel_masks():
     assert model.info.class_names == ("airplane", "automobile", "bird", "cat", "deer")
     assert len(model.info.mean) == 3
     shared = learn_image_masks(model, splits.val.images[:8], config=ImageMaskConfig(max_steps=300))
-    per_channel = learn_image_masks(model, splits.val.images[:8], config=ImageMaskConfig(max_steps=300, per_channel=True))
+    per_channel = learn_image_masks(
+        model, splits.val.images[:8], config=ImageMaskConfig(max_steps=300, per_channel=True)
+    )
     assert shared.masks.shape == (8, 1, 32, 32) and per_channel.masks.shape == (8, 3, 32, 32)
     # Real photographs: masks end up sparse yet keep the prediction (the paper's finding).
     assert np.median(shared.kept_fraction) < 0.5

@@ -48,13 +48,20 @@ def test_class_masks(store):
 
 def _begin(store, ids):
     images = np.zeros((len(ids), 1, 4, 4), np.float32)
-    store.begin_image_masks("image/N-clean", {"model": "N"}, images=images, labels=np.zeros(len(ids), np.int64), ids=ids)
+    store.begin_image_masks(
+        "image/N-clean", {"model": "N"}, images=images, labels=np.zeros(len(ids), np.int64), ids=ids
+    )
 
 
 def test_image_masks_arrive_in_shards_and_read_back_in_plan_order(store):
     ids = ["a", "b", "c", "d"]
     _begin(store, ids)
-    store.append_image_masks("image/N-clean", ["c", "a"], np.stack([np.full((1, 4, 4), 3.0), np.full((1, 4, 4), 1.0)]), steps=np.array([30, 10]))
+    store.append_image_masks(
+        "image/N-clean",
+        ["c", "a"],
+        np.stack([np.full((1, 4, 4), 3.0), np.full((1, 4, 4), 1.0)]),
+        steps=np.array([30, 10]),
+    )
     assert store.finished_ids("image/N-clean") == {"a", "c"}
     store.append_image_masks("image/N-clean", ["b"], np.full((1, 1, 4, 4), 2.0), steps=np.array([20]))
     stored = store.load_image_masks("image/N-clean")

@@ -22,22 +22,32 @@ def _centre_of_mass(image):
 
 def test_base_transform_without_crop_or_flip_is_the_identity():
     images = torch.rand(4, 1, 16, 16)
-    out = augment_batch(images, AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False), torch.Generator().manual_seed(0))
+    out = augment_batch(
+        images,
+        AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False),
+        torch.Generator().manual_seed(0),
+    )
     assert torch.allclose(out, images, atol=1e-6)
 
 
 def test_augmentations_draw_parameters_per_image():
     images = _dot().repeat(8, 1, 1, 1)
-    out = augment_batch(images, AugmentConfig(variant="translation", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False),
-                        torch.Generator().manual_seed(1))
+    out = augment_batch(
+        images,
+        AugmentConfig(variant="translation", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False),
+        torch.Generator().manual_seed(1),
+    )
     positions = {tuple(torch.nonzero(o[0] > 0.2)[0].tolist()) for o in out if (o > 0.2).any()}
     assert len(positions) > 3
 
 
 def test_rotation_by_up_to_180_degrees_moves_the_dot_around_the_centre():
     images = _dot(y=2, x=8).repeat(64, 1, 1, 1)
-    out = augment_batch(images, AugmentConfig(variant="rotation", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False),
-                        torch.Generator().manual_seed(2))
+    out = augment_batch(
+        images,
+        AugmentConfig(variant="rotation", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False),
+        torch.Generator().manual_seed(2),
+    )
     centres = [_centre_of_mass(o[None]) for o in out if o.sum() > 0.5]
     distances = [((cy - 7.5) ** 2 + (cx - 7.5) ** 2) ** 0.5 for cy, cx in centres]
     assert all(abs(d - 5.5) < 1.5 for d in distances)  # stays on its circle
@@ -47,8 +57,11 @@ def test_rotation_by_up_to_180_degrees_moves_the_dot_around_the_centre():
 def test_scale_changes_size():
     image = torch.zeros(1, 1, 32, 32)
     image[..., 12:20, 12:20] = 1
-    out = augment_batch(image.repeat(16, 1, 1, 1), AugmentConfig(variant="scale", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False),
-                        torch.Generator().manual_seed(3))
+    out = augment_batch(
+        image.repeat(16, 1, 1, 1),
+        AugmentConfig(variant="scale", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False),
+        torch.Generator().manual_seed(3),
+    )
     areas = out.sum(dim=(1, 2, 3))
     assert areas.min() < 64 * 0.6 and areas.max() > 64 * 1.5
     assert out.min() >= 0 and out.max() <= 1
@@ -93,12 +106,19 @@ def test_cancel_returns_the_partial_model(tiny_shapes):
         if len(events) == 2:
             cancel.set()
 
-    result = train_model(tiny_shapes.train, tiny_shapes.val, config=TrainConfig(epochs=5, batch_size=32), on_progress=on_progress, cancel=cancel)
+    result = train_model(
+        tiny_shapes.train,
+        tiny_shapes.val,
+        config=TrainConfig(epochs=5, batch_size=32),
+        on_progress=on_progress,
+        cancel=cancel,
+    )
     assert result.cancelled and result.history == [] and result.model.info.metrics["cancelled"]
 
 
 @pytest.mark.parametrize(
-    "changes", [dict(epochs=0), dict(batch_size=0), dict(max_lr=0.0), dict(augmentation="blur"), dict(crop_scale=(0.0, 1.0))]
+    "changes",
+    [dict(epochs=0), dict(batch_size=0), dict(max_lr=0.0), dict(augmentation="blur"), dict(crop_scale=(0.0, 1.0))],
 )
 def test_bad_training_settings(changes):
     with pytest.raises(ConfigError):

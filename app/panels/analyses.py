@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from PySide6.QtCore import Qt
 
 from core.blueshift import blue_shift
 from core.figures import adversarial_maps_figure, blue_shift_figure, heat_map_figure
@@ -88,9 +87,12 @@ class AnalysesPanel(Panel):
         splitter.addWidget(self.pair_list)
         self.pair_view = pg.GraphicsLayoutWidget()
         self.essential_view = ImageView(self.pair_view.addPlot(row=0, col=0, title="essential map"), "mask")
-        self.adversarial_view = ImageView(self.pair_view.addPlot(row=0, col=1, title="adversarial map"), "mask", colorbar=True)
-        self.difference_view = ImageView(self.pair_view.addPlot(row=1, col=0, title="mean adversarial − essential"),
-                                         "difference", colorbar=True)
+        self.adversarial_view = ImageView(
+            self.pair_view.addPlot(row=0, col=1, title="adversarial map"), "mask", colorbar=True
+        )
+        self.difference_view = ImageView(
+            self.pair_view.addPlot(row=1, col=0, title="mean adversarial − essential"), "difference", colorbar=True
+        )
         self.cosine_plot = self.pair_view.addPlot(row=1, col=1, title="cosine similarity")
         self.cosine_bars = pg.BarGraphItem(x=[0], height=[0], width=0.05, brush="#4d4d4d")
         self.cosine_plot.addItem(self.cosine_bars)
@@ -104,8 +106,11 @@ class AnalysesPanel(Panel):
 
     def _comparisons(self) -> list[str]:
         tables = self.workbench.tables()
-        return sorted(name.removeprefix("adversarial-maps-") for name in tables
-                      if name.startswith("adversarial-maps-") and name.count("-") >= 3)
+        return sorted(
+            name.removeprefix("adversarial-maps-")
+            for name in tables
+            if name.startswith("adversarial-maps-") and name.count("-") >= 3
+        )
 
     def _read_comparison(self, label: str) -> _Comparison | None:
         """``label`` is ``<model>-<attack>``; masks come from the run's mask groups."""
@@ -124,20 +129,25 @@ class AnalysesPanel(Panel):
         text, idcor = "", None
         for row in summary.rows if summary is not None else []:
             if row[0] == attack:
-                text = (f"{attack.upper()}: {row[1]} images flipped, {row[2]} pairs; mean cosine {row[3]:.3f} ± "
-                        f"{row[4]:.3f}; IdCor {row[5]:.3f} (p = {row[6]:.3g}); intrinsic dimensions {row[7]:.1f} "
-                        f"(essential), {row[8]:.1f} (adversarial), {row[9]:.1f} (joint)")
+                text = (
+                    f"{attack.upper()}: {row[1]} images flipped, {row[2]} pairs; mean cosine {row[3]:.3f} ± "
+                    f"{row[4]:.3f}; IdCor {row[5]:.3f} (p = {row[6]:.3g}); intrinsic dimensions {row[7]:.1f} "
+                    f"(essential), {row[8]:.1f} (adversarial), {row[9]:.1f} (joint)"
+                )
                 if np.isfinite(row[5]):
                     idcor = SimpleNamespace(correlation=row[5], p_value=row[6])
-        return _Comparison(attack, ids, essential.select(ids).masks, adversarial.select(ids).masks, cosine, labels,
-                           text, idcor)
+        return _Comparison(
+            attack, ids, essential.select(ids).masks, adversarial.select(ids).masks, cosine, labels, text, idcor
+        )
 
     def _show_comparison(self, label: str) -> None:
         self.comparison = self._read_comparison(label) if label else None
         self.pair_list.clear()
         if self.comparison is None:
-            self.idcor_label.setText("Compute adversarial maps for the selected model to compare them with its "
-                                     "essential maps (Basile et al.).")
+            self.idcor_label.setText(
+                "Compute adversarial maps for the selected model to compare them with its "
+                "essential maps (Basile et al.)."
+            )
             for view in (self.essential_view, self.adversarial_view, self.difference_view):
                 view.clear()
             self.cosine_bars.setOpts(x=[0], height=[0])
@@ -173,8 +183,12 @@ class AnalysesPanel(Panel):
         row.addWidget(compute)
         layout.addLayout(row)
         self.heat_view_widget = pg.GraphicsLayoutWidget()
-        self.heat_view = ImageView(self.heat_view_widget.addPlot(title="error rate per Fourier basis"), "heat",
-                                   colorbar=True, frequency_axes=True)
+        self.heat_view = ImageView(
+            self.heat_view_widget.addPlot(title="error rate per Fourier basis"),
+            "heat",
+            colorbar=True,
+            frequency_axes=True,
+        )
         layout.addWidget(self.heat_view_widget, 1)
         self.heat: np.ndarray | None = None
         self.heat_model.currentTextChanged.connect(self._show_heat)
@@ -199,8 +213,13 @@ class AnalysesPanel(Panel):
         row = QHBoxLayout()
         compute = QPushButton("Evaluate loaded models…")
         compute.clicked.connect(self.robustnessRequested)
-        row.addWidget(QLabel("Accuracy under low- and high-pass noise and PGD; high-frequency share of the input "
-                             "gradient (train with JaFR: Train…, field “jafr lambda”)."), 1)
+        row.addWidget(
+            QLabel(
+                "Accuracy under low- and high-pass noise and PGD; high-frequency share of the input "
+                "gradient (train with JaFR: Train…, field “jafr lambda”)."
+            ),
+            1,
+        )
         row.addWidget(compute)
         layout.addLayout(row)
         self.robustness_model = TableModel()
@@ -264,9 +283,12 @@ class AnalysesPanel(Panel):
         self._update_status()
 
     def _update_status(self) -> None:
-        texts = ["Essential vs adversarial frequency maps (Basile et al.)", "Fourier heat map (Yin et al. 2019)",
-                 "Frequency robustness of each model (Wang et al.'s JaFR evaluation)",
-                 "Non-linearities spread a sinusoid's energy to higher frequencies (the main paper's Figure 1)"]
+        texts = [
+            "Essential vs adversarial frequency maps (Basile et al.)",
+            "Fourier heat map (Yin et al. 2019)",
+            "Frequency robustness of each model (Wang et al.'s JaFR evaluation)",
+            "Non-linearities spread a sinusoid's energy to higher frequencies (the main paper's Figure 1)",
+        ]
         self.status.setText(texts[self.tabs.currentIndex()])
 
     def figures(self):
@@ -274,8 +296,13 @@ class AnalysesPanel(Panel):
         if tab == 0:
             return {"adversarial maps": lambda: adversarial_maps_figure(self.comparison) if self.comparison else None}
         if tab == 1:
-            return {"heat map": lambda: heat_map_figure(self.heat, f"Fourier heat map ({self.heat_model.currentText()})",
-                                                        self.heat_eps) if self.heat is not None else None}
+            return {
+                "heat map": lambda: (
+                    heat_map_figure(self.heat, f"Fourier heat map ({self.heat_model.currentText()})", self.heat_eps)
+                    if self.heat is not None
+                    else None
+                )
+            }
         if tab == 3:
             return {"blue shift": lambda: blue_shift_figure(self.shift, self.cycles.value())}
         return {}
@@ -286,8 +313,11 @@ class AnalysesPanel(Panel):
         if tab == 0:
             label = self.attack_choice.currentText()
             model = label.rpartition("-")[0]
-            return {name: (lambda name=name: tables.get(name)) for name in
-                    (f"adversarial-maps-{model}", f"adversarial-maps-{label}") if name in tables}
+            return {
+                name: (lambda name=name: tables.get(name))
+                for name in (f"adversarial-maps-{model}", f"adversarial-maps-{label}")
+                if name in tables
+            }
         if tab == 1:
             name = f"heat-map-{self.heat_model.currentText()}"
             return {name: lambda: tables.get(name)} if name in tables else {}

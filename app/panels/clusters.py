@@ -66,8 +66,10 @@ class ClustersPanel(Panel):
             return ""
         for row in table.rows:
             if row[0] == label:
-                return (f"linear probe: {row[3]:.1f} ± {row[4]:.1f} % test accuracy vs {row[5]:.1f} ± {row[6]:.1f} % "
-                        f"with shuffled labels (chance {row[7]:.1f} %, {row[1]} masks)")
+                return (
+                    f"linear probe: {row[3]:.1f} ± {row[4]:.1f} % test accuracy vs {row[5]:.1f} ± {row[6]:.1f} % "
+                    f"with shuffled labels (chance {row[7]:.1f} %, {row[1]} masks)"
+                )
         return ""
 
     def _draw(self, *args) -> None:
@@ -79,14 +81,20 @@ class ClustersPanel(Panel):
         if embedding is None:
             self.current = None
             self.probe.setText("")
-            self.status.setText("No clusters yet: compute them for a group of single-image masks." if group
-                                else "Learn single-image masks to see their clusters.")
+            self.status.setText(
+                "No clusters yet: compute them for a group of single-image masks."
+                if group
+                else "Learn single-image masks to see their clusters."
+            )
             return
         names = self.workbench.class_names(group)
         xy = embedding[SPACES[self.space.currentText()]]
         labels = embedding["labels"].astype(int)
         ids = embedding["ids"].tolist()
-        spots = [{"pos": xy[k], "data": ids[k], "brush": pg.mkBrush(COLOURS[labels[k] % len(COLOURS)])} for k in range(len(ids))]
+        spots = [
+            {"pos": xy[k], "data": ids[k], "brush": pg.mkBrush(COLOURS[labels[k] % len(COLOURS)])}
+            for k in range(len(ids))
+        ]
         self.scatter.addPoints(spots)
         for k in sorted(set(labels.tolist())):
             item = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(COLOURS[k % len(COLOURS)]), pen=pg.mkPen(None))
@@ -115,16 +123,25 @@ class ClustersPanel(Panel):
         c = self.current
         if c is None:
             return None
-        return embedding_figure(np.asarray(c["xy"]), c["labels"], c["names"], f"UMAP of {self.space.currentText()} ({c['group']})")
+        return embedding_figure(
+            np.asarray(c["xy"]), c["labels"], c["names"], f"UMAP of {self.space.currentText()} ({c['group']})"
+        )
 
     def _table(self) -> Table | None:
         c = self.current
         if c is None:
             return None
-        table = Table.build("umap", f"UMAP of {self.space.currentText()} ({c['group']})",
-                            [("image", ""), ("predicted class", ""), ("umap x", "1"), ("umap y", "1")])
+        table = Table.build(
+            "umap",
+            f"UMAP of {self.space.currentText()} ({c['group']})",
+            [("image", ""), ("predicted class", ""), ("umap x", "1"), ("umap y", "1")],
+        )
         for k, image_id in enumerate(c["ids"]):
             label = c["labels"][k]
-            table.add_row(image_id, c["names"][label] if label < len(c["names"]) else str(label),
-                          float(c["xy"][k, 0]), float(c["xy"][k, 1]))
+            table.add_row(
+                image_id,
+                c["names"][label] if label < len(c["names"]) else str(label),
+                float(c["xy"][k, 0]),
+                float(c["xy"][k, 1]),
+            )
         return table

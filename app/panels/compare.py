@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QTableView
-from PySide6.QtCore import Qt
 
 from core.energy import angular_partition, centred_difference, mask_energies, radial_partition
 from core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
@@ -91,12 +90,17 @@ class ComparePanel(Panel):
         order = [reference] + [m for m in sorted(masks) if m != reference]
         others = order[1:]
         for col, model in enumerate(order):
-            view = ImageView(self.view.addPlot(row=0, col=col, title=f"M_{model}"), "mask", colorbar=col == len(order) - 1)
+            view = ImageView(
+                self.view.addPlot(row=0, col=col, title=f"M_{model}"), "mask", colorbar=col == len(order) - 1
+            )
             view.show(masks[model], stored_mask=True)
             self.mask_views[model] = view
         for col, model in enumerate(others):
-            view = ImageView(self.view.addPlot(row=1, col=col + 1, title=f"{model} − {reference}"), "difference",
-                             colorbar=col == len(others) - 1)
+            view = ImageView(
+                self.view.addPlot(row=1, col=col + 1, title=f"{model} − {reference}"),
+                "difference",
+                colorbar=col == len(others) - 1,
+            )
             view.show(centred_difference(masks[model], masks[reference]))
             self.difference_views[model] = view
         if others:
@@ -110,8 +114,9 @@ class ComparePanel(Panel):
         radial, angular = radial_partition(shape, BANDS), angular_partition(shape, BANDS)
         energy = {"radial": {}, "angular": {}, "edges": radial.edges}
         for kind, partition in (("radial", radial), ("angular", angular)):
-            plot = self.energy_view.addPlot(row=0, col=0 if kind == "radial" else 1,
-                                            title=f"{kind} energy difference from {reference}")
+            plot = self.energy_view.addPlot(
+                row=0, col=0 if kind == "radial" else 1, title=f"{kind} energy difference from {reference}"
+            )
             plot.addLegend(offset=(5, 5))
             plot.addLine(y=0, pen=pg.mkPen("#888"))
             plot.setLabel("bottom", "radial frequency (cycles/image)" if kind == "radial" else "direction (degrees)")
@@ -119,8 +124,15 @@ class ComparePanel(Panel):
             for k, model in enumerate(others):
                 difference = mask_energies(masks[model], partition) - base
                 energy[kind][f"{model} − {reference}"] = difference
-                plot.plot(partition.centres(), difference, pen=pg.mkPen(COLOURS[k % len(COLOURS)], width=2),
-                          symbol="o", symbolSize=4, symbolBrush=COLOURS[k % len(COLOURS)], name=model)
+                plot.plot(
+                    partition.centres(),
+                    difference,
+                    pen=pg.mkPen(COLOURS[k % len(COLOURS)], width=2),
+                    symbol="o",
+                    symbolSize=4,
+                    symbolBrush=COLOURS[k % len(COLOURS)],
+                    name=model,
+                )
         self.energy = energy
 
     def _draw_exceedance(self) -> None:
@@ -136,8 +148,9 @@ class ComparePanel(Panel):
         radial_edges[-1] = radial_edges[-2] + step
         plot = self.exceedance_view.getPlotItem()
         plot.setTitle(f"% of images with more radial band energy: {name.removeprefix('exceedance-')}", size="9pt")
-        bars = pg.BarGraphItem(x=0.5 * (radial_edges[:-1] + radial_edges[1:]), height=radial_pct, width=step * 0.9,
-                               brush="#4d4d4d")
+        bars = pg.BarGraphItem(
+            x=0.5 * (radial_edges[:-1] + radial_edges[1:]), height=radial_pct, width=step * 0.9, brush="#4d4d4d"
+        )
         plot.addItem(bars)
         plot.addLine(y=50, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
         plot.setYRange(0, 100)
@@ -149,12 +162,22 @@ class ComparePanel(Panel):
 
     def figures(self):
         return {
-            "dataset masks": lambda: masks_figure(self.workbench.set_masks(), "Dataset masks") if self.workbench.set_masks() else None,
+            "dataset masks": lambda: (
+                masks_figure(self.workbench.set_masks(), "Dataset masks") if self.workbench.set_masks() else None
+            ),
             "mask differences": self._differences_figure,
-            "energy differences": lambda: energy_figure(self.energy["radial"], self.energy["angular"], self.energy["edges"],
-                                                        "Energy differences per band") if self.energy else None,
-            "per-image comparison": lambda: exceedance_figure(self.exceedance[1], self.exceedance[2], self.exceedance[3],
-                                                              self.exceedance[4]) if self.exceedance else None,
+            "energy differences": lambda: (
+                energy_figure(
+                    self.energy["radial"], self.energy["angular"], self.energy["edges"], "Energy differences per band"
+                )
+                if self.energy
+                else None
+            ),
+            "per-image comparison": lambda: (
+                exceedance_figure(self.exceedance[1], self.exceedance[2], self.exceedance[3], self.exceedance[4])
+                if self.exceedance
+                else None
+            ),
         }
 
     def _differences_figure(self):
@@ -163,8 +186,10 @@ class ComparePanel(Panel):
         others = [m for m in sorted(masks) if m != reference]
         if not others:
             return None
-        return differences_figure({f"{m} − {reference}": centred_difference(masks[m], masks[reference]) for m in others},
-                                  "Dataset mask differences (centred)")
+        return differences_figure(
+            {f"{m} − {reference}": centred_difference(masks[m], masks[reference]) for m in others},
+            "Dataset mask differences (centred)",
+        )
 
     def tables(self):
         names = [n for n in ("table1", "energy-radial", "energy-angular") if n in self.workbench.tables()]

@@ -121,7 +121,9 @@ class ConvergencePanel(Panel):
         rows = [(name, x, y) for name, (xs, ys) in self.history.items() for x, y in zip(xs, ys)]
         if not rows:
             return None
-        table = Table.build("convergence", "Mask convergence curves", [("curve", ""), (self.xlabel, "count"), ("value", "1")])
+        table = Table.build(
+            "convergence", "Mask convergence curves", [("curve", ""), (self.xlabel, "count"), ("value", "1")]
+        )
         for row in rows:
             table.add_row(*row)
         return table

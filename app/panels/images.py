@@ -7,7 +7,16 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.figures import filtered_examples_figure
 from core.fourier import complement_mask, filter_images, log_spectrum
@@ -20,7 +29,13 @@ from .base import Panel
 __all__ = ["ImagesPanel"]
 
 CLEAN_VIEWS = (("x", "image"), ("log |F(x)|", "spectrum"), ("M", "mask"), ("M(x)", "image"), ("Mc(x)", "image"))
-ADVERSARIAL_VIEWS = (("x_A", "image"), ("log |F(x_A)|", "spectrum"), ("M_A", "mask"), ("M(x_A)", "image"), ("M_A(x_A)", "image"))
+ADVERSARIAL_VIEWS = (
+    ("x_A", "image"),
+    ("log |F(x_A)|", "spectrum"),
+    ("M_A", "mask"),
+    ("M(x_A)", "image"),
+    ("M_A(x_A)", "image"),
+)
 
 
 class ImagesPanel(Panel):
@@ -72,7 +87,9 @@ class ImagesPanel(Panel):
     # --- lists -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        refill_combo(self.groups, self.workbench.image_groups(), (f"image/{self.workbench.current_model}-clean",), last=True)
+        refill_combo(
+            self.groups, self.workbench.image_groups(), (f"image/{self.workbench.current_model}-clean",), last=True
+        )
         self._fill_list()
 
     def _on_groups_changed(self, group: str) -> None:
@@ -95,7 +112,9 @@ class ImagesPanel(Panel):
         self.list.blockSignals(False)
         self.attack_button.setEnabled(stored is not None and group in self.workbench.image_groups())
         if stored is None:
-            self.status.setText("Drop images on the window to learn their masks." if not group else f"{group}: no masks yet")
+            self.status.setText(
+                "Drop images on the window to learn their masks." if not group else f"{group}: no masks yet"
+            )
             self._clear()
             return
         self.status.setText(f"{group}: {len(stored)} masks")
@@ -178,13 +197,15 @@ class ImagesPanel(Panel):
         if adv_stored is not None and x_a is not None and image_id in adv_stored.ids:
             adv_mask = torch.from_numpy(adv_stored.masks[adv_stored.ids.index(image_id)])
             x_a = x_a[None]
-            shown.update({
-                "x_A": x_a[0].numpy(),
-                "log |F(x_A)|": log_spectrum(x_a)[0],
-                "M_A": adv_mask.numpy(),
-                "M(x_A)": filtered(x_a, mask),
-                "M_A(x_A)": filtered(x_a, adv_mask),
-            })
+            shown.update(
+                {
+                    "x_A": x_a[0].numpy(),
+                    "log |F(x_A)|": log_spectrum(x_a)[0],
+                    "M_A": adv_mask.numpy(),
+                    "M(x_A)": filtered(x_a, mask),
+                    "M_A(x_A)": filtered(x_a, adv_mask),
+                }
+            )
         for name, view in self.views.items():
             if name in shown:
                 view.show(shown[name], stored_mask=view.kind == "mask")
@@ -193,8 +214,10 @@ class ImagesPanel(Panel):
         self.shown = shown
         self.predictions.setText(self._predictions_html(model, group, image_id, shown))
         kept = float(mask.mean())
-        self.status.setText(f"{group} · {image_id}: keeps {100 * kept:.2f} % of frequencies, "
-                            f"{int(stored.arrays['steps'][stored.ids.index(image_id)])} steps")
+        self.status.setText(
+            f"{group} · {image_id}: keeps {100 * kept:.2f} % of frequencies, "
+            f"{int(stored.arrays['steps'][stored.ids.index(image_id)])} steps"
+        )
 
     def _predictions_html(self, model, group: str, image_id: str, shown: dict[str, np.ndarray]) -> str:
         if model is None:
@@ -242,12 +265,26 @@ class ImagesPanel(Panel):
         if stored is None:
             return None
         names = self.workbench.class_names(group)
-        table = Table.build(f"images-{group}", f"Single-image masks of {group}",
-                            [("image", ""), ("kept prediction", ""), ("steps", "count"), ("converged", ""),
-                             ("prediction kept", ""), ("kept fraction", "%")])
+        table = Table.build(
+            f"images-{group}",
+            f"Single-image masks of {group}",
+            [
+                ("image", ""),
+                ("kept prediction", ""),
+                ("steps", "count"),
+                ("converged", ""),
+                ("prediction kept", ""),
+                ("kept fraction", "%"),
+            ],
+        )
         for k, image_id in enumerate(stored.ids):
             target = int(stored.arrays["targets"][k])
-            table.add_row(image_id, names[target] if target < len(names) else str(target), int(stored.arrays["steps"][k]),
-                          bool(stored.arrays["converged"][k]), bool(stored.arrays["prediction_kept"][k]),
-                          100 * float(stored.arrays["kept_fraction"][k]))
+            table.add_row(
+                image_id,
+                names[target] if target < len(names) else str(target),
+                int(stored.arrays["steps"][k]),
+                bool(stored.arrays["converged"][k]),
+                bool(stored.arrays["prediction_kept"][k]),
+                100 * float(stored.arrays["kept_fraction"][k]),
+            )
         return table

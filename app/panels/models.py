@@ -54,8 +54,11 @@ class ModelsPanel(Panel):
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
         count = len(self.workbench.models)
-        self.status.setText(f"{count} model(s); per-image masks use the selected one" if count else
-                            "No model yet: load a checkpoint, train one, or run the demo.")
+        self.status.setText(
+            f"{count} model(s); per-image masks use the selected one"
+            if count
+            else "No model yet: load a checkpoint, train one, or run the demo."
+        )
 
     def _on_list_current_item_changed(self, item, previous) -> None:
         if item is not None:
@@ -67,12 +70,29 @@ class ModelsPanel(Panel):
     def _table(self) -> Table | None:
         if not self.workbench.models:
             return None
-        table = Table.build("models", "Loaded models", [("name", ""), ("architecture", ""), ("channels", "count"),
-                                                        ("image size", "px"), ("classes", "count"), ("augmentation", ""),
-                                                        ("validation accuracy", "%")])
+        table = Table.build(
+            "models",
+            "Loaded models",
+            [
+                ("name", ""),
+                ("architecture", ""),
+                ("channels", "count"),
+                ("image size", "px"),
+                ("classes", "count"),
+                ("augmentation", ""),
+                ("validation accuracy", "%"),
+            ],
+        )
         for name, model in self.workbench.models.items():
             info = model.info
             accuracy = info.metrics.get("val_accuracy")
-            table.add_row(name, info.arch, info.in_channels, info.image_size, info.num_classes,
-                          info.training.get("augmentation", ""), 100 * accuracy if accuracy is not None else float("nan"))
+            table.add_row(
+                name,
+                info.arch,
+                info.in_channels,
+                info.image_size,
+                info.num_classes,
+                info.training.get("augmentation", ""),
+                100 * accuracy if accuracy is not None else float("nan"),
+            )
         return table

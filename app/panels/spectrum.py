@@ -3,7 +3,7 @@ partitions, with per-band energy bars (METHOD.md §5)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -137,8 +137,13 @@ class SpectrumPanel(Panel):
             label = a_name
             self.mask.set_kind("mask")
             self.mask.show(a, stored_mask=True, title=label)
-        self.current = {"label": label, "radial": radial, "angular": angular,
-                        "radial_energy": radial_energy, "angular_energy": angular_energy}
+        self.current = {
+            "label": label,
+            "radial": radial,
+            "angular": angular,
+            "radial_energy": radial_energy,
+            "angular_energy": angular_energy,
+        }
         self._draw_bars()
         self._draw_partition(shape, radial, angular)
         self.status.setText(f"{label}: {n} radial and {n} angular bands")
@@ -174,7 +179,9 @@ class SpectrumPanel(Panel):
             self.mask_plot.addItem(line)
             self.lines.append(line)
         h, w = shape
-        self.mask_plot.setRange(xRange=(-(w // 2) - 0.5, w - w // 2 - 0.5), yRange=(-(h - h // 2) + 0.5, h // 2 + 0.5), padding=0)
+        self.mask_plot.setRange(
+            xRange=(-(w // 2) - 0.5, w - w // 2 - 0.5), yRange=(-(h - h // 2) + 0.5, h // 2 + 0.5), padding=0
+        )
 
     # --- export ------------------------------------------------------------------------------
 
@@ -188,16 +195,33 @@ class SpectrumPanel(Panel):
         c = self.current
         if c is None:
             return None
-        return energy_figure({c["label"]: c["radial_energy"]}, {c["label"]: c["angular_energy"]}, c["radial"].edges,
-                             title=c["label"], ylabel="energy" if "−" not in c["label"] else "energy difference")
+        return energy_figure(
+            {c["label"]: c["radial_energy"]},
+            {c["label"]: c["angular_energy"]},
+            c["radial"].edges,
+            title=c["label"],
+            ylabel="energy" if "−" not in c["label"] else "energy difference",
+        )
 
     def table(self) -> Table | None:
         c = self.current
         if c is None:
             return None
-        table = Table.build("spectrum", f"Per-band energy: {c['label']}",
-                            [("partition", ""), ("band", "index"), ("from", "cycles/image or degrees"), ("to", "cycles/image or degrees"), ("energy", "1")])
-        for kind, partition, energy in (("radial", c["radial"], c["radial_energy"]), ("angular", c["angular"], c["angular_energy"])):
+        table = Table.build(
+            "spectrum",
+            f"Per-band energy: {c['label']}",
+            [
+                ("partition", ""),
+                ("band", "index"),
+                ("from", "cycles/image or degrees"),
+                ("to", "cycles/image or degrees"),
+                ("energy", "1"),
+            ],
+        )
+        for kind, partition, energy in (
+            ("radial", c["radial"], c["radial_energy"]),
+            ("angular", c["angular"], c["angular_energy"]),
+        ):
             for b in range(partition.count):
                 table.add_row(kind, b, float(partition.edges[b]), float(partition.edges[b + 1]), float(energy[b]))
         return table

@@ -52,9 +52,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--published", action="store_true",
-                        help="the app's default (published) settings, so masks finish and the views refresh "
-                             "during the run; default: masks that never stop (the engine at full speed throughout)")
+    parser.add_argument(
+        "--published",
+        action="store_true",
+        help="the app's default (published) settings, so masks finish and the views refresh "
+        "during the run; default: masks that never stop (the engine at full speed throughout)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = Path(tempfile.mkdtemp(prefix="fm-latency-"))
@@ -109,12 +112,18 @@ def main() -> int:
     window.close()
     gaps_ms = np.array(probe.gaps[1:]) * 1000
     done = progress[-1].done
-    print(f"images {args.images} at {args.size}px, batch {len(progress[-1].payload.get('ids', []))}, "
-          f"{args.seconds:.0f} s of a running mask job ({int(done)} masks finished and shown meanwhile)")
-    print(f"engine: {steps / args.seconds:.1f} batch steps/s; GUI received {len(progress) - start_event} progress events "
-          f"({(len(progress) - start_event) / args.seconds:.1f}/s)")
-    print(f"GUI timer gaps: median {np.median(gaps_ms):.1f} ms, p99 {np.percentile(gaps_ms, 99):.1f} ms, "
-          f"max {gaps_ms.max():.1f} ms, stalls over 100 ms: {(gaps_ms > 100).sum()}")
+    print(
+        f"images {args.images} at {args.size}px, batch {len(progress[-1].payload.get('ids', []))}, "
+        f"{args.seconds:.0f} s of a running mask job ({int(done)} masks finished and shown meanwhile)"
+    )
+    print(
+        f"engine: {steps / args.seconds:.1f} batch steps/s; GUI received {len(progress) - start_event} progress events "
+        f"({(len(progress) - start_event) / args.seconds:.1f}/s)"
+    )
+    print(
+        f"GUI timer gaps: median {np.median(gaps_ms):.1f} ms, p99 {np.percentile(gaps_ms, 99):.1f} ms, "
+        f"max {gaps_ms.max():.1f} ms, stalls over 100 ms: {(gaps_ms > 100).sum()}"
+    )
     return 0
 
 

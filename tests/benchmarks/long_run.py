@@ -59,9 +59,11 @@ def main() -> int:
 
     result = run_mask_units(store, units, model, config=config, on_progress=on_progress)
     elapsed = time.perf_counter() - start
-    print(f"{len(result)} masks of {args.size}x{args.size} images in {elapsed:.0f} s "
-          f"({len(result) / elapsed:.1f} masks/s), median {int(sorted(result.steps)[len(result) // 2])} steps, "
-          f"{100 * result.converged.mean():.0f} % converged")
+    print(
+        f"{len(result)} masks of {args.size}x{args.size} images in {elapsed:.0f} s "
+        f"({len(result) / elapsed:.1f} masks/s), median {int(sorted(result.steps)[len(result) // 2])} steps, "
+        f"{100 * result.converged.mean():.0f} % converged"
+    )
     print(f"resident memory before the job: {baseline[0]:.0f} MB")
     for label, (current, peak, at) in samples.items():
         print(f"at {label:>5} done ({at:5.0f} s): resident {current:.0f} MB, peak so far {peak:.0f} MB")

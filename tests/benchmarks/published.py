@@ -27,11 +27,12 @@ def published_mask(model: Classifier, image: torch.Tensor, max_steps: int = 20_0
         clean_loss = F.cross_entropy(logits, target)
     mask = torch.ones(1, 1, *image.shape[-2:], device=image.device, requires_grad=True)
     optimizer = torch.optim.Adam([mask], lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=PUBLISHED_SCHEDULE_STEPS,
-                                                    pct_start=config.pct_start)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=PUBLISHED_SCHEDULE_STEPS, pct_start=config.pct_start
+    )
     spectrum = torch.fft.fft2(model.normalization(image))
     calm, previous_invariance, previous_kept = 0, float("inf"), float("inf")
-    for step in range(1, max_steps + 1):
+    for step in range(1, max_steps + 1):  # noqa: B007 - read after the loop: the steps taken
         logits = model.net(torch.fft.ifft2(spectrum * mask).real)
         invariance = torch.exp((F.cross_entropy(logits, target) - clean_loss) ** 2)
         kept = mask.mean()
@@ -44,7 +45,11 @@ def published_mask(model: Classifier, image: torch.Tensor, max_steps: int = 20_0
             mask.clamp_(0, 1)
         same = bool(logits.argmax(1) == target)
         inv, kep = invariance.item(), kept.item()
-        calm_step = same and abs(inv - previous_invariance) <= config.invariance_tol and abs(kep - previous_kept) <= config.kept_tol
+        calm_step = (
+            same
+            and abs(inv - previous_invariance) <= config.invariance_tol
+            and abs(kep - previous_kept) <= config.kept_tol
+        )
         calm = calm + 1 if calm_step else 0
         previous_invariance, previous_kept = inv, kep
         if calm >= config.patience:
@@ -52,5 +57,10 @@ def published_mask(model: Classifier, image: torch.Tensor, max_steps: int = 20_0
     with torch.no_grad():
         final = model.net(torch.fft.ifft2(spectrum * mask).real)
         final_invariance = torch.exp((F.cross_entropy(final, target) - clean_loss) ** 2).item()
-    return {"mask": mask.detach(), "steps": step, "kept_fraction": mask.mean().item(),
-            "prediction_kept": bool(final.argmax(1) == target), "invariance": final_invariance}
+    return {
+        "mask": mask.detach(),
+        "steps": step,
+        "kept_fraction": mask.mean().item(),
+        "prediction_kept": bool(final.argmax(1) == target),
+        "invariance": final_invariance,
+    }

@@ -45,12 +45,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from published import published_mask  # noqa: E402
+
 from core.data import load_builtin  # noqa: E402
 from core.devices import resolve_device, tune_cpu_allocator  # noqa: E402
 from core.masks import ImageMaskConfig, SetMaskConfig, auto_batch_size, learn_image_masks, learn_set_mask  # noqa: E402
 from core.models import frozen, fused_for_inference  # noqa: E402
 from core.training import TrainConfig, train_model  # noqa: E402
-from published import published_mask  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -128,8 +129,11 @@ def benchmark(arch: str, args, device: torch.device) -> None:
     train = TrainConfig(arch=arch, epochs=args.epochs, max_lr=3e-3, crop_scale=(0.8, 1.0))
     started = time.perf_counter()
     model = train_model(data.train, data.val, config=train, device=device).model.to(device).eval()
-    print(f"  (trained in {time.perf_counter() - started:.0f} s, validation accuracy "
-          f"{100 * model.info.metrics['val_accuracy']:.1f} %)", flush=True)
+    print(
+        f"  (trained in {time.perf_counter() - started:.0f} s, validation accuracy "
+        f"{100 * model.info.metrics['val_accuracy']:.1f} %)",
+        flush=True,
+    )
     images = data.val.images[: args.images].to(device)
     subset = images[: args.baseline_images]
 
@@ -144,8 +148,13 @@ def benchmark(arch: str, args, device: torch.device) -> None:
         baseline_seconds = time.perf_counter() - start
     baseline_rate = len(subset) / baseline_seconds
     steps = np.array([b["steps"] for b in baseline])
-    record(arch, "published one-at-a-time: masks per second", baseline_rate, "masks/s",
-           f"{len(subset)} images, median {int(np.median(steps))} steps, {int((steps >= 20_000).sum())} hit 20 000")
+    record(
+        arch,
+        "published one-at-a-time: masks per second",
+        baseline_rate,
+        "masks/s",
+        f"{len(subset)} images, median {int(np.median(steps))} steps, {int((steps >= 20_000).sum())} hit 20 000",
+    )
 
     # 1. the engine, fast rule, all images
     config = ImageMaskConfig.fast()
@@ -156,20 +165,40 @@ def benchmark(arch: str, args, device: torch.device) -> None:
     sync(device)
     ours_seconds = time.perf_counter() - start
     ours_rate = len(images) / ours_seconds
-    record(arch, "engine (batched, refilled, fast rule): masks per second", ours_rate, "masks/s",
-           f"{len(images)} images, median {int(np.median(ours.steps))} steps")
+    record(
+        arch,
+        "engine (batched, refilled, fast rule): masks per second",
+        ours_rate,
+        "masks/s",
+        f"{len(images)} images, median {int(np.median(ours.steps))} steps",
+    )
     record(arch, "speed-up over the published algorithm", ours_rate / baseline_rate, "x")
 
     # outcome on the shared images
     shared = ours.subset(range(len(subset)))
     base_kept = np.array([b["kept_fraction"] for b in baseline])
     relative = np.abs(shared.kept_fraction - base_kept) / np.maximum(base_kept, 1e-9)
-    record(arch, "outcome: predictions kept (published / engine)",
-           100 * np.mean([b["prediction_kept"] for b in baseline]), "%", f"engine {100 * shared.prediction_kept.mean():.0f} %")
-    record(arch, "outcome: worst invariance term |inv - 1| (published / engine)",
-           max(abs(b["invariance"] - 1) for b in baseline), "1", f"engine {np.abs(shared.final_loss - 1).max():.2g}")
-    record(arch, "outcome: median kept fraction, engine / published", np.median(shared.kept_fraction) / np.median(base_kept),
-           "ratio", f"published {100 * np.median(base_kept):.2f} %, engine {100 * np.median(shared.kept_fraction):.2f} %")
+    record(
+        arch,
+        "outcome: predictions kept (published / engine)",
+        100 * np.mean([b["prediction_kept"] for b in baseline]),
+        "%",
+        f"engine {100 * shared.prediction_kept.mean():.0f} %",
+    )
+    record(
+        arch,
+        "outcome: worst invariance term |inv - 1| (published / engine)",
+        max(abs(b["invariance"] - 1) for b in baseline),
+        "1",
+        f"engine {np.abs(shared.final_loss - 1).max():.2g}",
+    )
+    record(
+        arch,
+        "outcome: median kept fraction, engine / published",
+        np.median(shared.kept_fraction) / np.median(base_kept),
+        "ratio",
+        f"published {100 * np.median(base_kept):.2f} %, engine {100 * np.median(shared.kept_fraction):.2f} %",
+    )
     record(arch, "outcome: images whose kept fractions are within 10 %", 100 * np.mean(relative <= 0.1), "%")
 
     # the published rule's own reproducibility: the same algorithm batched (float rounding only)
@@ -179,11 +208,21 @@ def benchmark(arch: str, args, device: torch.device) -> None:
     start = time.perf_counter()
     same_rule = learn_image_masks(model, subset, config=ImageMaskConfig(), device=device)
     sync(device)
-    record(arch, "engine, published rule, same images: masks per second", len(subset) / (time.perf_counter() - start),
-           "masks/s", f"{len(subset)} images, median {int(np.median(same_rule.steps))} steps")
+    record(
+        arch,
+        "engine, published rule, same images: masks per second",
+        len(subset) / (time.perf_counter() - start),
+        "masks/s",
+        f"{len(subset)} images, median {int(np.median(same_rule.steps))} steps",
+    )
     floor = np.abs(same_rule.kept_fraction - base_kept) / np.maximum(base_kept, 1e-9)
-    record(arch, "noise floor: published rule batched vs one-at-a-time, within 10 %", 100 * np.mean(floor <= 0.1), "%",
-           f"median kept-fraction ratio {np.median(same_rule.kept_fraction) / np.median(base_kept):.3f}")
+    record(
+        arch,
+        "noise floor: published rule batched vs one-at-a-time, within 10 %",
+        100 * np.mean(floor <= 0.1),
+        "%",
+        f"median kept-fraction ratio {np.median(same_rule.kept_fraction) / np.median(base_kept):.3f}",
+    )
     record_the_rest(arch, args, device, model, data, images, ours, ours_seconds)
 
 
@@ -208,12 +247,22 @@ def record_the_rest(arch, args, device, model, data, images, ours, ours_seconds)
     engine_steps = ours.steps.sum() / ours_seconds
     record(arch, "network forward+backward, as given", plain, "images/s", f"batch {batch}")
     record(arch, "network forward+backward, fused + channels-last", fused, "images/s", f"batch {batch}")
-    record(arch, "engine masked step, full batch", step_rate, "image-steps/s",
-           f"batch {batch}, steps 6-{args.steady_steps} of a job: FFTs, Adam, stop rule included")
+    record(
+        arch,
+        "engine masked step, full batch",
+        step_rate,
+        "image-steps/s",
+        f"batch {batch}, steps 6-{args.steady_steps} of a job: FFTs, Adam, stop rule included",
+    )
     record(arch, "masked step / network as given", 100 * step_rate / plain, "%")
     record(arch, "masked step / network as the engine runs it", 100 * step_rate / fused, "%")
-    record(arch, "engine mask steps, whole job", engine_steps, "image-steps/s",
-           f"{len(images)} images: refills, the draining tail and harvests included")
+    record(
+        arch,
+        "engine mask steps, whole job",
+        engine_steps,
+        "image-steps/s",
+        f"{len(images)} images: refills, the draining tail and harvests included",
+    )
     record(arch, "whole job / network as the engine runs it", 100 * engine_steps / fused, "%")
 
     # 3. set masks
@@ -239,8 +288,13 @@ def record_the_rest(arch, args, device, model, data, images, ours, ours_seconds)
     # 4. memory against batch size
     record(arch, "batch size the engine picks", batch, "images", f"for {len(images)} images on {device}")
     for b in args.memory_batches:
-        record(arch, f"peak memory at batch {b}", peak_memory_mb(arch, b, args.size, device), "MB",
-               "extra resident memory" if device.type == "cpu" else "allocated")
+        record(
+            arch,
+            f"peak memory at batch {b}",
+            peak_memory_mb(arch, b, args.size, device),
+            "MB",
+            "extra resident memory" if device.type == "cpu" else "allocated",
+        )
 
 
 def main() -> int:
@@ -254,8 +308,11 @@ def main() -> int:
     parser.add_argument("--steady-steps", type=int, default=100, help="steps of the full-batch step-rate measurement")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--memory-batches", type=int, nargs="+", default=[8, 32, 128, 512])
-    parser.add_argument("--skip-noise-floor", action="store_true",
-                        help="leave out the published rule run batched (up to 20 000 steps; long for ResNet18 on a CPU)")
+    parser.add_argument(
+        "--skip-noise-floor",
+        action="store_true",
+        help="leave out the published rule run batched (up to 20 000 steps; long for ResNet18 on a CPU)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--csv", default=None)
     parser.add_argument("--quick", action="store_true", help="fewer images and epochs (a smoke run)")
@@ -265,8 +322,12 @@ def main() -> int:
         args.memory_batches = [8, 32]
     device = resolve_device(args.device)
     tune_cpu_allocator()  # as the command line and the app run the engine
-    machine = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "cpu": platform.processor() or platform.machine()}
+    machine = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+    }
     if device.type == "cuda":
         machine["gpu"] = torch.cuda.get_device_name(device)
     print("machine:", json.dumps(machine), flush=True)
