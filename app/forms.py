@@ -11,11 +11,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -162,10 +164,16 @@ class DataclassForm(QWidget):
 
 
 class ConfigDialog(QDialog):
-    """A dialog of forms; OK is accepted only when every form builds a valid config."""
+    """A dialog of forms; OK is accepted only when every form builds a valid config.
+
+    It deletes itself when it closes: a dialog parented to the window would otherwise live
+    (and pile up) until the window goes, and one without a parent would be left to Python's
+    garbage collector. Read ``values`` after ``exec()``; they are plain Python objects.
+    """
 
     def __init__(self, title: str, intro: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWindowTitle(title)
         self.layout_ = QVBoxLayout(self)
         if intro:
@@ -447,6 +455,24 @@ class AnalysisDialog(ConfigDialog):
 
     def collect_extra(self) -> dict[str, Any]:
         return {}
+
+
+class HeatMapDialog(AnalysisDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Fourier heat map",
+            "Error rate when each image is perturbed by ±ε times each real Fourier basis image (Yin et al. 2019).",
+            20,
+            parent,
+        )
+        self.eps = QDoubleSpinBox()
+        self.eps.setRange(0.01, 100.0)
+        self.eps.setValue(4.0)
+        self.extra.addRow("ε (L2 norm, pixel units; 4 for 32×32)", self.eps)
+        self.finish()
+
+    def collect_extra(self) -> dict[str, Any]:
+        return {"eps": self.eps.value()}
 
 
 class AdversarialMapsDialog(AnalysisDialog):

@@ -15,6 +15,7 @@ from resources import resource_path
 
 from .settings import app_paths, open_settings, setup_logging
 from .window import MainWindow
+from .workers import collect_garbage_on_gui_thread
 
 __all__ = ["create_window", "run_app"]
 
@@ -56,6 +57,7 @@ def run_app(run: str | None = None, demo: bool = False) -> int:
     app.setApplicationName("Fourier Masks")
     app.setOrganizationName("Fourier Masks")
     app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
+    collect_garbage_on_gui_thread()  # before any job thread exists: see app.workers
     window = create_window(run)
     _install_excepthook(window)
     window.show()

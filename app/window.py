@@ -13,7 +13,6 @@ from PySide6.QtCore import QByteArray, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QDoubleSpinBox,
     QFileDialog,
     QLabel,
     QListWidget,
@@ -39,6 +38,7 @@ from .forms import (
     AnalysisDialog,
     AttackDialog,
     CompareDialog,
+    HeatMapDialog,
     ImageMaskDialog,
     ModelDetailsDialog,
     TrainDialog,
@@ -54,7 +54,7 @@ from .panels.tables import TablesPanel
 from .settings import RECENT_LIMIT, AppPaths
 from .widgets import JobBar, MessageBar
 from .workbench import Workbench
-from .workers import JobRunner
+from .workers import JobRunner, NoticeRelay
 
 __all__ = ["MainWindow"]
 
@@ -122,6 +122,8 @@ class MainWindow(QMainWindow):
         self._live_group: str | None = None
 
         self.message_bar = MessageBar()
+        self.notices = NoticeRelay(self)
+        self.notices.noticed.connect(self._on_notices_noticed)
         self.welcome = WelcomePage(self)
         self.setCentralWidget(self.welcome)
         self.panels = {
@@ -653,21 +655,11 @@ class MainWindow(QMainWindow):
         if model_name not in self.workbench.models:
             self.show_message("warning", "choose a loaded model for the heat map")
             return
-        dialog = AnalysisDialog(
-            "Fourier heat map",
-            "Error rate when each image is perturbed by ±ε times each real Fourier basis image (Yin et al. 2019).",
-            20,
-            self,
-        )
+        dialog = HeatMapDialog(self)
         dialog.dataset.combo.setCurrentText(self._data_spec())
-        eps = QDoubleSpinBox()
-        eps.setRange(0.01, 100.0)
-        eps.setValue(4.0)
-        dialog.extra.addRow("ε (L2 norm, pixel units; 4 for 32×32)", eps)
-        dialog.finish()
         if dialog.exec():
             v = dialog.values
-            self.heat_map(model_name, v["data_spec"], v["val_per_class"], v["per_class"], eps.value())
+            self.heat_map(model_name, v["data_spec"], v["val_per_class"], v["per_class"], v["eps"])
 
     def heat_map(self, model_name: str, data_spec: str, val_per_class: int, per_class: int, eps: float) -> None:
         self._start(
@@ -839,8 +831,12 @@ class MainWindow(QMainWindow):
 
     # --- closing -----------------------------------------------------------------------------
 
+    def _on_notices_noticed(self, text: str) -> None:
+        self.show_message("info", text)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.runner.shutdown()
+        self.notices.detach()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self.settings.sync()

@@ -12,6 +12,18 @@ on a :class:`JobWorker` moved to a :class:`QThread`:
 - starting a job while another runs cancels the old one and disconnects it, so a stale
   result never reaches the screen;
 - ``shutdown()`` cancels and joins, for the window's ``closeEvent``.
+
+Qt objects must be freed on the GUI thread only, and two things could free them elsewhere:
+
+- Python's cyclic garbage collector runs in whichever thread happens to allocate when a
+  generation's threshold is crossed: a busy job thread, typically. Windows, dialogs and
+  pyqtgraph items (full of reference cycles) it finds are then destroyed in the job thread,
+  which deadlocks against the GUI thread or crashes (``tests/test_gc_stress.py``). So
+  :func:`collect_garbage_on_gui_thread` turns automatic collection off and collects from a
+  GUI-thread timer instead (pyqtgraph's ``GarbageCollector``, made for exactly this).
+- The last reference: a worker thread must never drop the last reference to a Qt object.
+  Jobs receive and return engine objects only (no widgets), and the worker ``QObject`` moves
+  itself back to the GUI thread when its job ends, so it is freed there.
 """
 
 from __future__ import annotations
@@ -23,16 +35,33 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from pyqtgraph.util.garbage_collector import GarbageCollector
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from core.errors import FourierMasksError
+from core.logs import NOTICES
 from core.progress import Progress
 
-__all__ = ["JobWorker", "JobRunner", "PROGRESS_INTERVAL_S"]
+__all__ = ["JobWorker", "JobRunner", "NoticeRelay", "PROGRESS_INTERVAL_S", "collect_garbage_on_gui_thread"]
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.05
+GC_INTERVAL_S = 0.5  # how long cyclic garbage may wait; jobs' own memory is freed by refcounts
+
+_gui_thread_collector: GarbageCollector | None = None
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Run Python's cyclic garbage collector only on the GUI thread, from a timer, for the
+    rest of the process (see the module's docstring for why). Idempotent; call it on the GUI
+    thread once the ``QApplication`` exists, before the first worker thread starts."""
+    global _gui_thread_collector
+    app = QCoreApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        raise RuntimeError("collect_garbage_on_gui_thread() must be called on the GUI thread of a running QApplication")
+    if _gui_thread_collector is None:
+        _gui_thread_collector = GarbageCollector(interval=GC_INTERVAL_S)
 
 
 class JobWorker(QObject):
@@ -83,6 +112,13 @@ class JobWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            self._run()
+        finally:
+            # Back to the GUI thread, where the runner drops the last reference to this object.
+            self.moveToThread(QCoreApplication.instance().thread())
+
+    def _run(self) -> None:
+        try:
             result = self._function(**self._kwargs, on_progress=self._on_progress, cancel=self._cancel)
         except FourierMasksError as exc:
             self._flush()
@@ -115,6 +151,7 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collect_garbage_on_gui_thread()
         self._thread: QThread | None = None
         self._worker: JobWorker | None = None
 
@@ -191,12 +228,41 @@ class JobRunner(QObject):
         self._join(timeout_ms)
 
     def _join(self, timeout_ms: int = 60_000) -> None:
-        thread, self._thread, self._worker = self._thread, None, None
+        # Keep the worker referenced until its thread has ended, so that the thread's own
+        # references are gone first and the last one is dropped here, on the GUI thread.
+        thread, worker = self._thread, self._worker
+        self._thread, self._worker = None, None
         if thread is not None:
             thread.quit()
             if not thread.wait(timeout_ms):
                 log.error("job thread did not stop within %d ms", timeout_ms)
             thread.deleteLater()
+        del worker
 
     def shutdown(self) -> None:
         self.stop()
+
+
+class NoticeRelay(QObject):
+    """Brings the engine's notices (:func:`core.logs.notice_once`), logged on whatever thread
+    loads a model, to the GUI thread as the queued ``noticed`` signal. ``detach()`` it before
+    its receiver goes."""
+
+    noticed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._handler = _SignalHandler(self.noticed)
+        NOTICES.addHandler(self._handler)
+
+    def detach(self) -> None:
+        NOTICES.removeHandler(self._handler)
+
+
+class _SignalHandler(logging.Handler):
+    def __init__(self, signal: Any) -> None:
+        super().__init__()
+        self._signal = signal
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._signal.emit(record.getMessage())
