@@ -22,7 +22,9 @@ import io
 import json
 import os
 import pickle
+import re
 import threading
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +36,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError, MissingModelDetailsError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
+from .logs import notice_once
 from .models import ARCHITECTURES, PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, build_network
 from .store import atomic_write_bytes
 
@@ -91,6 +94,28 @@ def save_checkpoint(model: Classifier, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(Path(path), buffer.getvalue())
 
 
+_JIT_DEPRECATED = re.compile(r"`?torch\.jit\.\w+`? is deprecated")
+
+
+@contextmanager
+def _torchscript_calls() -> Iterator[None]:
+    """Calls into ``torch.jit`` whose deprecation warnings (PyTorch 2.10 and later) must not
+    reach the user raw: the first becomes one notice in our words; other warnings pass."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        if _JIT_DEPRECATED.search(str(warning.message)):
+            notice_once(
+                "torchscript-deprecated",
+                f"TorchScript is deprecated in PyTorch {torch.__version__.split('+')[0]}: "
+                "this model still loads and runs, but a later PyTorch may drop it. "
+                "Re-export it with torch.export (a .pt2 file) to keep it usable.",
+            )
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def _example_input(info: ModelInfo, batch: int = 2) -> torch.Tensor:
     return torch.rand(batch, info.in_channels, info.image_size, info.image_size)
 
@@ -98,9 +123,10 @@ def _example_input(info: ModelInfo, batch: int = 2) -> torch.Tensor:
 def export_torchscript(model: Classifier, path: str | os.PathLike) -> Path:
     """The network (without normalisation) as TorchScript, with our metadata inside."""
     net = model.net.eval()
-    scripted = torch.jit.trace(net, model.normalization(_example_input(model.info)))
     buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer, _extra_files={METADATA_FILE: model.info.to_json()})
+    with _torchscript_calls():
+        scripted = torch.jit.trace(net, model.normalization(_example_input(model.info)))
+        torch.jit.save(scripted, buffer, _extra_files={METADATA_FILE: model.info.to_json()})
     return atomic_write_bytes(Path(path), buffer.getvalue())
 
 
@@ -399,7 +425,8 @@ class _GraphNet(nn.Module):
         if self._program is not None:
             torch.export.save(self._program, target, extra_files={METADATA_FILE: metadata})
         else:
-            torch.jit.save(self.graph, target, _extra_files={METADATA_FILE: metadata})
+            with _torchscript_calls():
+                torch.jit.save(self.graph, target, _extra_files={METADATA_FILE: metadata})
 
     def train(self, mode: bool = True) -> _GraphNet:
         self.training = mode
@@ -422,7 +449,8 @@ def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, m
     extra = {METADATA_FILE: ""}
     try:
         if kind == "torchscript":
-            graph = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with _torchscript_calls():
+                graph = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
             fixed_batch, program = None, None
         else:
             _refuse_pickled_payloads(path)

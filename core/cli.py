@@ -21,13 +21,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 from .devices import tune_cpu_allocator
 from .errors import ConfigError, FourierMasksError
-from .logs import setup_file_logging
+from .logs import print_notices, setup_file_logging
 from .progress import Progress, format_duration
 
 __all__ = ["main", "ProgressPrinter"]
@@ -469,7 +469,7 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     }
     config = _image_mask_config(args, model, changes)
     inputs = "clean"
-    extra = {}
+    extra: dict[str, Any] = {}
     if args.adversarial:
         if (images.labels < 0).any():
             raise ConfigError("--adversarial needs labelled images (use --data)")
@@ -498,6 +498,7 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
         file=sys.stderr,
     )
     result = run_mask_units(store, units, model, config=config, device=device, on_progress=printer)
+    assert result is not None  # None only for no units, returned above
     if result.cancelled:
         print(f"cancelled: {len(result)} masks saved", file=sys.stderr)
         return 130
@@ -876,6 +877,7 @@ def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None, b
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     log_path = setup_file_logging()
+    print_notices()
     tune_cpu_allocator()
     if args.command is None:
         args.func = cmd_app

@@ -1,6 +1,11 @@
 """Where the app and the CLI keep their log: a rotating file in the platform's log folder.
 
 ``FOURIER_MASKS_HOME`` moves it (with the app's settings and data) under one folder.
+
+Notices are what the user should hear once, in our words, rather than as a library's raw
+warning (a model format deprecated upstream, say): :func:`notice_once` logs them to the
+``core.notices`` logger, which the CLI prints as ``note:`` lines and the app shows in its
+message bar.
 """
 
 from __future__ import annotations
@@ -8,11 +13,39 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import sys
+import threading
 from pathlib import Path
 
-__all__ = ["log_dir", "log_file", "setup_file_logging"]
+__all__ = ["NOTICES", "log_dir", "log_file", "notice_once", "print_notices", "setup_file_logging"]
 
 APP_NAME = "fourier-masks"
+NOTICES = logging.getLogger("core.notices")
+
+_noticed: set[str] = set()
+_noticed_lock = threading.Lock()
+
+
+def notice_once(key: str, text: str) -> None:
+    """Tell the user ``text`` the first time ``key`` comes up in this process."""
+    with _noticed_lock:
+        if key in _noticed:
+            return
+        _noticed.add(key)
+    NOTICES.warning(text)
+
+
+class _NotePrinter(logging.Handler):
+    """Notices as ``note:`` lines on the current ``sys.stderr`` (looked up at each notice)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"note: {record.getMessage()}", file=sys.stderr)
+
+
+def print_notices() -> None:
+    """Show notices on the terminal (the command line's choice). Idempotent."""
+    if not any(isinstance(h, _NotePrinter) for h in NOTICES.handlers):
+        NOTICES.addHandler(_NotePrinter())
 
 
 def log_dir() -> Path:

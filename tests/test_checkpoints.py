@@ -2,11 +2,16 @@
 
 import os
 import pickle
+import subprocess
+import sys
+import warnings
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
 
+import core.logs
 from core.checkpoints import (
     check_compatible,
     export_program,
@@ -252,3 +257,43 @@ def test_graph_models_are_saved_back_with_metadata(tiny_model, images, tmp_path)
     again = load_model(save_checkpoint(exported, tmp_path / "again.pt"))
     assert inspect_checkpoint(tmp_path / "again.pt").format == "torch-export"
     assert _same_outputs(tiny_model, again, images)
+
+
+def _deprecated_upstream(path) -> bool:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.jit.load(str(path))
+    return any("deprecated" in str(w.message) for w in caught)
+
+
+def test_info_on_a_torchscript_file_prints_no_raw_python_warnings(tmp_path, tiny_model):
+    """Run as a user would, with Python's default warning filters."""
+    path = export_torchscript(tiny_model, tmp_path / "scripted.pt")
+    env = {**os.environ, "FOURIER_MASKS_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "default"}
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "info", str(path)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and "warnings.warn" not in result.stderr, result.stderr
+
+
+def test_torchscript_deprecation_is_one_notice_in_our_words(tmp_path, tiny_model, caplog, monkeypatch):
+    """torch ≥ 2.10 deprecates torch.jit.load/save with FutureWarnings: loading and saving
+    TorchScript raise none of them; the user gets one notice per process instead."""
+    monkeypatch.setattr(core.logs, "_noticed", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = export_torchscript(tiny_model, tmp_path / "scripted.pt")
+        load_model(path)
+        load_model(path)
+    assert [str(w.message) for w in caught] == []
+    notices = [r.getMessage() for r in caplog.records if r.name == "core.notices"]
+    if _deprecated_upstream(path):
+        assert len(notices) == 1 and notices[0].startswith("TorchScript is deprecated in PyTorch")
+    else:
+        assert notices == []
