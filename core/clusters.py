@@ -131,4 +131,4 @@ def mask_stability(masks: list[np.ndarray]) -> np.ndarray:
     flat = np.stack([np.asarray(m, dtype=np.float64).ravel() for m in masks])
     if flat.shape[0] < 2:
         raise ConfigError("stability needs masks from at least two seeds")
-    return np.corrcoef(flat)
+    return np.asarray(np.corrcoef(flat))  # a matrix for 2-D input; the stubs also allow a scalar

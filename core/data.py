@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -400,7 +400,10 @@ def load_builtin(
     """The offline datasets of :mod:`core.synthetic`; train and val use different seeds."""
     from . import synthetic
 
-    makers = {"shapes": synthetic.make_shapes, "planted": synthetic.make_planted}
+    makers: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]]] = {
+        "shapes": synthetic.make_shapes,
+        "planted": synthetic.make_planted,
+    }
     if kind not in makers:
         raise ConfigError(f"unknown built-in dataset {kind!r}; choose one of {', '.join(makers)}")
     if not 16 <= size <= 512:

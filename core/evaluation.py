@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ import torch
 from .fourier import complement_mask, filter_images
 from .models import Classifier, frozen, model_device, run_checked
 from .tables import Table
+
+if TYPE_CHECKING:
+    from .clusters import ProbeResult
 
 __all__ = [
     "masked_accuracy",
@@ -195,7 +199,7 @@ def table2(evaluations: Sequence[SingleImageEvaluation]) -> Table:
     return table
 
 
-def table3(results: Sequence[tuple[str, ProbeResult]]) -> Table:  # noqa: F821 - defined in clusters
+def table3(results: Sequence[tuple[str, ProbeResult]]) -> Table:
     table = Table.build(
         "table3",
         "Table 3. Linear classifier on single-image masks (class specificity)",

@@ -16,12 +16,16 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .energy import Partition, angular_partition, radial_partition
 from .fourier import centred, log_spectrum
 from .store import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -47,7 +51,7 @@ __all__ = [
 FIGURE_FORMATS = ("png", "svg", "pdf")
 MASK_CMAP = "magma"  # perceptually uniform, dark = frequency removed
 DIFF_CMAP = "RdBu_r"  # diverging, white = no difference
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "font.size": 8,
     "axes.titlesize": 8,
     "axes.labelsize": 8,

@@ -66,7 +66,7 @@ def apply_mask_to_spectrum(spectrum: torch.Tensor, mask: torch.Tensor, component
     return torch.fft.ifft2(spectrum * mask).real
 
 
-def _self_mirrored(shape: tuple[int, int], device) -> torch.Tensor:
+def _self_mirrored(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """``(H, W)`` true where ``k = −k`` (mod the size) on both axes."""
     h, w = shape
     rows = torch.zeros(h, dtype=torch.bool, device=device)

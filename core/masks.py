@@ -233,7 +233,7 @@ class ImageMaskResult:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> ImageMaskResult:
         index = np.asarray(index, dtype=np.int64)
-        arrays = {
+        arrays: dict[str, Any] = {
             name: None if getattr(self, name) is None else getattr(self, name)[index] for name in self.ARRAY_FIELDS
         }
         return ImageMaskResult(ids=[self.ids[i] for i in index], config=self.config, cancelled=self.cancelled, **arrays)
@@ -242,7 +242,7 @@ class ImageMaskResult:
     def concatenate(cls, parts: Sequence[ImageMaskResult], config: ImageMaskConfig) -> ImageMaskResult:
         if not parts:
             raise ValueError("nothing to concatenate")
-        arrays = {
+        arrays: dict[str, Any] = {
             name: None
             if any(getattr(p, name) is None for p in parts)
             else np.concatenate([getattr(p, name) for p in parts])
@@ -769,12 +769,12 @@ def learn_set_mask(
     final = mask.detach()
     if not converged and not cancelled and accurate_mask is not None:
         final, masked_accuracy = accurate_mask
-    final = final[0].cpu().numpy()
+    final_mask = final[0].cpu().numpy()
     return SetMaskResult(
-        mask=final,
+        mask=final_mask,
         accuracy=accuracy,
         masked_accuracy=masked_accuracy,
-        kept_fraction=float(final.mean()),
+        kept_fraction=float(final_mask.mean()),
         epochs=epoch,
         converged=converged,
         config=config,

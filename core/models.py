@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -46,6 +46,9 @@ PAPER_STD = 0.226
 
 class Normalization(nn.Module):
     """Per-channel ``(x − mean) / std`` with its inverse."""
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
@@ -172,10 +175,11 @@ def adapt_input_channels(net: nn.Module, in_channels: int) -> nn.Module:
                         nn.Conv2d(
                             in_channels,
                             child.out_channels,
-                            kernel_size=child.kernel_size,
-                            stride=child.stride,
-                            padding=child.padding,
-                            dilation=child.dilation,
+                            # typed tuple[int, ...] on _ConvNd; always pairs on a Conv2d
+                            kernel_size=cast("tuple[int, int]", child.kernel_size),
+                            stride=cast("tuple[int, int]", child.stride),
+                            padding=cast("str | tuple[int, int]", child.padding),
+                            dilation=cast("tuple[int, int]", child.dilation),
                             groups=1,
                             bias=child.bias is not None,
                         ),
@@ -303,6 +307,6 @@ def model_device(model: nn.Module) -> torch.device:
     """The device of a model's first parameter or buffer (CPU for an empty model)."""
     for tensor in model.parameters():
         return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")

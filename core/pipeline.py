@@ -345,7 +345,7 @@ class _Study:
         for group, code, images, kind in self._image_groups():
             if (group == "image/N-clean") != first:
                 continue
-            extra = {"attack": self.config.attack.to_dict()} if kind == "adversarial" else {}
+            extra: dict[str, Any] = {"attack": self.config.attack.to_dict()} if kind == "adversarial" else {}
             units = plan_image_masks(
                 self.store,
                 group,

@@ -109,6 +109,8 @@ def validation_set(store: ResultsStore) -> ImageSet | None:
 class _Models:
     """Loads the run's models on first use."""
 
+    _cache: dict[str, Classifier]
+
     def __init__(self, store: ResultsStore, device) -> None:
         self.store, self.device, self._cache = store, device, {}
 
@@ -398,13 +400,14 @@ def write_report(
     val = val if val is not None else (validation_set(store) if contents.dataset_masks else None)
     reporter = ProgressReporter("report", 6, on_progress, cancel)
 
-    def keep(table: Table | None) -> None:
+    def keep(table: Table | None) -> Table | None:
         if table is not None:
             store.save_table(table)
             result.tables[table.name] = table
+        return table  # so that the steps below can call keep() inside expressions
 
     probes: dict[str, ProbeResult] = {}
-    exceedance = []
+    exceedance: list[tuple[str, np.ndarray, np.ndarray, str]] = []
     steps = [
         (
             "Table 1",

@@ -33,11 +33,13 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import ConfigError, OutputError
 from .fourier import MASK_LAYOUT
@@ -132,7 +134,7 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub takes any keyword for allow_pickle
     return buffer.getvalue()
 
 
@@ -237,8 +239,10 @@ class ResultsStore:
         manifest.update(fields, updated=_now())
         self.write_json("run.json", manifest)
 
-    def save_arrays(self, name: str, **arrays: np.ndarray) -> Path:
-        return self.write_derived(self.path(f"data/{name}.npz"), _npz_bytes(**arrays))
+    def save_arrays(self, name: str, **arrays: npt.ArrayLike) -> Path:
+        return self.write_derived(
+            self.path(f"data/{name}.npz"), _npz_bytes(**{k: np.asarray(v) for k, v in arrays.items()})
+        )
 
     def load_arrays(self, name: str) -> dict[str, np.ndarray]:
         with np.load(self.path(f"data/{name}.npz"), allow_pickle=False) as data:
@@ -357,7 +361,7 @@ class ResultsStore:
         folder = self._mask_dir(group) / "shards"
         return sorted(folder.glob("part-*.npz")) if folder.is_dir() else []
 
-    def _read_shards(self, group: str, skip: set[str] = frozenset()):
+    def _read_shards(self, group: str, skip: AbstractSet[str] = frozenset()):
         """``(path, arrays)`` of every readable shard (but those named in ``skip``). A damaged
         shard (edited, or copied half-way) is skipped with a warning, so its images count as
         not done and are learned again rather than breaking the run."""

@@ -261,7 +261,7 @@ def train_model(
                 "train_accuracy": correct / seen,
                 "val_loss": val_loss,
                 "val_accuracy": val_accuracy,
-                "lr": scheduler.get_last_lr()[0],
+                "lr": float(scheduler.get_last_lr()[0]),  # a float: Adam got a float lr
                 "seconds": time.perf_counter() - started,
             }
             if config.jafr_lambda:

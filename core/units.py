@@ -96,6 +96,7 @@ def run_mask_units(
     targets = torch.from_numpy(inputs["targets"][index]) if "targets" in inputs else None
 
     def save(part: ImageMaskResult) -> None:
+        assert part.masks is not None  # on_result sees each part before keep_masks=False drops its masks
         store.append_image_masks(
             group,
             part.ids,
