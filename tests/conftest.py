@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Logs, settings and session runs of the code under test go to a scratch folder, never the
@@ -19,6 +20,29 @@ from core.models import ModelInfo, build_classifier  # noqa: E402
 from core.training import TrainConfig, train_model  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("FOURIER_MASKS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    """Where tests save what users would see (PNG): pytest's temporary folder, or
+    ``FOURIER_MASKS_ARTIFACTS`` to keep them; never the source tree."""
+    chosen = os.environ.get("FOURIER_MASKS_ARTIFACTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _collect_cycles_between_tests():
+    """Once a test has started the app, automatic garbage collection stays off for the rest of
+    the process and runs from a Qt timer on the GUI thread (``app.workers``). Tests that run
+    no Qt event loop would then never collect: run the same threshold check after each test,
+    here on the main (GUI) thread."""
+    yield
+    workers = sys.modules.get("app.workers")
+    collector = getattr(workers, "_gui_thread_collector", None)
+    if collector is not None:
+        collector.check()
 
 
 @pytest.fixture(autouse=True)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import copy
 import csv
-import os
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +23,6 @@ from core.masks import ImageMaskConfig, SetMaskConfig  # noqa: E402
 from core.training import TrainConfig, train_model  # noqa: E402
 
 JOB_TIMEOUT_MS = 120_000
-ARTIFACTS = Path(os.environ.get("FOURIER_MASKS_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
 
 
 @pytest.fixture
@@ -114,7 +111,8 @@ def test_window_opens_with_the_welcome_page(window):
     }
 
 
-def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_files):
+@pytest.mark.slow
+def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_files, screenshots):
     window.image_config = ImageMaskConfig(max_steps=60, check_every=10)
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
     assert list(window.workbench.models) == ["N"]
@@ -134,13 +132,13 @@ def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_fi
     assert "M(x)" in panel.predictions.text() and "%" in panel.predictions.text()
     assert window.message_bar.level == "warning" and "notes.png" in window.message_bar.text
     assert window.panels["convergence"].history["kept fraction"][0], "no live convergence curve"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     window.docks["convergence"].setFloating(True)
     window.docks["convergence"].resize(1000, 600)
     qtbot.wait(150)
-    window.docks["convergence"].widget().grab().save(str(ARTIFACTS / "view-convergence.png"))
+    window.docks["convergence"].widget().grab().save(str(screenshots / "view-convergence.png"))
 
 
+@pytest.mark.slow
 def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
     from core.attacks import AttackConfig
 
@@ -160,6 +158,7 @@ def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
     assert "x_A" in panel.predictions.text()
 
 
+@pytest.mark.slow
 def test_two_checkpoints_compare(qtbot, window, checkpoints):
     _run_until_done(qtbot, window, lambda: window.handle_paths(list(checkpoints)))
     assert set(window.workbench.models) == {"N", "S"}
@@ -198,6 +197,7 @@ def test_start_and_cancel_a_job(qtbot, window, checkpoints, image_files):
     assert "cancelled" in window.job_bar.name.text()
 
 
+@pytest.mark.slow
 def test_exports_write_valid_files(qtbot, window, checkpoints, image_files, tmp_path):
     window.image_config = ImageMaskConfig(max_steps=40, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0]]))
@@ -268,6 +268,7 @@ def test_closing_cancels_and_joins_running_work(qtbot, window, checkpoints, imag
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.slow
 def test_gui_stays_responsive_while_masks_are_learned(qtbot, window, checkpoints, tiny_shapes, tmp_path):
     """Timer-latency probe: a 10 ms timer on the GUI thread while a mask job runs at full
     speed. Reports the longest gap; the bound asserted is only a sanity check that the job
@@ -296,7 +297,8 @@ def test_gui_stays_responsive_while_masks_are_learned(qtbot, window, checkpoints
     assert worst < 2000
 
 
-def test_screenshots_of_each_view_after_a_small_run(qtbot, window, tmp_path):
+@pytest.mark.slow
+def test_screenshots_of_each_view_after_a_small_run(qtbot, window, tmp_path, screenshots):
     """Saves PNGs of every main view after a real (tiny) study, for people to look at."""
     from core.attacks import AttackConfig
     from core.pipeline import StudyConfig, run_study
@@ -317,7 +319,6 @@ def test_screenshots_of_each_view_after_a_small_run(qtbot, window, tmp_path):
     run_study(config, ResultsStore(tmp_path / "run"))
     window.open_run(tmp_path / "run")
     window.resize(1600, 1000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     saved = []
     for name in ("images", "clusters", "compare", "tables", "spectrum", "models"):
         dock = window.docks[name]
@@ -325,13 +326,13 @@ def test_screenshots_of_each_view_after_a_small_run(qtbot, window, tmp_path):
         dock.resize(1100, 800)
         dock.raise_()
         qtbot.wait(150)
-        path = ARTIFACTS / f"view-{name}.png"
+        path = screenshots / f"view-{name}.png"
         assert dock.widget().grab().save(str(path))
         saved.append(path)
         dock.setFloating(False)
     window.panels["spectrum"].show_masks("dataset mask · A", "dataset mask · N")
-    window.panels["spectrum"].grab().save(str(ARTIFACTS / "view-spectrum-difference.png"))
-    window.grab().save(str(ARTIFACTS / "window.png"))
+    window.panels["spectrum"].grab().save(str(screenshots / "view-spectrum-difference.png"))
+    window.grab().save(str(screenshots / "window.png"))
     for path in saved:
         assert path.stat().st_size > 5000
 
@@ -395,6 +396,7 @@ def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoin
     assert window.message_bar.level == "error" and window.isVisible()
 
 
+@pytest.mark.slow
 def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, image_files, tmp_path):
     window.image_config = ImageMaskConfig(max_steps=30, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0]]))
@@ -411,7 +413,8 @@ def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, ima
     assert window.workbench.image_groups() and window.panels["images"].list.count() == 4
 
 
-def test_the_analyses_view(qtbot, window, checkpoints, tmp_path):
+@pytest.mark.slow
+def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
     from core.advmaps import AdversarialMapsConfig
     from core.attacks import AttackConfig
 
@@ -444,11 +447,10 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path):
     window.docks["analyses"].setFloating(True)
     window.docks["analyses"].resize(1100, 800)
     qtbot.wait(150)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for index, name in ((0, "adversarial-maps"), (1, "heat-map"), (2, "robustness"), (3, "blue-shift")):
         panel.tabs.setCurrentIndex(index)
         qtbot.wait(50)
-        panel.grab().save(str(ARTIFACTS / f"view-analyses-{name}.png"))
+        panel.grab().save(str(screenshots / f"view-analyses-{name}.png"))
 
 
 def test_mask_settings_presets_fill_the_form(qtbot):

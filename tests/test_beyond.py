@@ -80,6 +80,7 @@ def test_cosine_similarity_of_masks():
     np.testing.assert_allclose(cosine_similarity(a, b), [1.0, np.sqrt(0.5), 0.0])
 
 
+@pytest.mark.slow
 def test_adversarial_maps_end_to_end(trained_shapes_model, tiny_shapes, tmp_path):
     store = ResultsStore(tmp_path / "run")
     config = AdversarialMapsConfig(
@@ -123,6 +124,7 @@ def test_frequency_bias_matches_its_definition():
     assert frequency_bias(g).item() == pytest.approx(expected.item(), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_jafr_moves_the_input_gradient_to_low_frequencies():
     from core.data import load_builtin
 
@@ -160,6 +162,7 @@ def test_fourier_basis_is_real_unit_and_at_its_frequency():
     assert set(map(tuple, torch.nonzero(spectrum > 1e-4).tolist())) == {(3, 5), (13, 11)}
 
 
+@pytest.mark.slow
 def test_heat_map_peaks_at_the_planted_band(planted):
     """Known answer: perturbing along the planted frequencies flips predictions, and nowhere else."""
     data, model = planted
@@ -243,6 +246,7 @@ def test_blue_shift_is_saved(tmp_path):
 # --- command line --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_new_analyses_from_the_command_line(tmp_path, trained_shapes_model, capsys):
     checkpoint = save_checkpoint(trained_shapes_model, tmp_path / "N.pt")
     run = str(tmp_path / "run")

@@ -280,6 +280,7 @@ def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys
     shutil.rmtree(other)
 
 
+@pytest.mark.slow
 def test_reports_never_replace_different_content_without_force(tmp_path, capsys):
     run = str(tmp_path / "run")
     assert main(["train", *DATA, "--epochs", "1", "--out", run, "--quiet"]) == 0

@@ -57,6 +57,7 @@ def test_features_are_centred_and_flat():
     assert features[0, 2 * 4 + 2] == 1  # zero frequency moved to the centre
 
 
+@pytest.mark.slow
 def test_umap_is_reproducible():
     masks, labels = _separable_masks(per_class=12)
     features = mask_features(masks)

@@ -16,6 +16,7 @@ def test_auto_resolves_and_missing_devices_are_errors():
         resolve_device("tpu")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")
 def test_tuned_allocator_reuses_large_blocks():
     """With the setting, a freed 64 MB tensor is reused rather than unmapped and faulted in again."""

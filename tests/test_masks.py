@@ -37,14 +37,19 @@ def test_image_masks_stay_in_unit_interval_and_symmetric(tiny_model):
 
 
 def test_batched_masks_equal_one_at_a_time(tiny_model):
-    images = _images(5)
+    """A mask learned in a batch (filled at once, or refilled as slots free up) equals the one
+    learned alone. In float64: float32 results differ with batch size and CPU kernels by ~1e-5
+    after 120 steps (3.3e-5 seen with torch 2.15), a machine's rounding rather than the
+    algorithm; float64's rounding is ~1e-16 per operation, so 1e-9 still flags any slot mix-up."""
+    model = copy.deepcopy(tiny_model).double()
+    images = _images(5).double()
     config = ImageMaskConfig(max_steps=120, **NO_EARLY_STOP)
-    together = learn_image_masks(tiny_model, images, config=config.replace(batch_size=5))
-    refilled = learn_image_masks(tiny_model, images, config=config.replace(batch_size=2, check_every=7))
+    together = learn_image_masks(model, images, config=config.replace(batch_size=5))
+    refilled = learn_image_masks(model, images, config=config.replace(batch_size=2, check_every=7))
     for k in range(5):
-        alone = learn_image_masks(tiny_model, images[k : k + 1], config=config.replace(batch_size=1))
-        np.testing.assert_allclose(together.masks[k], alone.masks[0], atol=2e-5)
-        np.testing.assert_allclose(refilled.masks[k], alone.masks[0], atol=2e-5)
+        alone = learn_image_masks(model, images[k : k + 1], config=config.replace(batch_size=1))
+        np.testing.assert_allclose(together.masks[k], alone.masks[0], atol=1e-9)
+        np.testing.assert_allclose(refilled.masks[k], alone.masks[0], atol=1e-9)
     assert together.ids == refilled.ids == ["0", "1", "2", "3", "4"]
 
 
@@ -66,14 +71,17 @@ def test_stop_rule_is_decided_per_image_inside_a_batch(trained_shapes_model, tin
 
 def test_engine_matches_the_published_single_image_loop(tiny_model):
     """One mask by the transcription of the published algorithm (torch.optim.Adam,
-    OneCycleLR sized for 20 000 × 200 steps, clamp after each step) equals the engine's."""
+    OneCycleLR sized for 20 000 × 200 steps, clamp after each step) equals the engine's.
+    In float64, for the reason given in the batched test: two implementations of the same
+    arithmetic round differently in float32."""
     from benchmarks.published import published_mask
 
-    image = _images(1)
+    model = copy.deepcopy(tiny_model).double()
+    image = _images(1).double()
     steps = 60
-    reference = published_mask(tiny_model, image, max_steps=steps, patience=10**6)
-    engine = learn_image_masks(tiny_model, image, config=ImageMaskConfig(max_steps=steps, **NO_EARLY_STOP))
-    np.testing.assert_allclose(engine.masks[0], reference["mask"][0].numpy(), atol=2e-5)
+    reference = published_mask(model, image, max_steps=steps, patience=10**6)
+    engine = learn_image_masks(model, image, config=ImageMaskConfig(max_steps=steps, **NO_EARLY_STOP))
+    np.testing.assert_allclose(engine.masks[0], reference["mask"][0].numpy(), atol=1e-9)
     assert engine.steps[0] == reference["steps"] == steps and not engine.converged[0]
 
 
@@ -217,6 +225,7 @@ def test_set_mask_rejects_labels_outside_the_model(trained_shapes_model, tiny_sh
         learn_set_mask(trained_shapes_model, val.images, val.labels + 10)
 
 
+@pytest.mark.slow
 def test_planted_frequency_is_recovered(planted):
     """Known answer: the class signal lives only on one ring of the spectrum, so the dataset
     mask of a model trained on it must keep that ring and drop the rest."""
@@ -271,6 +280,7 @@ def test_shrinking_the_batch_changes_no_mask(trained_shapes_model, tiny_shapes):
         np.testing.assert_allclose(alone.masks[0], together.masks[k], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_settling_changes_only_the_masks_still_learning(trained_shapes_model, tiny_shapes):
     """``settle_after`` anneals the learning rate to zero at ``max_steps``: masks that stop
     before it are exactly the published ones, and the step size is zero at the limit."""

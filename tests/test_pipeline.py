@@ -43,6 +43,7 @@ def study_run(tmp_path_factory):
     return root, result, events
 
 
+@pytest.mark.slow
 def test_study_writes_every_table(study_run):
     root, result, _ = study_run
     assert not result.cancelled
@@ -75,6 +76,7 @@ def test_study_writes_every_table(study_run):
     assert len(rows) == 1 + 8 and "A - N [1]" in rows[0]
 
 
+@pytest.mark.slow
 def test_study_figures_are_valid_files(study_run):
     root, result, _ = study_run
     assert {
@@ -93,6 +95,7 @@ def test_study_figures_are_valid_files(study_run):
         assert ET.parse(root / "figures" / f"{name}.svg").getroot().tag.endswith("svg")
 
 
+@pytest.mark.slow
 def test_study_reports_progress_by_step(study_run):
     _, _, events = study_run
     steps = [e.message for e in events if e.stage == "study"]
@@ -100,6 +103,7 @@ def test_study_reports_progress_by_step(study_run):
     assert {"train", "image-masks", "attack"} <= {e.stage for e in events}
 
 
+@pytest.mark.slow
 def test_masks_are_stored_in_the_documented_layout(study_run):
     root, _, _ = study_run
     store = ResultsStore.open(root)
@@ -121,6 +125,7 @@ def test_masks_are_stored_in_the_documented_layout(study_run):
     assert len(stored) == 18 and stored.masks.shape == (18, 1, 16, 16)
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_recomputing(study_run):
     root, first, _ = study_run
     before = {p: p.stat().st_mtime_ns for p in (root / "models").iterdir()}
@@ -134,6 +139,7 @@ def test_rerun_resumes_without_recomputing(study_run):
     assert second.tables["table2"].rows == first.tables["table2"].rows
 
 
+@pytest.mark.slow
 def test_a_different_study_in_the_same_folder_is_refused(study_run):
     root, _, _ = study_run
     with pytest.raises(OutputError, match="other settings"):

@@ -11,6 +11,7 @@ from core.training import TrainConfig, train_model
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "cifar5").is_dir(), reason="shared CIFAR-5 data not present")
 
 
+@pytest.mark.slow
 def test_rgb_photographs_through_training_and_per_channel_masks():
     splits = load_dataset(str(SHARED_DATA / "cifar5"), size=32, channels=3, limit=60)
     model = train_model(splits.train, splits.val, config=TrainConfig(epochs=3, batch_size=64, max_lr=3e-3)).model

@@ -25,7 +25,7 @@ def published_mask(model: Classifier, image: torch.Tensor, max_steps: int = 20_0
         logits = model(image)
         target = logits.argmax(1)
         clean_loss = F.cross_entropy(logits, target)
-    mask = torch.ones(1, 1, *image.shape[-2:], device=image.device, requires_grad=True)
+    mask = torch.ones(1, 1, *image.shape[-2:], device=image.device, dtype=image.dtype, requires_grad=True)
     optimizer = torch.optim.Adam([mask], lr=config.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=PUBLISHED_SCHEDULE_STEPS, pct_start=config.pct_start
