@@ -465,3 +465,15 @@ def test_mask_settings_presets_fill_the_form(qtbot):
     assert dialog.forms["masks"].value() == ImageMaskConfig.fast(check_every=10)
     buttons["Published (Karantzas)"].click()
     assert dialog.forms["masks"].value() == ImageMaskConfig(check_every=10)
+
+
+def test_engine_notices_reach_the_message_bar(qtbot, window):
+    """A notice logged by the engine on a job thread is shown once, in the window."""
+    import threading
+
+    from core.logs import notice_once
+
+    thread = threading.Thread(target=notice_once, args=("test-notice", "a notice from the engine"))
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: "a notice from the engine" in window.message_bar.text, timeout=5_000)

@@ -29,9 +29,11 @@ def images():
     return torch.rand(5, 1, 16, 16, generator=torch.Generator().manual_seed(0))
 
 
-def _same_outputs(a, b, images, atol=1e-5):
+def _same_outputs(a, b, images):
+    """Equal up to float32 rounding: a reloaded or exported graph may run other (fused)
+    kernels than the eager network, so agreement is relative to the logits' size."""
     with torch.no_grad():
-        return torch.allclose(a(images), b(images), atol=atol)
+        return torch.allclose(a(images), b(images), rtol=1e-4, atol=1e-5)
 
 
 def test_our_checkpoint_round_trips_with_metadata(tiny_model, images, tmp_path):

@@ -28,12 +28,15 @@ def _images(n=5, size=16, seed=0):
 
 
 def test_image_masks_stay_in_unit_interval_and_symmetric(tiny_model):
-    result = learn_image_masks(tiny_model, _images(), config=ImageMaskConfig(max_steps=150, **NO_EARLY_STOP))
+    """Symmetry is not imposed: it follows from the gradient of a real image's spectrum being
+    Hermitian. In float64, as Adam's normalisation magnifies float32 rounding in tiny gradients."""
+    model = copy.deepcopy(tiny_model).double()
+    result = learn_image_masks(model, _images().double(), config=ImageMaskConfig(max_steps=150, **NO_EARLY_STOP))
     masks = result.masks
     assert masks.shape == (5, 1, 16, 16)
     assert masks.min() >= 0 and masks.max() <= 1
     assert masks.min() < 0.5  # the sparsity term really acted
-    np.testing.assert_allclose(masks, mirrored(masks), atol=1e-5)
+    np.testing.assert_allclose(masks, mirrored(masks), atol=1e-9)
 
 
 def test_batched_masks_equal_one_at_a_time(tiny_model):
