@@ -70,6 +70,8 @@ HELP = {
     "per_channel": "one mask per colour channel instead of one shared mask",
     "crop_scale": "random resized crop: range of the kept area",
     "component": "what the mask modulates: magnitude (the published mask) or phase",
+    "fallback_to_last_kept": "not the published behaviour: replace a final mask that lost the prediction "
+    "by the last earlier one that kept it",
     "jafr_lambda": "Jacobian frequency regularisation λ_freq: > 0 favours low frequencies (published 0.001)",
     "method": "pgd, fgsm, or deepfool (minimal perturbation, ignores ε)",
 }

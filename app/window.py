@@ -792,11 +792,11 @@ class MainWindow(QMainWindow):
             self.workbench.refresh()
         elif (
             event.stage == "image-masks"
-            and event.done > self._masks_seen
+            and event.payload.get("masks_done", 0) > self._masks_seen
             and time.monotonic() - self._last_refresh > 2.0
         ):
             # Finished masks are already in the store: show them, at most every 2 s.
-            self._masks_seen, self._last_refresh = event.done, time.monotonic()
+            self._masks_seen, self._last_refresh = event.payload["masks_done"], time.monotonic()
             self._live_group = self._live_group or self._newest_image_group()
             if self._live_group is not None:
                 self.workbench.refresh_group(self._live_group)  # the other views catch up at the end

@@ -2,10 +2,15 @@
 
 - :func:`masked_accuracy` — accuracy of a model on images filtered by a mask (one mask for
   all, or one per image).
-- :func:`table1` — accuracy of each model with and without its dataset mask.
+- :func:`table1` — accuracy of each model with and without its dataset mask, and how the
+  mask's learning ended (stop rule met, epoch kept).
 - :func:`single_image_evaluation` / :func:`table2` — accuracy on ``X``, ``M(X)``, ``Mᶜ(X)``,
   ``X_A``, ``M(X_A)`` and the attack-reversal rate.
 - :func:`table3` — the linear probe on single-image masks next to its shuffled-label control.
+
+Tables 2 and 3 are over the images each model classifies correctly (:func:`correctly_classified`),
+as in the paper; masks may be learned for more images (misclassified ones get masks too), and
+the tables say how many were used.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "masked_accuracy",
     "masked_predictions",
+    "correctly_classified",
+    "DatasetMaskRow",
     "SingleImageEvaluation",
     "single_image_evaluation",
     "table1",
@@ -66,7 +73,7 @@ def masked_predictions(
                 x = filter_images(x, m.to(device), model.normalization, component)
             logits = run_checked(model, x, "on the filtered images")
             predictions.append(logits.argmax(1).cpu())
-    return torch.cat(predictions)
+    return torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.int64)
 
 
 def masked_accuracy(
@@ -78,10 +85,27 @@ def masked_accuracy(
     )
 
 
-def table1(
-    rows: Sequence[tuple[str, Classifier, np.ndarray, float, str]], images: torch.Tensor, labels: torch.Tensor
-) -> Table:
-    """Table 1: ``rows`` of (model name, model, dataset mask, kept fraction, mask component)."""
+def correctly_classified(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Which images ``model`` classifies as their label (never an unlabelled one, label −1)."""
+    return (masked_predictions(model, images) == torch.as_tensor(labels)).numpy()
+
+
+@dataclass(frozen=True)
+class DatasetMaskRow:
+    """One model of Table 1: its dataset mask and how the mask's learning ended
+    (:class:`core.masks.SetMaskResult`'s ``converged``, ``epoch_kept`` and ``epochs``)."""
+
+    name: str
+    model: Classifier
+    mask: np.ndarray
+    component: str
+    stop_rule_met: bool
+    epoch_kept: int
+    epochs: int
+
+
+def table1(rows: Sequence[DatasetMaskRow], images: torch.Tensor, labels: torch.Tensor) -> Table:
+    """Table 1: each model's accuracy with and without its dataset mask, over ``images``."""
     table = Table.build(
         "table1",
         "Table 1. Model accuracy with and without its dataset mask",
@@ -91,22 +115,42 @@ def table1(
             ("masked accuracy", "%"),
             ("masked / unmasked", "%"),
             ("kept fraction", "%"),
+            ("stop rule met", ""),
+            ("epoch kept", "epoch"),
+            ("epochs run", "epoch"),
         ],
-        notes="Masked accuracy: the model on M(x) with its own dataset mask M, over the validation set.",
+        notes=(
+            "Masked accuracy: the model on M(x) with its own dataset mask M, over the validation set. "
+            "Stop rule: masked accuracy at the bar (a share of the unmasked accuracy) and the kept fraction "
+            "steady for a number of epochs in a row. Where it was never met, the mask kept is the last "
+            "epoch's that met the accuracy bar (the last epoch's if none did)."
+        ),
     )
-    for name, model, mask, kept, component in rows:
-        plain = 100 * masked_accuracy(model, images, labels)
-        masked = 100 * masked_accuracy(model, images, labels, mask, component)
-        table.add_row(name, plain, masked, 100 * masked / plain if plain else float("nan"), 100 * kept)
+    for row in rows:
+        plain = 100 * masked_accuracy(row.model, images, labels)
+        masked = 100 * masked_accuracy(row.model, images, labels, row.mask, row.component)
+        table.add_row(
+            row.name,
+            plain,
+            masked,
+            100 * masked / plain if plain else float("nan"),
+            100 * float(np.mean(row.mask)),
+            "yes" if row.stop_rule_met else "no",
+            row.epoch_kept,
+            row.epochs,
+        )
     return table
 
 
 @dataclass(frozen=True)
 class SingleImageEvaluation:
-    """Accuracies (fractions) for one model's single-image masks, as in the paper's Table 2."""
+    """Accuracies (fractions) for one model's single-image masks, as in the paper's Table 2:
+    over the ``correct`` images (of ``images`` masked) that the model classifies correctly;
+    ``attacked`` of them were flipped by the attack."""
 
     model: str
     images: int
+    correct: int
     clean: float
     masked: float
     complement: float
@@ -126,38 +170,42 @@ def single_image_evaluation(
     adversarial: torch.Tensor | None = None,
     component: str = "magnitude",
 ) -> SingleImageEvaluation:
-    """Accuracy on ``X``, ``M(X)``, ``Mᶜ(X)``, ``X_A``, ``M(X_A)`` with each image's own mask.
+    """Accuracy on ``X``, ``M(X)``, ``Mᶜ(X)``, ``X_A``, ``M(X_A)`` with each image's own mask,
+    over the images ``model`` classifies correctly (the paper's ``X``; so ``X`` is 100 %).
 
-    The reversal rate counts, among images classified correctly whose attack succeeded, those
-    whose adversarial image filtered by the *clean* image's mask is classified correctly again.
+    The reversal rate counts, among those images whose attack succeeded, the ones whose
+    adversarial image filtered by the *clean* image's mask is classified correctly again.
     """
     labels = torch.as_tensor(labels)
-    masks = np.asarray(masks)
-    clean = masked_predictions(model, images)
+    correct = torch.from_numpy(correctly_classified(model, images, labels))
+    images, labels, masks = images[correct], labels[correct], np.asarray(masks)[correct.numpy()]
+
+    def accuracy(predictions: torch.Tensor, truth: torch.Tensor) -> float:
+        return (predictions == truth).float().mean().item() if len(truth) else float("nan")
+
     masked = masked_predictions(model, images, masks, component=component)
     complement = masked_predictions(model, images, complement_mask(masks), component=component)
-    nan = float("nan")
-    adv_acc = adv_masked_acc = reversal = nan
+    adv_acc = adv_masked_acc = reversal = float("nan")
     attacked = 0
     if adversarial is not None:
-        adv = masked_predictions(model, adversarial)
-        adv_masked = masked_predictions(model, adversarial, masks, component=component)
-        adv_acc = (adv == labels).float().mean().item()
-        adv_masked_acc = (adv_masked == labels).float().mean().item()
-        flipped = (clean == labels) & (adv != labels)
+        adv = masked_predictions(model, adversarial[correct])
+        adv_masked = masked_predictions(model, adversarial[correct], masks, component=component)
+        adv_acc, adv_masked_acc = accuracy(adv, labels), accuracy(adv_masked, labels)
+        flipped = adv != labels
         attacked = int(flipped.sum())
-        reversal = (adv_masked[flipped] == labels[flipped]).float().mean().item() if attacked else nan
+        reversal = accuracy(adv_masked[flipped], labels[flipped])
     return SingleImageEvaluation(
         model=name,
-        images=len(labels),
-        clean=(clean == labels).float().mean().item(),
-        masked=(masked == labels).float().mean().item(),
-        complement=(complement == labels).float().mean().item(),
+        images=len(correct),
+        correct=len(labels),
+        clean=1.0 if len(labels) else float("nan"),
+        masked=accuracy(masked, labels),
+        complement=accuracy(complement, labels),
         adversarial=adv_acc,
         adversarial_masked=adv_masked_acc,
         reversal_rate=reversal,
         attacked=attacked,
-        mean_kept_fraction=float(masks.mean()),
+        mean_kept_fraction=float(masks.mean()) if len(masks) else float("nan"),
     )
 
 
@@ -168,25 +216,30 @@ def table2(evaluations: Sequence[SingleImageEvaluation]) -> Table:
         [
             ("model", ""),
             ("images", "count"),
+            ("images (correct)", "count"),
             ("X", "%"),
             ("M(X)", "%"),
             ("Mc(X)", "%"),
             ("X_A", "%"),
             ("M(X_A)", "%"),
             ("attack reversal", "%"),
-            ("attacks reversed of", "count"),
+            ("flipped by attack", "count"),
             ("mean kept fraction", "%"),
         ],
         notes=(
-            "M is each image's own mask, learned to keep the model's prediction on the clean image; "
-            "Mc = 1 - 1[M > 1e-8]. Attack reversal: share of successfully attacked, correctly "
-            "classified images whose M(x_A) is classified correctly."
+            "Over the images each model classifies correctly ('images (correct)' of the 'images' with "
+            "masks), as in the paper, so X is 100 %. M is each image's own final mask, learned to keep "
+            "the model's prediction on the clean image: M(X) measures how often it does. "
+            "Mc = 1 - 1[M > 1e-8]. X_A: the adversarial counterparts of the same images. Attack "
+            "reversal: of the images the attack flipped ('flipped by attack'), the share whose M(x_A) "
+            "is classified correctly."
         ),
     )
     for e in evaluations:
         table.add_row(
             e.model,
             e.images,
+            e.correct,
             100 * e.clean,
             100 * e.masked,
             100 * e.complement,
@@ -199,12 +252,15 @@ def table2(evaluations: Sequence[SingleImageEvaluation]) -> Table:
     return table
 
 
-def table3(results: Sequence[tuple[str, ProbeResult]]) -> Table:
+def table3(results: Sequence[tuple[str, int | str, ProbeResult | str]]) -> Table:
+    """Table 3 from (mask group, correctly classified images ("" if unknown), the probe or why
+    there is none): a group that cannot be probed gets a row that says why, with no numbers."""
     table = Table.build(
         "table3",
         "Table 3. Linear classifier on single-image masks (class specificity)",
         [
             ("masks", ""),
+            ("images (correct)", "count"),
             ("masks used", "count"),
             ("classes", "count"),
             ("test accuracy", "%"),
@@ -212,12 +268,21 @@ def table3(results: Sequence[tuple[str, ProbeResult]]) -> Table:
             ("shuffled-label accuracy", "%"),
             ("shuffled-label std", "%"),
             ("chance", "%"),
+            ("note", ""),
         ],
-        notes="Labels are the predicted classes; 85 %/15 % stratified splits, mean ± std over repeats.",
+        notes=(
+            "Masks of the images the model classifies correctly (for adversarial masks: whose clean "
+            "image it does), class-balanced. Labels are the predicted classes; 85 %/15 % stratified "
+            "splits, mean ± std over repeats."
+        ),
     )
-    for name, r in results:
+    for name, correct, r in results:
+        if isinstance(r, str):
+            table.add_row(name, correct, *[""] * 7, r)
+            continue
         table.add_row(
             name,
+            correct,
             r.samples,
             r.classes,
             100 * r.accuracy,
@@ -225,5 +290,6 @@ def table3(results: Sequence[tuple[str, ProbeResult]]) -> Table:
             100 * r.shuffled_accuracy,
             100 * r.shuffled_std,
             100 * r.chance,
+            "",
         )
     return table

@@ -89,8 +89,17 @@ class ImageMaskConfig:
     running to the limit; 0 (the published rule) or ``max_steps`` and above never anneal.
     Masks that stop earlier follow exactly the trajectory they would without it.
 
-    A mask stopped by ``max_steps`` whose final state no longer keeps the prediction is
-    replaced by the last mask that did (the stop rule guarantees this for converged masks).
+    Each image's result is its final mask, as the published code returns it, so whether the
+    mask keeps the prediction is measured, not guaranteed: ``prediction_kept`` records whether
+    the final mask still gives the target, ``converged`` whether the stop rule was met (else
+    ``max_steps`` ended it) and ``steps`` how many steps it took. A mask ended by ``max_steps``
+    can have lost the prediction, and rarely a converged one too (the rule judged the mask
+    before its last update); Basile et al. keep a map only if ``prediction_kept``.
+
+    ``fallback_to_last_kept`` (off by default; NOT the published behaviour) returns instead,
+    for a final mask that lost the prediction, the last earlier mask that kept it (at worst
+    the all-ones start), so every returned mask keeps the prediction by construction and
+    accuracy on ``M(X)`` tells nothing. It costs one more mask per batch slot.
     """
 
     objective: str = "invariance"
@@ -110,6 +119,7 @@ class ImageMaskConfig:
     batch_size: int = 0
     check_every: int = 25
     settle_after: int = 0
+    fallback_to_last_kept: bool = False
 
     def __post_init__(self) -> None:
         _check(self.component in COMPONENTS, f"component must be one of {COMPONENTS}, got {self.component!r}")
@@ -173,8 +183,9 @@ class SetMaskConfig:
 
     If ``max_epochs`` run out before the rule holds, the result is the last end-of-epoch mask
     that met the accuracy criterion (the sparsest such mask, as the kept fraction only falls),
-    so a returned mask always preserves performance when any mask did; ``converged`` tells
-    which case happened and ``accuracy_met`` whether any epoch met the criterion.
+    so a returned mask always preserves performance when any mask did. The result says which
+    case happened: ``converged`` (the stop rule was met), ``epoch_kept`` (the epoch whose mask
+    was returned) and ``accuracy_met`` (whether any epoch met the accuracy criterion).
     """
 
     lam: float = 0.2
@@ -254,7 +265,11 @@ class ImageMaskResult:
 
 @dataclass
 class SetMaskResult:
-    """One mask for a set of images, with the per-epoch curves that led to it."""
+    """One mask for a set of images, with the per-epoch curves that led to it.
+
+    ``epochs``: epochs run; ``converged``: whether the stop rule was met; ``epoch_kept``: the
+    epoch whose end-of-epoch mask is ``mask`` (the last epoch run, unless the rule was never
+    met and an earlier epoch was the last to meet the accuracy criterion)."""
 
     mask: np.ndarray
     accuracy: float
@@ -262,12 +277,28 @@ class SetMaskResult:
     kept_fraction: float
     epochs: int
     converged: bool
+    epoch_kept: int
     config: SetMaskConfig
     history: dict[str, list[float]] = field(default_factory=dict)
     num_images: int = 0
     accuracy_met: bool = True
     cancelled: bool = False
     layout: str = MASK_LAYOUT
+
+    def summary(self) -> dict[str, Any]:
+        """What the mask's metadata records about how it was learned (JSON-ready), so every
+        stored set mask says whether its stop rule was met and which epoch's mask it is."""
+        return {
+            "images": self.num_images,
+            "accuracy": self.accuracy,
+            "masked_accuracy": self.masked_accuracy,
+            "kept_fraction": self.kept_fraction,
+            "epochs": self.epochs,
+            "converged": self.converged,
+            "epoch_kept": self.epoch_kept,
+            "accuracy_met": self.accuracy_met,
+            "history": self.history,
+        }
 
 
 def _check_images(images: torch.Tensor, model: Classifier) -> None:
@@ -324,11 +355,14 @@ def auto_batch_size(
 class _SlotState:
     """Device-side state of the per-image batch: one row per slot."""
 
-    def __init__(self, b: int, mask_shape, image_shape, window: int, device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, b: int, mask_shape, image_shape, window: int, device, dtype: torch.dtype, keep_fallback: bool
+    ) -> None:
         complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self.mask = torch.ones((b, *mask_shape), device=device, dtype=dtype)
         self.adam = BatchedAdam(self.mask)
-        self.keeping_mask = torch.ones((b, *mask_shape), device=device, dtype=dtype)  # last mask that kept the target
+        # The last mask that kept the target, only for ImageMaskConfig.fallback_to_last_kept.
+        self.keeping_mask = torch.ones((b, *mask_shape), device=device, dtype=dtype) if keep_fallback else None
         self.inputs = torch.zeros((b, *image_shape), dtype=dtype, device=device)  # normalised images
         self.spectra = torch.zeros((b, *image_shape), dtype=complex_dtype, device=device)
         self.targets = torch.zeros(b, dtype=torch.int64, device=device)
@@ -348,6 +382,7 @@ class _SlotState:
     def compacted(self, keep: list[int], size: int) -> _SlotState:
         """The same state with only slots ``keep`` (first), padded with empty slots to ``size``."""
         state = object.__new__(_SlotState)
+        vars(state).update(vars(self))  # then every tensor is replaced by its smaller copy
         index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor):
@@ -385,6 +420,9 @@ def learn_image_masks(
         targets: classes whose loss the mask must preserve; default: the model's own
             predictions on ``images`` (so misclassified and adversarial images get masks).
         ids: a name per image (default ``"0" … "N-1"``); results are keyed by it.
+        on_progress: receives stage ``image-masks`` events counting optimiser steps out of
+            the step budget ``N × max_steps`` (see :func:`_report`); ``masks_done`` in the
+            payload counts finished masks.
         on_result: called with each group of finished masks as soon as they are done, so a
             caller can save them before the job ends.
         slots: images learned at once; default ``min(config.batch_size or automatic, N)``.
@@ -413,7 +451,7 @@ def learn_image_masks(
     schedule = _schedule(config)
     invariance = config.objective == "invariance"
 
-    reporter = ProgressReporter("image-masks", n, on_progress, cancel)
+    reporter = ProgressReporter("image-masks", n * config.max_steps, on_progress, cancel)
     finished_parts: list[ImageMaskResult] = []
     with frozen(model):
         model.to(device)
@@ -425,7 +463,9 @@ def learn_image_masks(
                 raise ConfigError(f"expected {n} targets, got shape {tuple(targets.shape)}")
 
         dtype = images.dtype if images.is_floating_point() else torch.float32
-        state = _SlotState(batch, mask_shape, (c, h, w), config.loss_window, device, dtype)
+        state = _SlotState(
+            batch, mask_shape, (c, h, w), config.loss_window, device, dtype, config.fallback_to_last_kept
+        )
         next_item = 0
         done_count = 0
 
@@ -446,7 +486,8 @@ def learn_image_masks(
             state.spectra[index] = torch.fft.fft2(state.inputs[index])
             state.targets[index] = y
             state.adam.reset(index)
-            state.keeping_mask[index] = 1.0
+            if state.keeping_mask is not None:
+                state.keeping_mask[index] = 1.0
             state.active[index] = True
             state.finished[index] = False
             state.converged[index] = False
@@ -471,7 +512,7 @@ def learn_image_masks(
             if next_item >= n:
                 state = _compact(state)
             if reporter.wants_payload:
-                _report(reporter, state, ids, done_count, batch_steps)
+                _report(reporter, state, ids, done_count, n, config.max_steps, batch_steps)
         cancelled = reporter.cancelled and done_count < n
     result = (
         ImageMaskResult.concatenate(finished_parts, config) if finished_parts else _empty_result(mask_shape, config)
@@ -480,7 +521,11 @@ def learn_image_masks(
         position = {image_id: k for k, image_id in enumerate(ids)}
         result = result.subset(np.argsort([position[i] for i in result.ids], kind="stable"))
     result.cancelled = cancelled
-    reporter.report(done_count, "cancelled" if cancelled else "done")
+    reporter.report(
+        done_count * config.max_steps if cancelled else reporter.total,
+        f"cancelled: {done_count}/{n} masks" if cancelled else "done",
+        masks_done=done_count,
+    )
     return result
 
 
@@ -523,8 +568,9 @@ def _step(net, state: _SlotState, config: ImageMaskConfig, schedule, invariance:
     with torch.no_grad():
         active = state.active
         pred_kept = logits.argmax(dim=1) == state.targets
-        keep_view = (active & pred_kept).view(-1, 1, 1, 1)
-        state.keeping_mask = torch.where(keep_view, state.mask, state.keeping_mask)
+        if state.keeping_mask is not None:
+            keep_view = (active & pred_kept).view(-1, 1, 1, 1)
+            state.keeping_mask = torch.where(keep_view, state.mask, state.keeping_mask)
         lr, beta1 = schedule(state.adam.steps)
         state.adam.step(grad, lr, beta1, active)
         state.mask.clamp_(0.0, 1.0)
@@ -567,14 +613,14 @@ def _harvest(net, state: _SlotState, ids, config, parts: list, on_result, keep_m
     index = torch.tensor(finished, device=state.mask.device)
     mask = state.mask[index]
     with torch.no_grad():
-        # Check the final mask itself keeps the target (the stop rule saw the mask before
-        # its last update); if not, fall back to the last mask that did.
+        # Measure whether the final mask itself keeps the target (the stop rule saw the mask
+        # before its last update); only the opt-in fallback swaps a mask that does not.
         def keeps(candidate: torch.Tensor) -> torch.Tensor:
             logits = net(apply_mask_to_spectrum(state.spectra[index], candidate, config.component))
             return logits.argmax(dim=1) == state.targets[index]
 
         pred_kept = keeps(mask)
-        if not pred_kept.all():
+        if state.keeping_mask is not None and not pred_kept.all():
             mask = torch.where(pred_kept.view(-1, 1, 1, 1), mask, state.keeping_mask[index])
             pred_kept = keeps(mask)
     items = [state.slot_item[s] for s in finished]
@@ -625,18 +671,26 @@ def _compact(state: _SlotState) -> _SlotState:
     return state.compacted(active, size)
 
 
-def _report(reporter: ProgressReporter, state: _SlotState, ids, done: int, batch_steps: int) -> None:
+def _report(
+    reporter: ProgressReporter, state: _SlotState, ids, done: int, n: int, max_steps: int, batch_steps: int
+) -> None:
+    """Progress in optimiser steps: a finished mask counts as its whole step budget, a mask
+    still learning as the steps it has taken. So progress advances with every step even while
+    no mask finishes (a few large masks), and the ETA is an upper bound (every mask running to
+    ``max_steps``) that drops as masks stop early."""
     occupied = [s for s, item in enumerate(state.slot_item) if item >= 0]
     if not occupied:
         return
     index = torch.tensor(occupied, device=state.mask.device)
+    steps = state.adam.steps[index].cpu().numpy()
     reporter.report(
-        done,
-        f"{done}/{reporter.total} masks",
+        done * max_steps + int(steps.sum()),
+        f"{done}/{n} masks",
+        masks_done=done,
         batch_steps=batch_steps,
         ids=[ids[state.slot_item[s]] for s in occupied],
         masks=state.mask[index].float().cpu().numpy(),
-        steps=state.adam.steps[index].cpu().numpy(),
+        steps=steps,
         invariance=state.last_loss[index].cpu().numpy(),
         kept_fraction=state.last_kept[index].cpu().numpy(),
         prediction_kept=state.last_pred_kept[index].cpu().numpy(),
@@ -705,7 +759,7 @@ def learn_set_mask(
         masked_accuracy = float("nan")
         converged = cancelled = False
         epoch = 0
-        accurate_mask: tuple[torch.Tensor, float] | None = None
+        accurate_mask: tuple[torch.Tensor, float, int] | None = None  # mask, masked accuracy, epoch
         for epoch in range(1, config.max_epochs + 1):
             order = torch.randperm(n, generator=generator)
             loss_sum = invariance_sum = 0.0
@@ -750,7 +804,7 @@ def learn_set_mask(
                 break
             accurate = masked_accuracy >= config.accuracy_ratio * accuracy
             if accurate:
-                accurate_mask = (mask.detach().clone(), masked_accuracy)
+                accurate_mask = (mask.detach().clone(), masked_accuracy, epoch)
             calm_epochs = calm_epochs + 1 if accurate and abs(kept - prev_kept) <= config.kept_tol else 0
             prev_kept = kept
             if reporter.wants_payload:
@@ -766,9 +820,9 @@ def learn_set_mask(
             if calm_epochs >= config.patience:
                 converged = True
                 break
-    final = mask.detach()
+    final, epoch_kept = mask.detach(), epoch
     if not converged and not cancelled and accurate_mask is not None:
-        final, masked_accuracy = accurate_mask
+        final, masked_accuracy, epoch_kept = accurate_mask
     final_mask = final[0].cpu().numpy()
     return SetMaskResult(
         mask=final_mask,
@@ -777,6 +831,7 @@ def learn_set_mask(
         kept_fraction=float(final_mask.mean()),
         epochs=epoch,
         converged=converged,
+        epoch_kept=epoch_kept,
         config=config,
         history=history,
         num_images=n,

@@ -54,7 +54,7 @@ class StudyConfig:
     train: TrainConfig = TrainConfig()
     set_mask: SetMaskConfig = SetMaskConfig()
     image_mask: ImageMaskConfig = ImageMaskConfig()
-    images_per_class: int = 30
+    images_per_class: int = 30  # validation images per class given single-image masks; 0 = all
     attack: AttackConfig = AttackConfig()
     stability_seeds: tuple[int, ...] = (1, 2)
     bands: int = 32
@@ -67,8 +67,10 @@ class StudyConfig:
             raise ConfigError(f"unknown augmentation(s) {unknown}; choose from {AUGMENTATIONS}")
         if "none" not in self.augmentations:
             raise ConfigError("the study compares every model with the vanilla one: include 'none'")
-        if self.images_per_class < 2:
-            raise ConfigError("images_per_class must be at least 2 (the linear probe needs two per class)")
+        if self.images_per_class < 0 or self.images_per_class == 1:
+            raise ConfigError(
+                "images_per_class must be 0 (every validation image) or at least 2 (the linear probe needs two per class)"
+            )
         if self.bands < 2:
             raise ConfigError("bands must be at least 2")
 
@@ -188,7 +190,9 @@ class _Study:
             train_per_class=c.train_per_class,
             val_per_class=c.val_per_class,
         )
-        self.subset: ImageSet = self.data.val.balanced_subset(c.images_per_class, seed=c.seed)
+        self.subset: ImageSet = (
+            self.data.val.balanced_subset(c.images_per_class, seed=c.seed) if c.images_per_class else self.data.val
+        )
         self.store.update_manifest(
             study=c.to_dict(),
             data={
@@ -248,14 +252,7 @@ class _Study:
                 "model": code,
                 "role": role,
                 "config": config.to_dict(),
-                "images": result.num_images,
-                "accuracy": result.accuracy,
-                "masked_accuracy": result.masked_accuracy,
-                "kept_fraction": result.kept_fraction,
-                "epochs": result.epochs,
-                "converged": result.converged,
-                "accuracy_met": result.accuracy_met,
-                "history": result.history,
+                **result.summary(),
                 "class_names": list(self.data.val.class_names),
             },
         )
@@ -299,6 +296,8 @@ class _Study:
                 "class_names": list(self.data.val.class_names),
                 "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
                 "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
+                "converged": {k: r.converged for k, r in results.items()},
+                "epoch_kept": {k: r.epoch_kept for k, r in results.items()},
             },
         )
 

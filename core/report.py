@@ -13,6 +13,7 @@ one) is what others are compared with.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,8 @@ from .energy import (
     radial_partition,
 )
 from .errors import ConfigError, OutputError
-from .evaluation import single_image_evaluation, table1, table2, table3
+from .evaluation import DatasetMaskRow, correctly_classified, single_image_evaluation, table1, table2, table3
+from .findings import findings_table
 from .fourier import complement_mask, filter_images
 from .models import Classifier
 from .progress import CancelToken, ProgressCallback, ProgressReporter
@@ -129,13 +131,35 @@ def _ordered(names, reference: str) -> list[str]:
 def dataset_mask_table(
     store: ResultsStore, contents: RunContents, models: _Models, val: ImageSet, reference: str = "N"
 ) -> Table:
-    """Table 1 over every model with a dataset mask."""
+    """Table 1 over every model with a dataset mask, with how each mask's learning ended."""
     rows = []
     for model in _ordered(contents.dataset_masks, reference):
         group = contents.dataset_masks[model]
-        mask = store.load_set_mask(group)
-        rows.append((model, models[model], mask, float(mask.mean()), _component(store, group)))
+        meta = store.mask_meta(group)
+        rows.append(
+            DatasetMaskRow(
+                name=model,
+                model=models[model],
+                mask=store.load_set_mask(group),
+                component=_component(store, group),
+                stop_rule_met=bool(meta["converged"]),
+                epoch_kept=_epoch_kept(meta),
+                epochs=int(meta["epochs"]),
+            )
+        )
     return table1(rows, val.images, val.labels)
+
+
+def _epoch_kept(meta: dict[str, Any]) -> int:
+    """The epoch whose mask a set-mask group holds: recorded as ``epoch_kept``; for masks saved
+    without it (earlier runs, other writers), recovered from the per-epoch history by the rule
+    :func:`core.masks.learn_set_mask` applies (the last epoch, unless the stop rule was never
+    met and an earlier epoch was the last to reach the accuracy bar)."""
+    if "epoch_kept" in meta:
+        return int(meta["epoch_kept"])
+    bar = meta["config"]["accuracy_ratio"] * meta["accuracy"]
+    accurate = [e for e, value in enumerate(meta["history"]["masked_accuracy"], 1) if value >= bar]
+    return int(meta["epochs"]) if meta["converged"] or not accurate else accurate[-1]
 
 
 def _component(store: ResultsStore, group: str) -> str:
@@ -171,8 +195,9 @@ def adversarial_images(store: ResultsStore, contents: RunContents, model: str, i
 
 
 def single_image_table(store: ResultsStore, contents: RunContents, models: _Models, reference: str = "N") -> Table:
-    """Table 2 for every model with clean single-image masks (X_A columns when the run holds
-    adversarial images of the same images for that model)."""
+    """Table 2 for every model with clean single-image masks, over the images it classifies
+    correctly (X_A columns when the run holds adversarial images of the same images for that
+    model)."""
     evaluations = []
     for model in _ordered(contents.clean_image_masks, reference):
         group = contents.clean_image_masks[model]
@@ -196,22 +221,57 @@ def _group_label(group: str) -> str:
     return group.split("/", 1)[-1]
 
 
-def probe_table(store: ResultsStore, contents: RunContents, seed: int = 0) -> tuple[Table, dict[str, ProbeResult]]:
-    """Table 3: the linear probe (labels = predicted classes) for every per-image group.
+def _correct_rows(
+    store: ResultsStore, contents: RunContents, models: _Models, inputs: dict[str, np.ndarray], meta: dict[str, Any]
+) -> np.ndarray | str:
+    """Rows of a per-image group (as :func:`_image_masks` aligns them) whose clean image the
+    group's model classifies correctly, or why that cannot be told. An adversarial group is
+    judged by its clean counterparts (the paper attacks correctly classified images), taken
+    from the clean group it pairs with."""
+    model, source = meta["model"], inputs
+    if meta.get("inputs") == "adversarial":
+        clean_group = meta.get("pairs_with") or contents.clean_image_masks.get(model)
+        if clean_group is None:
+            return f"no clean images of model {model} to tell which it classifies correctly"
+        source = store.image_mask_inputs(clean_group)
+    if (source["labels"] < 0).all():
+        return "unlabelled images: which are classified correctly is unknown"
+    position = {i: k for k, i in enumerate(source["ids"].tolist())}
+    ids = inputs["ids"].tolist()
+    rows = np.array([r for r, i in enumerate(ids) if i in position], dtype=np.int64)
+    take = [position[ids[r]] for r in rows]
+    correct = correctly_classified(
+        models[model], torch.from_numpy(source["images"][take]), torch.from_numpy(source["labels"][take])
+    )
+    return rows[correct]
 
-    Groups whose masks cannot be probed (fewer than two predicted classes with two masks
-    each) are listed in the table's notes instead of failing the report."""
-    probes, skipped = {}, []
+
+def probe_table(
+    store: ResultsStore, contents: RunContents, models: _Models, seed: int = 0
+) -> tuple[Table, dict[str, ProbeResult]]:
+    """Table 3: the linear probe (labels = predicted classes) for every per-image group, on the
+    masks of the images its model classifies correctly. A probe's ``index`` points at rows of
+    the whole group (as :func:`_image_masks` reads it).
+
+    A group with too few such masks (fewer than two classes with two masks each) gets a row
+    saying so instead of numbers."""
+    probes: dict[str, ProbeResult] = {}
+    rows: list[tuple[str, int | str, ProbeResult | str]] = []
     for group in contents.image_groups():
-        masks, inputs, _ = _image_masks(store, group)
+        label = _group_label(group)
+        masks, inputs, meta = _image_masks(store, group)
+        correct = _correct_rows(store, contents, models, inputs, meta)
+        if isinstance(correct, str):
+            rows.append((label, "", correct))  # how many are correct is unknown
+            continue
         try:
-            probes[_group_label(group)] = linear_probe(masks, inputs["mask_targets"], seed=seed)
+            probe = linear_probe(masks[correct], inputs["mask_targets"][correct], seed=seed)
         except ConfigError as exc:
-            skipped.append(f"{_group_label(group)}: {exc}")
-    table = table3(list(probes.items()))
-    if skipped:
-        table.notes += " Not probed: " + "; ".join(skipped) + "."
-    return table, probes
+            rows.append((label, len(correct), f"too few correctly classified images: {exc}"))
+            continue
+        probes[label] = dataclasses.replace(probe, index=correct[probe.index])
+        rows.append((label, len(correct), probes[label]))
+    return table3(rows), probes
 
 
 def stability_table(store: ResultsStore, contents: RunContents) -> Table | None:
@@ -398,7 +458,7 @@ def write_report(
     models = _Models(store, torch.device(device))
     result = ReportResult()
     val = val if val is not None else (validation_set(store) if contents.dataset_masks else None)
-    reporter = ProgressReporter("report", 6, on_progress, cancel)
+    reporter = ProgressReporter("report", 7, on_progress, cancel)
 
     def keep(table: Table | None) -> Table | None:
         if table is not None:
@@ -423,7 +483,7 @@ def write_report(
                 keep(single_image_table(store, contents, models, reference)) if contents.clean_image_masks else None
             ),
         ),
-        ("Table 3", lambda: _probe_step(store, contents, seed, probes, keep)),
+        ("Table 3", lambda: _probe_step(store, contents, models, seed, probes, keep)),
         (
             "stability and energies",
             lambda: (
@@ -440,6 +500,10 @@ def write_report(
                 if _group_label(group) in probes
             ],
         ),
+        (
+            "findings",
+            lambda: keep(findings_table(result.tables, _kept_fractions(store, contents), reference=reference)),
+        ),
     ]
     for k, (name, step) in enumerate(steps):
         if reporter.cancelled:
@@ -455,9 +519,17 @@ def write_report(
     return result
 
 
-def _probe_step(store, contents, seed, probes, keep) -> None:
+def _kept_fractions(store: ResultsStore, contents: RunContents) -> dict[str, np.ndarray]:
+    """Each model's single-image kept fractions on clean images (every stored mask)."""
+    return {
+        model: store.load_image_masks(group).masks.mean(axis=(1, 2, 3))
+        for model, group in contents.clean_image_masks.items()
+    }
+
+
+def _probe_step(store, contents, models, seed, probes, keep) -> None:
     if contents.image_groups():
-        table, found = probe_table(store, contents, seed)
+        table, found = probe_table(store, contents, models, seed)
         probes.update(found)
         keep(table)
 

@@ -132,9 +132,26 @@ def test_progress_carries_live_masks_and_curves(tiny_model):
     assert live, "no live progress"
     payload = live[0].payload
     assert payload["masks"].shape[1:] == (1, 16, 16) and isinstance(payload["masks"], np.ndarray)
-    for key in ("invariance", "kept_fraction", "prediction_kept", "steps", "ids"):
+    for key in ("invariance", "kept_fraction", "prediction_kept", "steps", "ids", "masks_done"):
         assert key in payload
-    assert events[-1].done == 3
+    # Progress counts steps out of the step budget (3 images × 60); the payload counts masks.
+    assert events[-1].done == events[-1].total == 3 * 60
+    assert events[-1].payload["masks_done"] == 3
+
+
+def test_progress_advances_with_steps_before_any_mask_finishes(tiny_model):
+    """A few large masks take long to finish: progress (and so the ETA) must move with every
+    check, not wait for the first finished mask."""
+    events = []
+    config = ImageMaskConfig(max_steps=100, check_every=10, **NO_EARLY_STOP)
+    learn_image_masks(tiny_model, _images(2), config=config, on_progress=events.append)
+    before_any = [e for e in events if e.payload.get("masks_done") == 0]
+    assert len(before_any) >= 5
+    done = [e.done for e in before_any]
+    assert done[0] > 0 and done == sorted(done) and len(set(done)) == len(done)
+    assert all(e.total == 2 * 100 and e.eta_s is not None for e in before_any)
+    assert done[-1] == 2 * 90  # both images at step 90 of 100 at the last check before they finish
+    assert before_any[0].message == "0/2 masks"
 
 
 def test_on_result_receives_every_mask_once(tiny_model):

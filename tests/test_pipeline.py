@@ -14,14 +14,17 @@ from core.training import TrainConfig
 
 
 def tiny_study(**changes):
+    """Models well above chance (N ≈ 50 % on 6 classes, a few seconds of training): Tables 2
+    and 3 use only the images a model classifies correctly, and the probe needs two classes
+    with two such images each."""
     return StudyConfig(
         **{
             **dict(
                 image_size=16,
-                train_per_class=20,
+                train_per_class=40,
                 val_per_class=6,
                 train=TrainConfig(
-                    epochs=3, batch_size=32, max_lr=3e-3, crop_scale=(1.0, 1.0), pgd=AttackConfig(steps=2)
+                    epochs=6, batch_size=16, max_lr=5e-3, crop_scale=(1.0, 1.0), pgd=AttackConfig(steps=2)
                 ),
                 set_mask=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=2),
                 image_mask=ImageMaskConfig(max_steps=20, check_every=10),
@@ -66,11 +69,29 @@ def test_study_writes_every_table(study_run):
         assert (root / "tables" / f"{name}.csv").is_file(), name
     with open(root / "tables" / "table1.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["model", "accuracy [%]", "masked accuracy [%]", "masked / unmasked [%]", "kept fraction [%]"]
+    assert rows[0] == [
+        "model",
+        "accuracy [%]",
+        "masked accuracy [%]",
+        "masked / unmasked [%]",
+        "kept fraction [%]",
+        "stop rule met",
+        "epoch kept [epoch]",
+        "epochs run [epoch]",
+    ]
     assert [r[0] for r in rows[1:]] == ["N", "A", "R", "S", "T"]
+    # Two epochs cannot hold the stop rule (7 calm epochs): each row says so, and which
+    # epoch's mask it kept, as the mask's stored metadata records.
+    store = ResultsStore.open(root)
+    for row in rows[1:]:
+        meta = store.mask_meta(f"set/{row[0]}")
+        assert meta["converged"] is False and meta["epochs"] == 2 and meta["epoch_kept"] in (1, 2)
+        assert row[5:] == ["no", str(meta["epoch_kept"]), "2"]
     with open(root / "tables" / "table2.csv", newline="") as handle:
         header = next(csv.reader(handle))
-    assert header[2:8] == ["X [%]", "M(X) [%]", "Mc(X) [%]", "X_A [%]", "M(X_A) [%]", "attack reversal [%]"]
+    assert header[1:3] == ["images [count]", "images (correct) [count]"]
+    assert header[3:9] == ["X [%]", "M(X) [%]", "Mc(X) [%]", "X_A [%]", "M(X_A) [%]", "attack reversal [%]"]
+    assert header[9] == "flipped by attack [count]"
     with open(root / "tables" / "energy-radial.csv", newline="") as handle:
         rows = list(csv.reader(handle))
     assert len(rows) == 1 + 8 and "A - N [1]" in rows[0]

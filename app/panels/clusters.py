@@ -64,11 +64,15 @@ class ClustersPanel(Panel):
         label = group.split("/", 1)[-1]
         if table is None:
             return ""
-        for row in table.rows:
-            if row[0] == label:
+        for values in table.rows:
+            row = dict(zip([c.name for c in table.columns], values))
+            if row["masks"] == label:
+                if row.get("note"):
+                    return f"linear probe: {row['note']}"
                 return (
-                    f"linear probe: {row[3]:.1f} ± {row[4]:.1f} % test accuracy vs {row[5]:.1f} ± {row[6]:.1f} % "
-                    f"with shuffled labels (chance {row[7]:.1f} %, {row[1]} masks)"
+                    f"linear probe: {row['test accuracy']:.1f} ± {row['test accuracy std']:.1f} % test accuracy vs "
+                    f"{row['shuffled-label accuracy']:.1f} ± {row['shuffled-label std']:.1f} % with shuffled labels "
+                    f"(chance {row['chance']:.1f} %, {row['masks used']} masks)"
                 )
         return ""
 

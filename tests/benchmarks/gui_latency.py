@@ -111,7 +111,7 @@ def main() -> int:
     window.runner.stop()
     window.close()
     gaps_ms = np.array(probe.gaps[1:]) * 1000
-    done = progress[-1].done
+    done = progress[-1].payload.get("masks_done", 0)
     print(
         f"images {args.images} at {args.size}px, batch {len(progress[-1].payload.get('ids', []))}, "
         f"{args.seconds:.0f} s of a running mask job ({int(done)} masks finished and shown meanwhile)"
