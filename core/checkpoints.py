@@ -37,7 +37,16 @@ from torch import nn
 
 from .errors import CheckpointError, MissingModelDetailsError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
 from .logs import notice_once
-from .models import ARCHITECTURES, PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, build_network
+from .models import (
+    ARCHITECTURES,
+    PAPER_MEAN,
+    PAPER_STD,
+    Classifier,
+    ModelInfo,
+    build_network,
+    model_device,
+    run_checked,
+)
 from .store import atomic_write_bytes
 
 __all__ = [
@@ -50,6 +59,7 @@ __all__ = [
     "export_torchscript",
     "export_program",
     "check_compatible",
+    "output_width",
 ]
 
 CHECKPOINT_FORMAT = "fourier-masks/checkpoint"
@@ -508,3 +518,17 @@ def check_compatible(
         )
     if image_size is not None and image_size != info.image_size and info.arch in ("torchscript", "torch-export"):
         raise ModelMismatchError(f"{info.display_name} was exported for {info.image_size}px images, not {image_size}px")
+
+
+def output_width(model: Classifier) -> int:
+    """Scores per image that ``model`` really outputs, from one pass of a blank image of the
+    input shape its info states: a graph's metadata, or the shapes typed for it, may be wrong."""
+    info = model.info
+    blank = torch.zeros(1, info.in_channels, info.image_size, info.image_size, device=model_device(model))
+    with torch.no_grad():
+        logits = run_checked(model, blank, "on a blank image of its stated input shape")
+    if logits.ndim != 2 or logits.shape[0] != 1:
+        raise ModelMismatchError(
+            f"{info.display_name} outputs a {tuple(logits.shape)} tensor for one image, not one score per class"
+        )
+    return int(logits.shape[1])

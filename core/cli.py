@@ -16,17 +16,19 @@ Problems the user can fix print one ``error:`` line (exit status 2); Ctrl-C stop
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
 from .devices import tune_cpu_allocator
-from .errors import ConfigError, FourierMasksError
+from .errors import ConfigError, FourierMasksError, ModelMismatchError
 from .logs import print_notices, setup_file_logging
 from .progress import Progress, format_duration
 
@@ -88,6 +90,73 @@ class ProgressPrinter:
         return f"  {progress.stage:<18} {bar} {100 * progress.fraction:5.1f}%{eta_text}  {progress.message}"
 
 
+# --- numbers ----------------------------------------------------------------------------------------
+
+
+def _int_from(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for whole numbers in a range, so a count or size out of range is
+    refused before anything starts instead of being misread (0 as "default", -3 as a slice)."""
+    span = f"≥ {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(
+    low: float = -math.inf, high: float = math.inf, *, open_low: bool = False, open_high: bool = False
+) -> Callable[[str], float]:
+    """An argparse ``type`` for finite numbers in a range (NaN and ±inf are refused too)."""
+    if math.isfinite(low) and math.isfinite(high):
+        span = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+    elif math.isfinite(low):
+        span = f"{'>' if open_low else '≥'} {low:g}"
+    else:
+        span = "a finite number"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number {span}, got {text!r}") from None
+        above = low < value if open_low else low <= value
+        below = value < high if open_high else value <= high
+        if not (math.isfinite(value) and above and below):
+            raise argparse.ArgumentTypeError(f"must be {span}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int = _int_from(1)
+non_negative_int = _int_from(0)
+image_size = _int_from(8)  # the smallest input a model takes (ModelInfo)
+class_count = _int_from(2)
+non_negative = _float_in(0)
+positive = _float_in(0, open_low=True)
+finite = _float_in()
+pixel_eps = _float_in(0, 1)
+BLUE_SHIFT_MAX_CYCLES = 255  # below the Nyquist limit of run_blue_shift's 512 samples
+blue_shift_cycles = _int_from(1, BLUE_SHIFT_MAX_CYCLES)
+
+DEFAULT_EPS = 0.06 * 0.226  # the paper's 0.06 in normalised units, as [0, 1] pixel units
+TRAIN_PER_CLASS, VAL_PER_CLASS = 1000, 200
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes get the one ``error:`` line (exit status 2) every other fixable problem gets."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 # --- shared argument groups ---------------------------------------------------------------------
 
 
@@ -95,7 +164,9 @@ def _add_labelled_images(p, per_class: int) -> None:
     """``--data``, ``--out`` and ``--per-class``: the analyses that run on labelled validation images."""
     _add_data(p)
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--per-class", type=int, default=per_class, help="validation images per class (0 = all)")
+    p.add_argument(
+        "--per-class", type=non_negative_int, default=per_class, help="validation images per class (0 = all)"
+    )
 
 
 def _add_force_and_device(p) -> None:
@@ -116,16 +187,33 @@ def _add_data(parser: argparse.ArgumentParser, required: bool = True) -> None:
         required=required,
         help="builtin, builtin:shapes, builtin:planted, torchvision:<Name> (CIFAR10, MNIST, ...) or an ImageFolder path",
     )
-    group.add_argument("--size", type=int, default=None, help="image size in pixels (default: the model's, or 32)")
+    group.add_argument(
+        "--size", type=image_size, default=None, help="image size in pixels, ≥ 8 (default: the model's, or 32)"
+    )
     group.add_argument(
         "--channels", type=int, choices=(1, 3), default=None, help="1 = grayscale, 3 = RGB (default: the model's, or 1)"
     )
-    group.add_argument("--train-per-class", type=int, default=1000, help="built-in data: training images per class")
-    group.add_argument("--val-per-class", type=int, default=200, help="built-in data: validation images per class")
-    group.add_argument("--limit", type=int, default=None, help="use at most this many images (per class for folders)")
+    group.add_argument(
+        "--train-per-class",
+        type=positive_int,
+        default=None,
+        help=f"built-in data: training images per class (default {TRAIN_PER_CLASS})",
+    )
+    group.add_argument(
+        "--val-per-class",
+        type=positive_int,
+        default=None,
+        help=f"built-in data: validation images per class (default {VAL_PER_CLASS})",
+    )
+    group.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="folders and torchvision data: use at most this many images (per class for folders)",
+    )
     group.add_argument("--data-root", default=None, help="where torchvision datasets live (default: the user cache)")
     group.add_argument("--no-download", action="store_true", help="never download datasets")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--seed", type=non_negative_int, default=0)
 
 
 def _add_model(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -134,11 +222,19 @@ def _add_model(parser: argparse.ArgumentParser, required: bool = True) -> None:
         "--model", required=required, help="a checkpoint file, or a model name in --run/--out's models folder"
     )
     group.add_argument("--arch", default=None, help="architecture of a plain state_dict (e.g. resnet18)")
+    _add_model_shapes(group)
+
+
+def _add_model_shapes(group) -> None:
+    """What a model file without our metadata cannot say itself; checked against the model."""
     group.add_argument(
-        "--model-classes", type=int, default=None, help="classes of a TorchScript/export file without metadata"
+        "--model-classes",
+        type=class_count,
+        default=None,
+        help="classes of a TorchScript/export file without metadata (checked against what the model outputs)",
     )
-    group.add_argument("--model-channels", type=int, default=None, help="input channels of such a file")
-    group.add_argument("--model-size", type=int, default=None, help="input size of such a file")
+    group.add_argument("--model-channels", type=int, choices=(1, 3), default=None, help="input channels of such a file")
+    group.add_argument("--model-size", type=image_size, default=None, help="input size of such a file (≥ 8)")
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -168,8 +264,8 @@ def _load_data(args, size: int | None = None, channels: int | None = None):
         size=size or args.size or 32,
         channels=channels or args.channels or 1,
         seed=args.seed,
-        train_per_class=args.train_per_class,
-        val_per_class=args.val_per_class,
+        train_per_class=_pick(args.train_per_class, TRAIN_PER_CLASS),
+        val_per_class=_pick(args.val_per_class, VAL_PER_CLASS),
         data_root=args.data_root,
         download=not args.no_download,
         limit=args.limit,
@@ -177,7 +273,8 @@ def _load_data(args, size: int | None = None, channels: int | None = None):
 
 
 def _resolve_model(args, run_dir: str | None, device):
-    """``--model`` as a file path, or as a name inside the run's ``models/`` folder."""
+    """``--model`` as a file path, or as a name inside the run's ``models/`` folder, checked
+    against every shape the user gave for it or its data."""
     from .checkpoints import load_model
     from .store import name_from_file
 
@@ -190,13 +287,57 @@ def _resolve_model(args, run_dir: str | None, device):
     model = load_model(
         candidate,
         arch=args.arch,
-        in_channels=args.model_channels,
+        in_channels=args.model_channels or args.channels,
         num_classes=args.model_classes,
-        image_size=args.model_size,
+        image_size=args.model_size or args.size,
         device=device,
     )
     name = args.model if not Path(args.model).exists() else name_from_file(candidate)
+    _check_model_shapes(args, model, candidate)
+    _check_data_fits(args, model.info.image_size, model.info.in_channels, f"model {name}")
     return model, name
+
+
+def _check_model_shapes(args, model, path: Path) -> None:
+    """``--model-classes/-channels/-size`` must be what the model is. A TorchScript or exported
+    graph is run once: neither its metadata nor the shapes typed for it bind what it outputs."""
+    from .checkpoints import output_width
+
+    info = model.info
+    for option, given, actual, what in (
+        ("--model-classes", args.model_classes, info.num_classes, "has {} classes"),
+        ("--model-channels", args.model_channels, info.in_channels, "takes {}-channel images"),
+        ("--model-size", args.model_size, info.image_size, "takes {}-px images"),
+    ):
+        if given is not None and given != actual:
+            raise ModelMismatchError(
+                f"{option} {given} disagrees with {path.name}, which {what.format(actual)}; leave {option} out"
+            )
+    if info.source in ("torchscript", "torch-export"):
+        width = output_width(model)
+        if width != info.num_classes:
+            fix = (
+                f"give --model-classes {width}"
+                if args.model_classes
+                else "its metadata is wrong: re-export it with the right class count"
+            )
+            raise ModelMismatchError(
+                f"{path.name} outputs {width} scores per image, not the {info.num_classes} classes "
+                f"{'--model-classes gave' if args.model_classes else 'its metadata says'}; {fix}"
+            )
+
+
+def _check_data_fits(args, size: int, channels: int, whose: str) -> None:
+    """A ``--size``/``--channels`` the user gave must be the models' own: data at another size
+    would be misread by them (or fail deep inside)."""
+    if args.size is not None and args.size != size:
+        raise ConfigError(
+            f"--size {args.size} disagrees with {whose} ({size}-px images); leave --size out to load the data at that size"
+        )
+    if args.channels is not None and args.channels != channels:
+        raise ConfigError(
+            f"--channels {args.channels} disagrees with {whose} ({channels}-channel images); leave --channels out"
+        )
 
 
 def _keep_model_in_run(store, model, name: str, source: Path) -> None:
@@ -232,8 +373,8 @@ def _record_data(store, args, size: int, channels: int) -> None:
                 "size": size,
                 "channels": channels,
                 "seed": args.seed,
-                "train_per_class": args.train_per_class,
-                "val_per_class": args.val_per_class,
+                "train_per_class": _pick(args.train_per_class, TRAIN_PER_CLASS),
+                "val_per_class": _pick(args.val_per_class, VAL_PER_CLASS),
             }
         )
 
@@ -244,17 +385,168 @@ def _print_tables(tables) -> None:
         print()
 
 
+# --- options that would be ignored -------------------------------------------------------------------
+
+# Options of ``masks`` that only per-image masks use, and what set and class masks use instead.
+_PER_IMAGE_ONLY = {
+    "objective": ("--objective", "set and class masks have their own published objective"),
+    "schedule": ("--schedule", "set and class masks follow a one-cycle schedule over --max-epochs"),
+    "rule": ("--rule", "set and class masks stop when accuracy holds and the mask settles, or at --max-epochs"),
+    "max_steps": ("--max-steps", "set and class masks are limited by --max-epochs"),
+    "adversarial": ("--adversarial", "set and class masks are learned on clean images"),
+    "eps": ("--eps", "it is the PGD ε of --adversarial"),
+    "images": ("--images", "set and class masks need labelled images: use --data"),
+    "per_class": (
+        "--per-class",
+        "set and class masks use the whole validation split (limit it with --val-per-class for built-in "
+        "data, --limit otherwise)",
+    ),
+}
+
+
+def _refuse_what_does_not_apply(args) -> None:
+    """Refuse, before anything starts, options the command would otherwise silently ignore."""
+    if args.command == "masks":
+        _refuse_mask_options(args)
+    if args.command == "train":
+        if args.name and len(args.augment) > 1:
+            raise ConfigError(
+                "--name names one model; with several --augment values each model is named by its "
+                "augmentation (N, A, S, T, R): train them one at a time to name them"
+            )
+        low, high = args.crop_scale
+        if low > high:
+            raise ConfigError(f"--crop-scale {low:g} {high:g}: LO must not exceed HI")
+    if args.command == "attack" and args.force and not args.out:
+        raise ConfigError("--force replaces adversarial images saved in a run; it needs --out RUN")
+    if hasattr(args, "data") and args.command != "study":  # the study's data options are its own
+        _refuse_data_options(args)
+
+
+def _refuse_mask_options(args) -> None:
+    if args.kind in ("set", "class"):
+        for key, (option, instead) in _PER_IMAGE_ONLY.items():
+            if getattr(args, key) not in (None, False):
+                raise ConfigError(f"{option} applies to per-image masks only ({instead}); leave it out")
+        if not args.data:
+            raise ConfigError(f"{args.kind} masks need labelled images: give --data SPEC")
+        return
+    if args.max_epochs is not None:
+        raise ConfigError("--max-epochs applies to set and class masks only; per-image masks stop by --max-steps")
+    if args.images and args.data:
+        raise ConfigError("give --images FILE... or --data SPEC, not both")
+    if not args.images and not args.data:
+        raise ConfigError("give --images FILE... or --data SPEC")
+    if args.images and args.adversarial:
+        raise ConfigError("--adversarial needs labelled images: use --data instead of --images")
+    if args.images and args.per_class is not None:
+        raise ConfigError("--per-class picks validation images of --data; with --images every file given is used")
+    if args.eps is not None and not args.adversarial:
+        raise ConfigError("--eps is the PGD ε of --adversarial; add --adversarial or leave --eps out")
+    if args.objective == "basile" and args.rule == "fast":
+        raise ConfigError(
+            "--rule fast is measured for the invariance objective only; leave it out with --objective basile"
+        )
+
+
+def _refuse_data_options(args) -> None:
+    """Data options that the data given (or its absence) would never use."""
+    spec = args.data or ""
+    builtin = spec == "builtin" or spec.startswith("builtin:")
+    has_images = bool(spec) or bool(getattr(args, "images", None))
+    per_class_hint = "for other data use --limit" if spec else "leave it out or give --data builtin"
+    for option, given, applies, where, hint in (
+        ("--size", args.size, has_images, "the images of --data", "leave it out or give --data"),
+        ("--channels", args.channels, has_images, "the images of --data", "leave it out or give --data"),
+        ("--train-per-class", args.train_per_class, builtin, "built-in data", per_class_hint),
+        ("--val-per-class", args.val_per_class, builtin, "built-in data", per_class_hint),
+        (
+            "--limit",
+            args.limit,
+            bool(spec) and not builtin,
+            "folders and torchvision data",
+            "for built-in data use --train-per-class and --val-per-class",
+        ),
+        (
+            "--data-root",
+            args.data_root,
+            spec.startswith(("torchvision:", "tv:")),
+            "torchvision:<Name> data",
+            "leave it out",
+        ),
+    ):
+        if given is not None and not applies:
+            raise ConfigError(f"{option} applies to {where} only; {hint}")
+
+
 # --- commands ---------------------------------------------------------------------------------------
 
 
 def cmd_demo(args) -> int:
-    from .pipeline import StudyConfig, run_study
+    from .pipeline import StudyConfig
 
     config = StudyConfig.quick(seed=args.seed) if args.quick else StudyConfig.full(seed=args.seed)
+    return _run_study(config, args, f"demo ({'quick' if args.quick else 'full'})")
+
+
+STUDY_MODELS = {"N": "none", "A": "adversarial", "S": "scale", "T": "translation", "R": "rotation"}
+
+
+def _study_config(args):
+    """The study's settings: a preset, then whatever the user gave on the command line."""
+    from .masks import ImageMaskConfig, SetMaskConfig
+    from .pipeline import StudyConfig
+    from .training import TrainConfig
+
+    if args.preset == "paper":
+        # METHOD.md: 128 px grayscale, VGG11-bn, 50 epochs, normalisation 0.449/0.226, every
+        # validation image (Tables 2-3 then use those each model classifies correctly).
+        base = StudyConfig.full(
+            image_size=128,
+            channels=1,
+            arch="vgg11_bn",
+            train=TrainConfig(epochs=50, mean=(0.449,), std=(0.226,)),
+            set_mask=SetMaskConfig(),
+            image_mask=ImageMaskConfig(),
+            images_per_class=0,
+        )
+    else:
+        base = StudyConfig.quick() if args.preset == "quick" else StudyConfig.full()
+    changes: dict[str, Any] = {"dataset": args.data, "seed": args.seed}
+    for option, field in (
+        ("size", "image_size"),
+        ("channels", "channels"),
+        ("arch", "arch"),
+        ("per_class", "images_per_class"),
+        ("train_per_class", "train_per_class"),
+        ("val_per_class", "val_per_class"),
+    ):
+        if getattr(args, option) is not None:
+            changes[field] = getattr(args, option)
+    if args.models:
+        changes["augmentations"] = tuple(STUDY_MODELS[code] for code in dict.fromkeys(args.models))
+    if args.epochs is not None:
+        changes["train"] = base.train.replace(epochs=args.epochs)
+    return dataclasses.replace(base, **changes)
+
+
+def cmd_study(args) -> int:
+    if not (args.data == "builtin" or args.data.startswith("builtin:")) and (
+        args.train_per_class or args.val_per_class
+    ):
+        raise ConfigError(
+            "--train-per-class and --val-per-class apply to the built-in data; folders use all their images"
+        )
+    return _run_study(_study_config(args), args, f"study of {args.data}")
+
+
+def _run_study(config, args, label: str) -> int:
+    from .pipeline import run_study
+
     store = _store(args.out)
-    print(f"Fourier Masks demo ({'quick' if args.quick else 'full'}) -> {store.root}", file=sys.stderr)
+    print(f"Fourier Masks {label} -> {store.root}", file=sys.stderr)
     result = run_study(config, store, device=_device(args), on_progress=_printer(args))
-    for name in ("table1", "table2", "table3"):
+    for name in ("findings", "table1", "table2", "table3"):
         if name in result.tables:
             print(result.tables[name].to_text())
             print()
@@ -363,8 +655,6 @@ def _mask_images(args, model):
             ids=tuple(ids),
             name="files",
         )
-    if not args.data:
-        raise ConfigError("give --images FILE... or --data SPEC")
     data = _load_data(args, model.info.image_size, model.info.in_channels).val
     return data.balanced_subset(args.per_class, seed=args.seed) if args.per_class else data
 
@@ -383,7 +673,7 @@ def cmd_masks(args) -> int:
         config = SetMaskConfig(
             lam=_pick(args.lam, 0.2),
             lr=_pick(args.lr, 1e-3),
-            max_epochs=args.max_epochs,
+            max_epochs=_pick(args.max_epochs, 100),
             batch_size=args.batch_size or 128,
             per_channel=args.per_channel,
             seed=args.seed,
@@ -446,8 +736,6 @@ def cmd_masks(args) -> int:
 
 
 def _cmd_image_masks(args, model, name, store, device, printer) -> int:
-    import dataclasses
-
     import numpy as np
 
     from .attacks import AttackConfig, attack_images
@@ -471,9 +759,7 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
     inputs = "clean"
     extra: dict[str, Any] = {}
     if args.adversarial:
-        if (images.labels < 0).any():
-            raise ConfigError("--adversarial needs labelled images (use --data)")
-        attack = AttackConfig(eps=args.eps, steps=10)
+        attack = AttackConfig(eps=_pick(args.eps, DEFAULT_EPS), steps=10)
         adversarial = attack_images(
             model, images.images, images.labels, config=attack, device=device, on_progress=printer
         )
@@ -515,10 +801,6 @@ def _image_mask_config(args, model, changes: dict):
     from .masks import ImageMaskConfig
 
     if args.objective == "basile":
-        if args.rule == "fast":
-            raise ConfigError(
-                "--rule fast is measured for the invariance objective only; leave it out with --objective basile"
-            )
         return ImageMaskConfig.basile(model.info.image_size, **changes)
     return ImageMaskConfig.fast(**changes) if args.rule == "fast" else ImageMaskConfig(**changes)
 
@@ -591,15 +873,16 @@ def cmd_robustness(args) -> int:
     from .attacks import AttackConfig
 
     device = _device(args)
-    store = _store(args.out, overwrite=args.force)
-    models = {}
+    models, files = {}, {}
     for reference in args.models:
         args.model = reference
         model, name = _resolve_model(args, args.out, device)
-        _keep_model_in_run(store, model, name, args.model_file)
-        models[name] = model
-    first = next(iter(models.values()))
-    images = _labelled_images(args, first)
+        models[name], files[name] = model, args.model_file
+    _common_image_shape({name: model.info for name, model in models.items()})
+    store = _store(args.out, overwrite=args.force)
+    for name, model in models.items():
+        _keep_model_in_run(store, model, name, files[name])
+    images = _labelled_images(args, next(iter(models.values())))
     table = run_robustness(
         store,
         models,
@@ -625,6 +908,28 @@ def cmd_blue_shift(args) -> int:
     return 0
 
 
+def _common_image_shape(infos: dict[str, Any]) -> tuple[int, int]:
+    """The image size and channel count of several models, which one data set must have."""
+    shapes = {name: (info.image_size, info.in_channels) for name, info in infos.items()}
+    if len(set(shapes.values())) > 1:
+        listed = "; ".join(f"{name}: {size} px, {channels} channel(s)" for name, (size, channels) in shapes.items())
+        raise ConfigError(f"the models take different images ({listed}), so no one data set fits them all")
+    return next(iter(shapes.values()))
+
+
+def _run_image_shape(args, store) -> tuple[int | None, int | None]:
+    """The size and channels of the run's models: data given for a run is loaded as they take it."""
+    from .checkpoints import inspect_checkpoint
+
+    infos = {name: inspect_checkpoint(store.model_path(name)).info for name in store.model_names()}
+    known = {name: info for name, info in infos.items() if info is not None}
+    if not known:
+        return None, None
+    size, channels = _common_image_shape(known)
+    _check_data_fits(args, size, channels, "the run's models")
+    return size, channels
+
+
 def _pick(value, default):
     return default if value is None else value
 
@@ -635,7 +940,7 @@ def _report(args, make_figures: bool, which: Sequence[str] | None):
     store = _store(args.run, create=False, overwrite=args.force)
     val = None
     if getattr(args, "data", None):
-        val = _load_data(args).val
+        val = _load_data(args, *_run_image_shape(args, store)).val
     result = write_report(
         store,
         val=val,
@@ -713,7 +1018,7 @@ def cmd_app(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fourier-masks",
         description="Learn Fourier masks that reveal which input frequencies a trained classifier needs. "
         "Without a command, opens the desktop app.",
@@ -729,9 +1034,54 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole study on the built-in dataset")
     p.add_argument("--out", required=True, help="output folder (reused to resume an interrupted run)")
     p.add_argument("--quick", action="store_true", help="a reduced study that finishes in a few minutes on a CPU")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     _add_device(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "study",
+        help="the paper's whole study on your data: train the variants, learn every mask, write Tables 1-3, "
+        "findings and figures (resumable)",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="an ImageFolder path (train/ and val/ or test/ inside), torchvision:<Name>, or builtin[:planted]",
+    )
+    p.add_argument("--out", required=True, help="run folder (reused to resume an interrupted study)")
+    p.add_argument(
+        "--preset",
+        choices=("full", "quick", "paper"),
+        default="full",
+        help="full: published optimisation settings, 32 px, small CNN, masks capped at 6 000 steps (default); "
+        "quick: a few minutes on a CPU; paper: 128 px grayscale VGG11-bn, 50 epochs, every validation image",
+    )
+    p.add_argument("--arch", default=None, help="small_cnn, vgg11_bn, resnet18 or another torchvision classifier")
+    p.add_argument("--size", type=image_size, default=None, help="image size in pixels (default: the preset's)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 = grayscale, 3 = RGB")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=tuple(STUDY_MODELS),
+        default=None,
+        help="which variants to train and compare (N is always needed; default: N A S T R)",
+    )
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
+    p.add_argument(
+        "--per-class",
+        type=non_negative_int,
+        default=None,
+        help="validation images per class that get single-image masks (0 = all; default: the preset's)",
+    )
+    p.add_argument(
+        "--train-per-class", type=positive_int, default=None, help="built-in data: training images per class"
+    )
+    p.add_argument(
+        "--val-per-class", type=positive_int, default=None, help="built-in data: validation images per class"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    _add_device(p)
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("train", help="train model variants (none, adversarial, scale, translation, rotation)")
     _add_data(p)
@@ -742,14 +1092,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--augment", nargs="+", default=["none"], choices=("none", "adversarial", "scale", "translation", "rotation")
     )
-    p.add_argument("--name", default=None, help="model name (default: N, A, S, T or R)")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate of the one-cycle schedule")
-    p.add_argument("--crop-scale", type=float, nargs=2, default=(0.08, 1.0), metavar=("LO", "HI"))
+    p.add_argument("--name", default=None, help="model name, with one --augment (default: N, A, S, T or R)")
+    p.add_argument("--epochs", type=positive_int, default=50)
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive, default=1e-3, help="maximum learning rate of the one-cycle schedule")
+    p.add_argument(
+        "--crop-scale",
+        type=_float_in(0, 1, open_low=True),
+        nargs=2,
+        default=(0.08, 1.0),
+        metavar=("LO", "HI"),
+        help="random-crop area range, 0 < LO ≤ HI ≤ 1",
+    )
     p.add_argument(
         "--jafr",
-        type=float,
+        type=finite,
         default=0.0,
         metavar="LAMBDA",
         help="Jacobian frequency regularisation λ_freq (> 0 favours low frequencies; published 0.001)",
@@ -762,10 +1119,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     _add_data(p)
     eps = p.add_mutually_exclusive_group()
-    eps.add_argument("--eps", type=float, default=0.06 * 0.226, help="ε in [0, 1] pixel units (default 0.01356)")
-    eps.add_argument("--eps-normalised", type=float, default=None, help="ε in normalised units (the paper's 0.06)")
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--alpha", type=float, default=0.0, help="step size in pixel units (default ε/8)")
+    eps.add_argument("--eps", type=pixel_eps, default=DEFAULT_EPS, help="ε in [0, 1] pixel units (default 0.01356)")
+    eps.add_argument(
+        "--eps-normalised", type=non_negative, default=None, help="ε in normalised units (the paper's 0.06)"
+    )
+    p.add_argument("--steps", type=positive_int, default=10)
+    p.add_argument("--alpha", type=non_negative, default=0.0, help="step size in pixel units (default 0 = ε/8)")
     p.add_argument("--out", default=None, help="run folder to save the adversarial images in")
     p.add_argument(
         "--force", action="store_true", help="replace adversarial images already saved under this model's name"
@@ -779,24 +1138,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p, required=False)
     p.add_argument("--images", nargs="+", default=None, help="image files or folders (per-image masks)")
     p.add_argument(
-        "--per-class", type=int, default=None, help="per-image masks for this many validation images per class"
+        "--per-class",
+        type=non_negative_int,
+        default=None,
+        help="per-image masks for this many validation images of --data per class (0 = all)",
     )
     p.add_argument("--out", required=True, help="run folder to save the masks in")
     p.add_argument("--group", default=None, help="name of the mask group (default set/M, class/M, image/M-clean)")
-    p.add_argument("--objective", choices=("invariance", "basile"), default="invariance")
-    p.add_argument("--lam", type=float, default=None, help="sparsity weight λ (default: 0.2 set/class, 0.07 image)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: published)")
-    p.add_argument("--schedule", choices=("published", "nominal", "constant"), default=None)
-    p.add_argument("--max-steps", type=int, default=None, help="per-image step limit (default 20000)")
+    p.add_argument(
+        "--objective", choices=("invariance", "basile"), default=None, help="per-image objective (default invariance)"
+    )
+    p.add_argument(
+        "--lam", type=non_negative, default=None, help="sparsity weight λ (default: 0.2 set/class, 0.07 image)"
+    )
+    p.add_argument("--lr", type=positive, default=None, help="learning rate (default: published)")
+    p.add_argument(
+        "--schedule",
+        choices=("published", "nominal", "constant"),
+        default=None,
+        help="per-image learning-rate schedule (default: the objective's)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=None,
+        help="per-image step limit (default 20 000; 3 000 with --rule fast, 5 000 with --objective basile)",
+    )
     p.add_argument(
         "--rule",
         choices=("published", "fast"),
-        default="published",
-        help="per-image schedule and stop rule: the published one (up to 20 000 steps) or 'fast', "
-        "one annealed cycle of 2 000 steps (same outcome, ~15x fewer steps: see README, Performance)",
+        default=None,
+        help="per-image stop rule: 'published' (the default, up to 20 000 steps) or 'fast': the published rule, "
+        "but masks still learning at step 2 000 anneal (cosine) to a stop by step 3 000; measured within 10 %% "
+        "of the published kept fraction for 97 %% of masks (README, Performance)",
     )
-    p.add_argument("--max-epochs", type=int, default=100, help="set/class epoch limit")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--max-epochs", type=positive_int, default=None, help="set/class epoch limit (default 100)")
+    p.add_argument(
+        "--batch-size",
+        type=non_negative_int,
+        default=None,
+        help="images per batch (default and 0: automatic for per-image masks, 128 for set/class)",
+    )
     p.add_argument("--per-channel", action="store_true", help="one mask per colour channel")
     p.add_argument(
         "--component",
@@ -805,7 +1187,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the mask modulates: the magnitude (the published mask) or the phase",
     )
     p.add_argument("--adversarial", action="store_true", help="per-image masks of PGD adversarial images")
-    p.add_argument("--eps", type=float, default=0.06 * 0.226, help="PGD ε for --adversarial, pixel units")
+    p.add_argument(
+        "--eps", type=pixel_eps, default=None, help="PGD ε for --adversarial, in [0, 1] pixel units (default 0.01356)"
+    )
     _add_device(p)
     p.set_defaults(func=cmd_masks)
 
@@ -818,7 +1202,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--run", required=True, help="run folder")
         _add_data(p, required=False)
-        p.add_argument("--bands", type=int, default=32, help="radial and angular bands")
+        p.add_argument("--bands", type=positive_int, default=32, help="radial and angular bands")
         p.add_argument("--reference", default="N", help="model the others are compared with")
         _add_force_and_device(p)
         p.set_defaults(func=func)
@@ -827,39 +1211,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     _add_labelled_images(p, per_class=10)
     p.add_argument("--attacks", nargs="+", default=["pgd", "fgsm"], choices=("pgd", "fgsm", "deepfool"))
-    p.add_argument("--eps", type=float, default=0.06 * 0.226, help="attack ε in pixel units")
-    p.add_argument("--steps", type=int, default=10, help="PGD / DeepFool iterations")
+    p.add_argument("--eps", type=pixel_eps, default=DEFAULT_EPS, help="attack ε in [0, 1] pixel units")
+    p.add_argument("--steps", type=positive_int, default=10, help="PGD / DeepFool iterations")
     p.add_argument("--objective", choices=("basile", "invariance"), default="basile")
-    p.add_argument("--max-steps", type=int, default=None, help="mask step limit")
-    p.add_argument("--permutations", type=int, default=100, help="IdCor permutations for the p-value")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="mask step limit")
+    p.add_argument(
+        "--permutations", type=non_negative_int, default=100, help="IdCor permutations for the p-value (0 = none)"
+    )
     _add_force_and_device(p)
     p.set_defaults(func=cmd_adversarial_maps)
 
     p = sub.add_parser("heat-map", help="Fourier heat map: error rate under each Fourier basis perturbation")
     _add_model(p)
     _add_labelled_images(p, per_class=20)
-    p.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation, pixel units (4 for 32×32)")
+    p.add_argument(
+        "--eps", type=non_negative, default=4.0, help="L2 norm of the perturbation, pixel units (4 for 32×32)"
+    )
     _add_force_and_device(p)
     p.set_defaults(func=cmd_heat_map)
 
     p = sub.add_parser("robustness", help="accuracy under low- and high-pass noise and PGD (the JaFR evaluation)")
     p.add_argument("--models", nargs="+", required=True, help="checkpoint files or model names in --out")
-    p.add_argument("--arch", default=None)
-    p.add_argument("--model-classes", type=int, default=None)
-    p.add_argument("--model-channels", type=int, default=None)
-    p.add_argument("--model-size", type=int, default=None)
+    p.add_argument("--arch", default=None, help="architecture of plain state_dicts (e.g. resnet18)")
+    _add_model_shapes(p)
     _add_labelled_images(p, per_class=0)
-    p.add_argument("--noise-std", type=float, default=0.1, help="per-pixel std of the band-limited noise")
-    p.add_argument("--cutoff", type=float, default=0.5, help="low/high-pass boundary as a fraction of Nyquist")
-    p.add_argument("--eps", type=float, default=0.06 * 0.226, help="PGD ε in pixel units")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--noise-std", type=non_negative, default=0.1, help="per-pixel std of the band-limited noise")
+    p.add_argument(
+        "--cutoff",
+        type=_float_in(0, 1, open_low=True, open_high=True),
+        default=0.5,
+        help="low/high-pass boundary as a fraction of Nyquist, in (0, 1)",
+    )
+    p.add_argument("--eps", type=pixel_eps, default=DEFAULT_EPS, help="PGD ε in [0, 1] pixel units")
+    p.add_argument("--steps", type=positive_int, default=10)
     _add_force_and_device(p)
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("blue-shift", help="the blue-shift illustration: a sinusoid through non-linearities")
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--cycles", type=int, default=4, help="periods of the sinusoid in the window")
-    p.add_argument("--amplitude", type=float, default=3.0)
+    p.add_argument(
+        "--cycles",
+        type=blue_shift_cycles,
+        default=4,
+        help=f"periods of the sinusoid in the window, 1 to {BLUE_SHIFT_MAX_CYCLES}",
+    )
+    p.add_argument("--amplitude", type=positive, default=3.0)
     p.add_argument("--force", action="store_true", help="replace a table or figure whose content would change")
     p.set_defaults(func=cmd_blue_shift)
 
@@ -872,7 +1268,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None, bool], int] | None = None) -> int:
     """Run the command line; ``open_app`` opens the desktop app (the engine cannot import it)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage mistake already reported on one error: line
+        return exc.code if isinstance(exc.code, int) else 2
     args.open_app = open_app
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
@@ -882,6 +1281,7 @@ def main(argv: Sequence[str] | None = None, *, open_app: Callable[[str | None, b
     if args.command is None:
         args.func = cmd_app
     try:
+        _refuse_what_does_not_apply(args)
         return args.func(args)
     except FourierMasksError as exc:
         log.warning("%s: %s", args.command or "app", exc)

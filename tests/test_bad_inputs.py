@@ -511,12 +511,16 @@ def _(c, capsys):
 
 @case(CLI, "zero epochs")
 def _(c, capsys):
-    cli_error(capsys, ["train", *DATA, "--epochs", "0", "--out", c["dir"] / "run"], "epochs must be ≥ 1")
+    cli_error(capsys, ["train", *DATA, "--epochs", "0", "--out", c["dir"] / "run"], "--epochs: must be ≥ 1")
 
 
 @case(CLI, "negative λ")
 def _(c, capsys):
-    cli_error(capsys, ["masks", "image", "--model", c["ckpt"], *DATA, "--lam", "-1", "--out", c["dir"] / "run"], "λ")
+    cli_error(
+        capsys,
+        ["masks", "image", "--model", c["ckpt"], *DATA, "--lam", "-1", "--out", c["dir"] / "run"],
+        "--lam: must be ≥ 0",
+    )
 
 
 @case(CLI, "output folder inside a file")
@@ -530,7 +534,7 @@ def _(c, capsys):
 
 @case(CLI, "ε of 2 in pixel units")
 def _(c, capsys):
-    cli_error(capsys, ["attack", "--model", c["ckpt"], *DATA, "--eps", "2"], "ε must lie in")
+    cli_error(capsys, ["attack", "--model", c["ckpt"], *DATA, "--eps", "2"], r"--eps: must be in \[0, 1\]")
 
 
 @case(CLI, "a folder that is not a run")

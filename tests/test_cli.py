@@ -177,16 +177,6 @@ def test_info_on_a_checkpoint(checkpoint, capsys):
             lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--out", str(_write(t / "f", b"x") / "run")],
             "part of that path is a file",
         ),
-        (lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--lam", "-1", "--out", str(t / "r")], "λ"),
-        (
-            lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--max-steps", "0", "--out", str(t / "r")],
-            "max_steps",
-        ),
-        (
-            lambda t, c: ["masks", "image", "--model", str(c), *DATA, "--batch-size", "-2", "--out", str(t / "r")],
-            "batch size",
-        ),
-        (lambda t, c: ["train", *DATA, "--lr", "0", "--out", str(t / "r")], "learning rate"),
         (lambda t, c: ["train", *DATA, "--epochs", "1", "--device", "cuda:7", "--out", str(t / "r")], "CUDA"),
         (lambda t, c: ["evaluate", "--run", str(t)], "not a Fourier Masks run"),
         (lambda t, c: ["train", "--data", str(t / "nowhere"), "--out", str(t / "r")], "no such folder"),
@@ -350,3 +340,215 @@ def test_errors_and_bugs_go_to_the_log_file(tmp_path, monkeypatch, capsys):
     for handler in [h for h in logging.getLogger().handlers if getattr(h, "_fourier_masks", False)]:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+SMALL = "--data builtin --size 16 --train-per-class 4 --val-per-class 2"
+MASKS = "masks image --model {ckpt} " + SMALL + " --max-steps 5 --out {run}"
+
+
+@pytest.mark.parametrize(
+    "command,expected",
+    [
+        # options that set and class masks would ignore, and those per-image masks would
+        (
+            "masks set --model {ckpt} " + SMALL + " --objective basile --out {run}",
+            "--objective applies to per-image masks only",
+        ),
+        (
+            "masks class --model {ckpt} " + SMALL + " --schedule nominal --out {run}",
+            "--schedule applies to per-image masks only",
+        ),
+        ("masks set --model {ckpt} " + SMALL + " --rule fast --out {run}", "--rule applies to per-image masks only"),
+        (
+            "masks set --model {ckpt} " + SMALL + " --max-steps 5 --out {run}",
+            "--max-steps applies to per-image masks only",
+        ),
+        (
+            "masks set --model {ckpt} " + SMALL + " --adversarial --out {run}",
+            "--adversarial applies to per-image masks only",
+        ),
+        ("masks class --model {ckpt} " + SMALL + " --eps 0.01 --out {run}", "--eps applies to per-image masks only"),
+        (
+            "masks set --model {ckpt} " + SMALL + " --per-class 2 --out {run}",
+            "--per-class applies to per-image masks only",
+        ),
+        ("masks set --model {ckpt} --images {png} --out {run}", "--images applies to per-image masks only"),
+        ("masks class --model {ckpt} --out {run}", "class masks need labelled images: give --data"),
+        (MASKS + " --max-epochs 3", "--max-epochs applies to set and class masks only"),
+        (MASKS + " --images {png}", "give --images FILE... or --data SPEC, not both"),
+        (
+            "masks image --model {ckpt} --images {png} --per-class 2 --out {run}",
+            "with --images every file given is used",
+        ),
+        (MASKS + " --eps 0.01", "--eps is the PGD ε of --adversarial"),
+        (
+            "masks image --model {ckpt} --images {png} --adversarial --out {run}",
+            "--adversarial needs labelled images: use --data",
+        ),
+        ("attack --model {ckpt} " + SMALL + " --force", "--force replaces adversarial images saved in a run"),
+        ("masks image --model {ckpt} --out {run}", "give --images FILE... or --data SPEC"),
+        ("train " + SMALL + " --epochs 1 --name X --augment none scale --out {run}", "--name names one model"),
+        (
+            "train " + SMALL + " --epochs 1 --limit 3 --out {run}",
+            "--limit applies to folders and torchvision data only",
+        ),
+        (
+            "train --data {tmp}/folder --train-per-class 3 --out {run}",
+            "--train-per-class applies to built-in data only",
+        ),
+        (
+            "train " + SMALL + " --epochs 1 --data-root {tmp} --out {run}",
+            "--data-root applies to torchvision:<Name> data only",
+        ),
+        ("report --run {run} --size 16", "--size applies to the images of --data only"),
+        # numbers out of range
+        ("train " + SMALL + " --epochs 1 --size 0 --out {run}", "--size: must be ≥ 8, got 0"),
+        ("train " + SMALL + " --epochs 0 --out {run}", "--epochs: must be ≥ 1"),
+        ("train " + SMALL + " --epochs 1 --batch-size 0 --out {run}", "--batch-size: must be ≥ 1"),
+        ("train " + SMALL + " --epochs 1 --lr 0 --out {run}", "--lr: must be > 0"),
+        ("train " + SMALL + " --epochs 1 --lr nan --out {run}", "--lr: must be > 0"),
+        ("train " + SMALL + " --epochs 1 --crop-scale 0 1 --out {run}", "--crop-scale: must be in (0, 1]"),
+        (
+            "train " + SMALL + " --epochs 1 --crop-scale 0.9 0.2 --out {run}",
+            "--crop-scale 0.9 0.2: LO must not exceed HI",
+        ),
+        ("train " + SMALL + " --epochs 1 --jafr inf --out {run}", "--jafr: must be a finite number"),
+        ("train " + SMALL + " --epochs 1 --seed -1 --out {run}", "--seed: must be ≥ 0"),
+        ("train " + SMALL + " --epochs 1 --train-per-class 0 --out {run}", "--train-per-class: must be ≥ 1"),
+        ("train " + SMALL + " --epochs 1 --val-per-class -1 --out {run}", "--val-per-class: must be ≥ 1"),
+        ("train " + SMALL + " --epochs 1 --size x --out {run}", "--size: expected a whole number ≥ 8, got 'x'"),
+        ("train --data {tmp}/folder --limit 0 --out {run}", "--limit: must be ≥ 1"),
+        (MASKS + " --per-class -3", "--per-class: must be ≥ 0"),
+        (MASKS + " --lam -1", "--lam: must be ≥ 0"),
+        (MASKS + " --lr 0", "--lr: must be > 0"),
+        (MASKS + " --max-steps 0", "--max-steps: must be ≥ 1"),
+        (MASKS + " --batch-size -2", "--batch-size: must be ≥ 0"),
+        (MASKS + " --adversarial --eps 2", "--eps: must be in [0, 1]"),
+        ("masks set --model {ckpt} " + SMALL + " --max-epochs 0 --out {run}", "--max-epochs: must be ≥ 1"),
+        (MASKS + " --model-classes 1", "--model-classes: must be ≥ 2"),
+        (MASKS + " --model-channels 2", "--model-channels: invalid choice"),
+        (MASKS + " --model-size 4", "--model-size: must be ≥ 8"),
+        ("attack --model {ckpt} " + SMALL + " --eps 2", "--eps: must be in [0, 1]"),
+        ("attack --model {ckpt} " + SMALL + " --eps-normalised -1", "--eps-normalised: must be ≥ 0"),
+        ("attack --model {ckpt} " + SMALL + " --steps 0", "--steps: must be ≥ 1"),
+        ("attack --model {ckpt} " + SMALL + " --alpha -0.1", "--alpha: must be ≥ 0"),
+        ("report --run {run} --bands 0", "--bands: must be ≥ 1"),
+        ("adversarial-maps --model {ckpt} " + SMALL + " --out {run} --permutations -1", "--permutations: must be ≥ 0"),
+        ("adversarial-maps --model {ckpt} " + SMALL + " --out {run} --max-steps 0", "--max-steps: must be ≥ 1"),
+        ("heat-map --model {ckpt} " + SMALL + " --out {run} --eps -1", "--eps: must be ≥ 0"),
+        ("heat-map --model {ckpt} " + SMALL + " --out {run} --per-class -1", "--per-class: must be ≥ 0"),
+        ("robustness --models {ckpt} " + SMALL + " --out {run} --noise-std -0.1", "--noise-std: must be ≥ 0"),
+        ("robustness --models {ckpt} " + SMALL + " --out {run} --cutoff 1", "--cutoff: must be in (0, 1)"),
+        ("blue-shift --out {run} --cycles 256", "--cycles: must be in [1, 255]"),
+        ("blue-shift --out {run} --amplitude 0", "--amplitude: must be > 0"),
+        ("demo --out {run} --quick --seed -1", "--seed: must be ≥ 0"),
+        # shapes given that the model does not have
+        (MASKS + " --model-classes 10", "--model-classes 10 disagrees with shapes16.pt, which has 6 classes"),
+        (MASKS + " --model-size 32", "--model-size 32 disagrees with shapes16.pt, which takes 16-px images"),
+        (MASKS + " --size 32", "--size 32 disagrees with model shapes16 (16-px images)"),
+        ("attack --model {ckpt} " + SMALL + " --channels 3", "--channels 3 disagrees with model shapes16"),
+        ("robustness --models {ckpt} " + SMALL + " --out {run} --size 32", "--size 32 disagrees with model shapes16"),
+    ],
+)
+def test_options_that_would_be_ignored_or_misread_are_refused(tmp_path, checkpoint, capsys, command, expected):
+    """Each refused at once: exit status 2, one ``error:`` line naming the option, nothing written."""
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(image)
+    argv = command.format(ckpt=checkpoint, png=image, tmp=tmp_path, run=tmp_path / "run").split()
+    before = sorted(tmp_path.rglob("*"))
+    assert main(argv) == 2
+    assert expected in _error(capsys)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def _torchscript_with_outputs(path, outputs: int):
+    """A TorchScript classifier of 16-px grayscale images without our metadata."""
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, outputs)
+    ).eval()
+    torch.jit.save(torch.jit.trace(net, torch.rand(2, 1, 16, 16)), str(path))
+    return path
+
+
+def test_model_classes_must_match_what_the_model_outputs(tmp_path, capsys):
+    model = _torchscript_with_outputs(tmp_path / "wide.pt", outputs=10)
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(image)
+    args = ["masks", "image", "--model", str(model), "--model-channels", "1", "--model-size", "16"]
+    files = ["--images", str(image), "--max-steps", "5", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main([*args, "--model-classes", "6", *files]) == 2
+    assert "wide.pt outputs 10 scores per image, not the 6 classes --model-classes gave" in _error(capsys)
+    assert not (tmp_path / "run").exists()
+    assert main([*args, "--model-classes", "10", *files]) == 0
+
+
+@pytest.mark.slow
+def test_data_for_a_run_is_loaded_at_its_models_size(tmp_path, capsys, monkeypatch):
+    import core.data
+
+    run = str(tmp_path / "run")
+    data = ["--data", "builtin", "--train-per-class", "4", "--val-per-class", "2"]
+    assert main(["train", *data, "--size", "24", "--channels", "3", "--epochs", "1", "--out", run, "--quiet"]) == 0
+    assert main(["masks", "set", "--model", "N", *data, "--max-epochs", "1", "--out", run, "--quiet"]) == 0
+    loaded = []
+    load_dataset = core.data.load_dataset
+
+    def recording(*args, **kwargs):
+        loaded.append((kwargs["size"], kwargs["channels"]))
+        return load_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(core.data, "load_dataset", recording)
+    assert main(["report", "--run", run, *data, "--quiet"]) == 0
+    assert loaded == [(24, 3)]
+    capsys.readouterr()
+    assert main(["report", "--run", run, *data, "--size", "32", "--quiet"]) == 2
+    assert "--size 32 disagrees with the run's models (24-px images)" in _error(capsys)
+
+
+def test_study_options_become_the_study_settings(tmp_path):
+    """`study` maps its options onto the preset: the settings stored with the run are what was asked."""
+    from core.cli import _study_config, build_parser
+
+    args = build_parser().parse_args(
+        ["study", "--data", "some/folder", "--out", str(tmp_path), "--models", "N", "A", "--arch", "resnet18"]
+        + ["--size", "48", "--channels", "3", "--epochs", "7", "--per-class", "5", "--preset", "quick"]
+    )
+    config = _study_config(args)
+    assert (config.dataset, config.arch, config.image_size, config.channels) == ("some/folder", "resnet18", 48, 3)
+    assert config.augmentations == ("none", "adversarial") and config.train.epochs == 7
+    assert config.images_per_class == 5
+    paper = _study_config(build_parser().parse_args(["study", "--data", "d", "--out", "o", "--preset", "paper"]))
+    assert (paper.image_size, paper.channels, paper.arch, paper.train.epochs) == (128, 1, "vgg11_bn", 50)
+    assert (paper.train.mean, paper.train.std, paper.images_per_class) == ((0.449,), (0.226,), 0)
+
+
+def test_study_without_the_vanilla_model_is_refused(tmp_path, capsys):
+    assert main(["study", "--data", "builtin", "--models", "A", "S", "--out", str(tmp_path / "run")]) == 2
+    assert "none" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_study_runs_end_to_end_and_writes_the_findings(tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny = ["--size", "16", "--train-per-class", "20", "--val-per-class", "8", "--per-class", "3", "--epochs", "1"]
+    assert (
+        main(
+            [
+                "study",
+                "--data",
+                "builtin",
+                "--models",
+                "N",
+                "A",
+                "--preset",
+                "quick",
+                *tiny,
+                "--out",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (run / "tables" / "findings.csv").is_file() and (run / "tables" / "table2.csv").is_file()
+    assert "Findings" in capsys.readouterr().out
