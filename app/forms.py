@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -35,6 +36,7 @@ from core.errors import ConfigError
 from core.fourier import COMPONENTS
 from core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
 from core.models import ARCHITECTURES
+from core.pipeline import MODEL_CODES, STUDY_PRESETS, study_config
 from core.training import AUGMENTATION_CODES, TrainConfig
 
 __all__ = [
@@ -47,6 +49,8 @@ __all__ = [
     "ModelDetailsDialog",
     "AnalysisDialog",
     "AdversarialMapsDialog",
+    "HeatMapDialog",
+    "StudyDialog",
     "DATASET_CHOICES",
 ]
 
@@ -457,6 +461,71 @@ class AnalysisDialog(ConfigDialog):
 
     def collect_extra(self) -> dict[str, Any]:
         return {}
+
+
+class StudyDialog(ConfigDialog):
+    """A new study (the ``study`` command): the paper's whole study on a data folder,
+    torchvision data or the built-in data; ``values["config"]`` is the StudyConfig."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "New study",
+            "Trains the chosen variants of one architecture, learns every mask of the paper, and "
+            "writes Tables 1–3, the findings table and the figures. A folder needs the ImageFolder "
+            "layout (train/ and val/ or test/ inside, one folder per class). Interrupted studies "
+            "resume where they stopped.",
+            parent,
+        )
+        rows = QFormLayout()
+        self.dataset = _DatasetRow()
+        browse = QPushButton("Folder…")
+        browse.clicked.connect(self._on_browse_clicked)
+        self.dataset.layout().addWidget(browse)
+        self.preset = QComboBox()
+        self.preset.addItems(list(STUDY_PRESETS))
+        self.arch = QComboBox()
+        self.arch.setEditable(True)
+        self.arch.addItems(list(ARCHITECTURES))
+        self.size = _spin(32, 8, 1024)
+        self.channels = QComboBox()
+        self.channels.addItems(["1", "3"])
+        self.models = {code: QCheckBox(code) for code in MODEL_CODES}
+        models = QHBoxLayout()
+        for code, box in self.models.items():
+            box.setChecked(True)
+            box.setToolTip(MODEL_CODES[code])
+            models.addWidget(box)
+        self.models["N"].setEnabled(False)  # every model is compared with the vanilla one
+        self.epochs = _spin(0, 0, 10_000)
+        self.per_class = _spin(0, 0, 1_000_000)
+        rows.addRow("data", self.dataset)
+        rows.addRow("preset", self.preset)
+        rows.addRow("architecture", self.arch)
+        rows.addRow("image size (px)", self.size)
+        rows.addRow("channels", self.channels)
+        rows.addRow("models", models)
+        rows.addRow("training epochs (0 = the preset's)", self.epochs)
+        rows.addRow("single-image masks per class (0 = the preset's)", self.per_class)
+        self.layout_.addLayout(rows)
+        self.finish()
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A data folder (ImageFolder layout)")
+        if folder:
+            self.dataset.combo.setCurrentText(folder)
+
+    def collect(self) -> dict[str, Any]:
+        config = study_config(
+            self.preset.currentText(),
+            epochs=self.epochs.value() or None,
+            dataset=self.dataset.spec,
+            arch=self.arch.currentText().strip() or None,
+            image_size=self.size.value(),
+            channels=int(self.channels.currentText()),
+            augmentations=tuple(MODEL_CODES[code] for code, box in self.models.items() if box.isChecked()),
+            images_per_class=self.per_class.value() or None,
+        )
+        return {"config": config}
 
 
 class HeatMapDialog(AnalysisDialog):

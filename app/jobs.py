@@ -23,7 +23,6 @@ from core.errors import BadDatasetError, ConfigError, FourierMasksError, Missing
 from core.fourier import complement_mask, filter_images
 from core.masks import ImageMaskConfig, SetMaskConfig, learn_set_mask
 from core.models import Classifier, frozen
-from core.pipeline import StudyConfig, run_study
 from core.progress import CancelToken, ProgressCallback, ProgressReporter
 from core.report import write_report
 from core.store import ResultsStore, name_from_file
@@ -36,7 +35,6 @@ __all__ = [
     "ImageJobResult",
     "split_dropped_paths",
     "load_checkpoints",
-    "run_demo",
     "learn_dropped_image_masks",
     "attack_and_mask",
     "compare_models",
@@ -120,18 +118,6 @@ def load_checkpoints(
         result.models[name] = model
     reporter.report(len(paths), "loaded")
     return result
-
-
-def run_demo(
-    store: ResultsStore,
-    *,
-    quick: bool = True,
-    device: torch.device,
-    on_progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-):
-    config = StudyConfig.quick() if quick else StudyConfig.full()
-    return run_study(config, store, device=device, on_progress=on_progress, cancel=cancel)
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from core.attacks import AttackConfig
 from core.devices import DEVICE_CHOICES, resolve_device
 from core.errors import DeviceError, FourierMasksError
 from core.masks import ImageMaskConfig
+from core.pipeline import StudyConfig, run_study, study_config
 from core.store import ResultsStore
 from core.training import TrainConfig
 from resources import resource_path
@@ -41,6 +43,7 @@ from .forms import (
     HeatMapDialog,
     ImageMaskDialog,
     ModelDetailsDialog,
+    StudyDialog,
     TrainDialog,
 )
 from .panels.analyses import AnalysesPanel
@@ -251,6 +254,7 @@ class MainWindow(QMainWindow):
         run = bar.addMenu("&Run")
         self._action(run, "Run the demo study (quick)", lambda: self.run_demo(quick=True))
         self._action(run, "Run the full demo study", lambda: self.run_demo(quick=False))
+        self._action(run, "New study…", self.ask_study)
         run.addSeparator()
         self._action(run, "Single-image mask settings…", self.ask_image_settings)
         self._action(run, "Train models…", self.ask_train)
@@ -405,7 +409,22 @@ class MainWindow(QMainWindow):
         self.runner.start(name, function, **kwargs)
 
     def run_demo(self, quick: bool = True) -> None:
-        folder = self.paths.runs / ("demo-quick" if quick else "demo-full")
+        """The study on the built-in data, in the app's own data folder."""
+        config = study_config("quick" if quick else "full")
+        self.start_study(config, self.paths.runs / ("demo-quick" if quick else "demo-full"), "demo study")
+
+    def ask_study(self) -> None:
+        dialog = StudyDialog(self)
+        dialog.dataset.combo.setCurrentText(self._data_spec())
+        if dialog.exec():
+            config = dialog.values["config"]
+            # One folder per data and model shape, so asking again for the same study resumes it.
+            data = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.dataset.rstrip("/")).name or config.dataset)
+            folder = self.paths.runs / f"study-{data.strip('-.') or 'data'}-{config.arch}-{config.image_size}px"
+            self.start_study(config, folder, "study")
+
+    def start_study(self, config: StudyConfig, folder: Path, name: str) -> None:
+        """Run (or resume, when ``folder`` holds the same study) a study into ``folder``."""
         try:
             store = ResultsStore(folder, overwrite=True)
             self.workbench.open_run(folder)
@@ -415,17 +434,17 @@ class MainWindow(QMainWindow):
         self._remember_run(folder)
         self.docks["convergence"].raise_()
         self._start(
-            "demo study",
-            jobs.run_demo,
-            then=lambda result: self._after_demo(folder),
+            name,
+            run_study,
+            then=lambda result: self._after_study(folder, name),
+            config=config,
             store=store,
-            quick=quick,
             device=self.workbench.device,
         )
 
-    def _after_demo(self, folder: Path) -> None:
+    def _after_study(self, folder: Path, name: str) -> None:
         self.workbench.open_run(folder)
-        self.show_message("info", f"demo study finished: results in {folder}")
+        self.show_message("info", f"{name} finished: results in {folder}")
 
     def load_checkpoints(self, paths: list[Path], details: dict | None = None) -> None:
         """Load model files; ``details`` (architecture, shapes, normalisation) apply to all."""

@@ -489,45 +489,23 @@ def cmd_demo(args) -> int:
     return _run_study(config, args, f"demo ({'quick' if args.quick else 'full'})")
 
 
-STUDY_MODELS = {"N": "none", "A": "adversarial", "S": "scale", "T": "translation", "R": "rotation"}
-
-
 def _study_config(args):
-    """The study's settings: a preset, then whatever the user gave on the command line."""
-    from .masks import ImageMaskConfig, SetMaskConfig
-    from .pipeline import StudyConfig
-    from .training import TrainConfig
+    """The study's settings: the preset, then whatever the user gave on the command line."""
+    from .pipeline import MODEL_CODES, study_config
 
-    if args.preset == "paper":
-        # METHOD.md: 128 px grayscale, VGG11-bn, 50 epochs, normalisation 0.449/0.226, every
-        # validation image (Tables 2-3 then use those each model classifies correctly).
-        base = StudyConfig.full(
-            image_size=128,
-            channels=1,
-            arch="vgg11_bn",
-            train=TrainConfig(epochs=50, mean=(0.449,), std=(0.226,)),
-            set_mask=SetMaskConfig(),
-            image_mask=ImageMaskConfig(),
-            images_per_class=0,
-        )
-    else:
-        base = StudyConfig.quick() if args.preset == "quick" else StudyConfig.full()
-    changes: dict[str, Any] = {"dataset": args.data, "seed": args.seed}
-    for option, field in (
-        ("size", "image_size"),
-        ("channels", "channels"),
-        ("arch", "arch"),
-        ("per_class", "images_per_class"),
-        ("train_per_class", "train_per_class"),
-        ("val_per_class", "val_per_class"),
-    ):
-        if getattr(args, option) is not None:
-            changes[field] = getattr(args, option)
-    if args.models:
-        changes["augmentations"] = tuple(STUDY_MODELS[code] for code in dict.fromkeys(args.models))
-    if args.epochs is not None:
-        changes["train"] = base.train.replace(epochs=args.epochs)
-    return dataclasses.replace(base, **changes)
+    return study_config(
+        args.preset,
+        epochs=args.epochs,
+        dataset=args.data,
+        seed=args.seed,
+        image_size=args.size,
+        channels=args.channels,
+        arch=args.arch,
+        images_per_class=args.per_class,
+        train_per_class=args.train_per_class,
+        val_per_class=args.val_per_class,
+        augmentations=tuple(MODEL_CODES[code] for code in dict.fromkeys(args.models)) if args.models else None,
+    )
 
 
 def cmd_study(args) -> int:
@@ -1051,7 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder (reused to resume an interrupted study)")
     p.add_argument(
         "--preset",
-        choices=("full", "quick", "paper"),
+        choices=("full", "quick", "paper"),  # core.pipeline.STUDY_PRESETS
         default="full",
         help="full: published optimisation settings, 32 px, small CNN, masks capped at 6 000 steps (default); "
         "quick: a few minutes on a CPU; paper: 128 px grayscale VGG11-bn, 50 epochs, every validation image",
@@ -1062,7 +1040,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models",
         nargs="+",
-        choices=tuple(STUDY_MODELS),
+        choices=("N", "A", "S", "T", "R"),  # core.pipeline.MODEL_CODES
         default=None,
         help="which variants to train and compare (N is always needed; default: N A S T R)",
     )

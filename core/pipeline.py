@@ -115,6 +115,39 @@ class StudyConfig:
         return dataclasses.asdict(self)
 
 
+STUDY_PRESETS = ("full", "quick", "paper")
+MODEL_CODES = {code: augmentation for augmentation, code in AUGMENTATION_CODES.items()}  # "N" → "none", ...
+
+
+def study_config(preset: str = "full", *, epochs: int | None = None, **changes: Any) -> StudyConfig:
+    """A study preset with fields changed (``None`` keeps the preset's); the one place the CLI's
+    ``study`` and the app's *New study…* turn a preset and the user's choices into settings.
+
+    ``full``: published optimisation settings sized for a CPU (:meth:`StudyConfig.full`);
+    ``quick``: :meth:`StudyConfig.quick`; ``paper``: METHOD.md's settings, 128 px grayscale,
+    VGG11-bn, 50 epochs, normalisation 0.449/0.226, every validation image (Tables 2–3 then use
+    those each model classifies correctly), published mask settings.
+    """
+    if preset not in STUDY_PRESETS:
+        raise ConfigError(f"unknown study preset {preset!r}; choose from {STUDY_PRESETS}")
+    if preset == "paper":
+        base = StudyConfig.full(
+            image_size=128,
+            channels=1,
+            arch="vgg11_bn",
+            train=TrainConfig(epochs=50, mean=(0.449,), std=(0.226,)),
+            set_mask=SetMaskConfig(),
+            image_mask=ImageMaskConfig(),
+            images_per_class=0,
+        )
+    else:
+        base = StudyConfig.quick() if preset == "quick" else StudyConfig.full()
+    chosen = {name: value for name, value in changes.items() if value is not None}
+    if epochs is not None:
+        chosen["train"] = base.train.replace(epochs=epochs)
+    return dataclasses.replace(base, **chosen)
+
+
 @dataclass
 class StudyResult:
     store: ResultsStore

@@ -479,3 +479,26 @@ def test_engine_notices_reach_the_message_bar(qtbot, window):
     thread.start()
     thread.join()
     qtbot.waitUntil(lambda: "a notice from the engine" in window.message_bar.text, timeout=5_000)
+
+
+def test_new_study_dialog_returns_the_study_settings(qtbot):
+    from app.forms import StudyDialog
+
+    dialog = StudyDialog()
+    qtbot.addWidget(dialog)
+    dialog.dataset.combo.setCurrentText("some/folder")
+    dialog.preset.setCurrentText("quick")
+    dialog.size.setValue(48)
+    dialog.channels.setCurrentText("3")
+    dialog.epochs.setValue(7)
+    for code in "STR":
+        dialog.models[code].setChecked(False)
+    config = dialog.collect()["config"]
+    assert (config.dataset, config.image_size, config.channels, config.train.epochs) == ("some/folder", 48, 3, 7)
+    assert config.augmentations == ("none", "adversarial")
+    assert config.images_per_class == 10  # the quick preset's, as 0 was left in the form
+    dialog.dataset.combo.setCurrentText("")
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset"):
+        dialog.collect()
