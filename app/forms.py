@@ -463,6 +463,21 @@ class AnalysisDialog(ConfigDialog):
         return {}
 
 
+PRESET_VALUE = "the preset's"
+
+
+def _preset_spin(below: int, high: int) -> QSpinBox:
+    """A spin box whose lowest value, ``below`` (one under the smallest real choice), reads
+    "the preset's" and means: leave it to the preset."""
+    spin = _spin(below, below, high)
+    spin.setSpecialValueText(PRESET_VALUE)
+    return spin
+
+
+def _chosen(spin: QSpinBox) -> int | None:
+    return None if spin.value() == spin.minimum() else spin.value()
+
+
 class StudyDialog(ConfigDialog):
     """A new study (the ``study`` command): the paper's whole study on a data folder,
     torchvision data or the built-in data; ``values["config"]`` is the StudyConfig."""
@@ -485,10 +500,11 @@ class StudyDialog(ConfigDialog):
         self.preset.addItems(list(STUDY_PRESETS))
         self.arch = QComboBox()
         self.arch.setEditable(True)
-        self.arch.addItems(list(ARCHITECTURES))
-        self.size = _spin(32, 8, 1024)
+        self.arch.addItems([PRESET_VALUE, *ARCHITECTURES])
+        # 0 (shown as "the preset's") leaves a setting to the preset.
+        self.size = _preset_spin(7, 1024)
         self.channels = QComboBox()
-        self.channels.addItems(["1", "3"])
+        self.channels.addItems([PRESET_VALUE, "1", "3"])
         self.models = {code: QCheckBox(code) for code in MODEL_CODES}
         models = QHBoxLayout()
         for code, box in self.models.items():
@@ -496,16 +512,16 @@ class StudyDialog(ConfigDialog):
             box.setToolTip(MODEL_CODES[code])
             models.addWidget(box)
         self.models["N"].setEnabled(False)  # every model is compared with the vanilla one
-        self.epochs = _spin(0, 0, 10_000)
-        self.per_class = _spin(0, 0, 1_000_000)
+        self.epochs = _preset_spin(0, 10_000)
+        self.per_class = _preset_spin(1, 1_000_000)
         rows.addRow("data", self.dataset)
         rows.addRow("preset", self.preset)
         rows.addRow("architecture", self.arch)
         rows.addRow("image size (px)", self.size)
         rows.addRow("channels", self.channels)
         rows.addRow("models", models)
-        rows.addRow("training epochs (0 = the preset's)", self.epochs)
-        rows.addRow("single-image masks per class (0 = the preset's)", self.per_class)
+        rows.addRow("training epochs", self.epochs)
+        rows.addRow("single-image masks per class", self.per_class)
         self.layout_.addLayout(rows)
         self.finish()
 
@@ -517,13 +533,13 @@ class StudyDialog(ConfigDialog):
     def collect(self) -> dict[str, Any]:
         config = study_config(
             self.preset.currentText(),
-            epochs=self.epochs.value() or None,
+            epochs=_chosen(self.epochs),
             dataset=self.dataset.spec,
-            arch=self.arch.currentText().strip() or None,
-            image_size=self.size.value(),
-            channels=int(self.channels.currentText()),
+            arch=None if self.arch.currentText().strip() in ("", PRESET_VALUE) else self.arch.currentText().strip(),
+            image_size=_chosen(self.size),
+            channels=None if self.channels.currentText() == PRESET_VALUE else int(self.channels.currentText()),
             augmentations=tuple(MODEL_CODES[code] for code, box in self.models.items() if box.isChecked()),
-            images_per_class=self.per_class.value() or None,
+            images_per_class=_chosen(self.per_class),
         )
         return {"config": config}
 

@@ -490,13 +490,21 @@ def test_new_study_dialog_returns_the_study_settings(qtbot):
     dialog.preset.setCurrentText("quick")
     dialog.size.setValue(48)
     dialog.channels.setCurrentText("3")
+    dialog.arch.setCurrentText("resnet18")
     dialog.epochs.setValue(7)
     for code in "STR":
         dialog.models[code].setChecked(False)
     config = dialog.collect()["config"]
     assert (config.dataset, config.image_size, config.channels, config.train.epochs) == ("some/folder", 48, 3, 7)
+    assert config.arch == "resnet18"
     assert config.augmentations == ("none", "adversarial")
-    assert config.images_per_class == 10  # the quick preset's, as 0 was left in the form
+    assert config.images_per_class == 10  # left at "the preset's"
+    dialog.preset.setCurrentText("paper")
+    dialog.size.setValue(dialog.size.minimum())
+    dialog.channels.setCurrentIndex(0)
+    dialog.arch.setCurrentIndex(0)
+    paper = dialog.collect()["config"]
+    assert (paper.image_size, paper.channels, paper.arch, paper.train.epochs) == (128, 1, "vgg11_bn", 7)
     dialog.dataset.combo.setCurrentText("")
     from core.errors import ConfigError
 
