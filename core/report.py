@@ -520,9 +520,10 @@ def write_report(
 
 
 def _kept_fractions(store: ResultsStore, contents: RunContents) -> dict[str, np.ndarray]:
-    """Each model's single-image kept fractions on clean images (every stored mask)."""
+    """Each model's single-image kept fractions on clean images (every stored mask), as the
+    engine recorded them with the masks."""
     return {
-        model: store.load_image_masks(group).masks.mean(axis=(1, 2, 3))
+        model: store.load_image_masks(group).arrays["kept_fraction"]
         for model, group in contents.clean_image_masks.items()
     }
 
