@@ -187,7 +187,7 @@ def adversarial_maps(
         role="essential",
         dataset=images.name,
     )
-    run = run_mask_units(store, units, model, config=masks, device=device, on_progress=on_progress, cancel=cancel)
+    run = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
     if run is not None and run.cancelled:
         result.cancelled = True
         return result
@@ -216,9 +216,7 @@ def adversarial_maps(
                 pairs_with=result.essential_group,
                 attack=attack.to_dict(),
             )
-            run = run_mask_units(
-                store, units, model, config=masks, device=device, on_progress=on_progress, cancel=cancel
-            )
+            run = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
             if run is not None and run.cancelled:
                 result.cancelled = True
                 return result

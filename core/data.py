@@ -23,6 +23,8 @@ from .errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavaila
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "expand_image_paths",
+    "image_set_from_files",
     "TORCHVISION_DATASETS",
     "ImageSet",
     "DataSplits",
@@ -224,6 +226,42 @@ def load_images(
         detail = f": {problems[0]}" if problems else ""
         raise BadDatasetError(f"none of the {len(paths)} file(s) could be read as an image{detail}")
     return torch.stack(tensors), loaded, problems
+
+
+def expand_image_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, and every image file inside the folders given (hidden files and other
+    suffixes left out). A folder without images is an error; a file that is not an image is
+    kept, so :func:`load_images` reports it rather than it vanishing silently."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = _image_files(path)
+            if not found:
+                raise BadDatasetError(f"{path} contains no image files (supported: {', '.join(IMAGE_EXTENSIONS)})")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def image_set_from_files(
+    paths: Sequence[str | os.PathLike], channels: int, size: int, class_names: Sequence[str], name: str = "files"
+) -> tuple[ImageSet, list[str]]:
+    """Unlabelled images from files and folders (the app's drops, ``masks image --images``),
+    with the messages of files that could not be read. Ids are the file names, or the paths
+    where two files share a name; ``ImageSet.skipped`` is left empty, the messages returned."""
+    images, loaded, problems = load_images(expand_image_paths(paths), channels, size, skip_bad=True)
+    names = [Path(p).name for p in loaded]
+    ids = names if len(set(names)) == len(names) else [str(p) for p in loaded]
+    image_set = ImageSet(
+        images=images,
+        labels=torch.full((len(ids),), -1, dtype=torch.int64),
+        class_names=tuple(class_names),
+        ids=tuple(ids),
+        name=name,
+    )
+    return image_set, problems
 
 
 # --- folders -------------------------------------------------------------------------------

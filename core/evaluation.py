@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "masked_accuracy",
     "masked_predictions",
+    "masked_probabilities",
     "correctly_classified",
     "DatasetMaskRow",
     "SingleImageEvaluation",
@@ -43,7 +44,7 @@ __all__ = [
 
 
 @torch.no_grad()
-def masked_predictions(
+def masked_probabilities(
     model: Classifier,
     images: torch.Tensor,
     masks: np.ndarray | torch.Tensor | None = None,
@@ -51,7 +52,8 @@ def masked_predictions(
     component: str = "magnitude",
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """Predicted classes of ``model`` on ``M(x)`` (``component``: what the masks modulate).
+    """Class probabilities (softmax) of ``model`` on ``M(x)`` (``component``: what the masks
+    modulate), ``(N, K)`` on the CPU.
 
     Shape:
         images ``(N, C, H, W)`` in [0, 1]; masks ``None`` (plain predictions), ``(Cm, H, W)``
@@ -64,7 +66,7 @@ def masked_predictions(
             masks = masks.unsqueeze(0)
         if masks.shape[0] not in (1, images.shape[0]):
             raise ValueError(f"{masks.shape[0]} masks for {images.shape[0]} images")
-    predictions = []
+    probabilities = []
     with frozen(model):
         for start in range(0, images.shape[0], batch_size):
             x = images[start : start + batch_size].to(device)
@@ -72,8 +74,16 @@ def masked_predictions(
                 m = masks if masks.shape[0] == 1 else masks[start : start + batch_size]
                 x = filter_images(x, m.to(device), model.normalization, component)
             logits = run_checked(model, x, "on the filtered images")
-            predictions.append(logits.argmax(1).cpu())
-    return torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.int64)
+            probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
+    if not probabilities:
+        return torch.zeros((0, model.info.num_classes))
+    return torch.cat(probabilities)
+
+
+def masked_predictions(model: Classifier, images: torch.Tensor, masks=None, **options: Any) -> torch.Tensor:
+    """Predicted classes of ``model`` on ``M(x)`` (arguments as :func:`masked_probabilities`)."""
+    probabilities = masked_probabilities(model, images, masks, **options)
+    return probabilities.argmax(1) if len(probabilities) else torch.zeros(0, dtype=torch.int64)
 
 
 def masked_accuracy(

@@ -44,6 +44,7 @@ __all__ = [
     "SetMaskConfig",
     "ImageMaskResult",
     "SetMaskResult",
+    "MaskHistory",
     "learn_image_masks",
     "learn_set_mask",
     "learn_class_masks",
@@ -56,6 +57,11 @@ SCHEDULES = ("published", "nominal", "constant")
 
 # The reference code sizes its single-image one-cycle schedule for 20 000 × 200 steps.
 PUBLISHED_SCHEDULE_STEPS = 20_000 * 200
+
+# Every per-image mask keeps a thinned history: its curves every HISTORY_EVERY steps and mask
+# snapshots at steps FIRST_SNAPSHOT, twice that, four times that, ...
+HISTORY_EVERY = 25
+FIRST_SNAPSHOT = 25
 
 
 def _check(condition: bool, message: str) -> None:
@@ -218,11 +224,37 @@ class SetMaskConfig:
 
 
 @dataclass
+class MaskHistory:
+    """How one mask converged, for plotting and replay.
+
+    Curves at ``steps`` (optimiser steps; epochs for set masks, see ``unit``): ``invariance``
+    (the objective's data term), ``kept_fraction``, and ``preserved`` (1 or 0: the prediction
+    was kept, for per-image masks; the masked accuracy, for set masks). ``snapshots``
+    ``(S, Cm, H, W)`` are the mask at ``snapshot_steps``, as uint8 (steps of 1/255, a quarter
+    of float32); :meth:`frame` gives one in [0, 1]."""
+
+    unit: str
+    steps: np.ndarray
+    invariance: np.ndarray
+    kept_fraction: np.ndarray
+    preserved: np.ndarray
+    snapshot_steps: np.ndarray
+    snapshots: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def frame(self, k: int) -> np.ndarray:
+        return self.snapshots[k].astype(np.float32) / 255
+
+
+@dataclass
 class ImageMaskResult:
     """Masks for a set of images, in the order the images were given.
 
     ``masks`` has shape ``(N, Cm, H, W)`` (``Cm`` = 1, or C for per-channel masks) in the
-    unshifted DFT layout. When cancelled, only the finished images are present.
+    unshifted DFT layout; ``histories`` says how each mask converged. When cancelled, only
+    the finished images are present.
     """
 
     ids: list[str]
@@ -234,6 +266,7 @@ class ImageMaskResult:
     kept_fraction: np.ndarray
     final_loss: np.ndarray
     config: ImageMaskConfig
+    histories: list[MaskHistory] | None = None
     cancelled: bool = False
     layout: str = MASK_LAYOUT
 
@@ -247,7 +280,14 @@ class ImageMaskResult:
         arrays: dict[str, Any] = {
             name: None if getattr(self, name) is None else getattr(self, name)[index] for name in self.ARRAY_FIELDS
         }
-        return ImageMaskResult(ids=[self.ids[i] for i in index], config=self.config, cancelled=self.cancelled, **arrays)
+        histories = None if self.histories is None else [self.histories[i] for i in index]
+        return ImageMaskResult(
+            ids=[self.ids[i] for i in index],
+            config=self.config,
+            histories=histories,
+            cancelled=self.cancelled,
+            **arrays,
+        )
 
     @classmethod
     def concatenate(cls, parts: Sequence[ImageMaskResult], config: ImageMaskConfig) -> ImageMaskResult:
@@ -260,7 +300,8 @@ class ImageMaskResult:
             for name in cls.ARRAY_FIELDS
         }
         ids = [i for p in parts for i in p.ids]
-        return cls(ids=ids, config=config, cancelled=any(p.cancelled for p in parts), **arrays)
+        histories = None if any(p.histories is None for p in parts) else [h for p in parts for h in p.histories or ()]
+        return cls(ids=ids, config=config, histories=histories, cancelled=any(p.cancelled for p in parts), **arrays)
 
 
 @dataclass
@@ -284,6 +325,21 @@ class SetMaskResult:
     accuracy_met: bool = True
     cancelled: bool = False
     layout: str = MASK_LAYOUT
+    snapshots: np.ndarray | None = None  # the mask after each epoch, uint8 (see quantised)
+
+    def mask_history(self) -> MaskHistory:
+        """The per-epoch curves and mask snapshots, in the form per-image masks keep theirs."""
+        epochs = len(self.history.get("kept_fraction", ()))
+        snapshots = self.snapshots if self.snapshots is not None else np.zeros((0, *self.mask.shape), np.uint8)
+        return MaskHistory(
+            unit="epoch",
+            steps=np.arange(1, epochs + 1, dtype=np.int32),
+            invariance=np.asarray(self.history.get("invariance", ()), dtype=np.float32),
+            kept_fraction=np.asarray(self.history.get("kept_fraction", ()), dtype=np.float32),
+            preserved=np.asarray(self.history.get("masked_accuracy", ()), dtype=np.float32),
+            snapshot_steps=np.arange(1, len(snapshots) + 1, dtype=np.int32),
+            snapshots=snapshots,
+        )
 
     def summary(self) -> dict[str, Any]:
         """What the mask's metadata records about how it was learned (JSON-ready), so every
@@ -352,52 +408,6 @@ def auto_batch_size(
         return max(1, min(n, 256))
 
 
-class _SlotState:
-    """Device-side state of the per-image batch: one row per slot."""
-
-    def __init__(
-        self, b: int, mask_shape, image_shape, window: int, device, dtype: torch.dtype, keep_fallback: bool
-    ) -> None:
-        complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-        self.mask = torch.ones((b, *mask_shape), device=device, dtype=dtype)
-        self.adam = BatchedAdam(self.mask)
-        # The last mask that kept the target, only for ImageMaskConfig.fallback_to_last_kept.
-        self.keeping_mask = torch.ones((b, *mask_shape), device=device, dtype=dtype) if keep_fallback else None
-        self.inputs = torch.zeros((b, *image_shape), dtype=dtype, device=device)  # normalised images
-        self.spectra = torch.zeros((b, *image_shape), dtype=complex_dtype, device=device)
-        self.targets = torch.zeros(b, dtype=torch.int64, device=device)
-        self.clean_loss = torch.zeros(b, device=device, dtype=dtype)
-        self.active = torch.zeros(b, dtype=torch.bool, device=device)
-        self.finished = torch.zeros(b, dtype=torch.bool, device=device)
-        self.converged = torch.zeros(b, dtype=torch.bool, device=device)
-        self.calm = torch.zeros(b, dtype=torch.int64, device=device)
-        self.prev_invariance = torch.full((b,), float("inf"), device=device, dtype=dtype)
-        self.prev_kept = torch.full((b,), float("inf"), device=device, dtype=dtype)
-        self.last_loss = torch.zeros(b, device=device, dtype=dtype)
-        self.last_kept = torch.ones(b, device=device, dtype=dtype)
-        self.last_pred_kept = torch.ones(b, dtype=torch.bool, device=device)
-        self.loss_window = torch.zeros((b, window), device=device, dtype=dtype)
-        self.slot_item = [-1] * b  # index of the image in each slot, -1 = empty
-
-    def compacted(self, keep: list[int], size: int) -> _SlotState:
-        """The same state with only slots ``keep`` (first), padded with empty slots to ``size``."""
-        state = object.__new__(_SlotState)
-        vars(state).update(vars(self))  # then every tensor is replaced by its smaller copy
-        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
-        for name, value in vars(self).items():
-            if isinstance(value, torch.Tensor):
-                smaller = value.new_zeros((size, *value.shape[1:]))
-                smaller[: len(keep)] = value[index]
-                setattr(state, name, smaller)
-        state.slot_item = [self.slot_item[k] for k in keep] + [-1] * (size - len(keep))
-        state.adam = BatchedAdam(state.mask, self.adam.beta2, self.adam.eps)
-        for name in ("exp_avg", "exp_avg_sq", "steps"):
-            smaller = getattr(self.adam, name).new_zeros((size, *getattr(self.adam, name).shape[1:]))
-            smaller[: len(keep)] = getattr(self.adam, name)[index]
-            setattr(state.adam, name, smaller)
-        return state
-
-
 def learn_image_masks(
     model: Classifier,
     images: torch.Tensor,
@@ -447,72 +457,40 @@ def learn_image_masks(
     device = torch.device(device) if device is not None else model_device(model)
     c, h, w = images.shape[1:]
     mask_shape = (c if config.per_channel else 1, h, w)
-    batch = slots or config.batch_size or slot_count(auto_batch_size(device, n, model, tuple(images.shape[1:])), n)
-    schedule = _schedule(config)
-    invariance = config.objective == "invariance"
-
+    size = slots or config.batch_size or slot_count(auto_batch_size(device, n, model, tuple(images.shape[1:])), n)
     reporter = ProgressReporter("image-masks", n * config.max_steps, on_progress, cancel)
     finished_parts: list[ImageMaskResult] = []
     with frozen(model):
         model.to(device)
-        net = fused_for_inference(model.net)
-        normalization = model.normalization
         if targets is not None:
             targets = torch.as_tensor(targets, dtype=torch.int64)
             if targets.shape != (n,):
                 raise ConfigError(f"expected {n} targets, got shape {tuple(targets.shape)}")
-
-        dtype = images.dtype if images.is_floating_point() else torch.float32
-        state = _SlotState(
-            batch, mask_shape, (c, h, w), config.loss_window, device, dtype, config.fallback_to_last_kept
+        batch = _MaskBatch(
+            fused_for_inference(model.net), model.normalization, images, targets, ids, config, size, device
         )
-        next_item = 0
-        done_count = 0
-
-        def admit(slots: list[int]) -> None:
-            nonlocal next_item
-            take = list(range(next_item, min(n, next_item + len(slots))))
-            slots = slots[: len(take)]
-            if not slots:
-                return
-            next_item += len(take)
-            index = torch.tensor(slots, device=device)
-            state.inputs[index] = normalization(images[take].to(device=device, dtype=dtype))
-            with torch.no_grad():
-                # All slots, so every image's numbers come from a batch of the same size.
-                logits = run_checked(net, state.inputs, "on the clean images")[index]
-                y = logits.argmax(dim=1) if targets is None else targets[take].to(device)
-                state.clean_loss[index] = F.cross_entropy(logits, y, reduction="none")
-            state.spectra[index] = torch.fft.fft2(state.inputs[index])
-            state.targets[index] = y
-            state.adam.reset(index)
-            if state.keeping_mask is not None:
-                state.keeping_mask[index] = 1.0
-            state.active[index] = True
-            state.finished[index] = False
-            state.converged[index] = False
-            state.calm[index] = 0
-            state.prev_invariance[index] = float("inf")
-            state.prev_kept[index] = float("inf")
-            state.loss_window[index] = 0
-            for slot, item in zip(slots, take):
-                state.slot_item[slot] = item
-
-        admit(list(range(batch)))
+        batch.admit()
         batch_steps = 0
-        while state.active.any():
+        while batch.learning():
             for _ in range(config.check_every):
-                _step(net, state, config, schedule, invariance)
+                batch.step()
             batch_steps += config.check_every
-            freed = _harvest(net, state, ids, config, finished_parts, on_result, keep_masks)
-            done_count += len(freed)
+            batch.record_history()
+            part = batch.harvest()
+            if part is not None:
+                if on_result is not None:
+                    on_result(part)
+                if not keep_masks:
+                    part.masks, part.histories = None, None
+                finished_parts.append(part)
             if reporter.cancelled:
                 break
-            admit(freed)
-            if next_item >= n:
-                state = _compact(state)
+            batch.admit()
+            if not batch.waiting:
+                batch.compact()
             if reporter.wants_payload:
-                _report(reporter, state, ids, done_count, n, config.max_steps, batch_steps)
+                _report(reporter, batch, n, batch_steps)
+        done_count = batch.done
         cancelled = reporter.cancelled and done_count < n
     result = (
         ImageMaskResult.concatenate(finished_parts, config) if finished_parts else _empty_result(mask_shape, config)
@@ -527,6 +505,24 @@ def learn_image_masks(
         masks_done=done_count,
     )
     return result
+
+
+def _report(reporter: ProgressReporter, batch: _MaskBatch, n: int, batch_steps: int) -> None:
+    """Progress in optimiser steps: a finished mask counts as its whole step budget, a mask
+    still learning as the steps it has taken. So progress advances with every step even while
+    no mask finishes (a few large masks), and the ETA is an upper bound (every mask running to
+    ``max_steps``) that drops as masks stop early."""
+    payload = batch.progress()
+    if payload is None:
+        return
+    max_steps = batch.config.max_steps
+    reporter.report(
+        batch.done * max_steps + int(payload["steps"].sum()),
+        f"{batch.done}/{n} masks",
+        masks_done=batch.done,
+        batch_steps=batch_steps,
+        **payload,
+    )
 
 
 def _schedule(config: ImageMaskConfig) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -551,150 +547,357 @@ def _schedule(config: ImageMaskConfig) -> Callable[[torch.Tensor], tuple[torch.T
     return settling
 
 
-def _step(net, state: _SlotState, config: ImageMaskConfig, schedule, invariance: bool) -> None:
-    """One optimiser step for every slot; stop rules are applied on the device."""
-    mask = state.mask.detach().requires_grad_(True)
-    x_masked = apply_mask_to_spectrum(state.spectra, mask, config.component)
-    logits = net(x_masked)
-    ce = F.cross_entropy(logits, state.targets, reduction="none")
-    kept = mask.mean(dim=(1, 2, 3))
-    if invariance:
-        term = torch.exp((ce - state.clean_loss) ** 2)
-        loss = term + config.lam * kept
-    else:
-        term = ce
-        loss = ce + config.lam * mask.sum(dim=(1, 2, 3))
-    (grad,) = torch.autograd.grad(loss.sum(), mask)
-    with torch.no_grad():
-        active = state.active
-        pred_kept = logits.argmax(dim=1) == state.targets
-        if state.keeping_mask is not None:
-            keep_view = (active & pred_kept).view(-1, 1, 1, 1)
-            state.keeping_mask = torch.where(keep_view, state.mask, state.keeping_mask)
-        lr, beta1 = schedule(state.adam.steps)
-        state.adam.step(grad, lr, beta1, active)
-        state.mask.clamp_(0.0, 1.0)
-        steps = state.adam.steps
-        loss = loss.detach()
-        term = term.detach()
-        kept = kept.detach()
-        if invariance:
-            calm = (
-                pred_kept
-                & ((term - state.prev_invariance).abs() <= config.invariance_tol)
-                & ((kept - state.prev_kept).abs() <= config.kept_tol)
-            )
-            state.calm = torch.where(active, torch.where(calm, state.calm + 1, 0), state.calm)
-            state.prev_invariance = torch.where(active, term, state.prev_invariance)
-            state.prev_kept = torch.where(active, kept, state.prev_kept)
-            rule = state.calm >= config.patience
-        else:
-            position = (steps - 1) % config.loss_window
-            state.loss_window[torch.arange(len(steps), device=steps.device), position] = torch.where(
-                active, loss, state.loss_window[torch.arange(len(steps), device=steps.device), position]
-            )
-            window_mean = state.loss_window.mean(dim=1)
-            rule = (steps >= config.loss_window) & ((loss - window_mean).abs() <= config.loss_tol)
-        rule = rule & (steps >= config.min_steps)
-        stop = active & (rule | (steps >= config.max_steps))
-        state.converged |= active & rule
-        state.finished |= stop
-        state.last_loss = torch.where(active, term, state.last_loss)
-        state.last_kept = torch.where(active, kept, state.last_kept)
-        state.last_pred_kept = torch.where(active, pred_kept, state.last_pred_kept)
-        state.active &= ~stop
+class _MaskBatch:
+    """The per-image engine: ``B`` slots, each learning one image's mask, on the device.
 
+    :func:`learn_image_masks` drives it as the algorithm reads: :meth:`admit` waiting images
+    into free slots, :meth:`step` every slot ``check_every`` times, :meth:`harvest` the
+    finished masks (freeing their slots), and once no image waits, :meth:`compact` the batch
+    to the slots still learning. Stop rules run on the device inside :meth:`step`, so the host
+    syncs only at harvests. Every tensor listed in ``SLOT_TENSORS`` has one row per slot.
+    """
 
-def _harvest(net, state: _SlotState, ids, config, parts: list, on_result, keep_masks: bool) -> list[int]:
-    """Move finished slots' masks to the host and free their slots (one host sync)."""
-    finished = [s for s in torch.nonzero(state.finished).flatten().tolist() if state.slot_item[s] >= 0]
-    if not finished:
-        return []
-    index = torch.tensor(finished, device=state.mask.device)
-    mask = state.mask[index]
-    with torch.no_grad():
-        # Measure whether the final mask itself keeps the target (the stop rule saw the mask
-        # before its last update); only the opt-in fallback swaps a mask that does not.
-        def keeps(candidate: torch.Tensor) -> torch.Tensor:
-            logits = net(apply_mask_to_spectrum(state.spectra[index], candidate, config.component))
-            return logits.argmax(dim=1) == state.targets[index]
-
-        pred_kept = keeps(mask)
-        if state.keeping_mask is not None and not pred_kept.all():
-            mask = torch.where(pred_kept.view(-1, 1, 1, 1), mask, state.keeping_mask[index])
-            pred_kept = keeps(mask)
-    items = [state.slot_item[s] for s in finished]
-    part = ImageMaskResult(
-        ids=[ids[i] for i in items],
-        masks=mask.float().cpu().numpy(),
-        targets=state.targets[index].cpu().numpy(),
-        steps=state.adam.steps[index].cpu().numpy(),
-        converged=state.converged[index].cpu().numpy(),
-        prediction_kept=pred_kept.cpu().numpy(),
-        kept_fraction=mask.mean(dim=(1, 2, 3)).cpu().numpy(),
-        final_loss=state.last_loss[index].cpu().numpy(),
-        config=config,
+    SLOT_TENSORS = (
+        "mask",
+        "keeping_mask",
+        "inputs",
+        "spectra",
+        "targets",
+        "clean_loss",
+        "active",
+        "finished",
+        "converged",
+        "calm",
+        "prev_invariance",
+        "prev_kept",
+        "last_loss",
+        "last_kept",
+        "last_pred_kept",
+        "loss_window",
     )
-    if on_result is not None:
-        on_result(part)
-    if not keep_masks:
-        part.masks = None
-    parts.append(part)
-    state.finished[index] = False
-    state.active[index] = False
-    for s in finished:
-        state.slot_item[s] = -1
-    return finished
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        normalization,
+        images: torch.Tensor,
+        targets: torch.Tensor | None,
+        ids: list[str],
+        config: ImageMaskConfig,
+        size: int,
+        device: torch.device,
+    ) -> None:
+        self.net, self.normalization, self.images, self.given_targets = net, normalization, images, targets
+        self.ids, self.config, self.device = ids, config, device
+        self.schedule = _schedule(config)
+        self.invariance = config.objective == "invariance"
+        self.dtype = dtype = images.dtype if images.is_floating_point() else torch.float32
+        c, h, w = images.shape[1:]
+        mask_shape = (c if config.per_channel else 1, h, w)
+        complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        self.mask = torch.ones((size, *mask_shape), device=device, dtype=dtype)
+        self.adam = BatchedAdam(self.mask)
+        # The last mask that kept the target, only for ImageMaskConfig.fallback_to_last_kept.
+        self.keeping_mask = (
+            torch.ones((size, *mask_shape), device=device, dtype=dtype) if config.fallback_to_last_kept else None
+        )
+        self.inputs = torch.zeros((size, c, h, w), dtype=dtype, device=device)  # normalised images
+        self.spectra = torch.zeros((size, c, h, w), dtype=complex_dtype, device=device)
+        self.targets = torch.zeros(size, dtype=torch.int64, device=device)
+        self.clean_loss = torch.zeros(size, device=device, dtype=dtype)
+        self.active = torch.zeros(size, dtype=torch.bool, device=device)
+        self.finished = torch.zeros(size, dtype=torch.bool, device=device)
+        self.converged = torch.zeros(size, dtype=torch.bool, device=device)
+        self.calm = torch.zeros(size, dtype=torch.int64, device=device)
+        self.prev_invariance = torch.full((size,), float("inf"), device=device, dtype=dtype)
+        self.prev_kept = torch.full((size,), float("inf"), device=device, dtype=dtype)
+        self.last_loss = torch.zeros(size, device=device, dtype=dtype)
+        self.last_kept = torch.ones(size, device=device, dtype=dtype)
+        self.last_pred_kept = torch.ones(size, dtype=torch.bool, device=device)
+        self.loss_window = torch.zeros((size, config.loss_window), device=device, dtype=dtype)
+        self.slot_item = [-1] * size  # index of the image in each slot, -1 = empty
+        self.next_item = 0  # the first image not yet admitted
+        self.done = 0
+        self.history = _HistoryRecorder()
+
+    @property
+    def waiting(self) -> bool:
+        return self.next_item < len(self.ids)
+
+    def learning(self) -> bool:
+        return bool(self.active.any())
+
+    def occupied(self) -> list[int]:
+        return [s for s, item in enumerate(self.slot_item) if item >= 0]
+
+    def admit(self) -> None:
+        """Put the next waiting images into the empty slots and start their masks."""
+        free = [s for s, item in enumerate(self.slot_item) if item < 0]
+        take = list(range(self.next_item, min(len(self.ids), self.next_item + len(free))))
+        slots = free[: len(take)]
+        if not slots:
+            return
+        self.next_item += len(take)
+        index = torch.tensor(slots, device=self.device)
+        self.inputs[index] = self.normalization(self.images[take].to(device=self.device, dtype=self.dtype))
+        with torch.no_grad():
+            # All slots, so every image's numbers come from a batch of the same size.
+            logits = run_checked(self.net, self.inputs, "on the clean images")[index]
+            given = self.given_targets
+            y = logits.argmax(dim=1) if given is None else given[take].to(self.device)
+            self.clean_loss[index] = F.cross_entropy(logits, y, reduction="none")
+        self.spectra[index] = torch.fft.fft2(self.inputs[index])
+        self.targets[index] = y
+        self.adam.reset(index)
+        if self.keeping_mask is not None:
+            self.keeping_mask[index] = 1.0
+        self.active[index] = True
+        self.finished[index] = False
+        self.converged[index] = False
+        self.calm[index] = 0
+        self.prev_invariance[index] = float("inf")
+        self.prev_kept[index] = float("inf")
+        self.loss_window[index] = 0
+        for slot, item in zip(slots, take):
+            self.slot_item[slot] = item
+            self.history.start(item)
+
+    def step(self) -> None:
+        """One optimiser step for every slot; stop rules are applied on the device."""
+        config = self.config
+        mask = self.mask.detach().requires_grad_(True)
+        logits = self.net(apply_mask_to_spectrum(self.spectra, mask, config.component))
+        ce = F.cross_entropy(logits, self.targets, reduction="none")
+        kept = mask.mean(dim=(1, 2, 3))
+        if self.invariance:
+            term = torch.exp((ce - self.clean_loss) ** 2)
+            loss = term + config.lam * kept
+        else:
+            term = ce
+            loss = ce + config.lam * mask.sum(dim=(1, 2, 3))
+        (grad,) = torch.autograd.grad(loss.sum(), mask)
+        with torch.no_grad():
+            active = self.active
+            pred_kept = logits.argmax(dim=1) == self.targets
+            if self.keeping_mask is not None:
+                keep_view = (active & pred_kept).view(-1, 1, 1, 1)
+                self.keeping_mask = torch.where(keep_view, self.mask, self.keeping_mask)
+            lr, beta1 = self.schedule(self.adam.steps)
+            self.adam.step(grad, lr, beta1, active)
+            self.mask.clamp_(0.0, 1.0)
+            steps = self.adam.steps
+            loss, term, kept = loss.detach(), term.detach(), kept.detach()
+            if self.invariance:
+                calm = (
+                    pred_kept
+                    & ((term - self.prev_invariance).abs() <= config.invariance_tol)
+                    & ((kept - self.prev_kept).abs() <= config.kept_tol)
+                )
+                self.calm = torch.where(active, torch.where(calm, self.calm + 1, 0), self.calm)
+                self.prev_invariance = torch.where(active, term, self.prev_invariance)
+                self.prev_kept = torch.where(active, kept, self.prev_kept)
+                rule = self.calm >= config.patience
+            else:
+                rows = torch.arange(len(steps), device=steps.device)
+                position = (steps - 1) % config.loss_window
+                self.loss_window[rows, position] = torch.where(active, loss, self.loss_window[rows, position])
+                window_mean = self.loss_window.mean(dim=1)
+                rule = (steps >= config.loss_window) & ((loss - window_mean).abs() <= config.loss_tol)
+            rule = rule & (steps >= config.min_steps)
+            stop = active & (rule | (steps >= config.max_steps))
+            self.converged |= active & rule
+            self.finished |= stop
+            self.last_loss = torch.where(active, term, self.last_loss)
+            self.last_kept = torch.where(active, kept, self.last_kept)
+            self.last_pred_kept = torch.where(active, pred_kept, self.last_pred_kept)
+            self.active &= ~stop
+
+    def record_history(self) -> None:
+        """Add the occupied slots' curves (and due snapshots) to their masks' histories."""
+        occupied = self.occupied()
+        if not occupied:
+            return
+        index = torch.tensor(occupied, device=self.device)
+        with torch.no_grad():
+            rows = (
+                torch.stack(
+                    [
+                        self.adam.steps.to(self.dtype),
+                        self.last_loss,
+                        self.last_kept,
+                        self.last_pred_kept.to(self.dtype),
+                    ],
+                    1,
+                )[index]
+                .cpu()
+                .numpy()
+            )
+        items = [self.slot_item[s] for s in occupied]
+        due = self.history.add(items, rows)
+        if due:
+            self.history.add_snapshots([items[k] for k in due], rows[due, 0], self.mask[index[due]])
+
+    def harvest(self) -> ImageMaskResult | None:
+        """Move the finished slots' masks to the host and free their slots (one host sync)."""
+        finished = [s for s in torch.nonzero(self.finished).flatten().tolist() if self.slot_item[s] >= 0]
+        if not finished:
+            return None
+        index = torch.tensor(finished, device=self.device)
+        mask = self.mask[index]
+        with torch.no_grad():
+            # Measure whether the final mask itself keeps the target (the stop rule saw the mask
+            # before its last update); only the opt-in fallback swaps a mask that does not.
+            def keeps(candidate: torch.Tensor) -> torch.Tensor:
+                logits = self.net(apply_mask_to_spectrum(self.spectra[index], candidate, self.config.component))
+                return logits.argmax(dim=1) == self.targets[index]
+
+            pred_kept = keeps(mask)
+            if self.keeping_mask is not None and not pred_kept.all():
+                mask = torch.where(pred_kept.view(-1, 1, 1, 1), mask, self.keeping_mask[index])
+                pred_kept = keeps(mask)
+        items = [self.slot_item[s] for s in finished]
+        steps = self.adam.steps[index].cpu().numpy()
+        final_loss = self.last_loss[index].cpu().numpy()
+        kept_fraction = mask.mean(dim=(1, 2, 3)).cpu().numpy()
+        prediction_kept = pred_kept.cpu().numpy()
+        part = ImageMaskResult(
+            ids=[self.ids[i] for i in items],
+            masks=mask.float().cpu().numpy(),
+            targets=self.targets[index].cpu().numpy(),
+            steps=steps,
+            converged=self.converged[index].cpu().numpy(),
+            prediction_kept=prediction_kept,
+            kept_fraction=kept_fraction,
+            final_loss=final_loss,
+            config=self.config,
+            histories=[
+                self.history.finish(item, int(steps[k]), final_loss[k], kept_fraction[k], prediction_kept[k])
+                for k, item in enumerate(items)
+            ],
+        )
+        self.finished[index] = False
+        self.active[index] = False
+        for s in finished:
+            self.slot_item[s] = -1
+        self.done += len(finished)
+        return part
+
+    def compact(self) -> None:
+        """Drop free slots as soon as 8 or more are free (call once no image is waiting).
+
+        The batch shrinks to the occupied slots rounded up to a multiple of 8: on the CPU
+        kernels we use, an image's numbers are the same bit for bit in any batch whose size is
+        a multiple of 8 (odd sizes may differ in the last bit), so shrinking keeps a resumed
+        job exact. Copying the slot state costs far less than one network pass over the
+        freed slots."""
+        keep = self.occupied()
+        size = max(8, -(-len(keep) // 8) * 8)
+        if not keep or size >= len(self.slot_item):
+            return
+        index = torch.tensor(keep, dtype=torch.long, device=self.device)
+
+        def smaller(value: torch.Tensor) -> torch.Tensor:
+            rows = value.new_zeros((size, *value.shape[1:]))
+            rows[: len(keep)] = value[index]
+            return rows
+
+        for name in self.SLOT_TENSORS:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, smaller(value))
+        adam = BatchedAdam(self.mask, self.adam.beta2, self.adam.eps)
+        adam.exp_avg, adam.exp_avg_sq, adam.steps = (
+            smaller(self.adam.exp_avg),
+            smaller(self.adam.exp_avg_sq),
+            smaller(self.adam.steps),
+        )
+        self.adam = adam
+        self.slot_item = [self.slot_item[k] for k in keep] + [-1] * (size - len(keep))
+
+    def progress(self) -> dict[str, Any] | None:
+        """The occupied slots' masks and curves, for a live view (one host sync)."""
+        occupied = self.occupied()
+        if not occupied:
+            return None
+        index = torch.tensor(occupied, device=self.device)
+        return dict(
+            ids=[self.ids[self.slot_item[s]] for s in occupied],
+            masks=self.mask[index].float().cpu().numpy(),
+            steps=self.adam.steps[index].cpu().numpy(),
+            invariance=self.last_loss[index].cpu().numpy(),
+            kept_fraction=self.last_kept[index].cpu().numpy(),
+            prediction_kept=self.last_pred_kept[index].cpu().numpy(),
+        )
+
+
+class _HistoryRecorder:
+    """Thinned convergence histories of the masks being learned (host side): a point of the
+    curves every :data:`HISTORY_EVERY` steps (at the first harvest on or after it) and a mask
+    snapshot at steps 25, 50, 100, 200, … (doubling), so a 20 000-step mask keeps about 800
+    points and 10 snapshots."""
+
+    def __init__(self) -> None:
+        self.points: dict[int, list[tuple[float, float, float, float]]] = {}
+        self.snapshots: dict[int, list[tuple[int, np.ndarray]]] = {}
+        self.next_point: dict[int, int] = {}
+        self.next_snapshot: dict[int, int] = {}
+
+    def start(self, item: int) -> None:
+        self.points[item], self.snapshots[item] = [], []
+        self.next_point[item], self.next_snapshot[item] = HISTORY_EVERY, FIRST_SNAPSHOT
+
+    def add(self, items: list[int], rows: np.ndarray) -> list[int]:
+        """Record the rows (step, invariance, kept, prediction kept) that are due; return the
+        positions whose mask snapshot is due."""
+        due = []
+        for k, (item, row) in enumerate(zip(items, rows)):
+            step = int(row[0])
+            if step >= self.next_point[item]:
+                self.points[item].append(tuple(float(v) for v in row))  # type: ignore[arg-type]
+                self.next_point[item] = (step // HISTORY_EVERY + 1) * HISTORY_EVERY
+            if step >= self.next_snapshot[item]:
+                due.append(k)
+                while self.next_snapshot[item] <= step:
+                    self.next_snapshot[item] *= 2
+        return due
+
+    def add_snapshots(self, items: list[int], steps: np.ndarray, masks: torch.Tensor) -> None:
+        frames = quantised(masks)
+        for item, step, frame in zip(items, steps, frames):
+            self.snapshots[item].append((int(step), frame))
+
+    def finish(self, item: int, step: int, invariance, kept, prediction_kept) -> MaskHistory:
+        points = self.points.pop(item)
+        if not points or int(points[-1][0]) != step:
+            points.append((step, float(invariance), float(kept), float(prediction_kept)))
+        snapshots = self.snapshots.pop(item)
+        del self.next_point[item], self.next_snapshot[item]
+        table = np.asarray(points, dtype=np.float64).reshape(-1, 4)
+        return MaskHistory(
+            unit="step",
+            steps=table[:, 0].astype(np.int32),
+            invariance=table[:, 1].astype(np.float32),
+            kept_fraction=table[:, 2].astype(np.float32),
+            preserved=table[:, 3].astype(np.float32),
+            snapshot_steps=np.array([s for s, _ in snapshots], dtype=np.int32),
+            snapshots=np.stack([f for _, f in snapshots]) if snapshots else np.zeros((0, 1, 1, 1), np.uint8),
+        )
+
+
+def quantised(masks: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Masks in [0, 1] as uint8 (steps of 1/255): snapshots for replay, a quarter of float32."""
+    masks = torch.as_tensor(masks).detach()
+    return (masks.float().clamp(0.0, 1.0) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 def slot_count(batch: int, n: int) -> int:
     """Slots for ``n`` images in batches of at most ``batch``: a multiple of 8 (see
-    :func:`_compact`; a few empty slots cost less than a resumed job that is not exact), or
-    ``n`` itself below 8, where a batch of 8 would make one image's step 2.7 times slower
-    (small CNN, 64×64, CPU) and the batch never shrinks, so resuming stays exact."""
+    :meth:`_MaskBatch.compact`; a few empty slots cost less than a resumed job that is not
+    exact), or ``n`` itself below 8, where a batch of 8 would make one image's step 2.7 times
+    slower (small CNN, 64×64, CPU) and the batch never shrinks, so resuming stays exact."""
     if n < 8:
         return max(1, n)
     return -(-min(batch, n) // 8) * 8
-
-
-def _compact(state: _SlotState) -> _SlotState:
-    """Once no image is waiting, drop finished slots as soon as 8 or more are free.
-
-    The batch shrinks to the active slots rounded up to a multiple of 8: on the CPU kernels we
-    use, an image's numbers are the same bit for bit in any batch whose size is a multiple of
-    8 (odd sizes may differ in the last bit), so shrinking keeps a resumed job exact. Copying
-    the slot state costs far less than one network pass over the freed slots."""
-    active = [s for s, item in enumerate(state.slot_item) if item >= 0]
-    size = max(8, -(-len(active) // 8) * 8)
-    if not active or size >= len(state.slot_item):
-        return state
-    return state.compacted(active, size)
-
-
-def _report(
-    reporter: ProgressReporter, state: _SlotState, ids, done: int, n: int, max_steps: int, batch_steps: int
-) -> None:
-    """Progress in optimiser steps: a finished mask counts as its whole step budget, a mask
-    still learning as the steps it has taken. So progress advances with every step even while
-    no mask finishes (a few large masks), and the ETA is an upper bound (every mask running to
-    ``max_steps``) that drops as masks stop early."""
-    occupied = [s for s, item in enumerate(state.slot_item) if item >= 0]
-    if not occupied:
-        return
-    index = torch.tensor(occupied, device=state.mask.device)
-    steps = state.adam.steps[index].cpu().numpy()
-    reporter.report(
-        done * max_steps + int(steps.sum()),
-        f"{done}/{n} masks",
-        masks_done=done,
-        batch_steps=batch_steps,
-        ids=[ids[state.slot_item[s]] for s in occupied],
-        masks=state.mask[index].float().cpu().numpy(),
-        steps=steps,
-        invariance=state.last_loss[index].cpu().numpy(),
-        kept_fraction=state.last_kept[index].cpu().numpy(),
-        prediction_kept=state.last_pred_kept[index].cpu().numpy(),
-    )
 
 
 def _empty_result(mask_shape, config: ImageMaskConfig) -> ImageMaskResult:
@@ -709,6 +912,7 @@ def _empty_result(mask_shape, config: ImageMaskConfig) -> ImageMaskResult:
         kept_fraction=empty.astype(np.float32),
         final_loss=empty.astype(np.float32),
         config=config,
+        histories=[],
     )
 
 
@@ -740,6 +944,7 @@ def learn_set_mask(
     reporter = ProgressReporter(stage, config.max_epochs * batches_per_epoch, on_progress, cancel)
     generator = torch.Generator().manual_seed(config.seed)
     history: dict[str, list[float]] = {"loss": [], "invariance": [], "kept_fraction": [], "masked_accuracy": []}
+    snapshots: list[np.ndarray] = []
 
     with frozen(model):
         model.to(device)
@@ -800,6 +1005,7 @@ def learn_set_mask(
             history["invariance"].append(invariance_sum / n)
             history["kept_fraction"].append(kept)
             history["masked_accuracy"].append(masked_accuracy)
+            snapshots.append(quantised(mask.detach()[0]))
             if cancelled:
                 break
             accurate = masked_accuracy >= config.accuracy_ratio * accuracy
@@ -837,6 +1043,7 @@ def learn_set_mask(
         num_images=n,
         accuracy_met=accurate_mask is not None,
         cancelled=cancelled,
+        snapshots=np.stack(snapshots) if snapshots else None,
     )
 
 

@@ -33,7 +33,7 @@ from .report import write_report
 from .store import ResultsStore
 from .tables import Table
 from .training import AUGMENTATION_CODES, AUGMENTATIONS, TrainConfig, history_table, train_model
-from .units import plan_image_masks, run_mask_units
+from .units import plan_image_masks, run_mask_units, save_set_mask_result
 
 __all__ = ["StudyConfig", "StudyResult", "run_study"]
 
@@ -278,16 +278,8 @@ class _Study:
             stage=f"set-mask {code}",
         )
         self._check_cancel(result.cancelled)
-        self.store.save_set_mask(
-            group,
-            result.mask,
-            {
-                "model": code,
-                "role": role,
-                "config": config.to_dict(),
-                **result.summary(),
-                "class_names": list(self.data.val.class_names),
-            },
+        save_set_mask_result(
+            self.store, group, result, model_name=code, class_names=self.data.val.class_names, role=role
         )
         return result.mask
 
@@ -377,7 +369,9 @@ class _Study:
         for group, code, images, kind in self._image_groups():
             if (group == "image/N-clean") != first:
                 continue
-            extra: dict[str, Any] = {"attack": self.config.attack.to_dict()} if kind == "adversarial" else {}
+            extra: dict[str, Any] = (
+                {"attack": self.config.attack.to_dict(), "pairs_with": "image/N-clean"} if kind == "adversarial" else {}
+            )
             units = plan_image_masks(
                 self.store,
                 group,

@@ -8,7 +8,10 @@ Layout of a run folder::
     masks/<group>/mask.npy           a set mask (Cm, H, W)
     masks/<group>/masks.npy          class masks (K, Cm, H, W), classes listed in meta.json
     masks/<group>/inputs.npz         per-image groups: the images, labels and ids masked
-    masks/<group>/shards/*.npz       per-image masks, appended as they finish
+    masks/<group>/shards/*.npz       per-image masks, appended as they finish, with their
+                                     statistics, class probabilities and (``history_*``
+                                     arrays, ragged) convergence histories
+    masks/<group>/history.npz        a set mask's per-epoch curves and mask snapshots
     tables/<name>.csv, <name>.json   tables with a header row and units
     data/<name>.json | .npz          other results (energies, UMAP coordinates, ...)
     figures/<name>.png|.svg|.pdf
@@ -146,15 +149,23 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# Shard arrays named so hold data of the whole shard (ragged per image), not one row per image.
+SHARD_WIDE_PREFIX = "history_"
+
+
 @dataclass
 class StoredImageMasks:
-    """Per-image masks read back from a group, ordered by the group's planned ids."""
+    """Per-image masks read back from a group, ordered by the group's planned ids.
+
+    ``arrays`` hold one row per image: those every shard has (older shards may lack newer
+    statistics). ``sources`` names each image's shard (see :meth:`ResultsStore.shard_arrays`)."""
 
     ids: list[str]
     masks: np.ndarray
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
     shards: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -167,6 +178,7 @@ class StoredImageMasks:
             masks=self.masks[index],
             arrays={k: v[index] for k, v in self.arrays.items()},
             meta=self.meta,
+            sources=tuple(self.sources[k] for k in index) if self.sources else (),
         )  # a selection, not a whole read: no shards to continue from
 
 
@@ -301,6 +313,18 @@ class ResultsStore:
     def load_set_mask(self, group: str) -> np.ndarray:
         return np.load(self._mask_dir(group) / "mask.npy", allow_pickle=False)
 
+    def save_set_mask_history(self, group: str, **arrays: np.ndarray) -> None:
+        """How a set mask converged (per-epoch curves, mask snapshots), beside the mask."""
+        atomic_write_bytes(self._mask_dir(group) / "history.npz", _npz_bytes(**arrays), overwrite=False, read_only=True)
+
+    def set_mask_history(self, group: str) -> dict[str, np.ndarray] | None:
+        """The arrays :meth:`save_set_mask_history` wrote, or None (set masks of older runs)."""
+        path = self._mask_dir(group) / "history.npz"
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
     def save_class_masks(self, group: str, masks: dict[int, np.ndarray], meta: dict[str, Any]) -> None:
         """Class masks as one ``(K, Cm, H, W)`` array; ``meta["classes"]`` lists the labels."""
         classes = sorted(masks)
@@ -349,7 +373,8 @@ class ResultsStore:
             return {k: data[k] for k in data.files}
 
     def append_image_masks(self, group: str, ids: list[str], masks: np.ndarray, **arrays: np.ndarray) -> Path:
-        """Add finished per-image masks as a new shard (write-once, atomic)."""
+        """Add finished per-image masks as a new shard (write-once, atomic). ``arrays`` have one
+        row per image, but those named ``history_*``, which the shard keeps whole."""
         if not (self._mask_dir(group) / "meta.json").exists():
             raise OutputError(f"mask group {group!r} was not begun")
         self._sequence += 1
@@ -384,6 +409,15 @@ class ResultsStore:
             done.update(arrays["ids"].tolist())
         return done
 
+    def shard_arrays(self, group: str, shard: str) -> dict[str, np.ndarray]:
+        """Everything one shard holds (a name from :attr:`StoredImageMasks.sources`)."""
+        path = self._mask_dir(group) / "shards" / Path(shard).name
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise OutputError(f"cannot read mask shard {path}: {exc}") from None
+
     def load_image_masks(self, group: str, previous: StoredImageMasks | None = None) -> StoredImageMasks:
         """All finished masks of a group; ordered as the group's planned ids when known.
 
@@ -397,6 +431,7 @@ class ResultsStore:
             chunks["masks"] = [previous.masks]
             for key, values in previous.arrays.items():
                 chunks.setdefault(key, []).append(values)
+        sources: list[str] = list(previous.sources) if previous is not None else []
         seen: set[str] = set(ids)
         shards = sorted(known)
         for path, data in self._read_shards(group, skip=known):
@@ -405,12 +440,14 @@ class ResultsStore:
             shard_ids = data["ids"][keep].tolist()
             seen.update(shard_ids)
             ids.extend(shard_ids)
+            sources.extend([path.name] * len(shard_ids))
             for key, values in data.items():
-                if key != "ids":
+                if key != "ids" and not key.startswith(SHARD_WIDE_PREFIX):
                     chunks.setdefault(key, []).append(values[keep])
         if not ids:
             raise OutputError(f"mask group {group!r} has no finished masks yet")
-        arrays = {k: np.concatenate(v) for k, v in chunks.items()}
+        # Only what every shard has: a group resumed by a newer version mixes old and new shards.
+        arrays = {k: np.concatenate(v) for k, v in chunks.items() if sum(len(c) for c in v) == len(ids)}
         planned = meta.get("ids") or sorted(ids)
         rank = {i: k for k, i in enumerate(planned)}
         order = np.argsort([rank.get(i, len(rank)) for i in ids], kind="stable")
@@ -421,6 +458,7 @@ class ResultsStore:
             arrays={k: v[order] for k, v in arrays.items()},
             meta=meta,
             shards=tuple(sorted(shards)),
+            sources=tuple(sources[k] for k in order),
         )
 
     # --- tables ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Per-image mask work as independent units keyed by image id.
+"""Mask groups in the results store: per-image work as units keyed by image id, set masks
+saved with how they were learned, and the convergence histories read back.
 
 A unit is one image of one mask group. A group is declared once in the results store with
 everything a worker needs (model name, mask config, the input images and their ids);
@@ -10,6 +11,8 @@ ids remain.
 
 from __future__ import annotations
 
+import dataclasses
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,18 +21,64 @@ import numpy as np
 import torch
 
 from .data import ImageSet
-from .masks import ImageMaskConfig, ImageMaskResult, auto_batch_size, learn_image_masks, slot_count
+from .errors import ConfigError
+from .evaluation import masked_probabilities
+from .fourier import complement_mask
+from .masks import (
+    ImageMaskConfig,
+    ImageMaskResult,
+    MaskHistory,
+    SetMaskResult,
+    auto_batch_size,
+    learn_image_masks,
+    slot_count,
+)
 from .models import Classifier, model_device
-from .progress import CancelToken, ProgressCallback
-from .store import ResultsStore
+from .progress import CancelToken, Progress, ProgressCallback
+from .store import SHARD_WIDE_PREFIX, ResultsStore
 
-__all__ = ["MaskUnit", "plan_image_masks", "run_mask_units"]
+__all__ = [
+    "PROBABILITIES",
+    "MaskUnit",
+    "unused_group_name",
+    "plan_image_masks",
+    "run_mask_units",
+    "stored_image_config",
+    "save_set_mask_result",
+    "image_mask_history",
+    "set_mask_history",
+]
+
+# What every per-image shard holds besides the masks: the class probabilities on x, M(x) and
+# Mᶜ(x), so any viewer shows predictions without the model.
+PROBABILITIES = ("probabilities_x", "probabilities_masked", "probabilities_complement")
 
 
 @dataclass(frozen=True)
 class MaskUnit:
     group: str
     image_id: str
+
+
+def unused_group_name(store: ResultsStore, stem: str) -> str:
+    """``stem`` and the first number not taken (``image/N-drop`` → ``image/N-drop1``): callers
+    name a group before its job starts, so they know where its masks will appear."""
+    k = 1
+    while f"{stem}{k}" in store.mask_groups():
+        k += 1
+    return f"{stem}{k}"
+
+
+def stored_image_config(store: ResultsStore, group: str) -> ImageMaskConfig:
+    """The settings a per-image group was declared with: the only source for running it."""
+    stored = store.mask_meta(group).get("config") or {}
+    try:
+        return ImageMaskConfig(**stored)
+    except TypeError as exc:
+        raise ConfigError(
+            f"mask group {group!r} was declared with settings this version does not know ({exc}); "
+            "open it with the version that made it"
+        ) from None
 
 
 def plan_image_masks(
@@ -64,27 +113,26 @@ def run_mask_units(
     units: Sequence[MaskUnit],
     model: Classifier,
     *,
-    config: ImageMaskConfig | None = None,
     device: torch.device | str | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ImageMaskResult | None:
-    """Learn the masks of ``units`` (all of one group) in one batched job, from the inputs
-    stored with the group, saving each mask as it finishes. ``config`` defaults to the
-    group's own.
+    """Learn the masks of ``units`` (all of one group) in one batched job, with the settings
+    and inputs stored with the group, saving each mask as it finishes together with its class
+    probabilities on x, M(x) and Mᶜ(x) and its convergence history. Progress events carry
+    the group's name in their payload (``group``).
 
     The batch has as many slots as the whole group would use, however many units are left,
     so a resumed or shared-out job computes every mask exactly as one uninterrupted run
     would. Masks go to the store, not memory: the result carries their statistics only
-    (``masks`` is None)."""
+    (``masks`` and ``histories`` are None)."""
     if not units:
         return None
     groups = {u.group for u in units}
     if len(groups) != 1:
         raise ValueError("run_mask_units takes units of one group at a time")
     group = groups.pop()
-    if config is None:
-        config = ImageMaskConfig(**store.mask_meta(group)["config"])
+    config = stored_image_config(store, group)
     inputs = store.image_mask_inputs(group)
     total = len(inputs["ids"])
     device = torch.device(device) if device is not None else model_device(model)
@@ -97,6 +145,7 @@ def run_mask_units(
 
     def save(part: ImageMaskResult) -> None:
         assert part.masks is not None  # on_result sees each part before keep_masks=False drops its masks
+        images = torch.from_numpy(inputs["images"][[position[i] for i in part.ids]])
         store.append_image_masks(
             group,
             part.ids,
@@ -107,7 +156,14 @@ def run_mask_units(
             prediction_kept=part.prediction_kept,
             kept_fraction=part.kept_fraction,
             final_loss=part.final_loss,
+            **_probabilities(model, images, part.masks, config.component),
+            **_packed_histories(part.histories or []),
         )
+
+    def tagged(progress: Progress) -> None:
+        """Progress that names the group, so a viewer knows where the finished masks appear."""
+        assert on_progress is not None
+        on_progress(dataclasses.replace(progress, payload={**progress.payload, "group": group}))
 
     return learn_image_masks(
         model,
@@ -116,9 +172,105 @@ def run_mask_units(
         targets=targets,
         config=config,
         device=device,
-        on_progress=on_progress,
+        on_progress=tagged if on_progress is not None else None,
         on_result=save,
         cancel=cancel,
         slots=slots,
         keep_masks=False,
     )
+
+
+def _probabilities(model: Classifier, images: torch.Tensor, masks: np.ndarray, component: str) -> dict[str, Any]:
+    """Class probabilities on x, M(x) and Mᶜ(x), as float32 arrays named by :data:`PROBABILITIES`."""
+    x, masked, complement = (
+        masked_probabilities(model, images, m, component=component) for m in (None, masks, complement_mask(masks))
+    )
+    return {name: p.numpy().astype(np.float32) for name, p in zip(PROBABILITIES, (x, masked, complement))}
+
+
+_CURVES = ("steps", "invariance", "kept_fraction", "preserved")
+
+
+def _packed_histories(histories: Sequence[MaskHistory]) -> dict[str, np.ndarray]:
+    """A shard's histories as flat arrays (``history_*``): lengths, then everything concatenated."""
+    if not histories:
+        return {}
+    packed = {f"{SHARD_WIDE_PREFIX}length": np.array([len(h) for h in histories], dtype=np.int32)}
+    for name in _CURVES:
+        packed[f"{SHARD_WIDE_PREFIX}{name}"] = np.concatenate([getattr(h, name) for h in histories])
+    packed[f"{SHARD_WIDE_PREFIX}snapshot_count"] = np.array([len(h.snapshot_steps) for h in histories], np.int32)
+    packed[f"{SHARD_WIDE_PREFIX}snapshot_steps"] = np.concatenate([h.snapshot_steps for h in histories])
+    frames = [h.snapshots for h in histories if len(h.snapshots)]
+    snapshots = np.concatenate(frames) if frames else np.zeros((0, 1, 1, 1), dtype=np.uint8)
+    # Snapshots of a converging mask are mostly saturated: zlib shrinks them several-fold.
+    packed[f"{SHARD_WIDE_PREFIX}snapshot_shape"] = np.array(snapshots.shape, dtype=np.int64)
+    packed[f"{SHARD_WIDE_PREFIX}snapshots_zlib"] = np.frombuffer(zlib.compress(snapshots.tobytes(), 1), np.uint8)
+    return packed
+
+
+def image_mask_history(store: ResultsStore, group: str, image_id: str, source: str | None = None) -> MaskHistory | None:
+    """How one image's mask converged, or None (masks of older runs, or not finished).
+    ``source``: the shard holding it (:attr:`core.store.StoredImageMasks.sources`), which
+    spares a search through the group's shards."""
+    if source is None:
+        stored = store.load_image_masks(group)
+        if image_id not in stored.ids:
+            return None
+        source = stored.sources[stored.ids.index(image_id)]
+    arrays = store.shard_arrays(group, source)
+    lengths = arrays.get(f"{SHARD_WIDE_PREFIX}length")
+    ids = arrays["ids"].tolist()
+    if lengths is None or image_id not in ids:
+        return None
+    k = ids.index(image_id)
+    start, end = int(lengths[:k].sum()), int(lengths[: k + 1].sum())
+    counts = arrays[f"{SHARD_WIDE_PREFIX}snapshot_count"]
+    first, last = int(counts[:k].sum()), int(counts[: k + 1].sum())
+    curves = {name: arrays[f"{SHARD_WIDE_PREFIX}{name}"][start:end] for name in _CURVES}
+    shape = tuple(arrays[f"{SHARD_WIDE_PREFIX}snapshot_shape"].tolist())
+    snapshots = np.frombuffer(zlib.decompress(arrays[f"{SHARD_WIDE_PREFIX}snapshots_zlib"].tobytes()), np.uint8)
+    return MaskHistory(
+        unit="step",
+        snapshot_steps=arrays[f"{SHARD_WIDE_PREFIX}snapshot_steps"][first:last],
+        snapshots=snapshots.reshape(shape)[first:last],
+        **curves,
+    )
+
+
+def save_set_mask_result(
+    store: ResultsStore,
+    group: str,
+    result: SetMaskResult,
+    *,
+    model_name: str,
+    class_names: Sequence[str],
+    role: str = "dataset",
+) -> None:
+    """A learned set mask with what says how it was learned (stop information, per-epoch
+    curves and mask snapshots): the one way every entry point stores a set mask."""
+    store.save_set_mask(
+        group,
+        result.mask,
+        {
+            "model": model_name,
+            "role": role,
+            "config": result.config.to_dict(),
+            **result.summary(),
+            "class_names": list(class_names),
+        },
+    )
+    history = result.mask_history()
+    store.save_set_mask_history(
+        group,
+        **{name: getattr(history, name) for name in _CURVES},
+        snapshot_steps=history.snapshot_steps,
+        snapshots=history.snapshots,
+    )
+
+
+def set_mask_history(store: ResultsStore, group: str) -> MaskHistory | None:
+    """How a set mask converged (per epoch), or None for set masks of older runs."""
+    arrays = store.set_mask_history(group)
+    if arrays is None:
+        return None
+    return MaskHistory(unit="epoch", **{name: arrays[name] for name in (*_CURVES, "snapshot_steps", "snapshots")})

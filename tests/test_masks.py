@@ -39,6 +39,7 @@ def test_image_masks_stay_in_unit_interval_and_symmetric(tiny_model):
     np.testing.assert_allclose(masks, mirrored(masks), atol=1e-9)
 
 
+@pytest.mark.slow
 def test_batched_masks_equal_one_at_a_time(tiny_model):
     """A mask learned in a batch (filled at once, or refilled as slots free up) equals the one
     learned alone. In float64: float32 results differ with batch size and CPU kernels by ~1e-5
@@ -56,6 +57,7 @@ def test_batched_masks_equal_one_at_a_time(tiny_model):
     assert together.ids == refilled.ids == ["0", "1", "2", "3", "4"]
 
 
+@pytest.mark.slow
 def test_stop_rule_is_decided_per_image_inside_a_batch(trained_shapes_model, tiny_shapes):
     """With the published stop rule, images in one batch stop at their own step, exactly when
     they would alone. Run in float64: the rule's thresholds (1e-6 per step) sit near float32
@@ -270,29 +272,27 @@ def test_planted_frequency_is_recovered(planted):
     assert partition.edges[top] <= band.radius + 1.5 and partition.edges[top + 1] >= band.radius - 1.5
 
 
+@pytest.mark.slow
 def test_shrinking_the_batch_changes_no_mask(trained_shapes_model, tiny_shapes):
     """Once nothing waits, finished slots are dropped (the batch shrinks to a multiple of 8);
     every image still gets the mask it gets alone. float64 for the same reason as above."""
-    from core.masks import _compact
+    from core.masks import _MaskBatch
 
     model = copy.deepcopy(trained_shapes_model).double()
     images = tiny_shapes.val.images[:12].double()
     config = ImageMaskConfig(max_steps=400, patience=20, schedule="nominal", lr=0.05, check_every=10)
     sizes = []
-    original = _compact
+    original = _MaskBatch.compact
 
-    def recording(state):
-        smaller = original(state)
-        sizes.append(len(smaller.slot_item))
-        return smaller
+    def recording(batch):
+        original(batch)
+        sizes.append(len(batch.slot_item))
 
-    import core.masks as masks_module
-
-    masks_module._compact = recording
+    _MaskBatch.compact = recording  # type: ignore[method-assign]
     try:
         together = learn_image_masks(model, images, config=config)
     finally:
-        masks_module._compact = original
+        _MaskBatch.compact = original  # type: ignore[method-assign]
     assert sizes[0] == 16 and min(sizes) == 8  # 12 images in 16 slots, then 8
     for k in (0, 5, 11):
         alone = learn_image_masks(model, images[k : k + 1], config=config)

@@ -24,7 +24,7 @@ def _store_with_masks(tmp_path, model, images, config=HARSH, name="N", adversari
     store = ResultsStore(tmp_path / "run")
     save_checkpoint(model, store.model_path(name))
     units = plan_image_masks(store, f"image/{name}-clean", images, model_name=name, config=config, inputs="clean")
-    run_mask_units(store, units, model, config=config)
+    run_mask_units(store, units, model)
     if adversarial is not None:
         store.save_arrays(f"adversarial-{name}", images=adversarial.numpy(), ids=np.array(images.ids, dtype=str))
     return store

@@ -57,7 +57,7 @@ def main() -> int:
             if label not in samples and event.done >= fraction * event.total:
                 samples[label] = (*rss_mb(), time.perf_counter() - start)
 
-    result = run_mask_units(store, units, model, config=config, on_progress=on_progress)
+    result = run_mask_units(store, units, model, on_progress=on_progress)
     elapsed = time.perf_counter() - start
     print(
         f"{len(result)} masks of {args.size}x{args.size} images in {elapsed:.0f} s "
