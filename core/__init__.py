@@ -43,25 +43,34 @@ from .errors import (
     OutputError,
     UnsafeCheckpointError,
 )
-from .evaluation import masked_accuracy, masked_predictions, single_image_evaluation
+from .evaluation import masked_accuracy, masked_predictions, masked_probabilities, single_image_evaluation
 from .fourier import MASK_LAYOUT, apply_mask, centred, complement_mask, filter_images, log_spectrum, uncentred
 from .masks import (
     ImageMaskConfig,
     ImageMaskResult,
+    MaskHistory,
     SetMaskConfig,
     SetMaskResult,
     learn_class_masks,
     learn_image_masks,
     learn_set_mask,
 )
-from .models import ARCHITECTURES, Classifier, ModelInfo, build_classifier, predict
+from .models import ARCHITECTURES, Classifier, ModelInfo, build_classifier, predict, read_class_names
 from .pipeline import StudyConfig, StudyResult, run_study
 from .progress import Progress, ProgressReporter
 from .report import write_report
+from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
 from .store import ResultsStore
 from .tables import Table
 from .training import AUGMENTATIONS, TrainConfig, TrainResult, train_model
-from .units import MaskUnit, plan_image_masks, run_mask_units
+from .units import (
+    MaskUnit,
+    image_mask_history,
+    plan_image_masks,
+    run_mask_units,
+    save_set_mask_result,
+    set_mask_history,
+)
 
 __version__ = "0.1.0"
 
@@ -80,6 +89,7 @@ __all__ = [
     "DatasetUnavailableError",
     "DeviceError",
     "FourierMasksError",
+    "HeatMapResult",
     "ImageMaskConfig",
     "ImageMaskResult",
     "ImageSet",
@@ -94,6 +104,7 @@ __all__ = [
     "Progress",
     "ProgressReporter",
     "ResultsStore",
+    "RobustnessResult",
     "SetMaskConfig",
     "SetMaskResult",
     "StudyConfig",
@@ -115,6 +126,7 @@ __all__ = [
     "export_program",
     "export_torchscript",
     "filter_images",
+    "fourier_heat_map",
     "inspect_checkpoint",
     "learn_class_masks",
     "learn_image_masks",
@@ -129,8 +141,10 @@ __all__ = [
     "log_spectrum",
     "mask_energies",
     "mask_stability",
+    "measure_robustness",
     "masked_accuracy",
     "masked_predictions",
+    "masked_probabilities",
     "per_image_exceedance",
     "attack_images",
     "pixel_eps",
@@ -138,8 +152,13 @@ __all__ = [
     "predict",
     "radial_energy",
     "radial_partition",
+    "read_class_names",
     "resolve_device",
     "run_mask_units",
+    "save_set_mask_result",
+    "image_mask_history",
+    "set_mask_history",
+    "MaskHistory",
     "run_study",
     "save_checkpoint",
     "single_image_evaluation",

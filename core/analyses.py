@@ -1,6 +1,9 @@
 """The analyses beyond the main paper, run into a results store (tables, figures, arrays), so
 the CLI and the app produce the same files: adversarial frequency maps, Fourier heat maps,
-robustness to band-limited noise (the JaFR evaluation) and the blue-shift illustration."""
+robustness to band-limited noise (the JaFR evaluation) and the blue-shift illustration.
+
+Each returns the engine's result; a cancelled one (``result.cancelled``) saves nothing, so
+the store never holds an incomplete table, array or figure."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from .data import ImageSet
 from .fourier import centred
 from .models import Classifier
 from .progress import CancelToken, ProgressCallback
-from .robustness import fourier_heat_map, robustness_table
+from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
 from .store import ResultsStore
 from .tables import Table
 
@@ -88,14 +91,15 @@ def run_heat_map(
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> np.ndarray:
-    heat = fourier_heat_map(model, images, labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel)
-    if np.isnan(heat).any():
-        return heat  # cancelled: nothing complete to save
+) -> HeatMapResult:
+    result = fourier_heat_map(model, images, labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel)
+    if result.cancelled:
+        return result
+    heat = result.errors
     store.save_arrays(f"heat-map-{model_name}", heat=heat, eps=np.float64(eps))
     store.save_table(heat_map_table(heat, model_name, eps))
     _figure(store, figures.heat_map_figure(heat, f"Fourier heat map ({model_name})", eps), f"heat-map-{model_name}")
-    return heat
+    return result
 
 
 def run_robustness(
@@ -109,8 +113,8 @@ def run_robustness(
     attack: AttackConfig = AttackConfig(),
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> Table:
-    table = robustness_table(
+) -> RobustnessResult:
+    result = measure_robustness(
         models,
         images,
         labels,
@@ -120,9 +124,9 @@ def run_robustness(
         on_progress=on_progress,
         cancel=cancel,
     )
-    if len(table.rows) == len(models):
-        store.save_table(table)
-    return table
+    if not result.cancelled:
+        store.save_table(result.table)
+    return result
 
 
 def run_blue_shift(store: ResultsStore, *, cycles: int = 4, amplitude: float = 3.0, samples: int = 512) -> BlueShift:

@@ -222,6 +222,13 @@ def _add_model(parser: argparse.ArgumentParser, required: bool = True) -> None:
         "--model", required=required, help="a checkpoint file, or a model name in --run/--out's models folder"
     )
     group.add_argument("--arch", default=None, help="architecture of a plain state_dict (e.g. resnet18)")
+    group.add_argument(
+        "--class-names",
+        default=None,
+        metavar="FILE",
+        help="the model's class names: one per line (# comments allowed) or a JSON list; kept with the model in "
+        "the run (1000-class models without names get the ImageNet categories)",
+    )
     _add_model_shapes(group)
 
 
@@ -276,6 +283,7 @@ def _resolve_model(args, run_dir: str | None, device):
     """``--model`` as a file path, or as a name inside the run's ``models/`` folder, checked
     against every shape the user gave for it or its data."""
     from .checkpoints import load_model
+    from .models import read_class_names
     from .store import name_from_file
 
     candidate = Path(args.model)
@@ -292,6 +300,9 @@ def _resolve_model(args, run_dir: str | None, device):
         image_size=args.model_size or args.size,
         device=device,
     )
+    if getattr(args, "class_names", None):
+        # After loading, as our own checkpoints and graphs with metadata carry names of their own.
+        model.info = model.info.replace(class_names=read_class_names(args.class_names, model.info.num_classes))
     name = args.model if not Path(args.model).exists() else name_from_file(candidate)
     _check_model_shapes(args, model, candidate)
     _check_data_fits(args, model.info.image_size, model.info.in_channels, f"model {name}")
@@ -352,6 +363,10 @@ def _keep_model_in_run(store, model, name: str, source: Path) -> None:
         save_checkpoint(model, target)
         return
     if target.resolve() == source.resolve():
+        from .checkpoints import inspect_checkpoint
+
+        if inspect_checkpoint(target).info != model.info:  # --class-names named the run's own model's classes
+            save_checkpoint(model, target)
         return
     digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()  # noqa: E731
     if digest(target) != digest(source):
@@ -606,33 +621,14 @@ def cmd_attack(args) -> int:
 
 def _mask_images(args, model):
     """The images of ``masks image``: files/folders given with --images, or the dataset's val split."""
-    import torch
-
-    from .data import IMAGE_EXTENSIONS, ImageSet, load_images
+    from .data import image_set_from_files
 
     if args.images:
-        paths: list[Path] = []
-        for item in args.images:
-            path = Path(item)
-            if path.is_dir():
-                found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-                if not found:
-                    raise ConfigError(f"{path} contains no image files")
-                paths.extend(found)
-            else:
-                paths.append(path)
-        images, loaded, problems = load_images(paths, model.info.in_channels, model.info.image_size, skip_bad=True)
+        info = model.info
+        images, problems = image_set_from_files(args.images, info.in_channels, info.image_size, info.labels())
         for problem in problems:
             print(f"skipped: {problem}", file=sys.stderr)
-        names_unique = len({Path(p).name for p in loaded}) == len(loaded)
-        ids = [Path(p).name if names_unique else str(p) for p in loaded]
-        return ImageSet(
-            images=images,
-            labels=torch.full((len(ids),), -1),
-            class_names=model.info.labels(),
-            ids=tuple(ids),
-            name="files",
-        )
+        return images
     data = _load_data(args, model.info.image_size, model.info.in_channels).val
     return data.balanced_subset(args.per_class, seed=args.seed) if args.per_class else data
 
@@ -640,6 +636,7 @@ def _mask_images(args, model):
 def cmd_masks(args) -> int:
     from .checkpoints import check_compatible
     from .masks import SetMaskConfig, learn_class_masks, learn_set_mask
+    from .units import save_set_mask_result
 
     device, model, name, store = _model_and_run(args)
     printer = _printer(args)
@@ -664,17 +661,7 @@ def cmd_masks(args) -> int:
             result = learn_set_mask(model, val.images, val.labels, config=config, device=device, on_progress=printer)
             if result.cancelled:
                 return 130
-            store.save_set_mask(
-                group,
-                result.mask,
-                {
-                    "model": name,
-                    "role": "dataset",
-                    "config": config.to_dict(),
-                    **result.summary(),
-                    "class_names": list(val.class_names),
-                },
-            )
+            save_set_mask_result(store, group, result, model_name=name, class_names=val.class_names)
             print(
                 f"{group}: kept {100 * result.kept_fraction:.2f} % of frequencies; accuracy "
                 f"{100 * result.accuracy:.2f} % -> {100 * result.masked_accuracy:.2f} % with the mask "
@@ -754,7 +741,7 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
         f"{group}: learning {len(units)} masks ({len(images) - len(units)} already done) with {config.objective} objective",
         file=sys.stderr,
     )
-    result = run_mask_units(store, units, model, config=config, device=device, on_progress=printer)
+    result = run_mask_units(store, units, model, device=device, on_progress=printer)
     assert result is not None  # None only for no units, returned above
     if result.cancelled:
         print(f"cancelled: {len(result)} masks saved", file=sys.stderr)
@@ -821,13 +808,14 @@ def cmd_heat_map(args) -> int:
 
     _, model, name, store = _model_and_run(args)
     images = _labelled_images(args, model)
-    heat = run_heat_map(
+    result = run_heat_map(
         store, name, model, images.images, images.labels, eps=args.eps, seed=args.seed, on_progress=_printer(args)
     )
-    if np.isnan(heat).any():
+    if result.cancelled:
         return 130
     from .fourier import centred
 
+    heat = result.errors
     shifted = centred(heat)
     peak = np.unravel_index(np.argmax(shifted), shifted.shape)
     h, w = heat.shape
@@ -854,7 +842,7 @@ def cmd_robustness(args) -> int:
     for name, model in models.items():
         _keep_model_in_run(store, model, name, files[name])
     images = _labelled_images(args, next(iter(models.values())))
-    table = run_robustness(
+    result = run_robustness(
         store,
         models,
         images.images,
@@ -864,7 +852,9 @@ def cmd_robustness(args) -> int:
         attack=AttackConfig(eps=args.eps, steps=args.steps),
         on_progress=_printer(args),
     )
-    print(table.to_text())
+    if result.cancelled:
+        return 130
+    print(result.table.to_text())
     return 0
 
 

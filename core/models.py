@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -22,6 +25,7 @@ from .errors import ConfigError, ModelRunError, NonFiniteError
 
 __all__ = [
     "ARCHITECTURES",
+    "IMAGENET_CLASSES",
     "PAPER_MEAN",
     "PAPER_STD",
     "ModelInfo",
@@ -33,6 +37,8 @@ __all__ = [
     "adapt_input_channels",
     "frozen",
     "fused_for_inference",
+    "imagenet_categories",
+    "read_class_names",
     "predict",
     "raise_if_nonfinite",
     "model_device",
@@ -42,6 +48,66 @@ __all__ = [
 # Grayscale ImageNet statistics used by the main paper.
 PAPER_MEAN = 0.449
 PAPER_STD = 0.226
+
+# A model with this many outputs and no class names of its own is taken to be an ImageNet-1k
+# classifier (every torchvision ImageNet model, most foreign checkpoints).
+IMAGENET_CLASSES = 1000
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_categories() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k category names in class-index order (index 285 is "Egyptian cat"),
+    from the metadata torchvision ships with its weight descriptions: nothing is downloaded.
+    Empty when torchvision is missing or has no such metadata."""
+    try:
+        from torchvision.models import ResNet18_Weights
+
+        categories = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    except (ImportError, AttributeError, KeyError):
+        return ()
+    names = tuple(str(name) for name in categories)
+    return names if len(names) == IMAGENET_CLASSES else ()
+
+
+def read_class_names(path: str | os.PathLike, num_classes: int) -> tuple[str, ...]:
+    """The class names in a text file, in class-index order, checked against ``num_classes``.
+
+    Either one name per line (blank lines and lines starting with ``#`` are skipped; names are
+    stripped, and may repeat), or JSON: a list of names, or an object from class index to
+    name (or to ``[id, name]``, like Keras' ``imagenet_class_index.json``).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read class names from {path}: {reason}") from None
+    if text.lstrip().startswith(("[", "{")):
+        names = _json_class_names(text, path)
+    else:
+        lines = (line.strip() for line in text.splitlines())
+        names = tuple(line for line in lines if line and not line.startswith("#"))
+    if len(names) != num_classes:
+        raise ConfigError(f"{path.name} holds {len(names)} class names, but the model has {num_classes} classes")
+    return names
+
+
+def _json_class_names(text: str, path: Path) -> tuple[str, ...]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path.name} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if isinstance(data, dict):
+        try:
+            ordered = sorted(data.items(), key=lambda item: int(item[0]))
+        except ValueError:
+            raise ConfigError(f"{path.name}: a JSON object of class names needs class indices as keys") from None
+        if [int(key) for key, _ in ordered] != list(range(len(ordered))):
+            raise ConfigError(f"{path.name}: the class indices must run from 0 without gaps")
+        data = [value[-1] if isinstance(value, list) and value else value for _, value in ordered]
+    if not isinstance(data, list) or not all(isinstance(name, str) and name.strip() for name in data):
+        raise ConfigError(f"{path.name}: expected a JSON list of non-empty class names")
+    return tuple(name.strip() for name in data)
 
 
 class Normalization(nn.Module):
@@ -102,8 +168,13 @@ class ModelInfo:
         return self.name or self.arch
 
     def labels(self) -> tuple[str, ...]:
-        """Class names, or ``class 0 … class K−1`` when none were recorded."""
-        return self.class_names or tuple(f"class {k}" for k in range(self.num_classes))
+        """Class names: the recorded ones; else, for a 1000-class model, the ImageNet-1k
+        categories (:func:`imagenet_categories`); else ``class 0 … class K−1``."""
+        if self.class_names:
+            return self.class_names
+        if self.num_classes == IMAGENET_CLASSES and (imagenet := imagenet_categories()):
+            return imagenet
+        return tuple(f"class {k}" for k in range(self.num_classes))
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -8,12 +8,16 @@
   stored (unshifted) layout like a mask. ``U_ij`` and ``U_−i,−j`` are the same real image, so
   half the spectrum is evaluated and mirrored; every (basis, image) pair of a chunk goes
   through the model in one batch.
-- :func:`robustness_table`: those numbers for several models side by side.
+- :func:`measure_robustness`: those numbers for several models side by side.
+
+Both return a result marked ``cancelled`` (holding what finished) when cancelled, like every
+long operation of the engine; callers save only complete results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,7 +29,43 @@ from .models import Classifier, frozen, model_device, run_checked
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .tables import Table
 
-__all__ = ["band_noise", "band_noise_accuracy", "fourier_basis", "fourier_heat_map", "robustness_table"]
+__all__ = [
+    "HeatMapResult",
+    "RobustnessResult",
+    "band_noise",
+    "band_noise_accuracy",
+    "fourier_basis",
+    "fourier_heat_map",
+    "measure_robustness",
+]
+
+
+@dataclass(frozen=True)
+class HeatMapResult:
+    """A Fourier heat map: the error rate under ``x ± ε · U_ij`` for each frequency.
+
+    ``errors`` is ``(H, W)`` in the stored (unshifted) layout, like a mask; ``evaluated`` marks
+    the frequencies measured (all of them unless cancelled). Frequencies come in ``(k, −k)``
+    pairs sharing one real basis image, so ``frequencies_done`` and ``frequencies_total``
+    count those pairs. When cancelled, the frequencies not reached have error 0 and
+    ``evaluated`` False: the map is partial and must not be read as a whole.
+    """
+
+    errors: np.ndarray
+    evaluated: np.ndarray
+    eps: float
+    frequencies_done: int
+    frequencies_total: int
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class RobustnessResult:
+    """The robustness table, one row per model; when cancelled, the rows of the models
+    finished before the cancel only."""
+
+    table: Table
+    cancelled: bool = False
 
 
 def _radius(h: int, w: int) -> torch.Tensor:
@@ -94,11 +134,12 @@ def fourier_heat_map(
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> np.ndarray:
+) -> HeatMapResult:
     """Error rate ``(H, W)`` (unshifted layout) under ``x ± ε · U_ij`` for every frequency.
 
     ε is the L2 norm of the perturbation in [0, 1] pixel units (Yin et al. use 4 for 32×32
-    images). Frequencies not reached before a cancel are NaN.
+    images). A cancel stops between chunks of frequencies; the result is then marked
+    ``cancelled`` and says which frequencies were evaluated.
     """
     device = model_device(model)
     n, c, h, w = images.shape
@@ -107,8 +148,10 @@ def fourier_heat_map(
     generator = torch.Generator().manual_seed(seed)
     signs = (torch.randint(0, 2, (len(pairs), n), generator=generator) * 2 - 1).float().to(device)
     images, labels = images.to(device), labels.to(device)
-    errors = torch.full((h, w), float("nan"))
+    errors = np.zeros((h, w), dtype=np.float32)
+    evaluated = np.zeros((h, w), dtype=bool)
     per_chunk = max(1, batch_size // n)
+    done = 0
     reporter = ProgressReporter("heat-map", len(pairs), on_progress, cancel)
     with frozen(model):
         for start in range(0, len(pairs), per_chunk):
@@ -121,13 +164,20 @@ def fourier_heat_map(
             wrong = run_checked(model, batch, "on perturbed images").argmax(1).view(-1, n) != labels
             for (ky, kx), rate in zip(pairs[chunk], wrong.float().mean(dim=1).cpu().tolist()):
                 errors[ky, kx] = errors[(-ky) % h, (-kx) % w] = rate
-            reporter.report(
-                min(start + per_chunk, len(pairs)), f"{min(start + per_chunk, len(pairs))}/{len(pairs)} frequencies"
-            )
-    return errors.numpy()
+                evaluated[ky, kx] = evaluated[(-ky) % h, (-kx) % w] = True
+            done = min(start + per_chunk, len(pairs))
+            reporter.report(done, f"{done}/{len(pairs)} frequencies")
+    return HeatMapResult(
+        errors=errors,
+        evaluated=evaluated,
+        eps=float(eps),
+        frequencies_done=done,
+        frequencies_total=len(pairs),
+        cancelled=done < len(pairs),
+    )
 
 
-def robustness_table(
+def measure_robustness(
     models: dict[str, Classifier],
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -137,9 +187,10 @@ def robustness_table(
     attack: AttackConfig = AttackConfig(),
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> Table:
+) -> RobustnessResult:
     """Clean, low-pass-noise, high-pass-noise and PGD accuracy of each model, and the
-    high-frequency share of its input gradient (the JaFR evaluation)."""
+    high-frequency share of its input gradient (the JaFR evaluation), as a table. A cancel
+    stops between models (or during a model's attack, whose row is then left out)."""
     table = Table.build(
         "robustness",
         "Robustness to band-limited noise and PGD",
@@ -165,7 +216,9 @@ def robustness_table(
         clean = (masked_predictions(model, images) == labels).float().mean().item()
         low = band_noise_accuracy(model, images, labels, kind="low", cutoff=cutoff, std=noise_std)
         high = band_noise_accuracy(model, images, labels, kind="high", cutoff=cutoff, std=noise_std)
-        adversarial = attack_images(model, images, labels, config=attack)
+        adversarial = attack_images(model, images, labels, config=attack, cancel=cancel)
+        if reporter.cancelled:
+            break  # the attack stopped early: its rows are partly clean images
         pgd = (masked_predictions(model, adversarial) == labels).float().mean().item()
         share = high_frequency_share(input_gradients(model, images, labels))
         table.add_row(
@@ -177,5 +230,7 @@ def robustness_table(
             100 * pgd,
             100 * share,
         )
-    reporter.report(len(models), "done")
-    return table
+    cancelled = len(table.rows) < len(models)
+    if not cancelled:
+        reporter.report(len(models), "done")
+    return RobustnessResult(table=table, cancelled=cancelled)

@@ -19,6 +19,7 @@ def test_main_window_opens_and_closes(qtbot, tmp_path, monkeypatch):
     assert (tmp_path / "config" / "settings.ini").is_file()
 
 
+@pytest.mark.slow
 def test_launcher_runs_headless_subcommands_without_qt(tmp_path):
     import subprocess
     import sys

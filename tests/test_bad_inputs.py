@@ -656,7 +656,9 @@ def _(c, window, qtbot, monkeypatch):
 
     class Details:
         def __init__(self, *args, **kwargs):
-            self.values = {"details": {"in_channels": 1, "num_classes": 6, "image_size": 16}}
+            from app.requests import ModelDetails
+
+            self.answer = ModelDetails(in_channels=1, num_classes=6, image_size=16)
 
         def exec(self):
             return 1

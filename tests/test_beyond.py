@@ -3,12 +3,14 @@ masks, the blue shift. Known answers where the science gives one."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 
 from core.advmaps import AdversarialMapsConfig, cosine_similarity
-from core.analyses import run_adversarial_maps, run_blue_shift, run_heat_map
+from core.analyses import run_adversarial_maps, run_blue_shift, run_heat_map, run_robustness
 from core.attacks import AttackConfig, attack_images
 from core.blueshift import blue_shift
 from core.checkpoints import save_checkpoint
@@ -168,7 +170,10 @@ def test_fourier_basis_is_real_unit_and_at_its_frequency():
 def test_heat_map_peaks_at_the_planted_band(planted):
     """Known answer: perturbing along the planted frequencies flips predictions, and nowhere else."""
     data, model = planted
-    heat = fourier_heat_map(model, data.val.images[:60], data.val.labels[:60], eps=2.0)
+    result = fourier_heat_map(model, data.val.images[:60], data.val.labels[:60], eps=2.0)
+    assert not result.cancelled and result.evaluated.all()
+    assert result.frequencies_done == result.frequencies_total == (32 * 32) // 2 + 2
+    heat = result.errors
     assert heat.shape == (32, 32) and np.isfinite(heat).all()
     np.testing.assert_array_equal(heat, mirrored(heat))
     radius = np.hypot(*np.meshgrid(np.arange(32) - 16, np.arange(32) - 16, indexing="ij"))
@@ -189,6 +194,55 @@ def test_heat_map_is_saved_with_a_table(trained_shapes_model, tiny_shapes, tmp_p
         "error rate [%]",
     ]
     assert (store.root / "figures" / "heat-map-N.pdf").is_file()
+
+
+def _cancel_after(events: int):
+    """A cancel token set once ``events`` progress events have been seen, and its callback."""
+    cancel = threading.Event()
+    seen = []
+
+    def on_progress(progress) -> None:
+        seen.append(progress)
+        if len(seen) >= events:
+            cancel.set()
+
+    return cancel, on_progress
+
+
+def test_a_cancelled_heat_map_is_marked_partial_and_saves_nothing(trained_shapes_model, tiny_shapes, tmp_path):
+    images, labels = tiny_shapes.val.images[:4], tiny_shapes.val.labels[:4]
+    store = ResultsStore(tmp_path / "run")
+    cancel, on_progress = _cancel_after(1)
+    # 8 images per batch: 2 frequencies a chunk, so one chunk finishes before the cancel lands.
+    partial = fourier_heat_map(
+        trained_shapes_model, images, labels, batch_size=8, on_progress=on_progress, cancel=cancel
+    )
+    assert partial.cancelled and partial.frequencies_done == 2 < partial.frequencies_total == 130
+    assert partial.evaluated.sum() == 3  # (0, 0) is its own pair; (0, 1) comes with (0, −1)
+    assert not partial.errors[~partial.evaluated].any() and np.isfinite(partial.errors).all()
+    result = run_heat_map(store, "N", trained_shapes_model, images, labels, on_progress=on_progress, cancel=cancel)
+    assert result.cancelled and result.frequencies_done == 0 and not result.evaluated.any()
+    assert store.table_names() == [] and not store.path("data/heat-map-N.npz").exists()
+    assert not (store.root / "figures" / "heat-map-N.pdf").exists()
+
+
+def test_a_cancelled_robustness_run_keeps_finished_rows_and_saves_nothing(trained_shapes_model, tiny_shapes, tmp_path):
+    images, labels = tiny_shapes.val.images[:6], tiny_shapes.val.labels[:6]
+    models = {"N": trained_shapes_model, "M": trained_shapes_model}
+    store = ResultsStore(tmp_path / "run")
+    attack = AttackConfig(steps=2)
+    cancel = threading.Event()
+
+    def on_progress(progress) -> None:
+        if progress.stage == "robustness" and progress.done >= 1:
+            cancel.set()  # while the second model starts: the first row is finished
+
+    result = run_robustness(store, models, images, labels, attack=attack, on_progress=on_progress, cancel=cancel)
+    assert result.cancelled and [row[0] for row in result.table.rows] == ["N"]
+    assert "robustness" not in store.table_names()
+    complete = run_robustness(store, models, images, labels, attack=attack)
+    assert not complete.cancelled and len(complete.table.rows) == 2
+    assert "robustness" in store.table_names()
 
 
 # --- phase masks ---------------------------------------------------------------------------------

@@ -268,6 +268,7 @@ def _deprecated_upstream(path) -> bool:
     return any("deprecated" in str(w.message) for w in caught)
 
 
+@pytest.mark.slow
 def test_info_on_a_torchscript_file_prints_no_raw_python_warnings(tmp_path, tiny_model):
     """Run as a user would, with Python's default warning filters."""
     path = export_torchscript(tiny_model, tmp_path / "scripted.pt")
