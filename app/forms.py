@@ -2,14 +2,16 @@
 
 A form shows every field of a config with its current value (the published defaults), and
 ``value()`` builds a new config, so the engine's own validation (``ConfigError``) decides
-what is acceptable and its message is shown in the dialog.
+what is acceptable and its message is shown in the dialog. Each dialog answers one typed
+value (``dialog.answer``): an engine config where one exists, else a request of
+:mod:`app.requests`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -30,14 +32,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.advmaps import AdversarialMapsConfig
 from core.attacks import ATTACKS, AttackConfig
 from core.augment import VARIANTS
 from core.errors import ConfigError
 from core.fourier import COMPONENTS
 from core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
 from core.models import ARCHITECTURES
-from core.pipeline import MODEL_CODES, STUDY_PRESETS, study_config
+from core.pipeline import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
 from core.training import AUGMENTATION_CODES, TrainConfig
+
+from .requests import (
+    AdversarialMapsRequest,
+    AnalysisRequest,
+    AttackRequest,
+    CompareRequest,
+    EvaluationData,
+    HeatMapRequest,
+    ModelDetails,
+    TrainRequest,
+)
 
 __all__ = [
     "DataclassForm",
@@ -169,12 +183,17 @@ class DataclassForm(QWidget):
         return text
 
 
-class ConfigDialog(QDialog):
-    """A dialog of forms; OK is accepted only when every form builds a valid config.
+Answer = TypeVar("Answer")
+
+
+class ConfigDialog(QDialog, Generic[Answer]):
+    """A dialog of forms whose OK builds one typed answer (:meth:`build`); while that raises
+    :class:`ConfigError`, the dialog stays open and shows the message.
 
     It deletes itself when it closes: a dialog parented to the window would otherwise live
     (and pile up) until the window goes, and one without a parent would be left to Python's
-    garbage collector. Read ``values`` after ``exec()``; they are plain Python objects.
+    garbage collector. So read ``answer`` after ``exec()`` returns, never the child widgets:
+    it is a plain (frozen) Python object that outlives them.
     """
 
     def __init__(self, title: str, intro: str, parent: QWidget | None = None) -> None:
@@ -193,7 +212,7 @@ class ConfigDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        self.values: dict[str, Any] = {}
+        self.answer: Answer | None = None
 
     def add_form(self, key: str, title: str, config: Any, hidden: Sequence[str] = ()) -> DataclassForm:
         box = QGroupBox(title)
@@ -208,22 +227,21 @@ class ConfigDialog(QDialog):
         self.layout_.addWidget(self.error)
         self.layout_.addWidget(self.buttons)
 
-    def collect(self) -> dict[str, Any]:
-        """Extra values of subclasses (datasets, counts); raise ConfigError when invalid."""
-        return {}
+    def build(self) -> Answer:
+        """The answer the widgets describe now; raises ConfigError when they are invalid."""
+        raise NotImplementedError(f"{type(self).__name__} answers nothing")
 
     def accept(self) -> None:
         try:
-            values = {key: form.value() for key, form in self.forms.items()}
-            values.update(self.collect())
+            answer = self.build()
         except ConfigError as exc:
             self.error.setText(str(exc))
             return
-        self.values = values
+        self.answer = answer
         super().accept()
 
 
-class ImageMaskDialog(ConfigDialog):
+class ImageMaskDialog(ConfigDialog[ImageMaskConfig]):
     """Settings for per-image masks (used for dropped images)."""
 
     def __init__(self, config: ImageMaskConfig, image_size: int, parent: QWidget | None = None) -> None:
@@ -253,6 +271,9 @@ class ImageMaskDialog(ConfigDialog):
             if field.name in self.form.fields:
                 self.form.set_value(field.name, getattr(preset, field.name))
 
+    def build(self) -> ImageMaskConfig:
+        return self.form.value()
+
 
 class _DatasetRow(QWidget):
     def __init__(self, default: str = "builtin", parent: QWidget | None = None) -> None:
@@ -281,7 +302,7 @@ def _spin(value: int, low: int, high: int) -> QSpinBox:
     return spin
 
 
-class TrainDialog(ConfigDialog):
+class TrainDialog(ConfigDialog[TrainRequest]):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(
             "Train models",
@@ -310,7 +331,7 @@ class TrainDialog(ConfigDialog):
             self.augmentations[name] = box
             row.addWidget(box)
         self.layout_.addLayout(row)
-        self.add_form(
+        self.train_form = self.add_form(
             "train",
             "training",
             TrainConfig(epochs=10, max_lr=3e-3, crop_scale=(0.8, 1.0)),
@@ -318,21 +339,22 @@ class TrainDialog(ConfigDialog):
         )
         self.finish()
 
-    def collect(self) -> dict[str, Any]:
+    def build(self) -> TrainRequest:
         chosen = [name for name, box in self.augmentations.items() if box.isChecked()]
         if not chosen:
             raise ConfigError("tick at least one augmentation")
-        return {
-            "data_spec": self.dataset.spec,
-            "size": self.size.value(),
-            "channels": int(self.channels.currentText()),
-            "train_per_class": self.train_per_class.value(),
-            "val_per_class": self.val_per_class.value(),
-            "augmentations": chosen,
-        }
+        train = self.train_form.value()
+        return TrainRequest(
+            data_spec=self.dataset.spec,
+            size=self.size.value(),
+            channels=int(self.channels.currentText()),
+            train_per_class=self.train_per_class.value(),
+            val_per_class=self.val_per_class.value(),
+            configs=tuple(train.replace(augmentation=name) for name in chosen),
+        )
 
 
-class CompareDialog(ConfigDialog):
+class CompareDialog(ConfigDialog[CompareRequest]):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(
             "Compare models",
@@ -348,19 +370,23 @@ class CompareDialog(ConfigDialog):
         data.addRow("built-in: validation images per class", self.val_per_class)
         data.addRow("single-image masks per class (0 = none)", self.images_per_class)
         self.layout_.addLayout(data)
-        self.add_form("set", "dataset masks", SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=30))
-        self.add_form("image", "single-image masks", ImageMaskConfig(max_steps=2000), hidden=("check_every",))
+        self.set_form = self.add_form("set", "dataset masks", SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=30))
+        self.image_form = self.add_form(
+            "image", "single-image masks", ImageMaskConfig(max_steps=2000), hidden=("check_every",)
+        )
         self.finish()
 
-    def collect(self) -> dict[str, Any]:
-        return {
-            "data_spec": self.dataset.spec,
-            "val_per_class": self.val_per_class.value(),
-            "images_per_class": self.images_per_class.value(),
-        }
+    def build(self) -> CompareRequest:
+        return CompareRequest(
+            data_spec=self.dataset.spec,
+            val_per_class=self.val_per_class.value(),
+            set_masks=self.set_form.value(),
+            images_per_class=self.images_per_class.value(),
+            image_masks=self.image_form.value(),
+        )
 
 
-class AttackDialog(ConfigDialog):
+class AttackDialog(ConfigDialog[AttackRequest]):
     def __init__(self, image_config: ImageMaskConfig, parent: QWidget | None = None) -> None:
         super().__init__(
             "Adversarial counterparts",
@@ -368,12 +394,15 @@ class AttackDialog(ConfigDialog):
             "adversarial image that keeps its (wrong) prediction.",
             parent,
         )
-        self.add_form("attack", "PGD", AttackConfig())
-        self.add_form("image", "single-image masks", image_config, hidden=("check_every",))
+        self.attack_form = self.add_form("attack", "PGD", AttackConfig())
+        self.masks_form = self.add_form("image", "single-image masks", image_config, hidden=("check_every",))
         self.finish()
 
+    def build(self) -> AttackRequest:
+        return AttackRequest(attack=self.attack_form.value(), masks=self.masks_form.value())
 
-class ModelDetailsDialog(ConfigDialog):
+
+class ModelDetailsDialog(ConfigDialog[ModelDetails]):
     """What a model file does not say about itself: its torchvision architecture (plain
     state_dicts), or its input and output shapes (TorchScript / torch.export files)."""
 
@@ -418,25 +447,27 @@ class ModelDetailsDialog(ConfigDialog):
         except ValueError:
             raise ConfigError(f"{name}: {text!r} is not a list of numbers") from None
 
-    def collect(self) -> dict[str, Any]:
-        details: dict[str, Any] = {"image_size": self.size.value()}
+    def build(self) -> ModelDetails:
         mean, std = self._numbers(self.mean, "mean"), self._numbers(self.std, "std")
         if (mean is None) != (std is None):
             raise ConfigError("give both mean and std, or neither")
-        if mean is not None:
-            details.update(mean=mean, std=std)
         if self.needs == "arch":
             arch = self.arch.currentText().strip()
             if not arch:
                 raise ConfigError("name the architecture")
-            details["arch"] = arch
-        else:
-            details.update(in_channels=int(self.channels.currentText()), num_classes=self.classes.value())
-        return {"details": details}
+            return ModelDetails(arch=arch, image_size=self.size.value(), mean=mean, std=std)
+        return ModelDetails(
+            in_channels=int(self.channels.currentText()),
+            num_classes=self.classes.value(),
+            image_size=self.size.value(),
+            mean=mean,
+            std=std,
+        )
 
 
-class AnalysisDialog(ConfigDialog):
-    """Images (and settings) for one of the analyses beyond the main paper."""
+class _EvaluationDialog(ConfigDialog[Answer]):
+    """Images (and settings) for one of the analyses beyond the main paper; subclasses add
+    their settings to ``extra`` and call ``finish()``."""
 
     def __init__(self, title: str, intro: str, per_class: int = 10, parent: QWidget | None = None) -> None:
         super().__init__(title, intro, parent)
@@ -451,16 +482,18 @@ class AnalysisDialog(ConfigDialog):
         self.extra = QFormLayout()
         self.layout_.addLayout(self.extra)
 
-    def collect(self) -> dict[str, Any]:
-        return {
-            "data_spec": self.dataset.spec,
-            "val_per_class": self.val_per_class.value(),
-            "per_class": self.per_class.value(),
-            **self.collect_extra(),
-        }
+    def data(self) -> EvaluationData:
+        return EvaluationData(
+            spec=self.dataset.spec, val_per_class=self.val_per_class.value(), per_class=self.per_class.value()
+        )
 
-    def collect_extra(self) -> dict[str, Any]:
-        return {}
+
+class AnalysisDialog(_EvaluationDialog[AnalysisRequest]):
+    """Only the images of an analysis (the robustness table); call ``finish()`` after any
+    additions."""
+
+    def build(self) -> AnalysisRequest:
+        return AnalysisRequest(data=self.data())
 
 
 PRESET_VALUE = "the preset's"
@@ -478,9 +511,9 @@ def _chosen(spin: QSpinBox) -> int | None:
     return None if spin.value() == spin.minimum() else spin.value()
 
 
-class StudyDialog(ConfigDialog):
+class StudyDialog(ConfigDialog[StudyConfig]):
     """A new study (the ``study`` command): the paper's whole study on a data folder,
-    torchvision data or the built-in data; ``values["config"]`` is the StudyConfig."""
+    torchvision data or the built-in data; the answer is its StudyConfig."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(
@@ -530,8 +563,8 @@ class StudyDialog(ConfigDialog):
         if folder:
             self.dataset.combo.setCurrentText(folder)
 
-    def collect(self) -> dict[str, Any]:
-        config = study_config(
+    def build(self) -> StudyConfig:
+        return study_config(
             self.preset.currentText(),
             epochs=_chosen(self.epochs),
             dataset=self.dataset.spec,
@@ -541,10 +574,9 @@ class StudyDialog(ConfigDialog):
             augmentations=tuple(MODEL_CODES[code] for code, box in self.models.items() if box.isChecked()),
             images_per_class=_chosen(self.per_class),
         )
-        return {"config": config}
 
 
-class HeatMapDialog(AnalysisDialog):
+class HeatMapDialog(_EvaluationDialog[HeatMapRequest]):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(
             "Fourier heat map",
@@ -558,11 +590,11 @@ class HeatMapDialog(AnalysisDialog):
         self.extra.addRow("ε (L2 norm, pixel units; 4 for 32×32)", self.eps)
         self.finish()
 
-    def collect_extra(self) -> dict[str, Any]:
-        return {"eps": self.eps.value()}
+    def build(self) -> HeatMapRequest:
+        return HeatMapRequest(data=self.data(), eps=self.eps.value())
 
 
-class AdversarialMapsDialog(AnalysisDialog):
+class AdversarialMapsDialog(_EvaluationDialog[AdversarialMapsRequest]):
     def __init__(self, image_size: int, parent: QWidget | None = None) -> None:
         super().__init__(
             "Adversarial frequency maps",
@@ -580,12 +612,18 @@ class AdversarialMapsDialog(AnalysisDialog):
         self.extra.addRow("attacks", row)
         self.permutations = _spin(100, 0, 100_000)
         self.extra.addRow("IdCor permutations", self.permutations)
-        self.add_form("attack", "attack", AttackConfig(), hidden=("method",))
-        self.add_form("masks", "maps", ImageMaskConfig.basile(image_size), hidden=("check_every",))
+        self.attack_form = self.add_form("attack", "attack", AttackConfig(), hidden=("method",))
+        self.masks_form = self.add_form("masks", "maps", ImageMaskConfig.basile(image_size), hidden=("check_every",))
         self.finish()
 
-    def collect_extra(self) -> dict[str, Any]:
+    def build(self) -> AdversarialMapsRequest:
         chosen = tuple(name for name, box in self.attacks.items() if box.isChecked())
         if not chosen:
             raise ConfigError("tick at least one attack")
-        return {"attacks": chosen, "permutations": self.permutations.value()}
+        config = AdversarialMapsConfig(
+            attacks=chosen,
+            attack=self.attack_form.value(),
+            masks=self.masks_form.value(),
+            permutations=self.permutations.value(),
+        )
+        return AdversarialMapsRequest(data=self.data(), config=config)

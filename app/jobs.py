@@ -13,21 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from core.attacks import AttackConfig, attack_images
 from core.checkpoints import check_compatible, load_model, save_checkpoint
-from core.data import IMAGE_EXTENSIONS, ImageSet, load_dataset, load_images
+from core.data import ImageSet, expand_image_paths, image_set_from_files, load_dataset
 from core.errors import BadDatasetError, ConfigError, FourierMasksError, MissingModelDetailsError
-from core.fourier import complement_mask, filter_images
 from core.masks import ImageMaskConfig, SetMaskConfig, learn_set_mask
-from core.models import Classifier, frozen
+from core.models import Classifier
 from core.progress import CancelToken, ProgressCallback, ProgressReporter
 from core.report import write_report
 from core.store import ResultsStore, name_from_file
 from core.training import AUGMENTATION_CODES, TrainConfig, history_table, train_model
-from core.units import plan_image_masks, run_mask_units
+from core.units import plan_image_masks, run_mask_units, save_set_mask_result
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
@@ -60,9 +58,10 @@ def split_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[P
             if (path / "run.json").is_file():
                 runs.append(path)
             else:
-                images.extend(
-                    sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-                )
+                try:
+                    images.extend(expand_image_paths([path]))
+                except BadDatasetError:
+                    continue  # a folder without images: nothing to use in it
         elif path.suffix.lower() in CHECKPOINT_SUFFIXES:
             checkpoints.append(path)
         else:
@@ -120,50 +119,6 @@ def load_checkpoints(
     return result
 
 
-@torch.no_grad()
-def _probabilities(
-    model: Classifier,
-    images: torch.Tensor,
-    masks: np.ndarray | None = None,
-    batch: int = 128,
-    component: str = "magnitude",
-) -> np.ndarray:
-    """Softmax outputs of ``model`` on ``M(x)`` (plain ``x`` when ``masks`` is None)."""
-    out = []
-    device = next(iter(model.parameters()), torch.zeros(0)).device
-    with frozen(model):
-        for start in range(0, len(images), batch):
-            x = images[start : start + batch].to(device)
-            if masks is not None:
-                m = torch.as_tensor(masks[start : start + batch], dtype=torch.float32, device=device)
-                x = filter_images(x, m, model.normalization, component)
-            out.append(torch.softmax(model(x), dim=1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.info.num_classes), np.float32)
-
-
-def _save_predictions(store: ResultsStore, group: str, model: Classifier, clean_group: str | None = None) -> None:
-    """Class probabilities for a group's images: x, M(x), Mᶜ(x) (and, for an adversarial
-    group, the clean images' masks applied to x_A), saved as ``data/predictions-<label>``."""
-    stored = store.load_image_masks(group)
-    inputs = store.image_mask_inputs(group)
-    position = {i: k for k, i in enumerate(inputs["ids"].tolist())}
-    images = torch.from_numpy(inputs["images"][[position[i] for i in stored.ids]])
-    component = (stored.meta.get("config") or {}).get("component", "magnitude")
-    arrays = {
-        "ids": np.array(stored.ids, dtype=str),
-        "x": _probabilities(model, images),
-        "masked": _probabilities(model, images, stored.masks, component=component),
-        "complement": _probabilities(model, images, complement_mask(stored.masks), component=component),
-    }
-    if clean_group is not None:
-        clean = store.load_image_masks(clean_group)
-        clean_position = {i: k for k, i in enumerate(clean.ids)}
-        if all(i in clean_position for i in stored.ids):
-            clean_masks = clean.masks[[clean_position[i] for i in stored.ids]]
-            arrays["clean_masked"] = _probabilities(model, images, clean_masks, component=component)
-    store.save_arrays(f"predictions-{group_label(group)}", **arrays)
-
-
 @dataclass
 class ImageJobResult:
     group: str
@@ -172,54 +127,31 @@ class ImageJobResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _next_group(store: ResultsStore, model_name: str, suffix: str) -> str:
-    k = 1
-    while f"image/{model_name}-{suffix}{k}" in store.mask_groups():
-        k += 1
-    return f"image/{model_name}-{suffix}{k}"
-
-
 def learn_dropped_image_masks(
     store: ResultsStore,
     model_name: str,
     model: Classifier,
     paths: Sequence[str | Path],
     *,
+    group: str,
     config: ImageMaskConfig,
     device: torch.device,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ImageJobResult:
-    """Per-image masks for dropped image files, learned together in batches."""
+    """Per-image masks for dropped image files, learned together in batches into ``group``."""
+    info = model.info
     try:
-        images, loaded, problems = load_images(paths, model.info.in_channels, model.info.image_size, skip_bad=True)
+        images, problems = image_set_from_files(
+            paths, info.in_channels, info.image_size, info.labels(), "dropped files"
+        )
     except BadDatasetError as exc:
         raise BadDatasetError(f"nothing to learn masks for: {exc}") from None
-    names = [Path(p).name for p in loaded]
-    ids = names if len(set(names)) == len(names) else [str(p) for p in loaded]
-    image_set = ImageSet(
-        images=images,
-        labels=torch.full((len(ids),), -1),
-        class_names=model.info.labels(),
-        ids=tuple(ids),
-        name="dropped files",
-    )
-    group = _next_group(store, model_name, "drop")
     units = plan_image_masks(
-        store,
-        group,
-        image_set,
-        model_name=model_name,
-        config=config,
-        inputs="clean",
-        dataset="dropped files",
-        sources=[str(p) for p in loaded],
+        store, group, images, model_name=model_name, config=config, inputs="clean", dataset=images.name
     )
-    run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
-    done = len(store.finished_ids(group))
-    if done:
-        _save_predictions(store, group, model)
-    return ImageJobResult(group=group, done=done, total=len(ids), problems=problems)
+    run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
+    return ImageJobResult(group=group, done=len(store.finished_ids(group)), total=len(images), problems=problems)
 
 
 def attack_and_mask(
@@ -228,6 +160,7 @@ def attack_and_mask(
     model: Classifier,
     clean_group: str,
     *,
+    group: str,
     attack: AttackConfig,
     config: ImageMaskConfig,
     device: torch.device,
@@ -235,7 +168,7 @@ def attack_and_mask(
     cancel: CancelToken | None = None,
 ) -> ImageJobResult:
     """PGD counterparts of a group's images, and their own masks (keeping the adversarial
-    prediction). Labels are the true ones where known, else the clean prediction."""
+    prediction) in ``group``. Labels are the true ones where known, else the clean prediction."""
     inputs = store.image_mask_inputs(clean_group)
     stored = store.load_image_masks(clean_group)
     position = {i: k for k, i in enumerate(inputs["ids"].tolist())}
@@ -252,9 +185,6 @@ def attack_and_mask(
     adversarial_set = ImageSet(
         images=adversarial, labels=labels, class_names=model.info.labels(), ids=tuple(stored.ids), name="adversarial"
     )
-    group = f"{clean_group}-adv"
-    if group in store.mask_groups():
-        group = _next_group(store, model_name, "adv")
     units = plan_image_masks(
         store,
         group,
@@ -265,11 +195,8 @@ def attack_and_mask(
         pairs_with=clean_group,
         attack=attack.to_dict(),
     )
-    run_mask_units(store, units, model, config=config, device=device, on_progress=on_progress, cancel=cancel)
-    done = len(store.finished_ids(group))
-    if done:
-        _save_predictions(store, group, model, clean_group=clean_group)
-    return ImageJobResult(group=group, done=done, total=len(index))
+    run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
+    return ImageJobResult(group=group, done=len(store.finished_ids(group)), total=len(index))
 
 
 def _dataset_for(model: Classifier, spec: str, val_per_class: int, seed: int = 0) -> ImageSet:
@@ -337,17 +264,7 @@ def compare_models(
             )
             if result.cancelled:
                 return None
-            store.save_set_mask(
-                group,
-                result.mask,
-                {
-                    "model": name,
-                    "role": "dataset",
-                    "config": set_config.to_dict(),
-                    **result.summary(),
-                    "class_names": list(data.class_names),
-                },
-            )
+            save_set_mask_result(store, group, result, model_name=name, class_names=data.class_names)
     if images_per_class > 0:
         subset = data.balanced_subset(images_per_class)
         for name, model in models.items():
@@ -355,9 +272,7 @@ def compare_models(
             units = plan_image_masks(
                 store, group, subset, model_name=name, config=image_config, inputs="clean", dataset=data.name
             )
-            result = run_mask_units(
-                store, units, model, config=image_config, device=device, on_progress=on_progress, cancel=cancel
-            )
+            result = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
             if result is not None and result.cancelled:
                 return None
     return write_report(
@@ -455,7 +370,8 @@ def heat_map_job(
     on_progress=None,
     cancel=None,
 ):
-    """The model's Fourier heat map (:func:`core.robustness.fourier_heat_map`)."""
+    """The model's Fourier heat map: :func:`core.analyses.run_heat_map`'s
+    :class:`~core.robustness.HeatMapResult`, saved into the run unless cancelled."""
     from core.analyses import run_heat_map
 
     images = _analysis_images(model, data_spec, val_per_class, per_class)
@@ -474,7 +390,9 @@ def robustness_job(
     on_progress=None,
     cancel=None,
 ):
-    """Noise and PGD robustness of every model (the JaFR evaluation)."""
+    """Noise and PGD robustness of every model (the JaFR evaluation):
+    :func:`core.analyses.run_robustness`'s :class:`~core.robustness.RobustnessResult`,
+    saved into the run unless cancelled."""
     from core.analyses import run_robustness
 
     first = next(iter(models.values()))

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPus
 from core.fourier import centred
 from core.progress import Progress, format_duration
 
-__all__ = ["COLORMAPS", "ImageView", "add_image_plot", "MessageBar", "JobBar", "refill_combo"]
+__all__ = ["COLORMAPS", "ImageView", "add_image_plot", "compact_title", "MessageBar", "JobBar", "refill_combo"]
 
 COLORMAPS = {
     "mask": ("magma", (0.0, 1.0)),
@@ -109,6 +109,13 @@ class ImageView:
         self.plot.setRange(rect=rect, padding=0)
         if title is not None:
             self.plot.setTitle(title, size="9pt")
+
+
+def compact_title(plot: pg.PlotItem, text: str, height: int = 18) -> None:
+    """A 9-pt title in a row ``height`` px high (pyqtgraph's own is 30 px, a fifth of a small plot)."""
+    plot.setTitle(text, size="9pt")
+    plot.titleLabel.setMaximumHeight(height)
+    plot.layout.setRowFixedHeight(0, height)
 
 
 def add_image_plot(

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QUrl
-from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QMainWindow,
@@ -24,14 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.advmaps import AdversarialMapsConfig
-from core.attacks import AttackConfig
 from core.devices import DEVICE_CHOICES, resolve_device
 from core.errors import DeviceError, FourierMasksError
 from core.masks import ImageMaskConfig
 from core.pipeline import StudyConfig, run_study, study_config
 from core.store import ResultsStore
-from core.training import TrainConfig
+from core.units import unused_group_name
 from resources import resource_path
 
 from . import jobs
@@ -46,6 +45,7 @@ from .forms import (
     StudyDialog,
     TrainDialog,
 )
+from .layouts import LayoutManager, default_window_size
 from .panels.analyses import AnalysesPanel
 from .panels.clusters import ClustersPanel
 from .panels.compare import ComparePanel
@@ -54,6 +54,15 @@ from .panels.images import ImagesPanel
 from .panels.models import ModelsPanel
 from .panels.spectrum import SpectrumPanel
 from .panels.tables import TablesPanel
+from .requests import (
+    AdversarialMapsRequest,
+    AnalysisRequest,
+    AttackRequest,
+    CompareRequest,
+    HeatMapRequest,
+    ModelDetails,
+    TrainRequest,
+)
 from .settings import RECENT_LIMIT, AppPaths
 from .widgets import JobBar, MessageBar
 from .workbench import Workbench
@@ -63,7 +72,7 @@ __all__ = ["MainWindow"]
 
 log = logging.getLogger(__name__)
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: task layouts; states saved by 1 squeezed the Images view and are not restored
 
 
 class WelcomePage(QWidget):
@@ -71,8 +80,15 @@ class WelcomePage(QWidget):
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(40, 30, 40, 30)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(24, 24, 24, 24)
+        column = QWidget()
+        column.setMaximumWidth(760)  # a readable line length on a wide screen
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        outer.addStretch(1)
+        outer.addWidget(column, 8)
+        outer.addStretch(1)
         title = QLabel(
             "<h1>Fourier Masks</h1><p>Which input frequencies does a trained classifier really need? "
             "Learn Fourier masks for a whole dataset, per class or per image, compare models trained with "
@@ -122,7 +138,6 @@ class MainWindow(QMainWindow):
         self._continuations: dict[str, Callable[[Any], None]] = {}
         self._pending_images: list[Path] = []
         self._masks_seen, self._last_refresh = 0, 0.0  # live refresh of a running mask job
-        self._live_group: str | None = None
 
         self.message_bar = MessageBar()
         self.notices = NoticeRelay(self)
@@ -172,7 +187,8 @@ class MainWindow(QMainWindow):
         self.panels["analyses"].heatMapRequested.connect(self.ask_heat_map)
         self.panels["analyses"].robustnessRequested.connect(self.ask_robustness)
         self._update_device_label()
-        self.resize(1500, 950)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        self.resize(default_window_size(screen.availableGeometry().size()) if screen else QSize(1500, 950))
         self._restore_layout()
         self.welcome.set_recent(self.recent_runs())
         self._update_central()
@@ -180,54 +196,36 @@ class MainWindow(QMainWindow):
     # --- layout ------------------------------------------------------------------------------
 
     def _build_docks(self) -> None:
-        places = {
-            "models": Qt.DockWidgetArea.LeftDockWidgetArea,
-            "convergence": Qt.DockWidgetArea.LeftDockWidgetArea,
-            "spectrum": Qt.DockWidgetArea.LeftDockWidgetArea,
-            "images": Qt.DockWidgetArea.RightDockWidgetArea,
-            "clusters": Qt.DockWidgetArea.RightDockWidgetArea,
-            "compare": Qt.DockWidgetArea.RightDockWidgetArea,
-            "tables": Qt.DockWidgetArea.RightDockWidgetArea,
-            "analyses": Qt.DockWidgetArea.RightDockWidgetArea,
-        }
+        """One dock per panel; where they go is the chosen task's layout (see app.layouts)."""
         for name, panel in self.panels.items():
             dock = QDockWidget(panel.title, self)
             dock.setObjectName(f"dock-{name}")
             dock.setWidget(panel)
-            self.addDockWidget(places[name], dock)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             self.docks[name] = dock
-        self.splitDockWidget(self.docks["models"], self.docks["convergence"], Qt.Orientation.Vertical)
-        self.splitDockWidget(self.docks["convergence"], self.docks["spectrum"], Qt.Orientation.Vertical)
-        self.splitDockWidget(self.docks["images"], self.docks["clusters"], Qt.Orientation.Vertical)
-        self.tabifyDockWidget(self.docks["clusters"], self.docks["compare"])
-        self.tabifyDockWidget(self.docks["compare"], self.docks["tables"])
-        self.tabifyDockWidget(self.docks["tables"], self.docks["analyses"])
-        self.docks["clusters"].raise_()
-        self.resizeDocks([self.docks["images"], self.docks["clusters"]], [560, 380], Qt.Orientation.Vertical)
-        self.resizeDocks(
-            [self.docks["models"], self.docks["convergence"], self.docks["spectrum"]],
-            [150, 380, 380],
-            Qt.Orientation.Vertical,
-        )
-        self._default_state = self.saveState(LAYOUT_VERSION)
+        # The live mask beside its curves: the curves keep their width, so in a narrower dock the
+        # mask (aspect kept) shrinks to a sliver (at 420 px it is 45 px wide, at 520 px 120 px).
+        self.panels["convergence"].setMinimumSize(520, 220)
+        self.layouts = LayoutManager(self, self.docks, self.settings, LAYOUT_VERSION)  # placed by _restore_layout
+        self.panels["images"].openImagesRequested.connect(self.ask_images)
+        self.panels["compare"].loadRequested.connect(self.ask_checkpoints)
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state, LAYOUT_VERSION)
+        self.layouts.restore()
 
     def reset_layout(self) -> None:
-        self.restoreState(self._default_state, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
+        """The current task layout's default (View → Reset layout)."""
+        self.layouts.reset()
 
     def _update_central(self) -> None:
-        """The welcome page stays until there is something to look at."""
+        """The welcome page stays until there is something to look at, and until then it is
+        all there is: empty docks around it would squeeze it (and it them)."""
         has_content = self.workbench.store is not None or bool(self.workbench.models)
         self.welcome.setVisible(not has_content)
+        self.layouts.suspend(not has_content)
 
     # --- menus -------------------------------------------------------------------------------
 
@@ -267,10 +265,11 @@ class MainWindow(QMainWindow):
         run.addSeparator()
         self._action(run, "Cancel the running job", self.runner.cancel, "Esc")
         view = bar.addMenu("&View")
+        self.layouts.add_menu(view)
+        self._action(view, "Reset layout", self.reset_layout)
+        view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
-        view.addSeparator()
-        self._action(view, "Reset layout", self.reset_layout)
         settings = bar.addMenu("&Settings")
         device_menu = settings.addMenu("Device")
         group = QActionGroup(self)
@@ -416,8 +415,8 @@ class MainWindow(QMainWindow):
     def ask_study(self) -> None:
         dialog = StudyDialog(self)
         dialog.dataset.combo.setCurrentText(self._data_spec())
-        if dialog.exec():
-            config = dialog.values["config"]
+        if dialog.exec() and dialog.answer is not None:
+            config = dialog.answer
             # One folder per data and model shape, so asking again for the same study resumes it.
             data = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.dataset.rstrip("/")).name or config.dataset)
             folder = self.paths.runs / f"study-{data.strip('-.') or 'data'}-{config.arch}-{config.image_size}px"
@@ -446,7 +445,7 @@ class MainWindow(QMainWindow):
         self.workbench.open_run(folder)
         self.show_message("info", f"{name} finished: results in {folder}")
 
-    def load_checkpoints(self, paths: list[Path], details: dict | None = None) -> None:
+    def load_checkpoints(self, paths: list[Path], details: ModelDetails | None = None) -> None:
         """Load model files; ``details`` (architecture, shapes, normalisation) apply to all."""
         store = self.workbench.ensure_store()
         self._start(
@@ -457,7 +456,7 @@ class MainWindow(QMainWindow):
             store=store,
             taken=set(self.workbench.models),
             device=self.workbench.device,
-            details=details,
+            details=details.load_kwargs() if details is not None else None,
         )
 
     def _after_load(self, result: jobs.LoadedModels) -> None:
@@ -477,8 +476,8 @@ class MainWindow(QMainWindow):
     def ask_model_details(self, path: Path, needs: str) -> None:
         """Ask for what a model file does not say about itself, then load it with that."""
         dialog = ModelDetailsDialog(path.name, needs, self)
-        if dialog.exec():
-            self.load_checkpoints([path], details=dialog.values["details"])
+        if dialog.exec() and dialog.answer is not None:
+            self.load_checkpoints([path], details=dialog.answer)
         else:
             self.show_message(
                 "warning",
@@ -505,6 +504,7 @@ class MainWindow(QMainWindow):
             model_name=name,
             model=model,
             paths=paths,
+            group=unused_group_name(store, f"image/{name}-drop"),
             config=self.image_config,
             device=self.workbench.device,
         )
@@ -529,20 +529,23 @@ class MainWindow(QMainWindow):
     def ask_image_settings(self) -> None:
         model = self.workbench.model()
         dialog = ImageMaskDialog(self.image_config, model.info.image_size if model else 32, self)
-        if dialog.exec():
-            self.image_config = dialog.values["masks"]
+        if dialog.exec() and dialog.answer is not None:
+            self.image_config = dialog.answer
 
     def ask_attack(self, group: str) -> None:
         dialog = AttackDialog(self.image_config, self)
-        if dialog.exec():
-            self.attack(group, dialog.values["attack"], dialog.values["image"])
+        if dialog.exec() and dialog.answer is not None:
+            self.attack(group, dialog.answer)
 
-    def attack(self, group: str, attack: AttackConfig, config: ImageMaskConfig) -> None:
+    def attack(self, group: str, request: AttackRequest) -> None:
         model_name = self.workbench.group_meta(group).get("model")
         model = self.workbench.models.get(model_name)
         if model is None:
             self.show_message("error", f"model {model_name} of {group} is not loaded")
             return
+        adversarial_group = f"{group}-adv"
+        if adversarial_group in self.workbench.store.mask_groups():
+            adversarial_group = unused_group_name(self.workbench.store, f"{group}-adv")
         self._start(
             "adversarial masks",
             jobs.attack_and_mask,
@@ -551,46 +554,30 @@ class MainWindow(QMainWindow):
             model_name=model_name,
             model=model,
             clean_group=group,
-            attack=attack,
-            config=config,
+            group=adversarial_group,
+            attack=request.attack,
+            config=request.masks,
             device=self.workbench.device,
         )
 
     def ask_train(self) -> None:
         dialog = TrainDialog(self)
-        if dialog.exec():
-            values = dialog.values
-            configs = [values["train"].replace(augmentation=a) for a in values["augmentations"]]
-            self.train(
-                values["data_spec"],
-                values["size"],
-                values["channels"],
-                values["train_per_class"],
-                values["val_per_class"],
-                configs,
-            )
+        if dialog.exec() and dialog.answer is not None:
+            self.train(dialog.answer)
 
-    def train(
-        self,
-        data_spec: str,
-        size: int,
-        channels: int,
-        train_per_class: int,
-        val_per_class: int,
-        configs: list[TrainConfig],
-    ) -> None:
+    def train(self, request: TrainRequest) -> None:
         store = self.workbench.ensure_store()
         self._start(
             "train models",
             jobs.train_models,
             then=self._after_train,
             store=store,
-            data_spec=data_spec,
-            size=size,
-            channels=channels,
-            train_per_class=train_per_class,
-            val_per_class=val_per_class,
-            configs=configs,
+            data_spec=request.data_spec,
+            size=request.size,
+            channels=request.channels,
+            train_per_class=request.train_per_class,
+            val_per_class=request.val_per_class,
+            configs=list(request.configs),
             device=self.workbench.device,
         )
 
@@ -601,11 +588,10 @@ class MainWindow(QMainWindow):
 
     def ask_compare(self) -> None:
         dialog = CompareDialog(self)
-        if dialog.exec():
-            v = dialog.values
-            self.compare(v["data_spec"], v["val_per_class"], v["set"], v["images_per_class"], v["image"])
+        if dialog.exec() and dialog.answer is not None:
+            self.compare(dialog.answer)
 
-    def compare(self, data_spec: str, val_per_class: int, set_config, images_per_class: int, image_config) -> None:
+    def compare(self, request: CompareRequest) -> None:
         if not self.workbench.models:
             self.show_message("warning", "load the models to compare first")
             return
@@ -617,11 +603,11 @@ class MainWindow(QMainWindow):
             then=self._after_compare,
             store=store,
             models=dict(self.workbench.models),
-            data_spec=data_spec,
-            val_per_class=val_per_class,
-            set_config=set_config,
-            images_per_class=images_per_class,
-            image_config=image_config,
+            data_spec=request.data_spec,
+            val_per_class=request.val_per_class,
+            set_config=request.set_masks,
+            images_per_class=request.images_per_class,
+            image_config=request.image_masks,
             device=self.workbench.device,
         )
 
@@ -644,16 +630,10 @@ class MainWindow(QMainWindow):
             return
         dialog = AdversarialMapsDialog(model.info.image_size, self)
         dialog.dataset.combo.setCurrentText(self._data_spec())
-        if dialog.exec():
-            v = dialog.values
-            config = AdversarialMapsConfig(
-                attacks=v["attacks"], attack=v["attack"], masks=v["masks"], permutations=v["permutations"]
-            )
-            self.adversarial_maps(v["data_spec"], v["val_per_class"], v["per_class"], config)
+        if dialog.exec() and dialog.answer is not None:
+            self.adversarial_maps(dialog.answer)
 
-    def adversarial_maps(
-        self, data_spec: str, val_per_class: int, per_class: int, config: AdversarialMapsConfig
-    ) -> None:
+    def adversarial_maps(self, request: AdversarialMapsRequest) -> None:
         name, model = self.workbench.current_model, self.workbench.model()
         self.docks["convergence"].raise_()
         self._start(
@@ -663,10 +643,10 @@ class MainWindow(QMainWindow):
             store=self.workbench.ensure_store(),
             model_name=name,
             model=model,
-            data_spec=data_spec,
-            val_per_class=val_per_class,
-            per_class=per_class,
-            config=config,
+            data_spec=request.data.spec,
+            val_per_class=request.data.val_per_class,
+            per_class=request.data.per_class,
+            config=request.config,
             device=self.workbench.device,
         )
 
@@ -676,11 +656,10 @@ class MainWindow(QMainWindow):
             return
         dialog = HeatMapDialog(self)
         dialog.dataset.combo.setCurrentText(self._data_spec())
-        if dialog.exec():
-            v = dialog.values
-            self.heat_map(model_name, v["data_spec"], v["val_per_class"], v["per_class"], v["eps"])
+        if dialog.exec() and dialog.answer is not None:
+            self.heat_map(model_name, dialog.answer)
 
-    def heat_map(self, model_name: str, data_spec: str, val_per_class: int, per_class: int, eps: float) -> None:
+    def heat_map(self, model_name: str, request: HeatMapRequest) -> None:
         self._start(
             "heat map",
             jobs.heat_map_job,
@@ -688,10 +667,10 @@ class MainWindow(QMainWindow):
             store=self.workbench.ensure_store(),
             model_name=model_name,
             model=self.workbench.models[model_name],
-            data_spec=data_spec,
-            val_per_class=val_per_class,
-            per_class=per_class,
-            eps=eps,
+            data_spec=request.data.spec,
+            val_per_class=request.data.val_per_class,
+            per_class=request.data.per_class,
+            eps=request.eps,
         )
 
     def ask_robustness(self) -> None:
@@ -707,20 +686,19 @@ class MainWindow(QMainWindow):
         )
         dialog.dataset.combo.setCurrentText(self._data_spec())
         dialog.finish()
-        if dialog.exec():
-            v = dialog.values
-            self.robustness(v["data_spec"], v["val_per_class"], v["per_class"])
+        if dialog.exec() and dialog.answer is not None:
+            self.robustness(dialog.answer)
 
-    def robustness(self, data_spec: str, val_per_class: int, per_class: int) -> None:
+    def robustness(self, request: AnalysisRequest) -> None:
         self._start(
             "robustness",
             jobs.robustness_job,
             then=lambda r: self._after_analysis("robustness"),
             store=self.workbench.ensure_store(),
             models=dict(self.workbench.models),
-            data_spec=data_spec,
-            val_per_class=val_per_class,
-            per_class=per_class,
+            data_spec=request.data.spec,
+            val_per_class=request.data.val_per_class,
+            per_class=request.data.per_class,
         )
 
     def _after_analysis(self, name: str) -> None:
@@ -786,21 +764,7 @@ class MainWindow(QMainWindow):
 
     def _on_runner_started(self, name: str) -> None:
         self.job_bar.job_started(name)
-        self._masks_seen, self._last_refresh, self._live_group = 0, time.monotonic(), None
-
-    def _newest_image_group(self) -> str | None:
-        """The per-image group a running job writes to: the one with the latest shard."""
-        store = self.workbench.store
-        if store is None:
-            return None
-        newest, latest = None, -1.0
-        for group in store.mask_groups():
-            folder = store.root / "masks" / group / "shards"
-            for shard in folder.glob("part-*.npz") if folder.is_dir() else ():
-                mtime = shard.stat().st_mtime
-                if mtime > latest:
-                    newest, latest = group, mtime
-        return newest
+        self._masks_seen, self._last_refresh = 0, time.monotonic()
 
     def _on_runner_progress(self, name: str, event) -> None:
         self.job_bar.job_progress(event)
@@ -816,9 +780,9 @@ class MainWindow(QMainWindow):
         ):
             # Finished masks are already in the store: show them, at most every 2 s.
             self._masks_seen, self._last_refresh = event.payload["masks_done"], time.monotonic()
-            self._live_group = self._live_group or self._newest_image_group()
-            if self._live_group is not None:
-                self.workbench.refresh_group(self._live_group)  # the other views catch up at the end
+            group = event.payload.get("group")  # the engine names the group it writes to
+            if group is not None:
+                self.workbench.refresh_group(group)  # the other views catch up at the end
 
     def _on_runner_finished(self, name: str, result) -> None:
         self.job_bar.job_ended(f"{name}: done")
@@ -830,17 +794,20 @@ class MainWindow(QMainWindow):
                 self.show_message("error", str(exc))
         else:
             self.workbench.refresh()
+        self.panels["convergence"].job_ended()
 
     def _on_runner_cancelled(self, name: str, result) -> None:
         self._continuations.pop(name, None)
         self.job_bar.job_ended(f"{name}: cancelled")
         self.workbench.refresh()
-        self.show_message("warning", f"{name} was cancelled; everything it finished is kept in the run")
+        self.panels["convergence"].job_ended()
+        self.show_message("warning", f"{name} was cancelled; the results it had finished and saved are kept in the run")
 
     def _on_runner_failed(self, name: str, message: str) -> None:
         self._continuations.pop(name, None)
         self.job_bar.job_ended(f"{name}: failed")
         self.workbench.refresh()
+        self.panels["convergence"].job_ended()
         self.show_message("error", message)
 
     def _on_workbench_run_changed(self) -> None:
@@ -857,6 +824,7 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()
         self.notices.detach()
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.remove("window/state")  # LAYOUT_VERSION 1's single layout
+        self.layouts.save()
         self.settings.sync()
         super().closeEvent(event)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,13 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from core.devices import resolve_device
-from core.errors import FourierMasksError
+from core.errors import ConfigError, FourierMasksError
+from core.masks import MaskHistory
 from core.models import Classifier
 from core.report import RunContents, discover
 from core.store import ResultsStore, StoredImageMasks
 from core.tables import Table
+from core.units import PROBABILITIES, image_mask_history, set_mask_history
 
 from .jobs import group_label
 from .settings import AppPaths
@@ -205,11 +208,40 @@ class Workbench(QObject):
             return contents.adversarial_image_masks[model]
         return None
 
-    def predictions(self, group: str) -> dict[str, np.ndarray] | None:
-        name = f"predictions-{group_label(group)}"
-        if self.store is None or not self.store.path(f"data/{name}.npz").exists():
+    def predictions(self, group: str, image_id: str) -> dict[str, np.ndarray] | None:
+        """The class probabilities the engine stored with an image's mask (``x``, ``M(x)``,
+        ``Mc(x)``), or None (masks of older runs: the view then asks the model)."""
+        stored = self.group_masks(group)
+        if stored is None or image_id not in stored.ids or not all(k in stored.arrays for k in PROBABILITIES):
             return None
-        return self._cached(("pred", group), lambda: self.store.load_arrays(name))
+        k = stored.ids.index(image_id)
+        return {view: stored.arrays[key][k] for view, key in zip(("x", "M(x)", "Mc(x)"), PROBABILITIES)}
+
+    def mask_history(self, group: str, image_id: str) -> MaskHistory | None:
+        """How an image's mask (or, for a set group, the set mask) converged; None if not kept."""
+        if self.store is None:
+            return None
+
+        def read() -> MaskHistory | None:
+            try:
+                if self.group_meta(group).get("kind") != "image":
+                    return set_mask_history(self.store, group)
+                stored = self.group_masks(group)
+                if stored is None or image_id not in stored.ids:
+                    return None
+                source = stored.sources[stored.ids.index(image_id)] if stored.sources else None
+                return image_mask_history(self.store, group, image_id, source)
+            except FourierMasksError as exc:
+                log.warning("no convergence history for %s %s: %s", group, image_id, exc)
+                return None
+
+        key = ("history", group, image_id)
+        if key not in self._cache:
+            history = read()
+            if history is None:
+                return None  # not cached: the mask may still be learned
+            self._cache[key] = history
+        return self._cache[key]
 
     def set_masks(self) -> dict[str, np.ndarray]:
         contents = self.contents()
@@ -231,11 +263,14 @@ class Workbench(QObject):
         return self._cached(("umap", group), lambda: self.store.load_arrays(name))
 
     def class_names(self, group: str) -> list[str]:
-        names = self.group_meta(group).get("class_names")
-        if names:
-            return list(names)
+        """The group's recorded class names; its model's when it recorded none, or only the
+        ``class k`` placeholders (names given to the model later, or ImageNet's, then show)."""
+        names = list(self.group_meta(group).get("class_names") or [])
         model = self.models.get(self.group_meta(group).get("model", ""))
-        return list(model.info.labels()) if model else []
+        placeholders = names == [f"class {k}" for k in range(len(names))]
+        if model is not None and (placeholders or not names):
+            return list(model.info.labels())
+        return names
 
     def image_tensor(self, group: str, image_id: str) -> torch.Tensor | None:
         inputs = self.group_inputs(group)
@@ -243,3 +278,18 @@ class Workbench(QObject):
         if image_id not in ids:
             return None
         return torch.from_numpy(inputs["images"][ids.index(image_id)])
+
+    def set_class_names(self, model_name: str, names: Sequence[str]) -> None:
+        """Name the classes of a loaded model (one name per output) and keep the names with
+        its checkpoint in the open run; raises ConfigError for a wrong count."""
+        from core.checkpoints import save_checkpoint
+
+        model = self.models.get(model_name)
+        if model is None:
+            raise ConfigError(f"model {model_name!r} is not loaded")
+        model.info = model.info.replace(class_names=tuple(names))  # validates the count
+        if self.store is not None:
+            save_checkpoint(model, self.store.model_path(model_name))
+        self._cache.clear()
+        self.modelsChanged.emit()
+        self.contentsChanged.emit()

@@ -17,6 +17,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 
+from app import requests as rq  # noqa: E402
 from benchmarks.gui_latency import TickProbe  # noqa: E402
 from core.checkpoints import save_checkpoint  # noqa: E402
 from core.masks import ImageMaskConfig, SetMaskConfig  # noqa: E402
@@ -147,7 +148,9 @@ def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
     _wait_job(qtbot, window)  # the images follow the checkpoint
     group = window.workbench.image_groups()[0]
     name, result = _run_until_done(
-        qtbot, window, lambda: window.attack(group, AttackConfig(eps=0.1, steps=3), window.image_config)
+        qtbot,
+        window,
+        lambda: window.attack(group, rq.AttackRequest(AttackConfig(eps=0.1, steps=3), window.image_config)),
     )
     assert name == "adversarial masks" and result.done == 2
     assert window.workbench.adversarial_partner(group) == result.group
@@ -166,11 +169,13 @@ def test_two_checkpoints_compare(qtbot, window, checkpoints):
         qtbot,
         window,
         lambda: window.compare(
-            "builtin",
-            4,
-            SetMaskConfig(lr=2e-2, batch_size=8, max_epochs=3),
-            2,
-            ImageMaskConfig(max_steps=20, check_every=10),
+            rq.CompareRequest(
+                "builtin",
+                4,
+                SetMaskConfig(lr=2e-2, batch_size=8, max_epochs=3),
+                2,
+                ImageMaskConfig(max_steps=20, check_every=10),
+            )
         ),
     )
     panel = window.panels["compare"]
@@ -246,7 +251,7 @@ def test_layout_and_recent_runs_are_remembered(qtbot, home, tmp_path):
     first.show()
     first.docks["clusters"].hide()
     first.close()
-    second = create_window()
+    second = create_window(str(run))  # with nothing open, the welcome page is all a window shows
     qtbot.addWidget(second)
     second.show()
     assert not second.docks["clusters"].isVisible()
@@ -359,9 +364,7 @@ def test_a_graph_without_metadata_asks_for_its_shapes(qtbot, window, monkeypatch
     class FakeDialog:
         def __init__(self, name, needs, parent=None):
             asked.append((name, needs))
-            self.values = {
-                "details": {"in_channels": 1, "num_classes": 6, "image_size": 16, "mean": (0.5,), "std": (0.25,)}
-            }
+            self.answer = rq.ModelDetails(in_channels=1, num_classes=6, image_size=16, mean=(0.5,), std=(0.25,))
 
         def exec(self):
             return 1
@@ -377,7 +380,11 @@ def test_a_graph_without_metadata_asks_for_its_shapes(qtbot, window, monkeypatch
 def test_training_from_the_app_adds_models(qtbot, window):
     config = TrainConfig(epochs=1, batch_size=32, crop_scale=(1.0, 1.0))
     name, trained = _run_until_done(
-        qtbot, window, lambda: window.train("builtin", 16, 1, 8, 2, [config, config.replace(augmentation="rotation")])
+        qtbot,
+        window,
+        lambda: window.train(
+            rq.TrainRequest("builtin", 16, 1, 8, 2, (config, config.replace(augmentation="rotation")))
+        ),
     )
     assert set(trained) == {"N", "R"} and set(window.workbench.models) == {"N", "R"}
     assert {"training-N", "training-R"} <= set(window.workbench.tables())
@@ -389,7 +396,9 @@ def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoin
     name, message = _run_until_done(
         qtbot,
         window,
-        lambda: window.compare("builtin:planted", 4, SetMaskConfig(max_epochs=1), 0, ImageMaskConfig(max_steps=5)),
+        lambda: window.compare(
+            rq.CompareRequest("builtin:planted", 4, SetMaskConfig(max_epochs=1), 0, ImageMaskConfig(max_steps=5))
+        ),
         signal="failed",
     )
     assert "6 classes but the dataset has 5" in message
@@ -420,12 +429,14 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
 
     _run_until_done(qtbot, window, lambda: window.handle_paths(list(checkpoints)))
     panel = window.panels["analyses"]
-    _run_until_done(qtbot, window, lambda: window.heat_map("N", "builtin", 4, 2, 1.0))
+    _run_until_done(
+        qtbot, window, lambda: window.heat_map("N", rq.HeatMapRequest(rq.EvaluationData("builtin", 4, 2), 1.0))
+    )
     panel.tabs.setCurrentIndex(1)
     panel.heat_model.setCurrentText("N")
     assert panel.heat is not None and panel.heat.shape == (16, 16)
     assert panel.export_figure_to(tmp_path / "heat.png").read_bytes()[:4] == b"\x89PNG"
-    _run_until_done(qtbot, window, lambda: window.robustness("builtin", 4, 2))
+    _run_until_done(qtbot, window, lambda: window.robustness(rq.AnalysisRequest(rq.EvaluationData("builtin", 4, 2))))
     assert panel.robustness_model.rowCount() == 2
     config = AdversarialMapsConfig(
         attacks=("pgd",),
@@ -435,7 +446,8 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
         masks=ImageMaskConfig.basile(16, min_steps=20, max_steps=40, fallback_to_last_kept=True),
         permutations=5,
     )
-    _run_until_done(qtbot, window, lambda: window.adversarial_maps("builtin", 4, 4, config))
+    request = rq.AdversarialMapsRequest(rq.EvaluationData("builtin", 4, 4), config)
+    _run_until_done(qtbot, window, lambda: window.adversarial_maps(request))
     panel.tabs.setCurrentIndex(0)
     assert panel.attack_choice.currentText() == "N-pgd"
     assert panel.pair_list.count() > 0 and panel.essential_view.data is not None
@@ -453,6 +465,31 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
         panel.tabs.setCurrentIndex(index)
         qtbot.wait(50)
         panel.grab().save(str(screenshots / f"view-analyses-{name}.png"))
+
+
+def test_class_names_given_later_reach_the_images_view(qtbot, window, trained_shapes_model, image_files, tmp_path):
+    from core.checkpoints import inspect_checkpoint
+
+    unnamed = copy.deepcopy(trained_shapes_model)
+    unnamed.info = unnamed.info.replace(class_names=())
+    window.image_config = ImageMaskConfig(max_steps=5, check_every=5)
+    _run_until_done(qtbot, window, lambda: _drop(window, [save_checkpoint(unnamed, tmp_path / "U.pt")]))
+    _run_until_done(qtbot, window, lambda: _drop(window, image_files[0][:1]))
+    group = window.workbench.image_groups()[0]
+    panel = window.panels["images"]
+    assert window.workbench.class_names(group) == [f"class {k}" for k in range(6)]
+    assert "class " in panel.predictions.text()
+    names = [f"figure-{k}" for k in range(6)]
+    (tmp_path / "names.txt").write_text("# U's classes\n" + "\n".join(names))
+    window.panels["models"].load_class_names(tmp_path / "names.txt")
+    assert window.workbench.models["U"].info.class_names == tuple(names)
+    assert inspect_checkpoint(window.workbench.store.model_path("U")).info.class_names == tuple(names)
+    assert window.workbench.class_names(group) == names
+    assert "figure-" in panel.predictions.text() and "class " not in panel.predictions.text()
+    (tmp_path / "short.txt").write_text("one\n")
+    window.panels["models"].load_class_names(tmp_path / "short.txt")
+    assert window.message_bar.level == "error" and "holds 1 class names" in window.message_bar.text
+    assert window.workbench.models["U"].info.class_names == tuple(names)
 
 
 def test_mask_settings_presets_fill_the_form(qtbot):
@@ -494,7 +531,7 @@ def test_new_study_dialog_returns_the_study_settings(qtbot):
     dialog.epochs.setValue(7)
     for code in "STR":
         dialog.models[code].setChecked(False)
-    config = dialog.collect()["config"]
+    config = dialog.build()
     assert (config.dataset, config.image_size, config.channels, config.train.epochs) == ("some/folder", 48, 3, 7)
     assert config.arch == "resnet18"
     assert config.augmentations == ("none", "adversarial")
@@ -503,10 +540,49 @@ def test_new_study_dialog_returns_the_study_settings(qtbot):
     dialog.size.setValue(dialog.size.minimum())
     dialog.channels.setCurrentIndex(0)
     dialog.arch.setCurrentIndex(0)
-    paper = dialog.collect()["config"]
+    paper = dialog.build()
     assert (paper.image_size, paper.channels, paper.arch, paper.train.epochs) == (128, 1, "vgg11_bn", 7)
     dialog.dataset.combo.setCurrentText("")
     from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="dataset"):
-        dialog.collect()
+        dialog.build()
+
+
+def test_a_run_made_with_the_cli_shows_predictions_and_convergence(qtbot, window, checkpoints, tmp_path, screenshots):
+    """Everything the views need is in the run: predictions and convergence show for masks the
+    command line learned, even with the model unloaded."""
+    from core.cli import main
+
+    run = tmp_path / "cli-run"
+    data = ["--data", "builtin", "--size", "16", "--train-per-class", "4", "--val-per-class", "2"]
+    common = ["--model", str(checkpoints[0]), *data, "--out", str(run), "--quiet"]
+    assert main(["masks", "image", *common, "--max-steps", "60"]) == 0
+    assert main(["masks", "set", *common, "--max-epochs", "2"]) == 0
+    window.open_run(run)
+    window.workbench.models.clear()  # predictions must come from the run, not from the model
+    group = "image/N-clean"
+    stored = window.workbench.group_masks(group)
+    window.workbench.select_image(group, stored.ids[1])
+
+    text = window.panels["images"].predictions.text()
+    for column in ("<b>x</b>", "<b>M(x)</b>", "<b>Mc(x)</b>"):
+        assert column in text
+    assert any(name in text for name in window.workbench.class_names(group))
+
+    convergence = window.panels["convergence"]
+    assert convergence.source.currentText() == "selected image"
+    steps, kept = convergence.history["kept fraction"]
+    assert len(steps) >= 2 and steps[-1] == stored.arrays["steps"][1]
+    assert kept[-1] == pytest.approx(stored.arrays["kept_fraction"][1], abs=1e-6)
+    assert convergence.play_button.isEnabled() and convergence.slider.maximum() >= 1
+    convergence.play_button.click()
+    assert convergence.slider.value() == 0
+    qtbot.waitUntil(lambda: convergence.slider.value() == convergence.slider.maximum(), timeout=10_000)
+    assert convergence.frame_label.text() == f"step {int(stored.arrays['steps'][1])}"
+    convergence.grab().save(str(screenshots / "convergence-of-a-cli-run.png"))
+
+    convergence.source.setCurrentText("set/N")
+    epochs, accuracy = convergence.history["prediction kept / accuracy"]
+    assert epochs == [1.0, 2.0] and all(0 <= a <= 1 for a in accuracy)
+    assert convergence.xlabel == "epoch"

@@ -3,6 +3,7 @@ band-limited noise (the JaFR evaluation) and the blue-shift illustration."""
 
 from __future__ import annotations
 
+import html
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,10 +29,19 @@ from core.figures import adversarial_maps_figure, blue_shift_figure, heat_map_fi
 from core.fourier import centred
 
 from ..widgets import ImageView, refill_combo
-from .base import Panel
+from .base import EmptyState, Panel
 from .tables import TableModel
 
 __all__ = ["AnalysesPanel"]
+
+OVERVIEW_TEXT = (
+    "<p><b>Nothing analysed yet.</b></p><p>Beyond the paper: <b>adversarial frequency maps</b> compare the "
+    "frequencies an image needs with those its adversarial example uses (Basile et al.); a <b>Fourier heat "
+    "map</b> shows the error rate under each Fourier basis perturbation (Yin et al.); <b>robustness</b> "
+    "evaluates the models under low- and high-pass noise and PGD (Wang et al.'s JaFR). Each takes a minute "
+    "or so on a laptop CPU.</p>"
+)
+HEAT_TEXT_NO_MODEL = "<p><b>No model loaded.</b></p><p>Load or train a model to compute its Fourier heat map.</p>"
 
 
 class _Comparison:
@@ -55,7 +65,19 @@ class AnalysesPanel(Panel):
     def __init__(self, workbench, parent=None) -> None:
         super().__init__(workbench, parent)
         self.tabs = QTabWidget()
-        self.outer.addWidget(self.tabs, 1)
+        # Before anything is computed: what each analysis shows and the buttons that compute it.
+        self.empty = EmptyState(
+            self.tabs,
+            OVERVIEW_TEXT,
+            (
+                ("Adversarial frequency maps…", self.adversarialMapsRequested),
+                ("Fourier heat map…", self._request_heat_map),
+                ("Robustness of the models…", self.robustnessRequested),
+                ("Blue-shift illustration", self._on_empty_blue_shift),
+            ),
+        )
+        self._browsing = False  # the user asked to see the tabs although nothing is computed
+        self.outer.addWidget(self.empty, 1)
         self._build_adversarial_tab()
         self._build_heat_tab()
         self._build_robustness_tab()
@@ -102,7 +124,13 @@ class AnalysesPanel(Panel):
         self.attack_choice.currentTextChanged.connect(self._show_comparison)
         self.pair_list.currentRowChanged.connect(self._show_pair)
         self.comparison: _Comparison | None = None
-        self.tabs.addTab(tab, "Adversarial maps")
+        self.adversarial_empty = EmptyState(
+            tab,
+            "<p><b>No adversarial maps yet.</b></p><p>They compare each image's essential frequency map with "
+            "the map of its adversarial example (Basile et al.).</p>",
+            (("Compute adversarial maps…", self.adversarialMapsRequested),),
+        )
+        self.tabs.addTab(self.adversarial_empty, "Adversarial maps")
 
     def _comparisons(self) -> list[str]:
         tables = self.workbench.tables()
@@ -189,7 +217,8 @@ class AnalysesPanel(Panel):
             colorbar=True,
             frequency_axes=True,
         )
-        layout.addWidget(self.heat_view_widget, 1)
+        self.heat_empty = EmptyState(self.heat_view_widget, buttons=(("Compute heat map…", self._request_heat_map),))
+        layout.addWidget(self.heat_empty, 1)
         self.heat: np.ndarray | None = None
         self.heat_model.currentTextChanged.connect(self._show_heat)
         self.tabs.addTab(tab, "Fourier heat map")
@@ -200,7 +229,13 @@ class AnalysesPanel(Panel):
         if store is None or not model or not store.path(f"data/{name}.npz").exists():
             self.heat = None
             self.heat_view.clear()
+            self.heat_empty.show_empty(
+                True,
+                f"<p><b>No Fourier heat map of {html.escape(model)} yet.</b></p>" if model else HEAT_TEXT_NO_MODEL,
+            )
+            self.heat_empty.buttons["Compute heat map…"].setEnabled(bool(model))
             return
+        self.heat_empty.show_empty(False)
         arrays = store.load_arrays(name)
         self.heat, self.heat_eps = arrays["heat"], float(arrays["eps"])
         self.heat_view.show(self.heat, stored_mask=True, title=f"{model}: error rate under ±{self.heat_eps:g}·U_ij")
@@ -213,19 +248,23 @@ class AnalysesPanel(Panel):
         row = QHBoxLayout()
         compute = QPushButton("Evaluate loaded models…")
         compute.clicked.connect(self.robustnessRequested)
-        row.addWidget(
-            QLabel(
-                "Accuracy under low- and high-pass noise and PGD; high-frequency share of the input "
-                "gradient (train with JaFR: Train…, field “jafr lambda”)."
-            ),
-            1,
+        explanation = QLabel(
+            "Accuracy under low- and high-pass noise and PGD; high-frequency share of the input "
+            "gradient (train with JaFR: Train…, field “jafr lambda”)."
         )
+        explanation.setWordWrap(True)
+        row.addWidget(explanation, 1)
         row.addWidget(compute)
         layout.addLayout(row)
         self.robustness_model = TableModel()
         view = QTableView()
         view.setModel(self.robustness_model)
-        layout.addWidget(view, 1)
+        self.robustness_empty = EmptyState(
+            view,
+            "<p><b>No robustness evaluation yet.</b></p><p>Evaluate every loaded model on the run's data.</p>",
+            (("Evaluate loaded models…", self.robustnessRequested),),
+        )
+        layout.addWidget(self.robustness_empty, 1)
         self.robustness_view = view
         self.tabs.addTab(tab, "Robustness (JaFR)")
 
@@ -274,15 +313,35 @@ class AnalysesPanel(Panel):
     # --- all ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        refill_combo(self.attack_choice, self._comparisons())
+        comparisons = self._comparisons()
+        refill_combo(self.attack_choice, comparisons)
         self._show_comparison(self.attack_choice.currentText())
+        self.adversarial_empty.show_empty(not comparisons)
         refill_combo(self.heat_model, list(self.workbench.models), (self.workbench.current_model or "",))
         self._show_heat(self.heat_model.currentText())
-        self.robustness_model.set_table(self.workbench.tables().get("robustness"))
+        robustness = self.workbench.tables().get("robustness")
+        self.robustness_model.set_table(robustness)
         self.robustness_view.resizeColumnsToContents()
+        self.robustness_empty.show_empty(robustness is None)
+        computed = bool(comparisons) or robustness is not None or self._any_heat_map()
+        self.empty.show_empty(not computed and not self._browsing)
         self._update_status()
 
+    def _any_heat_map(self) -> bool:
+        return any(name.startswith("heat-map-") for name in self.workbench.tables())
+
+    def _request_heat_map(self) -> None:
+        self.heatMapRequested.emit(self.heat_model.currentText() or self.workbench.current_model or "")
+
+    def _on_empty_blue_shift(self) -> None:
+        self._browsing = True
+        self.tabs.setCurrentIndex(3)
+        self.empty.show_empty(False)
+
     def _update_status(self) -> None:
+        if self.empty.is_empty:
+            self.status.setText("")
+            return
         texts = [
             "Essential vs adversarial frequency maps (Basile et al.)",
             "Fourier heat map (Yin et al. 2019)",

@@ -1,11 +1,25 @@
-"""What every panel shares: a header with export buttons for its figures and tables."""
+"""What every panel shares: a header with export buttons for its figures and tables, and an
+empty state (what to do next, with the button that does it) for views with nothing to show."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.errors import FourierMasksError
 from core.figures import write_figure
@@ -14,10 +28,85 @@ from core.tables import Table
 
 from ..workbench import Workbench
 
-__all__ = ["Panel", "FIGURE_FILTER", "CSV_FILTER"]
+__all__ = ["Panel", "EmptyState", "FIGURE_FILTER", "CSV_FILTER"]
 
 FIGURE_FILTER = "PNG image (*.png);;SVG vector (*.svg);;PDF document (*.pdf)"
 CSV_FILTER = "CSV table (*.csv)"
+
+
+class EmptyState(QStackedWidget):
+    """A view, or while it has nothing to show, a short text saying what to do next with the
+    buttons that do it (instead of empty axes).
+
+    ``content`` is the view; ``buttons`` are ``(text, slot)`` pairs, a slot being any callable
+    or signal. :meth:`show_empty` switches between the two pages."""
+
+    def __init__(
+        self,
+        content: QWidget,
+        text: str = "",
+        buttons: tuple[tuple[str, Callable], ...] = (),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.content = content
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.addStretch(1)
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setStyleSheet("color:#333;")
+        self.label.setMaximumWidth(640)  # a readable line length in a wide dock
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        centred = QHBoxLayout()
+        centred.addStretch(1)
+        centred.addWidget(self.label, 100)
+        centred.addStretch(1)
+        layout.addLayout(centred)
+        row = QHBoxLayout()
+        self.button_grid = QGridLayout()
+        row.addStretch(1)
+        row.addLayout(self.button_grid)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(2)
+        self.buttons: dict[str, QPushButton] = {}
+        for button_text, slot in buttons:
+            self.add_button(button_text, slot)
+        self.addWidget(content)
+        self.addWidget(page)
+        self.empty_page = page
+
+    def add_button(self, text: str, slot: Callable) -> QPushButton:
+        button = QPushButton(text)
+        call = slot.emit if hasattr(slot, "emit") else slot  # a signal, or any callable
+        button.clicked.connect(lambda checked=False: call())
+        count = len(self.buttons)
+        self.button_grid.addWidget(button, count // 2, count % 2)  # two a row: narrow docks stay narrow
+        self.buttons[text] = button
+        return button
+
+    def show_empty(self, empty: bool, text: str | None = None) -> None:
+        if text is not None:
+            self.label.setText(text)
+        self.setCurrentWidget(self.empty_page if empty else self.content)
+        self.updateGeometry()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.currentWidget() is self.empty_page
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt API
+        # Only the page on show counts: an empty page never forces the view's minimum on the
+        # window (a stacked widget otherwise takes the largest of its pages).
+        return self.currentWidget().minimumSizeHint()
 
 
 class Panel(QWidget):

@@ -3,16 +3,18 @@ accuracy next to its shuffled-label control; clicking a point selects that image
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.figures import embedding_figure
 from core.tables import Table
 
 from ..widgets import refill_combo
-from .base import Panel
+from .base import EmptyState, Panel
 
 __all__ = ["ClustersPanel"]
 
@@ -39,15 +41,31 @@ class ClustersPanel(Panel):
         controls.addWidget(self.compute)
         self.outer.addLayout(controls)
         self.probe = QLabel("")
+        self.probe.setWordWrap(True)
         self.outer.addWidget(self.probe)
         self.view = pg.PlotWidget()
         self.view.setLabel("bottom", "UMAP 1")
         self.view.setLabel("left", "UMAP 2")
-        self.legend = self.view.addLegend(offset=(-10, 10))
+        self.view.setMinimumSize(160, 120)
         self.scatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None), hoverable=True)
         self.view.addItem(self.scatter)
         self.scatter.sigClicked.connect(self._on_scatter_clicked)
-        self.outer.addWidget(self.view, 1)
+        # The legend sits beside the plot, never over its points.
+        self.legend = QLabel("")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        plot_and_legend = QWidget()
+        row = QHBoxLayout(plot_and_legend)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.view, 1)
+        legend_column = QVBoxLayout()
+        legend_column.addWidget(self.legend)
+        legend_column.addStretch(1)
+        row.addLayout(legend_column)
+        self.empty = EmptyState(plot_and_legend)
+        self.empty_compute = self.empty.add_button("Compute tables and clusters", self.computeRequested)
+        self.outer.addWidget(self.empty, 1)
         self.current: dict | None = None
         self.groups.currentTextChanged.connect(self._draw)
         self.space.currentTextChanged.connect(self._draw)
@@ -82,15 +100,21 @@ class ClustersPanel(Panel):
         self.scatter.clear()
         self.legend.clear()
         self.compute.setEnabled(bool(group))
+        self.empty_compute.setVisible(bool(group))
         if embedding is None:
             self.current = None
             self.probe.setText("")
-            self.status.setText(
-                "No clusters yet: compute them for a group of single-image masks."
+            self.status.setText("")
+            self.empty.show_empty(
+                True,
+                f"<p><b>No clusters of {group} yet.</b></p><p>Compute them: a UMAP of its single-image masks, "
+                "and a linear probe that predicts the class from a mask.</p>"
                 if group
-                else "Learn single-image masks to see their clusters."
+                else "<p><b>No single-image masks yet.</b></p><p>Learn masks for some images (drop them on the "
+                "window, or run the demo study) to see how they cluster by class.</p>",
             )
             return
+        self.empty.show_empty(False)
         names = self.workbench.class_names(group)
         xy = embedding[SPACES[self.space.currentText()]]
         labels = embedding["labels"].astype(int)
@@ -100,9 +124,13 @@ class ClustersPanel(Panel):
             for k in range(len(ids))
         ]
         self.scatter.addPoints(spots)
-        for k in sorted(set(labels.tolist())):
-            item = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(COLOURS[k % len(COLOURS)]), pen=pg.mkPen(None))
-            self.legend.addItem(item, names[k] if k < len(names) else str(k))
+        self.legend.setText(
+            "<br>".join(
+                f"<span style='color:{COLOURS[k % len(COLOURS)]};font-size:14px'>●</span>&nbsp;"
+                f"{html.escape(names[k] if k < len(names) else str(k))}"
+                for k in sorted(set(labels.tolist()))
+            )
+        )
         self.view.autoRange()
         self.current = {"group": group, "xy": xy, "labels": labels, "ids": ids, "names": names}
         self.probe.setText(self._probe_text(group))

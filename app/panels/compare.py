@@ -4,27 +4,39 @@ comparison percentages (the paper's Figures 3, 4 and 7 and Table 1)."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QTableView
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTableView
 
 from core.energy import angular_partition, centred_difference, mask_energies, radial_partition
 from core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
 
-from ..widgets import ImageView, refill_combo
-from .base import Panel
+from ..widgets import ImageView, compact_title, refill_combo
+from .base import EmptyState, Panel
 from .clusters import COLOURS
 from .tables import TableModel
 
 __all__ = ["ComparePanel"]
 
 BANDS = 32
+EMPTY_TEXT = (
+    "<p><b>No models compared yet.</b></p><p>Load two or more checkpoints (models trained with different "
+    "augmentations), then compare them: each gets a dataset mask, shown side by side with its difference "
+    "from the reference model. Or open a run.</p>"
+)
+EMPTY_TEXT_MODELS = (
+    "<p><b>No models compared yet.</b></p><p>Compare the loaded models: each gets a dataset mask, shown "
+    "side by side with its difference from the reference model.</p>"
+)
 
 
 class ComparePanel(Panel):
     title = "Compare"
     compareRequested = Signal()
+    loadRequested = Signal()
 
     def __init__(self, workbench, parent=None) -> None:
         super().__init__(workbench, parent)
@@ -42,20 +54,31 @@ class ComparePanel(Panel):
         controls.addWidget(self.compare_button)
         self.outer.addLayout(controls)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
         self.view = pg.GraphicsLayoutWidget()  # masks and their differences
-        self.view.setMinimumHeight(260)
+        self.view.setMinimumHeight(200)
         self.energy_view = pg.GraphicsLayoutWidget()
-        self.energy_view.setMinimumHeight(170)
+        self.energy_view.setMinimumHeight(130)
         self.exceedance_view = pg.PlotWidget()
-        self.exceedance_view.setMinimumHeight(140)
+        self.exceedance_view.setMinimumHeight(110)
         self.table_model = TableModel()
         self.table_view = QTableView()
         self.table_view.setModel(self.table_model)
-        self.table_view.setMinimumHeight(90)
-        for widget, stretch in ((self.view, 4), (self.energy_view, 2), (self.exceedance_view, 2), (self.table_view, 1)):
+        self.table_view.setMinimumHeight(70)
+        for widget, stretch in ((self.view, 3), (self.energy_view, 3), (self.exceedance_view, 2), (self.table_view, 1)):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
-        self.outer.addWidget(splitter, 1)
+        # Four plots need their height: in a short dock they scroll rather than squeeze, so the
+        # dock never forces its height on the window (the Compare layout gives it the height).
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(splitter)
+        scroll.setMinimumHeight(120)
+        self.empty = EmptyState(scroll)
+        self.empty.add_button("Load checkpoints…", self.loadRequested)
+        self.empty_compare = self.empty.add_button("Compare models…", self.compareRequested)
+        self.outer.addWidget(self.empty, 1)
         self.mask_views: dict[str, ImageView] = {}
         self.difference_views: dict[str, ImageView] = {}
         self.energy: dict | None = None
@@ -71,6 +94,7 @@ class ComparePanel(Panel):
         refill_combo(self.reference, sorted(self.workbench.set_masks()), ("N",))
         refill_combo(self.comparison, sorted(n for n in self.workbench.tables() if n.startswith("exceedance-")))
         self.compare_button.setEnabled(len(self.workbench.models) >= 1)
+        self.empty_compare.setEnabled(len(self.workbench.models) >= 1)
         self._draw()
 
     def _draw(self, *args) -> None:
@@ -84,23 +108,23 @@ class ComparePanel(Panel):
         table = self.workbench.tables().get("table1")
         self.table_model.set_table(table)
         self.table_view.resizeColumnsToContents()
+        self.empty.show_empty(not masks)
         if not masks:
-            self.status.setText("Load two or more checkpoints and press “Compare models…” (or open a run).")
+            self.status.setText("")
+            self.empty.show_empty(True, EMPTY_TEXT if len(self.workbench.models) < 2 else EMPTY_TEXT_MODELS)
             return
         order = [reference] + [m for m in sorted(masks) if m != reference]
         others = order[1:]
         for col, model in enumerate(order):
-            view = ImageView(
-                self.view.addPlot(row=0, col=col, title=f"M_{model}"), "mask", colorbar=col == len(order) - 1
-            )
+            plot = self.view.addPlot(row=0, col=col)
+            compact_title(plot, f"M_{model}")
+            view = ImageView(plot, "mask", colorbar=col == len(order) - 1)
             view.show(masks[model], stored_mask=True)
             self.mask_views[model] = view
         for col, model in enumerate(others):
-            view = ImageView(
-                self.view.addPlot(row=1, col=col + 1, title=f"{model} − {reference}"),
-                "difference",
-                colorbar=col == len(others) - 1,
-            )
+            plot = self.view.addPlot(row=1, col=col + 1)
+            compact_title(plot, f"{model} − {reference}")
+            view = ImageView(plot, "difference", colorbar=col == len(others) - 1)
             view.show(centred_difference(masks[model], masks[reference]))
             self.difference_views[model] = view
         if others:
@@ -114,10 +138,8 @@ class ComparePanel(Panel):
         radial, angular = radial_partition(shape, BANDS), angular_partition(shape, BANDS)
         energy = {"radial": {}, "angular": {}, "edges": radial.edges}
         for kind, partition in (("radial", radial), ("angular", angular)):
-            plot = self.energy_view.addPlot(
-                row=0, col=0 if kind == "radial" else 1, title=f"{kind} energy difference from {reference}"
-            )
-            plot.addLegend(offset=(5, 5))
+            plot = self.energy_view.addPlot(row=0, col=0 if kind == "radial" else 1)
+            compact_title(plot, f"{kind} energy difference from {reference}")
             plot.addLine(y=0, pen=pg.mkPen("#888"))
             plot.setLabel("bottom", "radial frequency (cycles/image)" if kind == "radial" else "direction (degrees)")
             base = mask_energies(masks[reference], partition)
@@ -133,13 +155,29 @@ class ComparePanel(Panel):
                     symbolBrush=COLOURS[k % len(COLOURS)],
                     name=model,
                 )
+        # The legend on a line of its own: inside a plot this short it would cover the curves.
+        self.energy_view.addLabel(
+            "&nbsp;&nbsp;".join(
+                f"<span style='color:{COLOURS[k % len(COLOURS)]}'>━━</span>&nbsp;{html.escape(model)} − "
+                f"{html.escape(reference)}"
+                for k, model in enumerate(others)
+            ),
+            row=1,
+            col=0,
+            colspan=2,
+            size="9pt",
+        )
+        self.energy_view.ci.layout.setRowMaximumHeight(1, 18)
         self.energy = energy
 
     def _draw_exceedance(self) -> None:
         name = self.comparison.currentText()
         table = self.workbench.tables().get(name)
         if table is None:
-            self.exceedance_view.setTitle("per-image comparison: learn single-image masks for two models to see it")
+            compact_title(
+                self.exceedance_view.getPlotItem(),
+                "per-image comparison: learn single-image masks for two models to see it",
+            )
             return
         radial_edges = np.array(table.column("radial from") + [np.nan], dtype=float)
         radial_pct = np.array(table.column("radial"), dtype=float)
@@ -147,7 +185,7 @@ class ComparePanel(Panel):
         step = radial_edges[1] - radial_edges[0] if len(radial_edges) > 2 else 1.0
         radial_edges[-1] = radial_edges[-2] + step
         plot = self.exceedance_view.getPlotItem()
-        plot.setTitle(f"% of images with more radial band energy: {name.removeprefix('exceedance-')}", size="9pt")
+        compact_title(plot, f"% of images with more radial band energy: {name.removeprefix('exceedance-')}")
         bars = pg.BarGraphItem(
             x=0.5 * (radial_edges[:-1] + radial_edges[1:]), height=radial_pct, width=step * 0.9, brush="#4d4d4d"
         )

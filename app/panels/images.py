@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -23,8 +24,8 @@ from core.fourier import complement_mask, filter_images, log_spectrum
 from core.models import frozen
 from core.tables import Table
 
-from ..widgets import ImageView, refill_combo
-from .base import Panel
+from ..widgets import ImageView, compact_title, refill_combo
+from .base import EmptyState, Panel
 
 __all__ = ["ImagesPanel"]
 
@@ -38,9 +39,20 @@ ADVERSARIAL_VIEWS = (
 )
 
 
+MIN_IMAGE_PX = 96  # the smallest an image panel is ever drawn, in both directions
+TITLE_PX = 18  # height of a panel's title row
+GRID_SPACING = 4
+
+EMPTY_TEXT = (
+    "<p><b>No image masks yet.</b></p><p>Drop images on the window, or open them, to learn the Fourier mask "
+    "each one needs to keep its prediction (load or train a model first). A run's masks show here too.</p>"
+)
+
+
 class ImagesPanel(Panel):
     title = "Images"
     attackRequested = Signal(str)  # clean group
+    openImagesRequested = Signal()
 
     def __init__(self, workbench, parent=None) -> None:
         super().__init__(workbench, parent)
@@ -49,30 +61,52 @@ class ImagesPanel(Panel):
         self.attack_button.clicked.connect(self._on_attack_button_clicked)
         self.header.insertWidget(1, self.attack_button)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
+        splitter.setChildrenCollapsible(False)
+        self.left = QWidget()
+        left_layout = QVBoxLayout(self.left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         self.groups = QComboBox()
+        self.groups.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.groups.setMinimumContentsLength(8)
         self.list = QListWidget()
+        self.list.setTextElideMode(Qt.TextElideMode.ElideLeft)  # ids end in what tells them apart
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         left_layout.addWidget(self.groups)
         left_layout.addWidget(self.list, 1)
-        splitter.addWidget(left)
+        # The list only picks an image: narrow, so the image grid gets the space.
+        self.left.setMinimumWidth(90)
+        self.left.setMaximumWidth(220)
+        splitter.addWidget(self.left)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(2)
         self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(0, 0, 0, 0)
+        self.view.ci.setSpacing(GRID_SPACING)
         self.views: dict[str, ImageView] = {}
         for row, spec in enumerate((CLEAN_VIEWS, ADVERSARIAL_VIEWS)):
             for col, (name, kind) in enumerate(spec):
-                self.views[name] = ImageView(self.view.addPlot(row=row, col=col, title=name), kind)
+                plot = self.view.addPlot(row=row, col=col)
+                plot.setContentsMargins(1, 1, 1, 1)
+                compact_title(plot, name, TITLE_PX)
+                self.views[name] = ImageView(plot, kind)
+        columns, rows = len(CLEAN_VIEWS), 2
+        self.view.setMinimumSize(
+            columns * (MIN_IMAGE_PX + 2 + GRID_SPACING) + 4,
+            rows * (MIN_IMAGE_PX + TITLE_PX + 2 + GRID_SPACING) + 4,
+        )
         right_layout.addWidget(self.view, 1)
         self.predictions = QLabel("")
         self.predictions.setTextFormat(Qt.TextFormat.RichText)
         self.predictions.setWordWrap(True)
+        self.predictions.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
         right_layout.addWidget(self.predictions)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 4)
-        splitter.setSizes([170, 830])
+        self.empty = EmptyState(right, buttons=(("Open images…", self.openImagesRequested),))
+        splitter.addWidget(self.empty)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([130, 870])
         self.outer.addWidget(splitter, 1)
         self.shown: dict[str, np.ndarray] = {}
         self.groups.currentTextChanged.connect(self._on_groups_changed)
@@ -111,12 +145,13 @@ class ImagesPanel(Panel):
                 self.list.addItem(item)
         self.list.blockSignals(False)
         self.attack_button.setEnabled(stored is not None and group in self.workbench.image_groups())
+        self.left.setVisible(bool(group))
         if stored is None:
-            self.status.setText(
-                "Drop images on the window to learn their masks." if not group else f"{group}: no masks yet"
-            )
+            self.status.setText("" if not group else f"{group}: no masks yet")
+            self.empty.show_empty(True, EMPTY_TEXT if not group else f"{group} has no finished masks yet.")
             self._clear()
             return
+        self.empty.show_empty(False)
         self.status.setText(f"{group}: {len(stored)} masks")
         ids = stored.ids
         target = current if current in ids else ids[0]
@@ -138,6 +173,7 @@ class ImagesPanel(Panel):
             if image_id not in shown:
                 self.list.insertItem(row, QListWidgetItem(image_id))
         self.list.blockSignals(False)
+        self.empty.show_empty(False)
         self.status.setText(f"{group}: {len(stored)} masks (learning…)")
         if self.list.currentItem() is None and self.list.count():
             self.list.setCurrentRow(0)
@@ -220,18 +256,34 @@ class ImagesPanel(Panel):
         )
 
     def _predictions_html(self, model, group: str, image_id: str, shown: dict[str, np.ndarray]) -> str:
-        if model is None:
-            return "<i>model not loaded: predictions unavailable</i>"
-        names = self.workbench.class_names(group) or [str(k) for k in range(model.info.num_classes)]
+        """Top class per shown image: from the probabilities the engine stored with the masks,
+        and from the model (when loaded) for the rest (the clean mask on x_A; older runs)."""
+        wb = self.workbench
+        probabilities: dict[str, np.ndarray] = dict(wb.predictions(group, image_id) or {})
+        partner = wb.adversarial_partner(group)
+        adversarial = wb.predictions(partner, image_id) if partner else None
+        if adversarial is not None:
+            probabilities.update({"x_A": adversarial["x"], "M_A(x_A)": adversarial["M(x)"]})
         columns = [c for c in ("x", "M(x)", "Mc(x)", "x_A", "M(x_A)", "M_A(x_A)") if c in shown]
-        batch = torch.stack([torch.from_numpy(np.asarray(shown[c], dtype=np.float32)) for c in columns])
-        device = next(iter(model.parameters()), torch.zeros(0)).device
-        with torch.no_grad(), frozen(model):
-            probabilities = torch.softmax(model(batch.to(device)), dim=1).cpu().numpy()
+        missing = [c for c in columns if c not in probabilities]
+        if missing and model is not None:
+            batch = torch.stack([torch.from_numpy(np.asarray(shown[c], dtype=np.float32)) for c in missing])
+            device = next(iter(model.parameters()), torch.zeros(0)).device
+            with torch.no_grad(), frozen(model):
+                computed = torch.softmax(model(batch.to(device)), dim=1).cpu().numpy()
+            probabilities.update(zip(missing, computed))
+        columns = [c for c in columns if c in probabilities]
+        if not columns:
+            return "<i>no stored predictions, and the model is not loaded</i>"
+        names = wb.class_names(group) or [f"class {k}" for k in range(len(probabilities[columns[0]]))]
         cells = []
-        for column, p in zip(columns, probabilities):
+        for column in columns:
+            p = probabilities[column]
             k = int(np.argmax(p))
-            cells.append(f"<td style='padding:2px 10px'><b>{column}</b><br>{names[k]} ({100 * p[k]:.0f} %)</td>")
+            name = names[k] if k < len(names) else f"class {k}"
+            cells.append(
+                f"<td style='padding:0px 6px; white-space:nowrap'><b>{column}</b><br>{name} ({100 * p[k]:.0f} %)</td>"
+            )
         return "<table><tr>" + "".join(cells) + "</tr></table>"
 
     def _on_workbench_models_changed(self) -> None:

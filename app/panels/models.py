@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton
+from pathlib import Path
 
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton
+
+from core.errors import FourierMasksError
+from core.models import read_class_names
 from core.tables import Table
 
 from .base import Panel
@@ -29,6 +33,12 @@ class ModelsPanel(Panel):
         train.clicked.connect(self.trainRequested)
         buttons.addWidget(load)
         buttons.addWidget(train)
+        self.names_button = QPushButton("Class names…")
+        self.names_button.setToolTip(
+            "Name the selected model's classes from a file: one name per line (# comments allowed) or a JSON list"
+        )
+        self.names_button.clicked.connect(self._on_names_button_clicked)
+        buttons.addWidget(self.names_button)
         self.outer.addLayout(buttons)
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
         workbench.modelsChanged.connect(self.refresh)
@@ -54,6 +64,7 @@ class ModelsPanel(Panel):
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
         count = len(self.workbench.models)
+        self.names_button.setEnabled(count > 0)
         self.status.setText(
             f"{count} model(s); per-image masks use the selected one"
             if count
@@ -63,6 +74,33 @@ class ModelsPanel(Panel):
     def _on_list_current_item_changed(self, item, previous) -> None:
         if item is not None:
             self.workbench.set_current_model(item.data(256))
+
+    def _on_names_button_clicked(self) -> None:
+        model = self.workbench.model()
+        if model is None:
+            self.workbench.message.emit("warning", "select a loaded model first")
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            f"Class names of {self.workbench.current_model} ({model.info.num_classes} classes)",
+            "",
+            "Class names (*.txt *.json);;All files (*)",
+        )
+        if path:
+            self.load_class_names(Path(path))
+
+    def load_class_names(self, path: Path) -> None:
+        """Give the selected model the class names in ``path``; problems go to the message bar."""
+        name, model = self.workbench.current_model, self.workbench.model()
+        if name is None or model is None:
+            return
+        try:
+            names = read_class_names(path, model.info.num_classes)
+            self.workbench.set_class_names(name, names)
+        except FourierMasksError as exc:
+            self.workbench.message.emit("error", str(exc))
+            return
+        self.workbench.message.emit("info", f"model {name}: {len(names)} class names from {path.name}")
 
     def tables(self):
         return {"models": self._table}

@@ -19,6 +19,7 @@ from .base import Panel
 __all__ = ["SpectrumPanel"]
 
 NONE = "—"
+MIN_WIDTH = 470  # px, measured with the default 9-pt font
 
 
 class SpectrumPanel(Panel):
@@ -55,6 +56,9 @@ class SpectrumPanel(Panel):
         self.lines: list[pg.PlotCurveItem] = []
         self.view.ci.layout.setColumnStretchFactor(0, 3)
         self.view.ci.layout.setColumnStretchFactor(1, 2)
+        # What the plots' axes, labels and colour bar need once drawn (pyqtgraph sizes axes as
+        # it paints them, too late for the dock): a narrower dock would clip them.
+        self.view.setMinimumWidth(MIN_WIDTH)
         self.outer.addWidget(self.view, 1)
         self._sources: dict[str, Callable[[], np.ndarray | None]] = {}
         self.current: dict | None = None

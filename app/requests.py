@@ -1,0 +1,121 @@
+"""What the app's dialogs answer: small frozen dataclasses, one per kind of request.
+
+A dialog (:mod:`app.forms`) builds one of these when OK is pressed, or one of the engine's
+own configs where one exists (``ImageMaskConfig``, ``StudyConfig``); the window reads it
+after ``exec()`` returns and hands it to the job. No Qt here, so the requests can be built
+and checked anywhere (tests, scripts) without a dialog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.advmaps import AdversarialMapsConfig
+from core.attacks import AttackConfig
+from core.masks import ImageMaskConfig, SetMaskConfig
+from core.training import TrainConfig
+
+__all__ = [
+    "AdversarialMapsRequest",
+    "AnalysisRequest",
+    "AttackRequest",
+    "CompareRequest",
+    "EvaluationData",
+    "HeatMapRequest",
+    "ModelDetails",
+    "TrainRequest",
+]
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """The labelled images an analysis runs on: a dataset (``builtin``, ``torchvision:<Name>``
+    or an ImageFolder path), the built-in set's validation images per class, and how many
+    images per class the analysis uses (0 = all)."""
+
+    spec: str = "builtin"
+    val_per_class: int = 60
+    per_class: int = 0
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Models to train on one dataset: one per configuration (one per augmentation)."""
+
+    data_spec: str
+    size: int
+    channels: int
+    train_per_class: int
+    val_per_class: int
+    configs: tuple[TrainConfig, ...]
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """Dataset masks of every loaded model on one validation set and, when
+    ``images_per_class`` > 0, single-image masks of that many images per class."""
+
+    data_spec: str
+    val_per_class: int
+    set_masks: SetMaskConfig
+    images_per_class: int
+    image_masks: ImageMaskConfig
+
+
+@dataclass(frozen=True)
+class AttackRequest:
+    """Adversarial counterparts of a group's images, and the masks learned for them."""
+
+    attack: AttackConfig
+    masks: ImageMaskConfig
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """An analysis that needs only its images (the robustness table)."""
+
+    data: EvaluationData
+
+
+@dataclass(frozen=True)
+class HeatMapRequest:
+    """A Fourier heat map: its images and the L2 norm ε of each basis perturbation."""
+
+    data: EvaluationData
+    eps: float = 4.0
+
+
+@dataclass(frozen=True)
+class AdversarialMapsRequest:
+    """Essential vs adversarial frequency maps: their images and the engine's config."""
+
+    data: EvaluationData
+    config: AdversarialMapsConfig
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    """What a model file may not say about itself: the keyword arguments of
+    :func:`core.checkpoints.load_model`. ``None`` (or empty) leaves one to the file."""
+
+    arch: str | None = None
+    in_channels: int | None = None
+    num_classes: int | None = None
+    image_size: int | None = None
+    class_names: tuple[str, ...] = ()
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """The details given, as keyword arguments of ``load_model``."""
+        kwargs: dict[str, Any] = {
+            "arch": self.arch,
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+            "image_size": self.image_size,
+            "class_names": self.class_names or None,
+            "mean": self.mean,
+            "std": self.std,
+        }
+        return {key: value for key, value in kwargs.items() if value is not None}

@@ -1,0 +1,365 @@
+"""The main window's layouts at common screen sizes (measured in device pixels and saved as
+screenshots), the task layouts of View → Layout and how they are remembered, and the empty
+states that say what to do next."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_info
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QCoreApplication, QEvent, QRectF, Qt  # noqa: E402
+from PySide6.QtWidgets import QMenu  # noqa: E402
+
+from core.attacks import AttackConfig, attack_images  # noqa: E402
+from core.checkpoints import save_checkpoint  # noqa: E402
+from core.data import ImageSet  # noqa: E402
+from core.masks import ImageMaskConfig  # noqa: E402
+from core.models import build_classifier  # noqa: E402
+from core.store import ResultsStore  # noqa: E402
+from core.units import plan_image_masks, run_mask_units  # noqa: E402
+
+SIZES = ((1366, 768), (1920, 1080), (2560, 1440))
+MIN_PANEL_PX = 96
+# A 1366×768 laptop screen less a title bar and a task bar.
+LAPTOP_MIN = (1300, 700)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, tiny_shapes):
+    """A run as the app leaves it after dropping a few 16-px images and attacking them: one
+    model, its masks of six images, their PGD counterparts' masks, a UMAP of the masks and two
+    dataset masks (an untrained model and masks of a few steps: layout, not science)."""
+    store = ResultsStore(tmp_path_factory.mktemp("layout") / "run")
+    torch.manual_seed(1)
+    model = build_classifier(tiny_info()).eval()
+    save_checkpoint(model, store.model_path("N"))
+    images = tiny_shapes.val.balanced_subset(1)
+    config = ImageMaskConfig(max_steps=20, check_every=10)
+    run_mask_units(store, plan_image_masks(store, "image/N-clean", images, model_name="N", config=config), model)
+    attack = AttackConfig(eps=0.1, steps=2)
+    adversarial = ImageSet(
+        images=attack_images(model, images.images, images.labels, config=attack),
+        labels=images.labels,
+        class_names=images.class_names,
+        ids=images.ids,
+        name="adversarial",
+    )
+    units = plan_image_masks(
+        store,
+        "image/N-adversarial",
+        adversarial,
+        model_name="N",
+        config=config,
+        inputs="adversarial",
+        pairs_with="image/N-clean",
+        attack=attack.to_dict(),
+    )
+    run_mask_units(store, units, model)
+    generator = np.random.default_rng(0)
+    n = len(images)
+    store.save_arrays(
+        "umap-N-clean",
+        ids=np.array(images.ids),
+        labels=images.labels.numpy(),
+        probe_xy=generator.normal(size=(n, 2)),
+        mask_xy=generator.normal(size=(n, 2)),
+    )
+    for name in ("N", "S"):
+        mask = generator.uniform(size=(1, 16, 16)).astype(np.float32)
+        store.save_set_mask(f"set/{name}", mask, {"model": name})
+    return store.root
+
+
+def _open(qtbot, run, size, task: str | None = None):
+    from app.main import create_window
+
+    window = create_window(str(run) if run else None)
+    qtbot.addWidget(window)
+    if task is not None:
+        window.layouts.switch(task)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    _settle(qtbot)
+    return window
+
+
+def _settle(qtbot) -> None:
+    qtbot.wait(30)
+    # Tab bars Qt retires when docks move are deleted later; a grab should not show them.
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    qtbot.wait(10)
+
+
+def _on_show(dock) -> bool:
+    return dock.isVisible() and not dock.visibleRegion().isEmpty()
+
+
+def _one_click_away(window, name: str) -> bool:
+    """On show, or a tab of a stack that is on show."""
+    dock = window.docks[name]
+    return _on_show(dock) or any(_on_show(other) for other in window.tabifiedDockWidgets(dock))
+
+
+def drawn_image_sizes(panel) -> dict[str, tuple[float, float]]:
+    """Width and height, in device pixels, of each image as drawn: the image item's rect in
+    the view, clipped to its plot's view box and to the part of the view that is on show."""
+    view = panel.view
+    to_view = view.viewportTransform()
+    visible = QRectF(view.viewport().visibleRegion().boundingRect())
+    ratio = view.devicePixelRatioF()
+    sizes = {}
+    for name, image in panel.views.items():
+        box = to_view.mapRect(image.plot.getViewBox().sceneBoundingRect())
+        drawn = to_view.mapRect(image.item.sceneBoundingRect()).intersected(box).intersected(visible)
+        sizes[name] = (drawn.width() * ratio, drawn.height() * ratio)
+    return sizes
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_the_default_layout_at_common_screen_sizes(qtbot, home, small_run, screenshots, size):
+    window = _open(qtbot, small_run, size)
+    assert window.layouts.task == "inspect"
+    assert window.size().toTuple() == size, "the window's minimum size overrode the size asked for"
+    minimum = window.minimumSizeHint().expandedTo(window.minimumSize())
+    assert minimum.width() <= LAPTOP_MIN[0] and minimum.height() <= LAPTOP_MIN[1], minimum
+    panel = window.panels["images"]
+    assert window.workbench.selected is not None and not panel.empty.is_empty
+    assert set(panel.views) == {*panel.shown}, "all ten views show an image"
+    sizes = drawn_image_sizes(panel)
+    drawn = ", ".join(f"{name} {w:.0f}×{h:.0f}" for name, (w, h) in sizes.items())
+    print(f"\n{size[0]}×{size[1]}: image panels drawn at (px) {drawn}")
+    assert len(sizes) == 10
+    for name, (width, height) in sizes.items():
+        assert width >= MIN_PANEL_PX and height >= MIN_PANEL_PX, (name, width, height)
+    for name in ("images", "compare", "convergence"):
+        assert _one_click_away(window, name), name
+    for name in ("images", "convergence", "clusters", "models"):
+        assert _on_show(window.docks[name]), name
+    assert window.grab().save(str(screenshots / f"layout-inspect-{size[0]}x{size[1]}.png"))
+
+
+def test_the_minimum_size_fits_a_laptop_screen_in_every_layout(qtbot, home, small_run):
+    window = _open(qtbot, small_run, (1366, 768))
+    for task in window.layouts.layouts:
+        window.layouts.switch(task)
+        _settle(qtbot)
+        minimum = window.minimumSizeHint().expandedTo(window.minimumSize())
+        assert minimum.width() <= LAPTOP_MIN[0] and minimum.height() <= LAPTOP_MIN[1], (task, minimum)
+    window.resize(*LAPTOP_MIN)
+    _settle(qtbot)
+    assert window.size().toTuple() == LAPTOP_MIN
+    window.layouts.switch("inspect")
+    _settle(qtbot)
+    for name, (width, height) in drawn_image_sizes(window.panels["images"]).items():
+        assert width >= MIN_PANEL_PX and height >= MIN_PANEL_PX, (name, width, height)
+
+
+def test_the_layout_follows_the_window_until_the_user_moves_a_separator(qtbot, home, small_run):
+    window = _open(qtbot, small_run, (1366, 768))
+    small = min(min(wh) for wh in drawn_image_sizes(window.panels["images"]).values())
+    window.resize(2560, 1440)
+    _settle(qtbot)
+    large = min(min(wh) for wh in drawn_image_sizes(window.panels["images"]).values())
+    assert large > 1.8 * small
+    assert window.docks["models"].width() == pytest.approx(window.layouts.current.areas[0].share * 2560, abs=12)
+    # A separator moved by hand stays where the user put it.
+    window.layouts.pristine = False
+    window.resize(1920, 1080)
+    _settle(qtbot)
+    assert window.docks["models"].width() != pytest.approx(window.layouts.current.areas[0].share * 1920, abs=12)
+
+
+def _layout_actions(window) -> dict[str, object]:
+    """View → Layout's actions, found in the menus themselves."""
+    (menu,) = [m for m in window.findChildren(QMenu) if m.title() == "Layout"]
+    assert menu.parent().title() == "&View"
+    return {action.text(): action for action in menu.actions()}
+
+
+@pytest.mark.slow
+def test_task_layouts_switch_from_the_view_menu_and_are_remembered(qtbot, home, small_run, screenshots):
+    window = _open(qtbot, small_run, (1366, 768))
+    actions = _layout_actions(window)
+    assert list(actions) == ["Inspect images", "Compare models", "Analyses"]
+    assert [a.shortcut().toString() for a in actions.values()] == ["Ctrl+1", "Ctrl+2", "Ctrl+3"]
+    assert actions["Inspect images"].isChecked()
+    fronts = {
+        "Compare models": ("compare", "images"),
+        "Analyses": ("analyses", "images"),
+        "Inspect images": ("images", "compare"),
+    }
+    for title, (shown, tabbed) in fronts.items():
+        actions[title].trigger()
+        _settle(qtbot)
+        assert actions[title].isChecked()
+        assert _on_show(window.docks[shown]), (title, shown)
+        assert not _on_show(window.docks[tabbed]) and _one_click_away(window, tabbed), (title, tabbed)
+        assert _one_click_away(window, "convergence"), title
+        assert window.size().toTuple() == (1366, 768)
+        key = window.layouts.task
+        assert window.grab().save(str(screenshots / f"layout-{key}-1366x768.png"))
+    # What the user makes of a layout is kept for that layout: close Spectrum in Compare models.
+    actions["Compare models"].trigger()
+    window.docks["spectrum"].close()
+    actions["Analyses"].trigger()
+    _settle(qtbot)
+    assert _one_click_away(window, "spectrum")
+    actions["Compare models"].trigger()
+    _settle(qtbot)
+    assert window.docks["spectrum"].isHidden()
+    actions["Analyses"].trigger()
+    window.close()
+
+    second = _open(qtbot, small_run, (1366, 768))
+    assert second.layouts.task == "analyses"
+    assert _layout_actions(second)["Analyses"].isChecked()
+    assert _on_show(second.docks["analyses"])
+    _layout_actions(second)["Compare models"].trigger()
+    _settle(qtbot)
+    assert second.docks["spectrum"].isHidden(), "the user's change to Compare models was forgotten"
+    second.reset_layout()
+    _settle(qtbot)
+    assert _on_show(second.docks["spectrum"]) and _on_show(second.docks["compare"])
+    assert second.layouts.task == "compare"
+
+
+def test_the_welcome_page_alone_fits_and_docks_come_with_a_run(qtbot, home, small_run):
+    window = _open(qtbot, None, (1366, 768))
+    assert window.welcome.isVisible()
+    assert not any(dock.isVisible() for dock in window.docks.values())
+    assert window.size().toTuple() == (1366, 768)
+    window.reset_layout()
+    assert not any(dock.isVisible() for dock in window.docks.values())
+    window.open_run(small_run)
+    _settle(qtbot)
+    assert not window.welcome.isVisible()
+    assert _on_show(window.docks["images"]) and _on_show(window.docks["convergence"])
+
+
+# --- empty states ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workbench(home):
+    from app.settings import app_paths
+    from app.workbench import Workbench
+
+    return Workbench(app_paths())
+
+
+def _shown_panel(qtbot, panel):
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+def _click(qtbot, button) -> None:
+    assert button.isVisible() and button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_the_images_view_says_how_to_get_images(qtbot, workbench, small_run, screenshots):
+    from app.panels.images import ImagesPanel
+
+    panel = _shown_panel(qtbot, ImagesPanel(workbench))
+    assert panel.empty.is_empty and "Drop images on the window" in panel.empty.text
+    assert not panel.left.isVisible()
+    panel.grab().save(str(screenshots / "empty-images.png"))
+    with qtbot.waitSignal(panel.openImagesRequested, timeout=1000):
+        _click(qtbot, panel.empty.buttons["Open images…"])
+    workbench.open_run(small_run)
+    assert not panel.empty.is_empty and panel.list.count() == 6
+
+
+def test_the_analyses_view_offers_each_analysis_before_any_is_computed(qtbot, workbench, small_run, screenshots):
+    from app.panels.analyses import AnalysesPanel
+
+    workbench.open_run(small_run)
+    panel = _shown_panel(qtbot, AnalysesPanel(workbench))
+    assert panel.empty.is_empty and "Nothing analysed yet" in panel.empty.text
+    panel.grab().save(str(screenshots / "empty-analyses.png"))
+    buttons = panel.empty.buttons
+    with qtbot.waitSignal(panel.adversarialMapsRequested, timeout=1000):
+        _click(qtbot, buttons["Adversarial frequency maps…"])
+    with qtbot.waitSignal(panel.heatMapRequested, timeout=1000) as heat:
+        _click(qtbot, buttons["Fourier heat map…"])
+    assert heat.args == ["N"]
+    with qtbot.waitSignal(panel.robustnessRequested, timeout=1000):
+        _click(qtbot, buttons["Robustness of the models…"])
+    _click(qtbot, buttons["Blue-shift illustration"])
+    assert not panel.empty.is_empty and panel.tabs.currentIndex() == 3
+    panel.tabs.setCurrentIndex(1)  # nothing computed there: its own explanation and button
+    assert panel.heat_empty.is_empty and "heat map of N" in panel.heat_empty.text
+    with qtbot.waitSignal(panel.heatMapRequested, timeout=1000):
+        _click(qtbot, panel.heat_empty.buttons["Compute heat map…"])
+
+
+def test_the_compare_view_offers_to_load_and_compare(qtbot, workbench, small_run):
+    from app.panels.compare import ComparePanel
+
+    panel = _shown_panel(qtbot, ComparePanel(workbench))
+    assert panel.empty.is_empty and "Load two or more checkpoints" in panel.empty.text
+    assert not panel.empty.buttons["Compare models…"].isEnabled()  # nothing loaded to compare
+    with qtbot.waitSignal(panel.loadRequested, timeout=1000):
+        _click(qtbot, panel.empty.buttons["Load checkpoints…"])
+    workbench.open_run(small_run)
+    assert not panel.empty.is_empty and set(panel.mask_views) == {"N", "S"}
+
+
+def test_clusters_offer_to_compute_and_their_legend_is_beside_the_points(qtbot, workbench, small_run, tmp_path):
+    from app.panels.clusters import ClustersPanel
+
+    run = ResultsStore(tmp_path / "without-clusters")
+    panel = _shown_panel(qtbot, ClustersPanel(workbench))
+    assert panel.empty.is_empty and "No single-image masks yet" in panel.empty.text
+    assert not panel.empty_compute.isVisible()
+    workbench.open_run(run.root)
+    assert panel.empty.is_empty
+    workbench.open_run(small_run)
+    assert not panel.empty.is_empty
+    names = workbench.class_names("image/N-clean")
+    assert all(name in panel.legend.text() for name in names)
+    legend = panel.legend.geometry()
+    plot = panel.view.geometry()
+    assert legend.width() > 0 and not legend.intersects(plot), "the legend covers the plot"
+
+
+def test_clusters_compute_button_asks_for_the_tables(qtbot, workbench, tmp_path):
+    from app.panels.clusters import ClustersPanel
+    from core.data import load_builtin
+
+    store = ResultsStore(tmp_path / "run")
+    data = load_builtin("shapes", train_per_class=1, val_per_class=1, size=16).val
+    store.begin_image_masks(
+        "image/N-clean", {"model": "N"}, images=data.images.numpy(), labels=data.labels.numpy(), ids=list(data.ids)
+    )
+    store.append_image_masks("image/N-clean", list(data.ids), np.ones((len(data), 1, 16, 16), np.float32))
+    workbench.open_run(store.root)
+    panel = _shown_panel(qtbot, ClustersPanel(workbench))
+    assert panel.empty.is_empty and "No clusters of image/N-clean yet" in panel.empty.text
+    with qtbot.waitSignal(panel.computeRequested, timeout=1000):
+        _click(qtbot, panel.empty_compute)
+
+
+def test_the_window_connects_the_empty_states_buttons(qtbot, home):
+    from PySide6.QtCore import SIGNAL
+
+    from app.main import create_window
+
+    window = create_window()
+    qtbot.addWidget(window)
+    assert window.panels["images"].receivers(SIGNAL("openImagesRequested()")) == 1
+    assert window.panels["compare"].receivers(SIGNAL("loadRequested()")) == 1
