@@ -164,6 +164,7 @@ def adversarial_maps(
     device: torch.device | str | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    cluster: str | None = None,
 ) -> AdversarialMapsResult:
     """Learn essential and adversarial maps of ``images`` and compare them (see module doc)."""
     if (images.labels < 0).any():
@@ -187,7 +188,7 @@ def adversarial_maps(
         role="essential",
         dataset=images.name,
     )
-    run = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
+    run = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster)
     if run is not None and run.cancelled:
         result.cancelled = True
         return result
@@ -216,7 +217,9 @@ def adversarial_maps(
                 pairs_with=result.essential_group,
                 attack=attack.to_dict(),
             )
-            run = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
+            run = run_mask_units(
+                store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster
+            )
             if run is not None and run.cancelled:
                 result.cancelled = True
                 return result

@@ -39,9 +39,18 @@ def run_adversarial_maps(
     device=None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    cluster: str | None = None,
 ) -> AdversarialMapsResult:
     result = adversarial_maps(
-        store, model_name, model, images, config=config, device=device, on_progress=on_progress, cancel=cancel
+        store,
+        model_name,
+        model,
+        images,
+        config=config,
+        device=device,
+        on_progress=on_progress,
+        cancel=cancel,
+        cluster=cluster,
     )
     if result.cancelled:
         return result

@@ -175,6 +175,16 @@ def _add_force_and_device(p) -> None:
     _add_device(p)
 
 
+def _add_cluster(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ray|auto|ray://HOST:PORT",
+        help="learn the per-image masks on Ray workers: 'ray' starts a local Ray cluster for the job, 'auto' "
+        "attaches to the running one (ray start), ray://HOST:PORT to a remote one; needs the [cluster] extra",
+    )
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -251,6 +261,15 @@ def _device(args):
     from .devices import resolve_device
 
     return resolve_device(args.device)
+
+
+def _cluster(args) -> str | None:
+    """The checked ``--cluster`` (None: learn on this machine)."""
+    if getattr(args, "cluster", None) is None:
+        return None
+    from .cluster import check_cluster
+
+    return check_cluster(args.cluster)
 
 
 def _printer(args) -> ProgressPrinter:
@@ -408,6 +427,7 @@ _PER_IMAGE_ONLY = {
     "schedule": ("--schedule", "set and class masks follow a one-cycle schedule over --max-epochs"),
     "rule": ("--rule", "set and class masks stop when accuracy holds and the mask settles, or at --max-epochs"),
     "max_steps": ("--max-steps", "set and class masks are limited by --max-epochs"),
+    "cluster": ("--cluster", "a set or class mask is one optimisation, learned on this machine"),
     "adversarial": ("--adversarial", "set and class masks are learned on clean images"),
     "eps": ("--eps", "it is the PGD ε of --adversarial"),
     "images": ("--images", "set and class masks need labelled images: use --data"),
@@ -436,6 +456,7 @@ def _refuse_what_does_not_apply(args) -> None:
         raise ConfigError("--force replaces adversarial images saved in a run; it needs --out RUN")
     if hasattr(args, "data") and args.command != "study":  # the study's data options are its own
         _refuse_data_options(args)
+    _cluster(args)  # a cluster we cannot use is refused before any work starts
 
 
 def _refuse_mask_options(args) -> None:
@@ -538,7 +559,7 @@ def _run_study(config, args, label: str) -> int:
 
     store = _store(args.out)
     print(f"Fourier Masks {label} -> {store.root}", file=sys.stderr)
-    result = run_study(config, store, device=_device(args), on_progress=_printer(args))
+    result = run_study(config, store, device=_device(args), on_progress=_printer(args), cluster=_cluster(args))
     for name in ("findings", "table1", "table2", "table3"):
         if name in result.tables:
             print(result.tables[name].to_text())
@@ -741,7 +762,7 @@ def _cmd_image_masks(args, model, name, store, device, printer) -> int:
         f"{group}: learning {len(units)} masks ({len(images) - len(units)} already done) with {config.objective} objective",
         file=sys.stderr,
     )
-    result = run_mask_units(store, units, model, device=device, on_progress=printer)
+    result = run_mask_units(store, units, model, device=device, on_progress=printer, cluster=_cluster(args))
     assert result is not None  # None only for no units, returned above
     if result.cancelled:
         print(f"cancelled: {len(result)} masks saved", file=sys.stderr)
@@ -795,7 +816,9 @@ def cmd_adversarial_maps(args) -> int:
         permutations=args.permutations,
         seed=args.seed,
     )
-    result = run_adversarial_maps(store, name, model, images, config=config, device=device, on_progress=_printer(args))
+    result = run_adversarial_maps(
+        store, name, model, images, config=config, device=device, on_progress=_printer(args), cluster=_cluster(args)
+    )
     if result.cancelled:
         return 130
     print(result.table().to_text())
@@ -997,6 +1020,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a reduced study that finishes in a few minutes on a CPU")
     p.add_argument("--seed", type=non_negative_int, default=0)
     _add_device(p)
+    _add_cluster(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
@@ -1028,6 +1052,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="which variants to train and compare (N is always needed; default: N A S T R)",
     )
     p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
+    _add_cluster(p)
     p.add_argument(
         "--per-class",
         type=non_negative_int,
@@ -1106,6 +1131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="run folder to save the masks in")
     p.add_argument("--group", default=None, help="name of the mask group (default set/M, class/M, image/M-clean)")
+    _add_cluster(p)
     p.add_argument(
         "--objective", choices=("invariance", "basile"), default=None, help="per-image objective (default invariance)"
     )
@@ -1179,6 +1205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--permutations", type=non_negative_int, default=100, help="IdCor permutations for the p-value (0 = none)"
     )
+    _add_cluster(p)
     _add_force_and_device(p)
     p.set_defaults(func=cmd_adversarial_maps)
 

@@ -11,6 +11,7 @@ recomputing anything finished.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -162,8 +163,9 @@ class _Cancelled(Exception):
 
 
 class _Study:
-    def __init__(self, config: StudyConfig, store: ResultsStore, device, on_progress, cancel) -> None:
+    def __init__(self, config: StudyConfig, store: ResultsStore, device, on_progress, cancel, cluster=None) -> None:
         self.config = config
+        self.cluster = cluster
         self.store = store
         self.device = torch.device(device)
         self.on_progress = on_progress
@@ -389,6 +391,7 @@ class _Study:
                 device=self.device,
                 on_progress=self.on_progress,
                 cancel=self.cancel,
+                cluster=self.cluster,
             )
             self._check_cancel(result is not None and result.cancelled)
 
@@ -411,6 +414,15 @@ class _Study:
         self.result.figures.extend(report.figures)
 
 
+def _cluster_connection(cluster: str | None):
+    """One connection to the cluster for the whole study, not one per mask group."""
+    if cluster is None:
+        return contextlib.nullcontext()
+    from .cluster import connected
+
+    return connected(cluster)
+
+
 def run_study(
     config: StudyConfig,
     store: ResultsStore,
@@ -418,17 +430,20 @@ def run_study(
     device: torch.device | str = "cpu",
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    cluster: str | None = None,
 ) -> StudyResult:
-    """Run (or resume) the study into ``store``; returns the tables and figures made."""
+    """Run (or resume) the study into ``store``; returns the tables and figures made.
+    ``cluster`` learns the per-image masks on Ray workers (:mod:`core.cluster`)."""
     started = time.perf_counter()
-    study = _Study(config, store, device, on_progress, cancel)
+    study = _Study(config, store, device, on_progress, cancel, cluster)
     steps = study.steps()
     try:
-        for k, (name, step) in enumerate(steps):
-            if on_progress is not None:
-                on_progress(Progress("study", k, len(steps), name, time.perf_counter() - started))
-            step()
-            study._check_cancel()
+        with _cluster_connection(cluster):
+            for k, (name, step) in enumerate(steps):
+                if on_progress is not None:
+                    on_progress(Progress("study", k, len(steps), name, time.perf_counter() - started))
+                step()
+                study._check_cancel()
     except _Cancelled:
         study.result.cancelled = True
     study.result.seconds = time.perf_counter() - started

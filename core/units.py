@@ -43,6 +43,8 @@ __all__ = [
     "unused_group_name",
     "plan_image_masks",
     "run_mask_units",
+    "group_slots",
+    "shard_arrays",
     "stored_image_config",
     "save_set_mask_result",
     "image_mask_history",
@@ -116,6 +118,7 @@ def run_mask_units(
     device: torch.device | str | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    cluster: str | None = None,
 ) -> ImageMaskResult | None:
     """Learn the masks of ``units`` (all of one group) in one batched job, with the settings
     and inputs stored with the group, saving each mask as it finishes together with its class
@@ -125,40 +128,26 @@ def run_mask_units(
     The batch has as many slots as the whole group would use, however many units are left,
     so a resumed or shared-out job computes every mask exactly as one uninterrupted run
     would. Masks go to the store, not memory: the result carries their statistics only
-    (``masks`` and ``histories`` are None)."""
-    if not units:
+    (``masks`` and ``histories`` are None). ``cluster`` (``ray``, ``auto`` or
+    ``ray://HOST:PORT``) shares the units out to Ray workers instead (:mod:`core.cluster`)."""
+    group = _single_group(units)
+    if group is None:
         return None
-    groups = {u.group for u in units}
-    if len(groups) != 1:
-        raise ValueError("run_mask_units takes units of one group at a time")
-    group = groups.pop()
+    if cluster is not None:
+        from .cluster import run_mask_units_on_cluster
+
+        return run_mask_units_on_cluster(store, units, model, cluster=cluster, on_progress=on_progress, cancel=cancel)
     config = stored_image_config(store, group)
     inputs = store.image_mask_inputs(group)
-    total = len(inputs["ids"])
     device = torch.device(device) if device is not None else model_device(model)
-    slots = config.batch_size or slot_count(
-        auto_batch_size(device, total, model, tuple(inputs["images"].shape[1:])), total
-    )
+    slots = group_slots(config, len(inputs["ids"]), device, model, tuple(inputs["images"].shape[1:]))
     position = {image_id: k for k, image_id in enumerate(inputs["ids"].tolist())}
     index = np.array([position[u.image_id] for u in units], dtype=np.int64)
     targets = torch.from_numpy(inputs["targets"][index]) if "targets" in inputs else None
 
     def save(part: ImageMaskResult) -> None:
-        assert part.masks is not None  # on_result sees each part before keep_masks=False drops its masks
         images = torch.from_numpy(inputs["images"][[position[i] for i in part.ids]])
-        store.append_image_masks(
-            group,
-            part.ids,
-            part.masks,
-            targets=part.targets,
-            steps=part.steps,
-            converged=part.converged,
-            prediction_kept=part.prediction_kept,
-            kept_fraction=part.kept_fraction,
-            final_loss=part.final_loss,
-            **_probabilities(model, images, part.masks, config.component),
-            **_packed_histories(part.histories or []),
-        )
+        store.append_image_masks(group, part.ids, **shard_arrays(part, model, images))
 
     def tagged(progress: Progress) -> None:
         """Progress that names the group, so a viewer knows where the finished masks appear."""
@@ -180,12 +169,42 @@ def run_mask_units(
     )
 
 
-def _probabilities(model: Classifier, images: torch.Tensor, masks: np.ndarray, component: str) -> dict[str, Any]:
-    """Class probabilities on x, M(x) and Mᶜ(x), as float32 arrays named by :data:`PROBABILITIES`."""
+def _single_group(units: Sequence[MaskUnit]) -> str | None:
+    groups = {u.group for u in units}
+    if len(groups) > 1:
+        raise ValueError("run_mask_units takes units of one group at a time")
+    return groups.pop() if groups else None
+
+
+def group_slots(
+    config: ImageMaskConfig, total: int, device: torch.device, model: Classifier, image_shape: tuple[int, ...]
+) -> int:
+    """How many images a group's batch learns at once: the slot count the whole group would
+    use, however many of its units are left or wherever they run, so that every mask comes
+    out as in one uninterrupted local run."""
+    return config.batch_size or slot_count(auto_batch_size(device, total, model, image_shape), total)
+
+
+def shard_arrays(part: ImageMaskResult, model: Classifier, images: torch.Tensor) -> dict[str, np.ndarray]:
+    """What a shard stores for finished masks ``part`` of ``images``: the masks and their
+    statistics, the class probabilities on x, M(x) and Mᶜ(x) (named by
+    :data:`PROBABILITIES`), and the convergence histories (``history_*``)."""
+    assert part.masks is not None  # callers see each part before keep_masks=False drops its masks
     x, masked, complement = (
-        masked_probabilities(model, images, m, component=component) for m in (None, masks, complement_mask(masks))
+        masked_probabilities(model, images, m, component=part.config.component)
+        for m in (None, part.masks, complement_mask(part.masks))
     )
-    return {name: p.numpy().astype(np.float32) for name, p in zip(PROBABILITIES, (x, masked, complement))}
+    return {
+        "masks": part.masks,
+        "targets": part.targets,
+        "steps": part.steps,
+        "converged": part.converged,
+        "prediction_kept": part.prediction_kept,
+        "kept_fraction": part.kept_fraction,
+        "final_loss": part.final_loss,
+        **{name: p.numpy().astype(np.float32) for name, p in zip(PROBABILITIES, (x, masked, complement))},
+        **_packed_histories(part.histories or []),
+    }
 
 
 _CURVES = ("steps", "invariance", "kept_fraction", "preserved")

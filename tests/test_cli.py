@@ -552,3 +552,14 @@ def test_study_runs_end_to_end_and_writes_the_findings(tmp_path, capsys):
     )
     assert (run / "tables" / "findings.csv").is_file() and (run / "tables" / "table2.csv").is_file()
     assert "Findings" in capsys.readouterr().out
+
+
+def test_cluster_option_without_ray_says_how_to_install_it(tmp_path, checkpoint, capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if the [cluster] extra were absent
+    arguments = ["masks", "image", "--model", str(checkpoint), *DATA, "--out", str(tmp_path / "run")]
+    assert main([*arguments, "--cluster", "ray", "--quiet"]) == 2
+    assert 'pip install -e ".[cluster]"' in _error(capsys)
+    assert main([*arguments, "--cluster", "somewhere", "--quiet"]) == 2
+    assert "--cluster must be ray, auto or ray://HOST:PORT" in _error(capsys)
+    assert main(["masks", "set", "--model", str(checkpoint), *DATA, "--cluster", "ray", "--out", "x"]) == 2
+    assert "--cluster applies to per-image masks only" in _error(capsys)
