@@ -136,6 +136,7 @@ def learn_dropped_image_masks(
     group: str,
     config: ImageMaskConfig,
     device: torch.device,
+    cluster: str | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ImageJobResult:
@@ -150,7 +151,7 @@ def learn_dropped_image_masks(
     units = plan_image_masks(
         store, group, images, model_name=model_name, config=config, inputs="clean", dataset=images.name
     )
-    run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
+    run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster)
     return ImageJobResult(group=group, done=len(store.finished_ids(group)), total=len(images), problems=problems)
 
 
@@ -164,6 +165,7 @@ def attack_and_mask(
     attack: AttackConfig,
     config: ImageMaskConfig,
     device: torch.device,
+    cluster: str | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ImageJobResult:
@@ -195,7 +197,7 @@ def attack_and_mask(
         pairs_with=clean_group,
         attack=attack.to_dict(),
     )
-    run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
+    run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster)
     return ImageJobResult(group=group, done=len(store.finished_ids(group)), total=len(index))
 
 
@@ -222,6 +224,7 @@ def compare_models(
     images_per_class: int,
     image_config: ImageMaskConfig,
     device: torch.device,
+    cluster: str | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ):
@@ -272,7 +275,9 @@ def compare_models(
             units = plan_image_masks(
                 store, group, subset, model_name=name, config=image_config, inputs="clean", dataset=data.name
             )
-            result = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel)
+            result = run_mask_units(
+                store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster
+            )
             if result is not None and result.cancelled:
                 return None
     return write_report(
@@ -346,6 +351,7 @@ def adversarial_maps_job(
     per_class: int,
     config,
     device: torch.device,
+    cluster: str | None = None,
     on_progress=None,
     cancel=None,
 ):
@@ -354,7 +360,15 @@ def adversarial_maps_job(
 
     images = _analysis_images(model, data_spec, val_per_class, per_class)
     return run_adversarial_maps(
-        store, model_name, model, images, config=config, device=device, on_progress=on_progress, cancel=cancel
+        store,
+        model_name,
+        model,
+        images,
+        config=config,
+        device=device,
+        on_progress=on_progress,
+        cancel=cancel,
+        cluster=cluster,
     )
 
 

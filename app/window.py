@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QMainWindow,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.cluster import check_cluster
 from core.devices import DEVICE_CHOICES, resolve_device
 from core.errors import DeviceError, FourierMasksError
 from core.masks import ImageMaskConfig
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         device = str(settings.value("device", "auto"))
+        self.cluster: str | None = str(settings.value("cluster", "") or "") or None  # per-image masks on Ray
         try:
             self.workbench = Workbench(paths, device)
         except DeviceError:
@@ -283,6 +286,22 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda checked=False, n=name: self.set_device(n))
             group.addAction(action)
             device_menu.addAction(action)
+        cluster_menu = settings.addMenu("Per-image masks on")
+        clusters = QActionGroup(self)
+        choices = (
+            ("this machine", None),
+            ("a local Ray cluster (all cores)", "ray"),
+            ("the running Ray cluster (ray start)", "auto"),
+            ("a Ray cluster at ray://HOST:PORT…", "ray://"),
+        )
+        for text, value in choices:
+            action = QAction(text, self, checkable=True)
+            action.setChecked(
+                value == self.cluster or (value == "ray://" and (self.cluster or "").startswith("ray://"))
+            )
+            action.triggered.connect(lambda checked=False, v=value: self.set_cluster(v))
+            clusters.addAction(action)
+            cluster_menu.addAction(action)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Report a problem…", self.report_problem)
         self._action(help_menu, "About Fourier Masks", self.about)
@@ -314,8 +333,26 @@ class MainWindow(QMainWindow):
         self.settings.setValue("device", name)
         self._update_device_label()
 
+    def set_cluster(self, value: str | None) -> None:
+        """Where jobs learn per-image masks: this machine (None) or a Ray cluster."""
+        if value == "ray://":
+            address, ok = QInputDialog.getText(self, "Ray cluster", "Address (ray://HOST:PORT):", text="ray://")
+            if not ok:
+                return
+            value = address.strip()
+        if value is not None:
+            try:
+                check_cluster(value)
+            except FourierMasksError as exc:
+                self.show_message("error", str(exc))
+                return
+        self.cluster = value
+        self.settings.setValue("cluster", value or "")
+        self._update_device_label()
+
     def _update_device_label(self) -> None:
-        self.device_label.setText(f"device: {self.workbench.device} ({self.workbench.device_name})")
+        where = f" · per-image masks on {self.cluster}" if self.cluster else ""
+        self.device_label.setText(f"device: {self.workbench.device} ({self.workbench.device_name}){where}")
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -439,6 +476,7 @@ class MainWindow(QMainWindow):
             config=config,
             store=store,
             device=self.workbench.device,
+            cluster=self.cluster,
         )
 
     def _after_study(self, folder: Path, name: str) -> None:
@@ -507,6 +545,7 @@ class MainWindow(QMainWindow):
             group=unused_group_name(store, f"image/{name}-drop"),
             config=self.image_config,
             device=self.workbench.device,
+            cluster=self.cluster,
         )
 
     def _after_image_masks(self, result: jobs.ImageJobResult) -> None:
@@ -558,6 +597,7 @@ class MainWindow(QMainWindow):
             attack=request.attack,
             config=request.masks,
             device=self.workbench.device,
+            cluster=self.cluster,
         )
 
     def ask_train(self) -> None:
@@ -609,6 +649,7 @@ class MainWindow(QMainWindow):
             images_per_class=request.images_per_class,
             image_config=request.image_masks,
             device=self.workbench.device,
+            cluster=self.cluster,
         )
 
     def _after_compare(self, result) -> None:
@@ -648,6 +689,7 @@ class MainWindow(QMainWindow):
             per_class=request.data.per_class,
             config=request.config,
             device=self.workbench.device,
+            cluster=self.cluster,
         )
 
     def ask_heat_map(self, model_name: str) -> None:

@@ -586,3 +586,19 @@ def test_a_run_made_with_the_cli_shows_predictions_and_convergence(qtbot, window
     epochs, accuracy = convergence.history["prediction kept / accuracy"]
     assert epochs == [1.0, 2.0] and all(0 <= a <= 1 for a in accuracy)
     assert convergence.xlabel == "epoch"
+
+
+def test_the_cluster_setting_is_checked_and_remembered(qtbot, window):
+    window.set_cluster("somewhere")
+    assert window.cluster is None and "--cluster must be ray" in window.message_bar.text
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        window.set_cluster("ray")
+        assert window.cluster is None and "[cluster]" in window.message_bar.text
+        return
+    window.set_cluster("ray")
+    assert window.cluster == "ray" and window.settings.value("cluster") == "ray"
+    assert "per-image masks on ray" in window.device_label.text()
+    window.set_cluster(None)
+    assert window.cluster is None and window.settings.value("cluster") == ""
