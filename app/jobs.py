@@ -349,27 +349,14 @@ def adversarial_maps_job(
     data_spec: str,
     val_per_class: int,
     per_class: int,
-    config,
-    device: torch.device,
-    cluster: str | None = None,
-    on_progress=None,
-    cancel=None,
+    **options,
 ):
-    """Essential vs adversarial frequency maps of the model (:mod:`core.advmaps`)."""
+    """Essential vs adversarial frequency maps of the model (:mod:`core.advmaps`); ``options``
+    are :func:`core.analyses.run_adversarial_maps`'s (config, device, cluster, progress, cancel)."""
     from core.analyses import run_adversarial_maps
 
     images = _analysis_images(model, data_spec, val_per_class, per_class)
-    return run_adversarial_maps(
-        store,
-        model_name,
-        model,
-        images,
-        config=config,
-        device=device,
-        on_progress=on_progress,
-        cancel=cancel,
-        cluster=cluster,
-    )
+    return run_adversarial_maps(store, model_name, model, images, **options)
 
 
 def heat_map_job(
