@@ -32,7 +32,7 @@ from .masks import ImageMaskConfig, ImageMaskResult, learn_image_masks
 from .models import Classifier
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .store import ResultsStore
-from .units import MaskUnit, group_slots, shard_arrays, stored_image_config
+from .units import MaskUnit, group_slots, shard_arrays, single_group, stored_image_config
 
 __all__ = ["check_cluster", "connected", "run_mask_units_on_cluster"]
 
@@ -102,11 +102,9 @@ def run_mask_units_on_cluster(
     engine counts them). Cancelling cancels the running chunks and keeps every mask already
     received; the result is then marked cancelled. Returns the statistics of the masks
     learned (``masks`` and ``histories`` are None, as for the local engine)."""
-    if not units:
+    group = single_group(units)
+    if group is None:
         return None
-    group = units[0].group
-    if any(u.group != group for u in units):
-        raise ValueError("run_mask_units_on_cluster takes units of one group at a time")
     check_cluster(cluster)
     config = stored_image_config(store, group)
     inputs = store.image_mask_inputs(group)

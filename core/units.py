@@ -44,6 +44,7 @@ __all__ = [
     "plan_image_masks",
     "run_mask_units",
     "group_slots",
+    "single_group",
     "shard_arrays",
     "stored_image_config",
     "save_set_mask_result",
@@ -130,7 +131,7 @@ def run_mask_units(
     would. Masks go to the store, not memory: the result carries their statistics only
     (``masks`` and ``histories`` are None). ``cluster`` (``ray``, ``auto`` or
     ``ray://HOST:PORT``) shares the units out to Ray workers instead (:mod:`core.cluster`)."""
-    group = _single_group(units)
+    group = single_group(units)
     if group is None:
         return None
     if cluster is not None:
@@ -169,7 +170,8 @@ def run_mask_units(
     )
 
 
-def _single_group(units: Sequence[MaskUnit]) -> str | None:
+def single_group(units: Sequence[MaskUnit]) -> str | None:
+    """The one group ``units`` belong to (None for no units); units of several are an error."""
     groups = {u.group for u in units}
     if len(groups) > 1:
         raise ValueError("run_mask_units takes units of one group at a time")
