@@ -188,11 +188,8 @@ def adversarial_maps(
         role="essential",
         dataset=images.name,
     )
-    run = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster)
-    if run is not None and run.cancelled:
-        result.cancelled = True
-        return result
-    essential = store.load_image_masks(result.essential_group)
+    # Every attack first, so the essential and adversarial masks share one queue.
+    attacked: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for method in config.attacks:
         attack = dataclasses.replace(config.attack, method=method)
         adversarial = attack_images(
@@ -203,12 +200,12 @@ def adversarial_maps(
             return result
         adversarial_prediction = predict(model, adversarial)[1]
         flipped = torch.nonzero(adversarial_prediction != clean.labels).flatten()
-        group = f"image/{model_name}-advmap-{method}"
+        attacked[method] = adversarial_prediction, flipped
         if len(flipped):
             flipped_set = dataclasses.replace(clean.subset(flipped), images=adversarial[flipped])
-            units = plan_image_masks(
+            units += plan_image_masks(
                 store,
-                group,
+                _adversarial_group(model_name, method),
                 flipped_set,
                 model_name=model_name,
                 config=masks,
@@ -217,16 +214,28 @@ def adversarial_maps(
                 pairs_with=result.essential_group,
                 attack=attack.to_dict(),
             )
-            run = run_mask_units(
-                store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster
-            )
-            if run is not None and run.cancelled:
-                result.cancelled = True
-                return result
+    run = run_mask_units(store, units, model, device=device, on_progress=on_progress, cancel=cancel, cluster=cluster)
+    if run is not None and run.cancelled:
+        result.cancelled = True
+        return result
+    essential = store.load_image_masks(result.essential_group)
+    for method, (adversarial_prediction, flipped) in attacked.items():
         result.comparisons[method] = _compare(
-            store, group, essential, clean, clean_prediction[correct], adversarial_prediction, flipped, method, config
+            store,
+            _adversarial_group(model_name, method),
+            essential,
+            clean,
+            clean_prediction[correct],
+            adversarial_prediction,
+            flipped,
+            method,
+            config,
         )
     return result
+
+
+def _adversarial_group(model_name: str, method: str) -> str:
+    return f"image/{model_name}-advmap-{method}"
 
 
 def _compare(

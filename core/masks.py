@@ -427,8 +427,8 @@ def learn_image_masks(
     Args:
         model: the frozen classifier (its state is restored afterwards).
         images: ``(N, C, H, W)`` in [0, 1].
-        targets: classes whose loss the mask must preserve; default: the model's own
-            predictions on ``images`` (so misclassified and adversarial images get masks).
+        targets: classes whose loss the mask must preserve; default (or -1 for an image):
+            the model's own prediction (so misclassified and adversarial images get masks).
         ids: a name per image (default ``"0" … "N-1"``); results are keyed by it.
         on_progress: receives stage ``image-masks`` events counting optimiser steps out of
             the step budget ``N × max_steps`` (see :func:`_report`); ``masks_done`` in the
@@ -643,8 +643,10 @@ class _MaskBatch:
         with torch.no_grad():
             # All slots, so every image's numbers come from a batch of the same size.
             logits = run_checked(self.net, self.inputs, "on the clean images")[index]
-            given = self.given_targets
-            y = logits.argmax(dim=1) if given is None else given[take].to(self.device)
+            y = logits.argmax(dim=1)
+            if self.given_targets is not None:  # -1: the model's own prediction
+                given = self.given_targets[take].to(self.device)
+                y = torch.where(given >= 0, given, y)
             self.clean_loss[index] = F.cross_entropy(logits, y, reduction="none")
         self.spectra[index] = torch.fft.fft2(self.inputs[index])
         self.targets[index] = y

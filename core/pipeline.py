@@ -193,19 +193,22 @@ class _Study:
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
         """The vanilla model and its masks come first, so the first masks appear (and can be
-        watched converging) within seconds; every step is independent of the order."""
+        watched converging) within seconds; its adversarial images come just before, so its
+        clean and adversarial masks share one queue (a full batch to the last mask). Every
+        step is independent of the order."""
         others = [code for code in self.codes if code != "N"]
         return [
             ("load data", self.load_data),
             ("train the vanilla model N", lambda: self.train_models(["N"])),
             ("dataset mask of N", lambda: self.learn_set_masks(["N"])),
-            ("single-image masks of N", lambda: self.learn_image_masks(first=True)),
+            ("adversarial images of N", lambda: self.make_adversarial(["N"])),
+            ("single-image masks of N, clean and adversarial", lambda: self.learn_image_masks(["N"])),
             ("train the other models", lambda: self.train_models(others)),
             ("dataset masks of the other models", lambda: self.learn_set_masks(others)),
             ("seed stability", self.learn_stability_masks),
             ("class masks", self.learn_class_masks),
-            ("adversarial images", self.make_adversarial),
-            ("adversarial and cross-model single-image masks", lambda: self.learn_image_masks(first=False)),
+            ("adversarial images of A", lambda: self.make_adversarial(others)),
+            ("cross-model single-image masks", lambda: self.learn_image_masks(others)),
             ("tables, energies, clusters and figures", self.write_report),
         ]
 
@@ -328,11 +331,9 @@ class _Study:
             },
         )
 
-    def _adversarial_codes(self) -> list[str]:
-        return [code for code in ("N", "A") if code in self.models]
-
-    def make_adversarial(self) -> None:
-        for code in self._adversarial_codes():
+    def make_adversarial(self, codes: list[str]) -> None:
+        """PGD images of the subset for N and A (those of ``codes``), kept in the run."""
+        for code in [code for code in ("N", "A") if code in codes and code in self.models]:
             name = f"adversarial-{code}"
             if self.store.path(f"data/{name}.npz").exists():
                 stored = self.store.load_arrays(name)
@@ -366,24 +367,28 @@ class _Study:
             groups.append(("image/A-clean", "A", self.subset, "clean"))
         return groups
 
-    def learn_image_masks(self, first: bool) -> None:
-        """``first``: model N's clean images only; otherwise every other group."""
-        for group, code, images, kind in self._image_groups():
-            if (group == "image/N-clean") != first:
-                continue
-            extra: dict[str, Any] = (
-                {"attack": self.config.attack.to_dict(), "pairs_with": "image/N-clean"} if kind == "adversarial" else {}
-            )
-            units = plan_image_masks(
-                self.store,
-                group,
-                images,
-                model_name=code,
-                config=self.config.image_mask,
-                inputs=kind,
-                dataset=self.data.val.name,
-                **extra,
-            )
+    def learn_image_masks(self, codes: list[str]) -> None:
+        """The per-image groups of the models in ``codes``, one queue per model."""
+        for code in codes:
+            units = []
+            for group, model_code, images, kind in self._image_groups():
+                if model_code != code:
+                    continue
+                extra: dict[str, Any] = (
+                    {"attack": self.config.attack.to_dict(), "pairs_with": "image/N-clean"}
+                    if kind == "adversarial"
+                    else {}
+                )
+                units += plan_image_masks(
+                    self.store,
+                    group,
+                    images,
+                    model_name=code,
+                    config=self.config.image_mask,
+                    inputs=kind,
+                    dataset=self.data.val.name,
+                    **extra,
+                )
             result = run_mask_units(
                 self.store,
                 units,

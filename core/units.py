@@ -44,6 +44,7 @@ __all__ = [
     "plan_image_masks",
     "run_mask_units",
     "group_slots",
+    "queue_config",
     "single_group",
     "shard_arrays",
     "stored_image_config",
@@ -121,69 +122,145 @@ def run_mask_units(
     cancel: CancelToken | None = None,
     cluster: str | None = None,
 ) -> ImageMaskResult | None:
-    """Learn the masks of ``units`` (all of one group) in one batched job, with the settings
-    and inputs stored with the group, saving each mask as it finishes together with its class
-    probabilities on x, M(x) and Mᶜ(x) and its convergence history. Progress events carry
-    the group's name in their payload (``group``).
+    """Learn the masks of ``units`` in one batched job, with the settings and inputs stored
+    with their groups, saving each mask as it finishes together with its class probabilities
+    on x, M(x) and Mᶜ(x) and its convergence history.
 
-    The batch has as many slots as the whole group would use, however many units are left,
-    so a resumed or shared-out job computes every mask exactly as one uninterrupted run
-    would. Masks go to the store, not memory: the result carries their statistics only
-    (``masks`` and ``histories`` are None). ``cluster`` (``ray``, ``auto`` or
-    ``ray://HOST:PORT``) shares the units out to Ray workers instead (:mod:`core.cluster`)."""
-    group = single_group(units)
-    if group is None:
+    Units of several groups (say the clean and the adversarial images of one model) share one
+    queue, in the order given: a slot freed at the end of one group takes an image of the
+    next, so the batch stays full until the very last masks, not to the end of every group.
+    Such groups must have been declared with the same settings and image size (one batch,
+    one model, one rule); ``model`` learns them all.
+
+    The batch has as many slots as the queue's groups would use in full, however many units
+    are left, so a resumed or shared-out job computes every mask exactly as one uninterrupted
+    run would (on the CPU, bit for bit: slot counts are multiples of 8, see
+    :func:`~core.masks.slot_count`). Masks go to the store, not memory: the result carries
+    their statistics only (``masks`` and ``histories`` are None).
+    Progress events name the group the latest masks were written to (``group``) and give
+    each learning image's group (``groups``, beside ``ids``). ``cluster`` (``ray``, ``auto``
+    or ``ray://HOST:PORT``) shares the units out to Ray workers instead, a group at a time
+    (:mod:`core.cluster`)."""
+    groups = list(dict.fromkeys(u.group for u in units))
+    if not groups:
         return None
     if cluster is not None:
-        from .cluster import run_mask_units_on_cluster
-
-        return run_mask_units_on_cluster(store, units, model, cluster=cluster, on_progress=on_progress, cancel=cancel)
-    config = stored_image_config(store, group)
-    inputs = store.image_mask_inputs(group)
+        return _run_groups_on_cluster(store, units, groups, model, cluster, on_progress, cancel)
+    config = queue_config(store, groups)
+    inputs = {group: store.image_mask_inputs(group) for group in groups}
+    image_shape = _queue_image_shape(inputs)
     device = torch.device(device) if device is not None else model_device(model)
-    slots = group_slots(config, len(inputs["ids"]), device, model, tuple(inputs["images"].shape[1:]))
-    position = {image_id: k for k, image_id in enumerate(inputs["ids"].tolist())}
-    index = np.array([position[u.image_id] for u in units], dtype=np.int64)
-    targets = torch.from_numpy(inputs["targets"][index]) if "targets" in inputs else None
+    declared = sum(len(arrays["ids"]) for arrays in inputs.values())
+    slots = group_slots(config, declared, device, model, image_shape)
+    position = {
+        group: {image_id: k for k, image_id in enumerate(arrays["ids"].tolist())} for group, arrays in inputs.items()
+    }
+    rows = [position[u.group][u.image_id] for u in units]
+    images = torch.from_numpy(np.stack([inputs[u.group]["images"][k] for u, k in zip(units, rows)]))
+    # A target of -1 asks for the model's own prediction (groups declared without targets).
+    targets = torch.tensor(
+        [int(inputs[u.group]["targets"][k]) if "targets" in inputs[u.group] else -1 for u, k in zip(units, rows)],
+        dtype=torch.int64,
+    )
+    written = [groups[0]]
 
     def save(part: ImageMaskResult) -> None:
-        images = torch.from_numpy(inputs["images"][[position[i] for i in part.ids]])
-        store.append_image_masks(group, part.ids, **shard_arrays(part, model, images))
+        """Split a finished part by group and write each group's shard."""
+        queued = [units[int(key)] for key in part.ids]
+        for group in dict.fromkeys(u.group for u in queued):
+            index = [k for k, u in enumerate(queued) if u.group == group]
+            shard = part.subset(index)
+            shard.ids = [queued[k].image_id for k in index]
+            store.append_image_masks(
+                group, shard.ids, **shard_arrays(shard, model, images[[int(part.ids[k]) for k in index]])
+            )
+            written[0] = group
 
-    def tagged(progress: Progress) -> None:
-        """Progress that names the group, so a viewer knows where the finished masks appear."""
+    def named(progress: Progress) -> None:
+        """Progress with the queue's positions turned back into groups and image ids."""
         assert on_progress is not None
-        on_progress(dataclasses.replace(progress, payload={**progress.payload, "group": group}))
+        payload = dict(progress.payload, group=written[0])
+        if "ids" in payload:
+            queued = [units[int(key)] for key in payload["ids"]]
+            payload["ids"] = [u.image_id for u in queued]
+            payload["groups"] = [u.group for u in queued]
+        on_progress(dataclasses.replace(progress, payload=payload))
 
-    return learn_image_masks(
+    result = learn_image_masks(
         model,
-        torch.from_numpy(inputs["images"][index]),
-        ids=[u.image_id for u in units],
+        images,
+        ids=[str(k) for k in range(len(units))],
         targets=targets,
         config=config,
         device=device,
-        on_progress=tagged if on_progress is not None else None,
+        on_progress=named if on_progress is not None else None,
         on_result=save,
         cancel=cancel,
         slots=slots,
         keep_masks=False,
     )
+    result.ids = [units[int(key)].image_id for key in result.ids]
+    return result
+
+
+def queue_config(store: ResultsStore, groups: Sequence[str]) -> ImageMaskConfig:
+    """The one mask configuration that ``groups`` were declared with; groups that differ
+    cannot share a batch."""
+    configs = {group: stored_image_config(store, group) for group in groups}
+    first = configs[groups[0]]
+    for group, config in configs.items():
+        if config != first:
+            raise ConfigError(
+                f"mask groups {groups[0]!r} and {group!r} were declared with different settings; "
+                "learn them in separate jobs"
+            )
+    return first
+
+
+def _queue_image_shape(inputs: dict[str, dict[str, np.ndarray]]) -> tuple[int, ...]:
+    shapes = {tuple(arrays["images"].shape[1:]) for arrays in inputs.values()}
+    if len(shapes) > 1:
+        raise ConfigError(f"mask groups of different image shapes {sorted(shapes)} cannot share a batch")
+    return shapes.pop()
+
+
+def _run_groups_on_cluster(store, units, groups, model, cluster, on_progress, cancel) -> ImageMaskResult:
+    """Each group's units on the cluster in turn; the workers' chunks keep it busy."""
+    from .cluster import run_mask_units_on_cluster
+
+    parts = []
+    for group in groups:
+        part = run_mask_units_on_cluster(
+            store,
+            [u for u in units if u.group == group],
+            model,
+            cluster=cluster,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        assert part is not None  # the group has units
+        parts.append(part)
+        if part.cancelled:
+            break
+    result = ImageMaskResult.concatenate(parts, parts[0].config)
+    result.cancelled = parts[-1].cancelled
+    return result
 
 
 def single_group(units: Sequence[MaskUnit]) -> str | None:
     """The one group ``units`` belong to (None for no units); units of several are an error."""
     groups = {u.group for u in units}
     if len(groups) > 1:
-        raise ValueError("run_mask_units takes units of one group at a time")
+        raise ValueError("a cluster job takes units of one group at a time")
     return groups.pop() if groups else None
 
 
 def group_slots(
     config: ImageMaskConfig, total: int, device: torch.device, model: Classifier, image_shape: tuple[int, ...]
 ) -> int:
-    """How many images a group's batch learns at once: the slot count the whole group would
-    use, however many of its units are left or wherever they run, so that every mask comes
-    out as in one uninterrupted local run."""
+    """How many images a batch learns at once: the slot count for the ``total`` images its
+    groups were declared with, however many of their units are left or wherever they run, so
+    that every mask comes out as in one uninterrupted local run."""
     return config.batch_size or slot_count(auto_batch_size(device, total, model, image_shape), total)
 
 

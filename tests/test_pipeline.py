@@ -182,5 +182,6 @@ def test_cancelled_study_keeps_finished_work(tmp_path):
     assert result.cancelled
     store = ResultsStore.open(tmp_path)
     assert store.model_names() == ["N", "S"]
-    assert store.mask_groups() == ["image/N-clean", "set/N"]  # N's masks came first
+    # N's masks came first, its clean and adversarial images in one queue
+    assert store.mask_groups() == ["image/N-adversarial", "image/N-clean", "set/N"]
     assert store.read_json("run.json")["status"] == "cancelled"
