@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from published import published_mask  # noqa: E402
 
+from core.checkpoints import load_model, save_checkpoint  # noqa: E402
 from core.data import load_builtin  # noqa: E402
 from core.devices import resolve_device, tune_cpu_allocator  # noqa: E402
 from core.masks import ImageMaskConfig, SetMaskConfig, auto_batch_size, learn_image_masks, learn_set_mask  # noqa: E402
@@ -123,18 +124,46 @@ else:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def benchmark(arch: str, args, device: torch.device) -> None:
+def trained_model(arch: str, args, device: torch.device):
+    """A model trained briefly on the built-in shapes (``args.size``, grayscale), its data
+    splits, and the first ``args.images`` validation images on ``device``."""
     print(f"\n== {arch}, {args.size}×{args.size} grayscale, {device} ==", flush=True)
     data = load_builtin("shapes", args.train_per_class, max(args.images // 6 + 1, 20), size=args.size)
     train = TrainConfig(arch=arch, epochs=args.epochs, max_lr=3e-3, crop_scale=(0.8, 1.0))
     started = time.perf_counter()
-    model = train_model(data.train, data.val, config=train, device=device).model.to(device).eval()
+    kept = getattr(args, "checkpoint", None)  # a model trained by an earlier run, reused
+    if kept and Path(kept).exists():
+        model = load_model(kept, device=device).eval()
+    else:
+        model = train_model(data.train, data.val, config=train, device=device).model.to(device).eval()
+        if kept:
+            save_checkpoint(model, kept)
     print(
         f"  (trained in {time.perf_counter() - started:.0f} s, validation accuracy "
         f"{100 * model.info.metrics['val_accuracy']:.1f} %)",
         flush=True,
     )
-    images = data.val.images[: args.images].to(device)
+    return model, data, data.val.images[: args.images].to(device)
+
+
+def full_batch_step_rate(model, images: torch.Tensor, batch: int, steady_steps: int, device) -> float:
+    """Image-steps per second of the engine's masked step at a full batch (FFTs, Adam and the
+    stop rule included): the difference of a 5-step and a ``steady_steps``-step job in which
+    no mask stops, after a warm-up."""
+    full = images[torch.arange(batch) % len(images)]
+    steady = ImageMaskConfig.fast(max_steps=steady_steps, patience=10**9, batch_size=batch)
+    seconds = []
+    for steps in (5, 5, steady_steps):
+        sync(device)
+        start = time.perf_counter()
+        learn_image_masks(model, full, config=steady.replace(max_steps=steps), device=device)
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    return batch * (steady_steps - 5) / (seconds[2] - seconds[1])
+
+
+def benchmark(arch: str, args, device: torch.device) -> None:
+    model, data, images = trained_model(arch, args, device)
     subset = images[: args.baseline_images]
 
     # 1. the published algorithm, one image at a time
@@ -234,16 +263,7 @@ def record_the_rest(arch, args, device, model, data, images, ours, ours_seconds)
     with frozen(model):
         plain = forward_backward_rate(model, x, args.repeats, device)
         fused = forward_backward_rate(fused_for_inference(model.net), model.normalization(x), args.repeats, device)
-    full = images[torch.arange(batch) % len(images)]
-    steady = ImageMaskConfig.fast(max_steps=args.steady_steps, patience=10**9, batch_size=batch)
-    seconds = []
-    for steps in (5, 5, args.steady_steps):  # warm-up, then the difference of a short and a long job
-        sync(device)
-        start = time.perf_counter()
-        learn_image_masks(model, full, config=steady.replace(max_steps=steps), device=device)
-        sync(device)
-        seconds.append(time.perf_counter() - start)
-    step_rate = batch * (args.steady_steps - 5) / (seconds[2] - seconds[1])
+    step_rate = full_batch_step_rate(model, images, batch, args.steady_steps, device)
     engine_steps = ours.steps.sum() / ours_seconds
     record(arch, "network forward+backward, as given", plain, "images/s", f"batch {batch}")
     record(arch, "network forward+backward, fused + channels-last", fused, "images/s", f"batch {batch}")
