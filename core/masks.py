@@ -400,12 +400,21 @@ def auto_batch_size(
         out = net(torch.fft.ifft2(torch.fft.fft2(x) * mask).real)
         torch.autograd.grad(out.sum(), mask)
         per_image = (torch.cuda.max_memory_allocated(device) - start) / probe
-        per_image += 40 * int(np.prod(image_shape))  # slot state: spectra, inputs, Adam moments
         del mask, x, out
         torch.cuda.empty_cache()
-        return max(1, min(n, 4096, int(memory_fraction * free / per_image)))
+        return batch_for_memory(free, per_image, n, image_shape, memory_fraction)
     except RuntimeError:
         return max(1, min(n, 256))
+
+
+def batch_for_memory(
+    free_bytes: float, probe_bytes_per_image: float, n: int, image_shape: tuple[int, ...], memory_fraction: float
+) -> int:
+    """The GPU batch :func:`auto_batch_size` picks from a probe step's peak memory per image:
+    as many images as ``memory_fraction`` of the free memory holds once each slot's own state
+    (spectra, inputs, Adam moments: 40 bytes a pixel) is added, at most 4 096 and ``n``."""
+    per_image = probe_bytes_per_image + 40 * int(np.prod(image_shape))
+    return max(1, min(n, 4096, int(memory_fraction * free_bytes / per_image)))
 
 
 def learn_image_masks(

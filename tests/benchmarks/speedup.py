@@ -66,7 +66,8 @@ def published_seconds_per_step(model, images: torch.Tensor, steps: int, device) 
 def published_rule_run(model, images: torch.Tensor, budget: float, device):
     """Steps each image takes under the published rule (engine, batched), the images still
     learning when ``budget`` seconds ran out (their steps so far: lower bounds), the kept
-    fractions of the finished ones (NaN for the others) and the run's wall time."""
+    fractions and whether the prediction was kept, for the finished ones (NaN and False for
+    the others), and the run's wall time."""
     stop = threading.Event()
     latest: dict = {}
     started = time.perf_counter()
@@ -85,7 +86,12 @@ def published_rule_run(model, images: torch.Tensor, budget: float, device):
     steps = np.array([finished.get(i, latest.get(i, 0)) for i in ids], dtype=np.float64)
     unfinished = np.array([i not in finished for i in ids])
     kept = dict(zip(result.ids, result.kept_fraction.tolist()))
-    return steps, unfinished, np.array([kept.get(i, np.nan) for i in ids]), seconds
+    preserved = dict(zip(result.ids, result.prediction_kept.tolist()))
+    outcome = {
+        "kept_fraction": np.array([kept.get(i, np.nan) for i in ids]),
+        "prediction_kept": np.array([preserved.get(i, False) for i in ids]),
+    }
+    return steps, unfinished, outcome, seconds
 
 
 def sample_spread(values: np.ndarray) -> str:
@@ -129,7 +135,7 @@ def main() -> int:
     engine_seconds = time.perf_counter() - start
     per_step.append(published_seconds_per_step(model, timing, args.timing_steps, device))
     step_time = min(per_step)
-    published_steps, unfinished, published_kept, published_rule_seconds = published_rule_run(
+    published_steps, unfinished, published, published_rule_seconds = published_rule_run(
         model, images, args.published_budget, device
     )
     bound = " (lower bound)" if unfinished.any() else ""
@@ -177,12 +183,29 @@ def main() -> int:
         f"{published_steps.sum():.0f} published / {engine.steps.sum()} fast-rule steps{bound}",
     )
     finished = ~unfinished
+    published_kept = published["kept_fraction"][finished]
+    fast_kept = engine.kept_fraction[finished]
+    which = f"the {int(finished.sum())} images the published-rule run finished"
     record(
         arch,
         "median kept fraction, fast / published rule",
-        float(np.median(engine.kept_fraction[finished]) / np.median(published_kept[finished])),
+        float(np.median(fast_kept) / np.median(published_kept)),
         "ratio",
-        f"the {int(finished.sum())} images the published-rule run finished",
+        f"{which}: published {100 * np.median(published_kept):.2f} %, fast {100 * np.median(fast_kept):.2f} %",
+    )
+    record(
+        arch,
+        "images whose kept fraction is within 10 % of the published rule's",
+        100 * float(np.mean(np.abs(fast_kept - published_kept) <= 0.1 * published_kept)),
+        "%",
+        which,
+    )
+    record(
+        arch,
+        "predictions kept by the final mask, fast rule",
+        100 * float(engine.prediction_kept.mean()),
+        "%",
+        f"published rule {100 * published['prediction_kept'][finished].mean():.0f} % ({which})",
     )
 
     rng = np.random.default_rng(0)

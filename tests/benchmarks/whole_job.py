@@ -20,8 +20,8 @@ Writes ``benchmarks/whole-job-<device>-<model>.csv``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import csv
+import dataclasses
 import json
 import sys
 import tempfile
