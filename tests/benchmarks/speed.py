@@ -129,7 +129,7 @@ def trained_model(arch: str, args, device: torch.device):
     splits, and the first ``args.images`` validation images on ``device``."""
     print(f"\n== {arch}, {args.size}×{args.size} grayscale, {device} ==", flush=True)
     data = load_builtin("shapes", args.train_per_class, max(args.images // 6 + 1, 20), size=args.size)
-    train = TrainConfig(arch=arch, epochs=args.epochs, max_lr=3e-3, crop_scale=(0.8, 1.0))
+    train = TrainConfig(arch=arch, epochs=args.epochs, max_lr=getattr(args, "max_lr", 3e-3), crop_scale=(0.8, 1.0))
     started = time.perf_counter()
     kept = getattr(args, "checkpoint", None)  # a model trained by an earlier run, reused
     if kept and Path(kept).exists():

@@ -106,6 +106,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--train-per-class", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--max-lr", type=float, default=3e-3, help="of the brief training (VGG11-bn needs 1e-3)")
     parser.add_argument("--timing-images", type=int, default=3, help="images of the published loop's step timing")
     parser.add_argument("--timing-steps", type=int, default=200)
     parser.add_argument(
