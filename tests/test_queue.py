@@ -91,9 +91,7 @@ def test_a_cancelled_queue_resumes_to_the_uninterrupted_masks(tmp_path, tiny_mod
 def test_groups_with_different_settings_do_not_share_a_queue(tmp_path, tiny_model):
     store = ResultsStore(tmp_path / "run")
     clean = plan_image_masks(store, "image/m-clean", _image_set(1, 8), model_name="m", config=CONFIG)
-    other = plan_image_masks(
-        store, "image/m-other", _image_set(2, 8), model_name="m", config=CONFIG.replace(lam=0.5)
-    )
+    other = plan_image_masks(store, "image/m-other", _image_set(2, 8), model_name="m", config=CONFIG.replace(lam=0.5))
     with pytest.raises(ConfigError, match="different settings"):
         run_mask_units(store, clean + other, tiny_model)
     assert not store.finished_ids("image/m-clean")  # nothing half-done
