@@ -1156,8 +1156,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("published", "fast"),
         default=None,
         help="per-image stop rule: 'published' (the default, up to 20 000 steps) or 'fast': the published rule, "
-        "but masks still learning at step 2 000 anneal (cosine) to a stop by step 3 000; measured within 10 %% "
-        "of the published kept fraction for 97 %% of masks (README, Performance)",
+        "but masks still learning at step 2 000 anneal (cosine) to a stop by step 3 000; what it changes in "
+        "the masks is measured in the README (Performance)",
     )
     p.add_argument("--max-epochs", type=positive_int, default=None, help="set/class epoch limit (default 100)")
     p.add_argument(
