@@ -62,6 +62,17 @@ def record(model: str, metric: str, value: float, unit: str, note: str = "") -> 
     print(f"  {metric:58s} {value:12.4g} {unit:18s} {note}", flush=True)
 
 
+def write_rows(target: Path, machine: dict) -> None:
+    """The recorded rows as CSV, with the machine they were measured on as a last comment line."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["model", "metric", "value", "unit", "note"])
+        writer.writeheader()
+        writer.writerows(ROWS)
+        handle.write(f"# {json.dumps(machine)}\n")
+    print(f"\nwritten {target}")
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -354,13 +365,7 @@ def main() -> int:
     for arch in args.models:
         benchmark(arch, args, device)
     target = Path(args.csv) if args.csv else ROOT / "benchmarks" / f"speed-{device.type}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["model", "metric", "value", "unit", "note"])
-        writer.writeheader()
-        writer.writerows(ROWS)
-        handle.write(f"# {json.dumps(machine)}\n")
-    print(f"\nwritten {target}")
+    write_rows(target, machine)
     return 0
 
 

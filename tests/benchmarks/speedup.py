@@ -28,7 +28,6 @@ Writes ``benchmarks/speedup-<device>-<model>.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import threading
@@ -41,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from published import published_mask  # noqa: E402
-from speed import ROOT, ROWS, record, sync, trained_model  # noqa: E402
+from speed import ROOT, record, sync, trained_model, write_rows  # noqa: E402
 
 from core.devices import resolve_device, tune_cpu_allocator  # noqa: E402
 from core.masks import ImageMaskConfig, learn_image_masks  # noqa: E402
@@ -233,13 +232,7 @@ def main() -> int:
     )
 
     target = Path(args.csv) if args.csv else ROOT / "benchmarks" / f"speedup-{device.type}-{arch}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["model", "metric", "value", "unit", "note"])
-        writer.writeheader()
-        writer.writerows(ROWS)
-        handle.write(f"# {json.dumps(machine)}\n")
-    print(f"\nwritten {target}")
+    write_rows(target, machine)
     return 0
 
 

@@ -20,7 +20,6 @@ Writes ``benchmarks/whole-job-<device>-<model>.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import sys
@@ -32,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed import ROOT, ROWS, full_batch_step_rate, record, sync, trained_model  # noqa: E402
+from speed import ROOT, full_batch_step_rate, record, sync, trained_model, write_rows  # noqa: E402
 
 from core.attacks import attack_images  # noqa: E402
 from core.devices import resolve_device, tune_cpu_allocator  # noqa: E402
@@ -101,13 +100,7 @@ def main() -> int:
             record(arch, f"whole job / full batch, {n} images, {how}", 100 * steps / seconds / full_rate, "%")
 
     target = Path(args.csv) if args.csv else ROOT / "benchmarks" / f"whole-job-{device.type}-{arch}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["model", "metric", "value", "unit", "note"])
-        writer.writeheader()
-        writer.writerows(ROWS)
-        handle.write(f"# {json.dumps(machine)}\n")
-    print(f"\nwritten {target}")
+    write_rows(target, machine)
     return 0
 
 
