@@ -32,15 +32,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.advmaps import AdversarialMapsConfig
-from core.attacks import ATTACKS, AttackConfig
-from core.augment import VARIANTS
-from core.errors import ConfigError
-from core.fourier import COMPONENTS
-from core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
-from core.models import ARCHITECTURES
-from core.pipeline import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
-from core.training import AUGMENTATION_CODES, TrainConfig
+from fourier_masks.core.attacks import ATTACKS, AttackConfig
+from fourier_masks.core.beyond import AdversarialMapsConfig
+from fourier_masks.core.errors import ConfigError
+from fourier_masks.core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.models import ARCHITECTURES
+from fourier_masks.core.spectra import COMPONENTS
+from fourier_masks.core.study import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
+from fourier_masks.core.training import AUGMENTATION_CODES, AUGMENTATIONS, TrainConfig
 
 from .requests import (
     AdversarialMapsRequest,
@@ -71,7 +70,7 @@ __all__ = [
 CHOICES: dict[str, Sequence[str]] = {
     "objective": OBJECTIVES,
     "schedule": SCHEDULES,
-    "augmentation": VARIANTS,
+    "augmentation": AUGMENTATIONS,
     "arch": tuple(ARCHITECTURES),
     "component": COMPONENTS,
     "method": ATTACKS,
@@ -325,7 +324,7 @@ class TrainDialog(ConfigDialog[TrainRequest]):
         self.layout_.addLayout(data)
         row = QHBoxLayout()
         self.augmentations: dict[str, QCheckBox] = {}
-        for name in VARIANTS:
+        for name in AUGMENTATIONS:
             box = QCheckBox(f"{AUGMENTATION_CODES[name]} ({name})")
             box.setChecked(name == "none")
             self.augmentations[name] = box

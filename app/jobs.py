@@ -15,17 +15,16 @@ from pathlib import Path
 
 import torch
 
-from core.attacks import AttackConfig, attack_images
-from core.checkpoints import check_compatible, load_model, save_checkpoint
-from core.data import ImageSet, expand_image_paths, image_set_from_files, load_dataset
-from core.errors import BadDatasetError, ConfigError, FourierMasksError, MissingModelDetailsError
-from core.masks import ImageMaskConfig, SetMaskConfig, learn_set_mask
-from core.models import Classifier
-from core.progress import CancelToken, ProgressCallback, ProgressReporter
-from core.report import write_report
-from core.store import ResultsStore, name_from_file
-from core.training import AUGMENTATION_CODES, TrainConfig, history_table, train_model
-from core.units import plan_image_masks, run_mask_units, save_set_mask_result
+from fourier_masks.core.attacks import AttackConfig, attack_images
+from fourier_masks.core.data import ImageSet, expand_image_paths, image_set_from_files, load_dataset
+from fourier_masks.core.errors import BadDatasetError, ConfigError, FourierMasksError, MissingModelDetailsError
+from fourier_masks.core.files import name_from_file
+from fourier_masks.core.masks import ImageMaskConfig, SetMaskConfig, learn_set_mask
+from fourier_masks.core.models import Classifier, check_compatible, load_model, save_checkpoint
+from fourier_masks.core.progress import CancelToken, ProgressCallback, ProgressReporter
+from fourier_masks.core.runs import ResultsStore, plan_image_masks, run_mask_units, save_set_mask_result
+from fourier_masks.core.study import write_report
+from fourier_masks.core.training import AUGMENTATION_CODES, TrainConfig, history_table, train_model
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
@@ -353,7 +352,7 @@ def adversarial_maps_job(
 ):
     """Essential vs adversarial frequency maps of the model (:mod:`core.advmaps`); ``options``
     are :func:`core.analyses.run_adversarial_maps`'s (config, device, cluster, progress, cancel)."""
-    from core.analyses import run_adversarial_maps
+    from fourier_masks.core.beyond import run_adversarial_maps
 
     images = _analysis_images(model, data_spec, val_per_class, per_class)
     return run_adversarial_maps(store, model_name, model, images, **options)
@@ -373,7 +372,7 @@ def heat_map_job(
 ):
     """The model's Fourier heat map: :func:`core.analyses.run_heat_map`'s
     :class:`~core.robustness.HeatMapResult`, saved into the run unless cancelled."""
-    from core.analyses import run_heat_map
+    from fourier_masks.core.beyond import run_heat_map
 
     images = _analysis_images(model, data_spec, val_per_class, per_class)
     return run_heat_map(
@@ -394,7 +393,7 @@ def robustness_job(
     """Noise and PGD robustness of every model (the JaFR evaluation):
     :func:`core.analyses.run_robustness`'s :class:`~core.robustness.RobustnessResult`,
     saved into the run unless cancelled."""
-    from core.analyses import run_robustness
+    from fourier_masks.core.beyond import run_robustness
 
     first = next(iter(models.values()))
     images = _analysis_images(first, data_spec, val_per_class, per_class)

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from core.errors import FourierMasksError
+from fourier_masks.core.errors import FourierMasksError
 
 __all__ = ["main"]
 
@@ -27,7 +27,7 @@ def _open_app(run: str | None, demo: bool = False) -> int:
             "`fourier-masks demo --quick --out runs/demo` (or set QT_QPA_PLATFORM=offscreen)"
         )
     try:
-        from app.main import run_app
+        from fourier_masks.app.main import run_app
     except ImportError as exc:
         raise FourierMasksError(
             f"the desktop app cannot start ({exc}); check that PySide6 and pyqtgraph are installed, "
@@ -37,6 +37,6 @@ def _open_app(run: str | None, demo: bool = False) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.cli import main as cli_main
+    from fourier_masks.core.cli import main as cli_main
 
     return cli_main(argv, open_app=_open_app)

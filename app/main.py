@@ -10,8 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from core.devices import tune_cpu_allocator
-from resources import resource_path
+from fourier_masks.core.devices import tune_cpu_allocator
+from fourier_masks.resources import resource_path
 
 from .settings import app_paths, open_settings, setup_logging
 from .window import MainWindow
@@ -52,7 +52,7 @@ def _install_excepthook(window: MainWindow) -> None:
 
 
 def run_app(run: str | None = None, demo: bool = False) -> int:
-    tune_cpu_allocator()  # also when started as `python -m app`, not through the command line
+    tune_cpu_allocator()  # also when started as `python -m fourier_masks.app`, not through the command line
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Fourier Masks")
     app.setOrganizationName("Fourier Masks")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.advmaps import AdversarialMapsConfig
-from core.attacks import AttackConfig
-from core.masks import ImageMaskConfig, SetMaskConfig
-from core.training import TrainConfig
+from fourier_masks.core.attacks import AttackConfig
+from fourier_masks.core.beyond import AdversarialMapsConfig
+from fourier_masks.core.masks import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.training import TrainConfig
 
 __all__ = [
     "AdversarialMapsRequest",

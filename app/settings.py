@@ -11,7 +11,7 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QSettings
 
-from core.logs import log_dir, setup_file_logging
+from fourier_masks.core.logs import log_dir, setup_file_logging
 
 __all__ = ["AppPaths", "app_paths", "open_settings", "setup_logging", "RECENT_LIMIT"]
 

@@ -7,8 +7,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
 
-from core.fourier import centred
-from core.progress import Progress, format_duration
+from fourier_masks.core.progress import Progress, format_duration
+from fourier_masks.core.spectra import centred
 
 __all__ = ["COLORMAPS", "ImageView", "add_image_plot", "compact_title", "MessageBar", "JobBar", "refill_combo"]
 

@@ -26,14 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cluster import check_cluster
-from core.devices import DEVICE_CHOICES, resolve_device
-from core.errors import DeviceError, FourierMasksError
-from core.masks import ImageMaskConfig
-from core.pipeline import StudyConfig, run_study, study_config
-from core.store import ResultsStore
-from core.units import unused_group_name
-from resources import resource_path
+from fourier_masks.core.devices import DEVICE_CHOICES, resolve_device
+from fourier_masks.core.errors import DeviceError, FourierMasksError
+from fourier_masks.core.masks import ImageMaskConfig
+from fourier_masks.core.runs import ResultsStore, check_cluster, unused_group_name
+from fourier_masks.core.study import StudyConfig, run_study, study_config
+from fourier_masks.resources import resource_path
 
 from . import jobs
 from .forms import (
@@ -369,7 +367,7 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.paths.logs)))
 
     def about(self) -> None:
-        from core import __version__
+        from fourier_masks import __version__
 
         self.show_message(
             "info",

@@ -18,14 +18,13 @@ import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
 
-from core.devices import resolve_device
-from core.errors import ConfigError, FourierMasksError
-from core.masks import MaskHistory
-from core.models import Classifier
-from core.report import RunContents, discover
-from core.store import ResultsStore, StoredImageMasks
-from core.tables import Table
-from core.units import PROBABILITIES, image_mask_history, set_mask_history
+from fourier_masks.core.devices import resolve_device
+from fourier_masks.core.errors import ConfigError, FourierMasksError
+from fourier_masks.core.masks import MaskHistory
+from fourier_masks.core.models import Classifier
+from fourier_masks.core.runs import PROBABILITIES, ResultsStore, StoredImageMasks, image_mask_history, set_mask_history
+from fourier_masks.core.study import RunContents, discover
+from fourier_masks.core.tables import Table
 
 from .jobs import group_label
 from .settings import AppPaths
@@ -81,7 +80,7 @@ class Workbench(QObject):
 
     def open_run(self, path: str | Path) -> None:
         """Open a run folder and load its models (bad ones are reported, not fatal)."""
-        from core.checkpoints import load_model
+        from fourier_masks.core.models import load_model
 
         store = ResultsStore.open(path, overwrite=True)  # the app recomputes tables as results grow
         models: dict[str, Classifier] = {}
@@ -120,7 +119,7 @@ class Workbench(QObject):
 
     def sync_models(self) -> None:
         """Load the run's models that appeared since it was opened (a running study adds them)."""
-        from core.checkpoints import load_model
+        from fourier_masks.core.models import load_model
 
         if self.store is None:
             return
@@ -282,7 +281,7 @@ class Workbench(QObject):
     def set_class_names(self, model_name: str, names: Sequence[str]) -> None:
         """Name the classes of a loaded model (one name per output) and keep the names with
         its checkpoint in the open run; raises ConfigError for a wrong count."""
-        from core.checkpoints import save_checkpoint
+        from fourier_masks.core.models import save_checkpoint
 
         model = self.models.get(model_name)
         if model is None:

@@ -38,9 +38,9 @@ from typing import Any
 from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from core.errors import FourierMasksError
-from core.logs import NOTICES
-from core.progress import Progress
+from fourier_masks.core.errors import FourierMasksError
+from fourier_masks.core.logs import NOTICES
+from fourier_masks.core.progress import Progress
 
 __all__ = ["JobWorker", "JobRunner", "NoticeRelay", "PROGRESS_INTERVAL_S", "collect_garbage_on_gui_thread"]
 

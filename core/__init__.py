@@ -2,33 +2,22 @@
 
 Headless and Qt-free: usable from scripts, notebooks and servers. Images are ``(N, C, H, W)``
 float tensors in [0, 1]; models normalise inside (:class:`Classifier`). Masks are numpy arrays
-in the unshifted DFT layout (see :mod:`core.fourier`).
+in the unshifted DFT layout (see :mod:`fourier_masks.core.spectra.fourier`).
 
 Typical use::
 
-    from core import load_builtin, TrainConfig, train_model, learn_image_masks
+    from fourier_masks.core import load_builtin, TrainConfig, train_model, learn_image_masks
 
     data = load_builtin("shapes", size=32)
     model = train_model(data.train, data.val, config=TrainConfig(epochs=10)).model
     masks = learn_image_masks(model, data.val.images[:64])
 """
 
-from .attacks import ATTACKS, AttackConfig, AttackResult, attack_images, attack_success, pixel_eps
-from .checkpoints import export_program, export_torchscript, inspect_checkpoint, load_model, save_checkpoint
-from .clusters import ProbeResult, linear_probe, mask_stability, umap_embedding
-from .data import DataSplits, ImageSet, load_builtin, load_dataset, load_image, load_image_folder, load_images
+from .attacks.adversarial import ATTACKS, AttackConfig, AttackResult, attack_images, attack_success, pixel_eps
+from .beyond.robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
+from .data.datasets import load_builtin, load_dataset, load_image_folder
+from .data.images import DataSplits, ImageSet, load_image, load_images
 from .devices import resolve_device
-from .energy import (
-    angular_energy,
-    angular_partition,
-    band_energies,
-    centred_difference,
-    energy_difference,
-    mask_energies,
-    per_image_exceedance,
-    radial_energy,
-    radial_partition,
-)
 from .errors import (
     BadDatasetError,
     BadImageError,
@@ -43,36 +32,38 @@ from .errors import (
     OutputError,
     UnsafeCheckpointError,
 )
-from .evaluation import masked_accuracy, masked_predictions, masked_probabilities, single_image_evaluation
-from .fourier import MASK_LAYOUT, apply_mask, centred, complement_mask, filter_images, log_spectrum, uncentred
-from .masks import (
-    ImageMaskConfig,
-    ImageMaskResult,
-    MaskHistory,
-    SetMaskConfig,
-    SetMaskResult,
-    learn_class_masks,
-    learn_image_masks,
-    learn_set_mask,
-)
-from .models import ARCHITECTURES, Classifier, ModelInfo, build_classifier, predict, read_class_names
-from .pipeline import StudyConfig, StudyResult, run_study
+from .masks.config import ImageMaskConfig, SetMaskConfig
+from .masks.engine import learn_image_masks
+from .masks.inference import masked_accuracy, masked_predictions, masked_probabilities
+from .masks.results import ImageMaskResult, MaskHistory, SetMaskResult
+from .masks.set_masks import learn_class_masks, learn_set_mask
+from .models.architectures import ARCHITECTURES, build_classifier
+from .models.checkpoints import export_program, export_torchscript, inspect_checkpoint, load_model, save_checkpoint
+from .models.class_names import read_class_names
+from .models.classifier import Classifier, ModelInfo, predict
 from .progress import Progress, ProgressReporter
-from .report import write_report
-from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
-from .store import ResultsStore
-from .tables import Table
-from .training import AUGMENTATIONS, TrainConfig, TrainResult, train_model
-from .units import (
-    MaskUnit,
-    image_mask_history,
-    plan_image_masks,
-    run_mask_units,
-    save_set_mask_result,
-    set_mask_history,
+from .runs.executors import run_mask_units
+from .runs.groups import MaskUnit, image_mask_history, plan_image_masks, save_set_mask_result, set_mask_history
+from .runs.store import ResultsStore
+from .spectra.energy import (
+    angular_energy,
+    angular_partition,
+    band_energies,
+    centred_difference,
+    energy_difference,
+    mask_energies,
+    per_image_exceedance,
+    radial_energy,
+    radial_partition,
 )
-
-__version__ = "0.1.0"
+from .spectra.fourier import MASK_LAYOUT, apply_mask, centred, complement_mask, filter_images, log_spectrum, uncentred
+from .study.config import StudyConfig
+from .study.paper_tables import single_image_evaluation
+from .study.pipeline import StudyResult, run_study
+from .study.probe import ProbeResult, linear_probe, mask_stability, umap_embedding
+from .study.report import write_report
+from .tables import Table
+from .training.train import AUGMENTATIONS, TrainConfig, TrainResult, train_model
 
 __all__ = [
     "ARCHITECTURES",

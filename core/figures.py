@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .energy import Partition, angular_partition, radial_partition
-from .fourier import centred, log_spectrum
-from .store import atomic_write_bytes
+from .files import atomic_write_bytes
+from .spectra.energy import Partition, angular_partition, radial_partition
+from .spectra.fourier import centred, log_spectrum
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType

@@ -20,7 +20,7 @@ from pathlib import Path
 __all__ = ["NOTICES", "log_dir", "log_file", "notice_once", "print_notices", "setup_file_logging"]
 
 APP_NAME = "fourier-masks"
-NOTICES = logging.getLogger("core.notices")
+NOTICES = logging.getLogger("fourier_masks.notices")
 
 _noticed: set[str] = set()
 _noticed_lock = threading.Lock()

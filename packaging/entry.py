@@ -1,8 +1,8 @@
-"""Entry script for frozen builds (PyInstaller); the installed command uses app.launch:main."""
+"""Entry script for frozen builds (PyInstaller); the installed command uses fourier_masks.app.launch:main."""
 
 import sys
 
-from app.launch import main
+from fourier_masks.app.launch import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,9 +15,10 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from core.data import load_builtin  # noqa: E402
-from core.models import ModelInfo, build_classifier  # noqa: E402
-from core.training import TrainConfig, train_model  # noqa: E402
+from fourier_masks.core.data.datasets import load_builtin
+from fourier_masks.core.models.architectures import build_classifier
+from fourier_masks.core.models.classifier import ModelInfo
+from fourier_masks.core.training.train import TrainConfig, train_model
 
 SHARED_DATA = Path(os.environ.get("FOURIER_MASKS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -39,7 +40,7 @@ def _collect_cycles_between_tests():
     no Qt event loop would then never collect: run the same threshold check after each test,
     here on the main (GUI) thread."""
     yield
-    workers = sys.modules.get("app.workers")
+    workers = sys.modules.get("fourier_masks.app.workers")
     collector = getattr(workers, "_gui_thread_collector", None)
     if collector is not None:
         collector.check()

@@ -13,15 +13,15 @@ import torch
 
 pytest.importorskip("PySide6")
 
+from gui_probe import TickProbe  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 
-from app import requests as rq  # noqa: E402
-from benchmarks.gui_latency import TickProbe  # noqa: E402
-from core.checkpoints import save_checkpoint  # noqa: E402
-from core.masks import ImageMaskConfig, SetMaskConfig  # noqa: E402
-from core.training import TrainConfig, train_model  # noqa: E402
+from fourier_masks.app import requests as rq
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.models.checkpoints import save_checkpoint
+from fourier_masks.core.training.train import TrainConfig, train_model
 
 JOB_TIMEOUT_MS = 120_000
 
@@ -34,7 +34,7 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def window(qtbot, home):
-    from app.main import create_window
+    from fourier_masks.app.main import create_window
 
     win = create_window()
     qtbot.addWidget(win)
@@ -141,7 +141,7 @@ def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_fi
 
 @pytest.mark.slow
 def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
-    from core.attacks import AttackConfig
+    from fourier_masks.core.attacks.adversarial import AttackConfig
 
     window.image_config = ImageMaskConfig(max_steps=30, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0][:2]]))
@@ -241,8 +241,8 @@ def test_bad_inputs_show_a_message_and_the_app_stays_up(qtbot, window, tmp_path,
 
 
 def test_layout_and_recent_runs_are_remembered(qtbot, home, tmp_path):
-    from app.main import create_window
-    from core.store import ResultsStore
+    from fourier_masks.app.main import create_window
+    from fourier_masks.core.runs.store import ResultsStore
 
     run = tmp_path / "run"
     ResultsStore(run)
@@ -305,9 +305,10 @@ def test_gui_stays_responsive_while_masks_are_learned(qtbot, window, checkpoints
 @pytest.mark.slow
 def test_screenshots_of_each_view_after_a_small_run(qtbot, window, tmp_path, screenshots):
     """Saves PNGs of every main view after a real (tiny) study, for people to look at."""
-    from core.attacks import AttackConfig
-    from core.pipeline import StudyConfig, run_study
-    from core.store import ResultsStore
+    from fourier_masks.core.attacks.adversarial import AttackConfig
+    from fourier_masks.core.runs.store import ResultsStore
+    from fourier_masks.core.study.config import StudyConfig
+    from fourier_masks.core.study.pipeline import run_study
 
     config = StudyConfig(
         image_size=32,
@@ -355,7 +356,7 @@ def test_the_demo_button_starts_the_study_with_live_progress(qtbot, window):
 
 
 def test_a_graph_without_metadata_asks_for_its_shapes(qtbot, window, monkeypatch, tmp_path, trained_shapes_model):
-    import app.window as window_module
+    import fourier_masks.app.window as window_module
 
     foreign = tmp_path / "foreign.ts"
     torch.jit.save(torch.jit.trace(copy.deepcopy(trained_shapes_model.net).eval(), torch.rand(1, 1, 16, 16)), foreign)
@@ -424,8 +425,8 @@ def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, ima
 
 @pytest.mark.slow
 def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
-    from core.advmaps import AdversarialMapsConfig
-    from core.attacks import AttackConfig
+    from fourier_masks.core.attacks.adversarial import AttackConfig
+    from fourier_masks.core.beyond.advmaps import AdversarialMapsConfig
 
     _run_until_done(qtbot, window, lambda: window.handle_paths(list(checkpoints)))
     panel = window.panels["analyses"]
@@ -468,7 +469,7 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
 
 
 def test_class_names_given_later_reach_the_images_view(qtbot, window, trained_shapes_model, image_files, tmp_path):
-    from core.checkpoints import inspect_checkpoint
+    from fourier_masks.core.models.checkpoints import inspect_checkpoint
 
     unnamed = copy.deepcopy(trained_shapes_model)
     unnamed.info = unnamed.info.replace(class_names=())
@@ -495,7 +496,7 @@ def test_class_names_given_later_reach_the_images_view(qtbot, window, trained_sh
 def test_mask_settings_presets_fill_the_form(qtbot):
     from PySide6.QtWidgets import QPushButton
 
-    from app.forms import ImageMaskDialog
+    from fourier_masks.app.forms import ImageMaskDialog
 
     dialog = ImageMaskDialog(ImageMaskConfig(check_every=10), 32)
     qtbot.addWidget(dialog)
@@ -510,7 +511,7 @@ def test_engine_notices_reach_the_message_bar(qtbot, window):
     """A notice logged by the engine on a job thread is shown once, in the window."""
     import threading
 
-    from core.logs import notice_once
+    from fourier_masks.core.logs import notice_once
 
     thread = threading.Thread(target=notice_once, args=("test-notice", "a notice from the engine"))
     thread.start()
@@ -519,7 +520,7 @@ def test_engine_notices_reach_the_message_bar(qtbot, window):
 
 
 def test_new_study_dialog_returns_the_study_settings(qtbot):
-    from app.forms import StudyDialog
+    from fourier_masks.app.forms import StudyDialog
 
     dialog = StudyDialog()
     qtbot.addWidget(dialog)
@@ -543,7 +544,7 @@ def test_new_study_dialog_returns_the_study_settings(qtbot):
     paper = dialog.build()
     assert (paper.image_size, paper.channels, paper.arch, paper.train.epochs) == (128, 1, "vgg11_bn", 7)
     dialog.dataset.combo.setCurrentText("")
-    from core.errors import ConfigError
+    from fourier_masks.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="dataset"):
         dialog.build()
@@ -552,7 +553,7 @@ def test_new_study_dialog_returns_the_study_settings(qtbot):
 def test_a_run_made_with_the_cli_shows_predictions_and_convergence(qtbot, window, checkpoints, tmp_path, screenshots):
     """Everything the views need is in the run: predictions and convergence show for masks the
     command line learned, even with the model unloaded."""
-    from core.cli import main
+    from fourier_masks.core.cli import main
 
     run = tmp_path / "cli-run"
     data = ["--data", "builtin", "--size", "16", "--train-per-class", "4", "--val-per-class", "2"]

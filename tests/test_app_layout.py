@@ -14,13 +14,14 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QCoreApplication, QEvent, QRectF, Qt  # noqa: E402
 from PySide6.QtWidgets import QMenu  # noqa: E402
 
-from core.attacks import AttackConfig, attack_images  # noqa: E402
-from core.checkpoints import save_checkpoint  # noqa: E402
-from core.data import ImageSet  # noqa: E402
-from core.masks import ImageMaskConfig  # noqa: E402
-from core.models import build_classifier  # noqa: E402
-from core.store import ResultsStore  # noqa: E402
-from core.units import plan_image_masks, run_mask_units  # noqa: E402
+from fourier_masks.core.attacks.adversarial import AttackConfig, attack_images
+from fourier_masks.core.data.images import ImageSet
+from fourier_masks.core.masks.config import ImageMaskConfig
+from fourier_masks.core.models.architectures import build_classifier
+from fourier_masks.core.models.checkpoints import save_checkpoint
+from fourier_masks.core.runs.executors import run_mask_units
+from fourier_masks.core.runs.groups import plan_image_masks
+from fourier_masks.core.runs.store import ResultsStore
 
 SIZES = ((1366, 768), (1920, 1080), (2560, 1440))
 MIN_PANEL_PX = 96
@@ -81,7 +82,7 @@ def small_run(tmp_path_factory, tiny_shapes):
 
 
 def _open(qtbot, run, size, task: str | None = None):
-    from app.main import create_window
+    from fourier_masks.app.main import create_window
 
     window = create_window(str(run) if run else None)
     qtbot.addWidget(window)
@@ -252,8 +253,8 @@ def test_the_welcome_page_alone_fits_and_docks_come_with_a_run(qtbot, home, smal
 
 @pytest.fixture
 def workbench(home):
-    from app.settings import app_paths
-    from app.workbench import Workbench
+    from fourier_masks.app.settings import app_paths
+    from fourier_masks.app.workbench import Workbench
 
     return Workbench(app_paths())
 
@@ -272,7 +273,7 @@ def _click(qtbot, button) -> None:
 
 
 def test_the_images_view_says_how_to_get_images(qtbot, workbench, small_run, screenshots):
-    from app.panels.images import ImagesPanel
+    from fourier_masks.app.panels.images import ImagesPanel
 
     panel = _shown_panel(qtbot, ImagesPanel(workbench))
     assert panel.empty.is_empty and "Drop images on the window" in panel.empty.text
@@ -285,7 +286,7 @@ def test_the_images_view_says_how_to_get_images(qtbot, workbench, small_run, scr
 
 
 def test_the_analyses_view_offers_each_analysis_before_any_is_computed(qtbot, workbench, small_run, screenshots):
-    from app.panels.analyses import AnalysesPanel
+    from fourier_masks.app.panels.analyses import AnalysesPanel
 
     workbench.open_run(small_run)
     panel = _shown_panel(qtbot, AnalysesPanel(workbench))
@@ -308,7 +309,7 @@ def test_the_analyses_view_offers_each_analysis_before_any_is_computed(qtbot, wo
 
 
 def test_the_compare_view_offers_to_load_and_compare(qtbot, workbench, small_run):
-    from app.panels.compare import ComparePanel
+    from fourier_masks.app.panels.compare import ComparePanel
 
     panel = _shown_panel(qtbot, ComparePanel(workbench))
     assert panel.empty.is_empty and "Load two or more checkpoints" in panel.empty.text
@@ -320,7 +321,7 @@ def test_the_compare_view_offers_to_load_and_compare(qtbot, workbench, small_run
 
 
 def test_clusters_offer_to_compute_and_their_legend_is_beside_the_points(qtbot, workbench, small_run, tmp_path):
-    from app.panels.clusters import ClustersPanel
+    from fourier_masks.app.panels.clusters import ClustersPanel
 
     run = ResultsStore(tmp_path / "without-clusters")
     panel = _shown_panel(qtbot, ClustersPanel(workbench))
@@ -338,8 +339,8 @@ def test_clusters_offer_to_compute_and_their_legend_is_beside_the_points(qtbot, 
 
 
 def test_clusters_compute_button_asks_for_the_tables(qtbot, workbench, tmp_path):
-    from app.panels.clusters import ClustersPanel
-    from core.data import load_builtin
+    from fourier_masks.app.panels.clusters import ClustersPanel
+    from fourier_masks.core.data.datasets import load_builtin
 
     store = ResultsStore(tmp_path / "run")
     data = load_builtin("shapes", train_per_class=1, val_per_class=1, size=16).val
@@ -357,7 +358,7 @@ def test_clusters_compute_button_asks_for_the_tables(qtbot, workbench, tmp_path)
 def test_the_window_connects_the_empty_states_buttons(qtbot, home):
     from PySide6.QtCore import SIGNAL
 
-    from app.main import create_window
+    from fourier_masks.app.main import create_window
 
     window = create_window()
     qtbot.addWidget(window)

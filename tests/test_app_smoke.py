@@ -7,7 +7,7 @@ pytest.importorskip("PySide6")
 
 def test_main_window_opens_and_closes(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path))
-    from app.main import create_window
+    from fourier_masks.app.main import create_window
 
     window = create_window()
     qtbot.addWidget(window)
@@ -27,7 +27,7 @@ def test_launcher_runs_headless_subcommands_without_qt(tmp_path):
 
     code = (
         "import sys\n"
-        "from app.launch import main\n"
+        "from fourier_masks.app.launch import main\n"
         "status = main(['info', sys.argv[1]])\n"
         "print('QT' if any(m.startswith('PySide6') for m in sys.modules) else 'NOQT', status)\n"
     )

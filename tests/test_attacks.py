@@ -3,8 +3,8 @@ import copy
 import pytest
 import torch
 
-from core.attacks import AttackConfig, attack_images, attack_success, pixel_eps
-from core.errors import ConfigError
+from fourier_masks.core.attacks.adversarial import AttackConfig, attack_images, attack_success, pixel_eps
+from fourier_masks.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -22,14 +22,17 @@ import pytest
 import torch
 from PIL import Image
 
-from core import errors
-from core.attacks import AttackConfig
-from core.checkpoints import check_compatible, export_program, load_model, save_checkpoint
-from core.cli import main as cli_main
-from core.data import load_dataset, load_image, load_image_folder, load_torchvision_dataset
-from core.masks import ImageMaskConfig, SetMaskConfig, learn_image_masks
-from core.store import ResultsStore, atomic_write_text
-from core.training import TrainConfig, train_model  # noqa: F401
+from fourier_masks.core import errors
+from fourier_masks.core.attacks.adversarial import AttackConfig
+from fourier_masks.core.cli import main as cli_main
+from fourier_masks.core.data.datasets import load_dataset, load_image_folder, load_torchvision_dataset
+from fourier_masks.core.data.images import load_image
+from fourier_masks.core.files import atomic_write_text
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.masks.engine import learn_image_masks
+from fourier_masks.core.models.checkpoints import check_compatible, export_program, load_model, save_checkpoint
+from fourier_masks.core.runs.store import ResultsStore
+from fourier_masks.core.training.train import TrainConfig, train_model
 
 ENGINE: dict[str, Callable] = {}
 CLI: dict[str, Callable] = {}
@@ -353,7 +356,7 @@ def _(c):
 
 @case(ENGINE, "NaN pixels in training data")
 def _(c):
-    from core.data import load_builtin
+    from fourier_masks.core.data.datasets import load_builtin
 
     data = load_builtin("shapes", 4, 2, size=16)
     data.train.images[0, 0, 0, 0] = float("nan")
@@ -378,19 +381,19 @@ def _(c):
 
 @case(ENGINE, "full disk")
 def _(c):
-    import core.store as store_module
+    import fourier_masks.core.files as files_module
 
     target = c["dir"] / "table.json"
-    original = store_module.os.fsync
+    original = files_module.os.fsync
 
     def full(fd):
         raise OSError(28, "No space left on device")
 
-    store_module.os.fsync = full
+    files_module.os.fsync = full
     try:
         expect(errors.OutputError, "disk full.*free some space", lambda: atomic_write_text(target, "{}"))
     finally:
-        store_module.os.fsync = original
+        files_module.os.fsync = original
     assert not target.exists() and not list(c["dir"].glob(".table.json*"))
 
 
@@ -450,7 +453,7 @@ def _(c):
 
 @case(ENGINE, "GPU asked for on a machine without one")
 def _(c):
-    from core.devices import resolve_device
+    from fourier_masks.core.devices import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -576,7 +579,7 @@ def _(c, capsys):
 
 @case(CLI, "Ctrl-C in the middle of a job")
 def _(c, capsys):
-    import core.cli as cli_module
+    import fourier_masks.core.cli.program as cli_module
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -652,11 +655,11 @@ def _(c, window, qtbot):
 
 @case(APP, "a model that fails when run")
 def _(c, window, qtbot, monkeypatch):
-    import app.window as window_module
+    import fourier_masks.app.window as window_module
 
     class Details:
         def __init__(self, *args, **kwargs):
-            from app.requests import ModelDetails
+            from fourier_masks.app.requests import ModelDetails
 
             self.answer = ModelDetails(in_channels=1, num_classes=6, image_size=16)
 
@@ -713,7 +716,7 @@ def test_cli(name, ctx, capsys):
 def window(qtbot, tmp_path, monkeypatch):
     pytest.importorskip("PySide6")
     monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path / "home"))
-    from app.main import create_window
+    from fourier_masks.app.main import create_window
 
     win = create_window()
     qtbot.addWidget(win)

@@ -9,21 +9,29 @@ import numpy as np
 import pytest
 import torch
 
-from core.advmaps import AdversarialMapsConfig, cosine_similarity
-from core.analyses import run_adversarial_maps, run_blue_shift, run_heat_map, run_robustness
-from core.attacks import AttackConfig, attack_images
-from core.blueshift import blue_shift
-from core.checkpoints import save_checkpoint
-from core.cli import main as cli_main
-from core.errors import ConfigError
-from core.fourier import apply_mask, centred, mirrored
-from core.idcor import idcor, twonn_dimension
-from core.jafr import EPS, frequency_bias, high_frequency_share, input_gradients
-from core.masks import ImageMaskConfig, SetMaskConfig, learn_image_masks, learn_set_mask
-from core.robustness import band_noise, fourier_basis, fourier_heat_map
-from core.store import ResultsStore
-from core.synthetic import planted_band
-from core.training import TrainConfig, history_table, train_model
+from fourier_masks.core.attacks.adversarial import AttackConfig, attack_images
+from fourier_masks.core.beyond.advmaps import AdversarialMapsConfig, cosine_similarity
+from fourier_masks.core.beyond.analyses import run_adversarial_maps, run_blue_shift, run_heat_map, run_robustness
+from fourier_masks.core.beyond.blueshift import blue_shift
+from fourier_masks.core.beyond.idcor import idcor, twonn_dimension
+from fourier_masks.core.beyond.robustness import (
+    band_noise,
+    fourier_basis,
+    fourier_heat_map,
+    high_frequency_share,
+    input_gradients,
+)
+from fourier_masks.core.cli import main as cli_main
+from fourier_masks.core.data.synthetic import planted_band
+from fourier_masks.core.errors import ConfigError
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.masks.engine import learn_image_masks
+from fourier_masks.core.masks.set_masks import learn_set_mask
+from fourier_masks.core.models.checkpoints import save_checkpoint
+from fourier_masks.core.runs.store import ResultsStore
+from fourier_masks.core.spectra.fourier import apply_mask, centred, mirrored
+from fourier_masks.core.training.jafr import EPS, frequency_bias
+from fourier_masks.core.training.train import TrainConfig, history_table, train_model
 
 # --- IdCor ---------------------------------------------------------------------------------------
 
@@ -130,7 +138,7 @@ def test_frequency_bias_matches_its_definition():
 
 @pytest.mark.slow
 def test_jafr_moves_the_input_gradient_to_low_frequencies():
-    from core.data import load_builtin
+    from fourier_masks.core.data.datasets import load_builtin
 
     data = load_builtin("shapes", 60, 20, size=32)
     shares, tables = {}, {}

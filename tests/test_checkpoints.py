@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import core.logs
-from core.checkpoints import (
+from fourier_masks.core.errors import CheckpointError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
+from fourier_masks.core.models.architectures import build_classifier, build_network
+from fourier_masks.core.models.checkpoints import (
     check_compatible,
     export_program,
     export_torchscript,
@@ -20,8 +21,7 @@ from core.checkpoints import (
     load_model,
     save_checkpoint,
 )
-from core.errors import CheckpointError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
-from core.models import ModelInfo, build_classifier, build_network
+from fourier_masks.core.models.classifier import ModelInfo
 
 
 @pytest.fixture
@@ -138,7 +138,8 @@ def test_torch_export_with_fixed_batch_is_fed_in_chunks(tiny_model, images, tmp_
 
 
 def test_exported_masks_learn_through_the_graph(tiny_model, tmp_path):
-    from core.masks import ImageMaskConfig, learn_image_masks
+    from fourier_masks.core.masks.config import ImageMaskConfig
+    from fourier_masks.core.masks.engine import learn_image_masks
 
     loaded = load_model(export_program(tiny_model, tmp_path / "m.pt2"))
     result = learn_image_masks(loaded, torch.rand(2, 1, 16, 16), config=ImageMaskConfig(max_steps=10))
@@ -236,7 +237,7 @@ def test_nan_weights_are_refused(tiny_model, tmp_path):
 
 
 def test_model_info_validation():
-    from core.errors import ConfigError
+    from fourier_masks.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         ModelInfo(arch="small_cnn", in_channels=1, num_classes=1, image_size=16, mean=(0.5,), std=(0.2,))
@@ -274,7 +275,7 @@ def test_info_on_a_torchscript_file_prints_no_raw_python_warnings(tmp_path, tiny
     path = export_torchscript(tiny_model, tmp_path / "scripted.pt")
     env = {**os.environ, "FOURIER_MASKS_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "default"}
     result = subprocess.run(
-        [sys.executable, "-m", "core", "info", str(path)],
+        [sys.executable, "-m", "fourier_masks.core", "info", str(path)],
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         capture_output=True,
@@ -288,14 +289,16 @@ def test_info_on_a_torchscript_file_prints_no_raw_python_warnings(tmp_path, tiny
 def test_torchscript_deprecation_is_one_notice_in_our_words(tmp_path, tiny_model, caplog, monkeypatch):
     """torch ≥ 2.10 deprecates torch.jit.load/save with FutureWarnings: loading and saving
     TorchScript raise none of them; the user gets one notice per process instead."""
-    monkeypatch.setattr(core.logs, "_noticed", set())
+    import fourier_masks.core.logs as logs_module
+
+    monkeypatch.setattr(logs_module, "_noticed", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         path = export_torchscript(tiny_model, tmp_path / "scripted.pt")
         load_model(path)
         load_model(path)
     assert [str(w.message) for w in caught] == []
-    notices = [r.getMessage() for r in caplog.records if r.name == "core.notices"]
+    notices = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.notices"]
     if _deprecated_upstream(path):
         assert len(notices) == 1 and notices[0].startswith("TorchScript is deprecated in PyTorch")
     else:

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from core.checkpoints import inspect_checkpoint, save_checkpoint
-from core.cli import main
-from core.errors import ConfigError
-from core.models import IMAGENET_CLASSES, ModelInfo, imagenet_categories, read_class_names
+from fourier_masks.core.cli import main
+from fourier_masks.core.errors import ConfigError
+from fourier_masks.core.models.checkpoints import inspect_checkpoint, save_checkpoint
+from fourier_masks.core.models.class_names import IMAGENET_CLASSES, imagenet_categories, read_class_names
+from fourier_masks.core.models.classifier import ModelInfo
 
 
 def tiny_info(classes: int = 6, class_names: tuple[str, ...] | None = None) -> ModelInfo:
@@ -32,9 +33,9 @@ def test_recorded_names_win_and_other_class_counts_get_placeholders():
 
 
 def test_without_imagenet_categories_a_1000_class_model_gets_placeholders(monkeypatch):
-    import core.models
+    import fourier_masks.core.models.classifier as classifier_module
 
-    monkeypatch.setattr(core.models, "imagenet_categories", lambda: ())
+    monkeypatch.setattr(classifier_module, "imagenet_categories", lambda: ())
     assert tiny_info(IMAGENET_CLASSES, class_names=()).labels()[285] == "class 285"
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core.checkpoints import save_checkpoint
-from core.cli import ProgressPrinter, main
-from core.progress import Progress
+from fourier_masks.core.cli import ProgressPrinter, main
+from fourier_masks.core.models.checkpoints import save_checkpoint
+from fourier_masks.core.progress import Progress
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_masks_for_dropped_image_files_skip_bad_ones(tmp_path, checkpoint, capsy
 
 
 def test_fast_rule_is_recorded_with_the_masks(tmp_path, checkpoint, capsys):
-    from core.store import ResultsStore
+    from fourier_masks.core.runs.store import ResultsStore
 
     run = tmp_path / "run"
     assert (
@@ -258,7 +258,7 @@ def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys
     other.mkdir()
     import shutil
 
-    from core.checkpoints import load_model
+    from fourier_masks.core.models.checkpoints import load_model
 
     different = load_model(checkpoint)
     different.info = different.info.replace(name="another")
@@ -318,7 +318,7 @@ def test_a_mask_group_is_never_mixed_with_other_settings(tmp_path, capsys):
 
 
 def test_errors_and_bugs_go_to_the_log_file(tmp_path, monkeypatch, capsys):
-    import core.cli as cli_module
+    import fourier_masks.core.cli.program as cli_module
 
     monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path / "home"))
     import logging
@@ -484,20 +484,20 @@ def test_model_classes_must_match_what_the_model_outputs(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_data_for_a_run_is_loaded_at_its_models_size(tmp_path, capsys, monkeypatch):
-    import core.data
+    import fourier_masks.core.data.datasets as datasets_module
 
     run = str(tmp_path / "run")
     data = ["--data", "builtin", "--train-per-class", "4", "--val-per-class", "2"]
     assert main(["train", *data, "--size", "24", "--channels", "3", "--epochs", "1", "--out", run, "--quiet"]) == 0
     assert main(["masks", "set", "--model", "N", *data, "--max-epochs", "1", "--out", run, "--quiet"]) == 0
     loaded = []
-    load_dataset = core.data.load_dataset
+    load_dataset = datasets_module.load_dataset
 
     def recording(*args, **kwargs):
         loaded.append((kwargs["size"], kwargs["channels"]))
         return load_dataset(*args, **kwargs)
 
-    monkeypatch.setattr(core.data, "load_dataset", recording)
+    monkeypatch.setattr(datasets_module, "load_dataset", recording)
     assert main(["report", "--run", run, *data, "--quiet"]) == 0
     assert loaded == [(24, 3)]
     capsys.readouterr()
@@ -507,7 +507,7 @@ def test_data_for_a_run_is_loaded_at_its_models_size(tmp_path, capsys, monkeypat
 
 def test_study_options_become_the_study_settings(tmp_path):
     """`study` maps its options onto the preset: the settings stored with the run are what was asked."""
-    from core.cli import _study_config, build_parser
+    from fourier_masks.core.cli.program import _study_config, build_parser
 
     args = build_parser().parse_args(
         ["study", "--data", "some/folder", "--out", str(tmp_path), "--models", "N", "A", "--arch", "resnet18"]

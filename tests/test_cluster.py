@@ -18,11 +18,11 @@ import torch
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # each test starts Ray worker processes (~20 s on 2 cores)
 
-from core.cluster import run_mask_units_on_cluster  # noqa: E402
-from core.data import ImageSet  # noqa: E402
-from core.masks import ImageMaskConfig, SetMaskConfig  # noqa: E402
-from core.store import ResultsStore  # noqa: E402
-from core.units import image_mask_history, plan_image_masks, run_mask_units  # noqa: E402
+from fourier_masks.core.data.images import ImageSet  # noqa: E402
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig  # noqa: E402
+from fourier_masks.core.runs.executors import run_mask_units, run_mask_units_on_cluster  # noqa: E402
+from fourier_masks.core.runs.groups import image_mask_history, plan_image_masks  # noqa: E402
+from fourier_masks.core.runs.store import ResultsStore  # noqa: E402
 
 GROUP = "image/m-clean"
 
@@ -149,8 +149,8 @@ def test_cancel_keeps_every_mask_received_and_the_rest_resumes(local_ray, tmp_pa
 
 
 def test_the_command_line_learns_on_the_cluster(local_ray, tmp_path, trained_shapes_model, capsys):
-    from core.checkpoints import save_checkpoint
-    from core.cli import main
+    from fourier_masks.core.cli import main
+    from fourier_masks.core.models.checkpoints import save_checkpoint
 
     checkpoint = save_checkpoint(trained_shapes_model, tmp_path / "shapes16.pt")
     run = tmp_path / "run"
@@ -167,7 +167,7 @@ def test_the_command_line_learns_on_the_cluster(local_ray, tmp_path, trained_sha
 def test_the_apps_image_job_learns_on_the_cluster(local_ray, tmp_path, tiny_model):
     from PIL import Image
 
-    from app.jobs import learn_dropped_image_masks
+    from fourier_masks.app.jobs import learn_dropped_image_masks
 
     paths = []
     for k in range(3):
@@ -188,9 +188,10 @@ def test_the_apps_image_job_learns_on_the_cluster(local_ray, tmp_path, tiny_mode
 
 def test_a_study_learns_its_per_image_masks_on_the_cluster(local_ray, tmp_path):
     """The whole study with --cluster: the same per-image masks as the study run locally."""
-    from core.attacks import AttackConfig
-    from core.pipeline import StudyConfig, run_study
-    from core.training import TrainConfig
+    from fourier_masks.core.attacks.adversarial import AttackConfig
+    from fourier_masks.core.study.config import StudyConfig
+    from fourier_masks.core.study.pipeline import run_study
+    from fourier_masks.core.training.train import TrainConfig
 
     config = StudyConfig(
         image_size=16,

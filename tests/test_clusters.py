@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core.clusters import linear_probe, mask_features, mask_stability, umap_embedding
-from core.errors import ConfigError
+from fourier_masks.core.errors import ConfigError
+from fourier_masks.core.study.probe import linear_probe, mask_features, mask_stability, umap_embedding
 
 
 def _separable_masks(per_class=30, classes=4, size=12, seed=0):

@@ -15,18 +15,18 @@ import numpy as np
 import pytest
 import torch
 
-from core.store import ResultsStore
+from fourier_masks.core.runs.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = "image/N-clean"
 
 STUDY = """
 import sys
-from core.attacks import AttackConfig
-from core.masks import ImageMaskConfig, SetMaskConfig
-from core.pipeline import StudyConfig, run_study
-from core.store import ResultsStore
-from core.training import TrainConfig
+from fourier_masks.core.attacks import AttackConfig
+from fourier_masks.core.masks import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.study import StudyConfig, run_study
+from fourier_masks.core.runs import ResultsStore
+from fourier_masks.core.training import TrainConfig
 
 config = StudyConfig(
     image_size=16, train_per_class=20, val_per_class=8, augmentations=("none", "adversarial"),

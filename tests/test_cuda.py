@@ -7,14 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.masks import (
-    ImageMaskConfig,
-    SetMaskConfig,
-    auto_batch_size,
-    batch_for_memory,
-    learn_image_masks,
-    learn_set_mask,
-)
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.masks.engine import auto_batch_size, batch_for_memory, learn_image_masks
+from fourier_masks.core.masks.set_masks import learn_set_mask
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 

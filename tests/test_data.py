@@ -4,17 +4,10 @@ import torch
 from conftest import SHARED_DATA
 from PIL import Image
 
-from core.data import (
-    ImageSet,
-    load_builtin,
-    load_dataset,
-    load_image,
-    load_image_folder,
-    load_images,
-    load_torchvision_dataset,
-)
-from core.errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
-from core.synthetic import SHAPE_CLASSES, make_planted, make_shapes, planted_band
+from fourier_masks.core.data.datasets import load_builtin, load_dataset, load_image_folder, load_torchvision_dataset
+from fourier_masks.core.data.images import ImageSet, load_image, load_images
+from fourier_masks.core.data.synthetic import SHAPE_CLASSES, make_planted, make_shapes, planted_band
+from fourier_masks.core.errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128])

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from core.devices import resolve_device
-from core.errors import DeviceError
+from fourier_masks.core.devices import resolve_device
+from fourier_masks.core.errors import DeviceError
 
 
 def test_auto_resolves_and_missing_devices_are_errors():
@@ -22,7 +22,7 @@ def test_tuned_allocator_reuses_large_blocks():
     """With the setting, a freed 64 MB tensor is reused rather than unmapped and faulted in again."""
     code = """
 import resource, torch
-from core.devices import tune_cpu_allocator
+from fourier_masks.core.devices import tune_cpu_allocator
 def faults():
     for _ in range(3):
         torch.ones(16 * 2**20)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.energy import (
+from fourier_masks.core.spectra.energy import (
     angular_partition,
     band_energies,
     centred_difference,

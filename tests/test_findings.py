@@ -4,8 +4,8 @@
 import numpy as np
 import pytest
 
-from core.findings import findings_table, wilson_interval
-from core.tables import Table
+from fourier_masks.core.study.findings import findings_table, wilson_interval
+from fourier_masks.core.tables import Table
 
 
 def _table(name, columns, rows):

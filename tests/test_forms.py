@@ -9,8 +9,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer  # noqa: E402
 from shiboken6 import isValid  # noqa: E402
 
-from app import requests as rq  # noqa: E402
-from app.forms import (  # noqa: E402
+from fourier_masks.app import requests as rq
+from fourier_masks.app.forms import (
     AdversarialMapsDialog,
     AnalysisDialog,
     AttackDialog,
@@ -20,8 +20,8 @@ from app.forms import (  # noqa: E402
     ModelDetailsDialog,
     TrainDialog,
 )
-from core.attacks import AttackConfig  # noqa: E402
-from core.masks import ImageMaskConfig, SetMaskConfig  # noqa: E402
+from fourier_masks.core.attacks.adversarial import AttackConfig
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
 
 
 def _shown(qtbot, dialog):

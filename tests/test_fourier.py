@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from core.fourier import apply_mask, centred, complement_mask, filter_images, log_spectrum, mirrored, uncentred
-from core.models import Normalization
+from fourier_masks.core.models.classifier import Normalization
+from fourier_masks.core.spectra.fourier import (
+    apply_mask,
+    centred,
+    complement_mask,
+    filter_images,
+    log_spectrum,
+    mirrored,
+    uncentred,
+)
 
 
 @pytest.fixture

@@ -35,9 +35,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QVBoxLayout, QWidget
 import pyqtgraph as pg
 
-from app.forms import ConfigDialog
-from app.workers import JobRunner
-from core.progress import Progress
+from fourier_masks.app.forms import ConfigDialog
+from fourier_masks.app.workers import JobRunner
+from fourier_masks.core.progress import Progress
 
 JOBS = int(sys.argv[2])
 qt_app = QApplication([])

@@ -9,21 +9,24 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data import ImageSet, expand_image_paths, image_set_from_files
-from core.errors import BadDatasetError, OutputError
-from core.evaluation import masked_probabilities
-from core.fourier import complement_mask
-from core.masks import ImageMaskConfig, SetMaskConfig, learn_image_masks, learn_set_mask, quantised
-from core.store import ResultsStore
-from core.units import (
+from fourier_masks.core.data.images import ImageSet, expand_image_paths, image_set_from_files
+from fourier_masks.core.errors import BadDatasetError, OutputError
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.masks.engine import learn_image_masks
+from fourier_masks.core.masks.inference import masked_probabilities
+from fourier_masks.core.masks.results import quantised
+from fourier_masks.core.masks.set_masks import learn_set_mask
+from fourier_masks.core.runs.executors import run_mask_units
+from fourier_masks.core.runs.groups import (
     PROBABILITIES,
     image_mask_history,
     plan_image_masks,
-    run_mask_units,
     save_set_mask_result,
     set_mask_history,
     unused_group_name,
 )
+from fourier_masks.core.runs.store import ResultsStore
+from fourier_masks.core.spectra.fourier import complement_mask
 
 NO_EARLY_STOP = dict(patience=10**6)
 

@@ -7,18 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.energy import radial_partition
-from core.errors import ConfigError, NonFiniteError
-from core.fourier import centred, mirrored
-from core.masks import (
-    ImageMaskConfig,
-    SetMaskConfig,
-    learn_class_masks,
-    learn_image_masks,
-    learn_set_mask,
-)
-from core.models import ModelInfo, build_classifier
-from core.synthetic import planted_band
+from fourier_masks.core.data.synthetic import planted_band
+from fourier_masks.core.errors import ConfigError, NonFiniteError
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.masks.engine import learn_image_masks
+from fourier_masks.core.masks.set_masks import learn_class_masks, learn_set_mask
+from fourier_masks.core.models.architectures import build_classifier
+from fourier_masks.core.models.classifier import ModelInfo
+from fourier_masks.core.spectra.energy import radial_partition
+from fourier_masks.core.spectra.fourier import centred, mirrored
 
 NO_EARLY_STOP = dict(patience=10**6)
 
@@ -79,7 +76,7 @@ def test_engine_matches_the_published_single_image_loop(tiny_model):
     OneCycleLR sized for 20 000 × 200 steps, clamp after each step) equals the engine's.
     In float64, for the reason given in the batched test: two implementations of the same
     arithmetic round differently in float32."""
-    from benchmarks.published import published_mask
+    from published_loop import published_mask
 
     model = copy.deepcopy(tiny_model).double()
     image = _images(1).double()
@@ -265,7 +262,7 @@ def test_planted_frequency_is_recovered(planted):
     assert mask[in_band].mean() > 20 * mask[~in_band].mean()
     # And in the radial-band metric of METHOD.md §5, the top band is the planted one.
     partition = radial_partition((32, 32), 16)
-    from core.energy import mask_energies
+    from fourier_masks.core.spectra.energy import mask_energies
 
     energies = mask_energies(result.mask, partition)
     top = np.argmax(energies)
@@ -276,7 +273,7 @@ def test_planted_frequency_is_recovered(planted):
 def test_shrinking_the_batch_changes_no_mask(trained_shapes_model, tiny_shapes):
     """Once nothing waits, finished slots are dropped (the batch shrinks to a multiple of 8);
     every image still gets the mask it gets alone. float64 for the same reason as above."""
-    from core.masks import _MaskBatch
+    from fourier_masks.core.masks.engine import _MaskBatch
 
     model = copy.deepcopy(trained_shapes_model).double()
     images = tiny_shapes.val.images[:12].double()
@@ -304,7 +301,7 @@ def test_shrinking_the_batch_changes_no_mask(trained_shapes_model, tiny_shapes):
 def test_settling_changes_only_the_masks_still_learning(trained_shapes_model, tiny_shapes):
     """``settle_after`` anneals the learning rate to zero at ``max_steps``: masks that stop
     before it are exactly the published ones, and the step size is zero at the limit."""
-    from core.masks import _schedule
+    from fourier_masks.core.masks.optim import schedule_for
 
     model = copy.deepcopy(trained_shapes_model).double()
     images = tiny_shapes.val.images[:8].double()
@@ -317,8 +314,8 @@ def test_settling_changes_only_the_masks_still_learning(trained_shapes_model, ti
     np.testing.assert_array_equal(settled.steps[early], plain.steps[early])
     np.testing.assert_allclose(settled.masks[early], plain.masks[early], atol=1e-9)
 
-    lr, _ = _schedule(published.replace(settle_after=400))(torch.tensor([0, 399, 400, 500, 600]))
-    reference, _ = _schedule(published)(torch.tensor([0, 399, 400, 500, 600]))
+    lr, _ = schedule_for(published.replace(settle_after=400))(torch.tensor([0, 399, 400, 500, 600]))
+    reference, _ = schedule_for(published)(torch.tensor([0, 399, 400, 500, 600]))
     np.testing.assert_allclose(lr[:3].numpy(), reference[:3].numpy())
     assert 0 < lr[3] < reference[3] and lr[4] == 0
 
@@ -326,6 +323,6 @@ def test_settling_changes_only_the_masks_still_learning(trained_shapes_model, ti
 def test_slot_counts():
     """Multiples of 8 (exact when the batch shrinks), except for fewer than 8 images, which
     get a slot each rather than paying for empty ones."""
-    from core.masks import slot_count
+    from fourier_masks.core.masks.engine import slot_count
 
     assert [slot_count(64, n) for n in (1, 3, 8, 12, 64, 200)] == [1, 3, 8, 16, 64, 64]

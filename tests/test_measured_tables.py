@@ -7,12 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from core.attacks import AttackConfig, attack_images
-from core.checkpoints import save_checkpoint
-from core.masks import ImageMaskConfig, SetMaskConfig, learn_image_masks, learn_set_mask
-from core.report import discover, probe_table, single_image_table, write_report
-from core.store import ResultsStore
-from core.units import plan_image_masks, run_mask_units
+from fourier_masks.core.attacks.adversarial import AttackConfig, attack_images
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.masks.engine import learn_image_masks
+from fourier_masks.core.masks.set_masks import learn_set_mask
+from fourier_masks.core.models.checkpoints import save_checkpoint
+from fourier_masks.core.runs.executors import run_mask_units
+from fourier_masks.core.runs.groups import plan_image_masks
+from fourier_masks.core.runs.store import ResultsStore
+from fourier_masks.core.study.contents import discover
+from fourier_masks.core.study.report import probe_table, single_image_table, write_report
 
 # A sparsity weight far above the published 0.07 with a large constant step: within a few
 # steps each mask keeps almost nothing, so only images whose prediction survives a nearly

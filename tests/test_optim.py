@@ -2,7 +2,7 @@
 
 import torch
 
-from core.optim import BatchedAdam, OneCycle
+from fourier_masks.core.masks.optim import BatchedAdam, OneCycle
 
 
 def _reference(target: torch.Tensor, steps: int, total: int) -> torch.Tensor:

@@ -5,12 +5,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from core.attacks import AttackConfig
-from core.errors import OutputError
-from core.masks import ImageMaskConfig, SetMaskConfig
-from core.pipeline import StudyConfig, run_study
-from core.store import ResultsStore
-from core.training import TrainConfig
+from fourier_masks.core.attacks.adversarial import AttackConfig
+from fourier_masks.core.errors import OutputError
+from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+from fourier_masks.core.runs.store import ResultsStore
+from fourier_masks.core.study.config import StudyConfig
+from fourier_masks.core.study.pipeline import run_study
+from fourier_masks.core.training.train import TrainConfig
 
 
 def tiny_study(**changes):

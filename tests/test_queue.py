@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.data import ImageSet
-from core.errors import ConfigError
-from core.masks import ImageMaskConfig
-from core.store import ResultsStore
-from core.units import plan_image_masks, run_mask_units
+from fourier_masks.core.data.images import ImageSet
+from fourier_masks.core.errors import ConfigError
+from fourier_masks.core.masks.config import ImageMaskConfig
+from fourier_masks.core.runs.executors import run_mask_units
+from fourier_masks.core.runs.groups import plan_image_masks
+from fourier_masks.core.runs.store import ResultsStore
 
 CONFIG = ImageMaskConfig(max_steps=60, check_every=5, batch_size=8)
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from core.data import load_dataset
-from core.masks import ImageMaskConfig, learn_image_masks
-from core.training import TrainConfig, train_model
+from fourier_masks.core.data.datasets import load_dataset
+from fourier_masks.core.masks.config import ImageMaskConfig
+from fourier_masks.core.masks.engine import learn_image_masks
+from fourier_masks.core.training.train import TrainConfig, train_model
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "cifar5").is_dir(), reason="shared CIFAR-5 data not present")
 

@@ -4,9 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from core.errors import ConfigError, OutputError
-from core.store import ResultsStore, atomic_write_text, ensure_writable_dir, safe_name
-from core.tables import Table
+from fourier_masks.core.errors import ConfigError, OutputError
+from fourier_masks.core.files import atomic_write_text, ensure_writable_dir, safe_name
+from fourier_masks.core.runs.store import ResultsStore
+from fourier_masks.core.tables import Table
 
 
 @pytest.fixture

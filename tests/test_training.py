@@ -3,9 +3,9 @@ import threading
 import pytest
 import torch
 
-from core.augment import AugmentConfig, augment_batch
-from core.errors import ConfigError
-from core.training import AUGMENTATIONS, TrainConfig, train_model
+from fourier_masks.core.errors import ConfigError
+from fourier_masks.core.training.augment import AugmentConfig, augment_batch
+from fourier_masks.core.training.train import AUGMENTATIONS, TrainConfig, train_model
 
 
 def _dot(size=16, y=4, x=5):
@@ -83,7 +83,7 @@ def test_keeps_the_best_validation_loss_weights(tiny_shapes):
     losses = [row["val_loss"] for row in result.history]
     assert result.best_epoch == 1 + losses.index(min(losses))
     assert result.model.info.metrics["val_loss"] == pytest.approx(min(losses))
-    from core.training import evaluate_loss
+    from fourier_masks.core.training.train import evaluate_loss
 
     loss, _ = evaluate_loss(result.model, tiny_shapes.val, 64, torch.device("cpu"))
     assert loss == pytest.approx(min(losses), rel=1e-5)
@@ -126,7 +126,7 @@ def test_bad_training_settings(changes):
 
 
 def test_mismatched_splits_are_refused(tiny_shapes):
-    from core.data import load_builtin
+    from fourier_masks.core.data.datasets import load_builtin
 
     other = load_builtin("planted", 2, 2, size=16)
     with pytest.raises(ConfigError, match="different classes"):

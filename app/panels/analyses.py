@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.blueshift import blue_shift
-from core.figures import adversarial_maps_figure, blue_shift_figure, heat_map_figure
-from core.fourier import centred
+from fourier_masks.core.beyond import blue_shift
+from fourier_masks.core.figures import adversarial_maps_figure, blue_shift_figure, heat_map_figure
+from fourier_masks.core.spectra import centred
 
 from ..widgets import ImageView, refill_combo
 from .base import EmptyState, Panel

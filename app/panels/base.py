@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import FourierMasksError
-from core.figures import write_figure
-from core.store import atomic_write_text
-from core.tables import Table
+from fourier_masks.core.errors import FourierMasksError
+from fourier_masks.core.figures import write_figure
+from fourier_masks.core.files import atomic_write_text
+from fourier_masks.core.tables import Table
 
 from ..workbench import Workbench
 

@@ -10,8 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from core.figures import embedding_figure
-from core.tables import Table
+from fourier_masks.core.figures import embedding_figure
+from fourier_masks.core.tables import Table
 
 from ..widgets import refill_combo
 from .base import EmptyState, Panel

@@ -11,8 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTableView
 
-from core.energy import angular_partition, centred_difference, mask_energies, radial_partition
-from core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
+from fourier_masks.core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
+from fourier_masks.core.spectra import angular_partition, centred_difference, mask_energies, radial_partition
 
 from ..widgets import ImageView, compact_title, refill_combo
 from .base import EmptyState, Panel

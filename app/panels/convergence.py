@@ -8,10 +8,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton
 
-from core.figures import convergence_figure
-from core.masks import MaskHistory
-from core.progress import Progress
-from core.tables import Table
+from fourier_masks.core.figures import convergence_figure
+from fourier_masks.core.masks import MaskHistory
+from fourier_masks.core.progress import Progress
+from fourier_masks.core.tables import Table
 
 from ..widgets import ImageView, refill_combo
 from .base import Panel

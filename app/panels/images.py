@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.figures import filtered_examples_figure
-from core.fourier import complement_mask, filter_images, log_spectrum
-from core.models import frozen
-from core.tables import Table
+from fourier_masks.core.figures import filtered_examples_figure
+from fourier_masks.core.models import frozen
+from fourier_masks.core.spectra import complement_mask, filter_images, log_spectrum
+from fourier_masks.core.tables import Table
 
 from ..widgets import ImageView, compact_title, refill_combo
 from .base import EmptyState, Panel

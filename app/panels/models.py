@@ -7,9 +7,9 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton
 
-from core.errors import FourierMasksError
-from core.models import read_class_names
-from core.tables import Table
+from fourier_masks.core.errors import FourierMasksError
+from fourier_masks.core.models import read_class_names
+from fourier_masks.core.tables import Table
 
 from .base import Panel
 

@@ -9,9 +9,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBox
 
-from core.energy import angular_partition, centred_difference, mask_energies, radial_partition
-from core.figures import energy_figure
-from core.tables import Table
+from fourier_masks.core.figures import energy_figure
+from fourier_masks.core.spectra import angular_partition, centred_difference, mask_energies, radial_partition
+from fourier_masks.core.tables import Table
 
 from ..widgets import ImageView, refill_combo
 from .base import Panel

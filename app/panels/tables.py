@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTableView
 
-from core.tables import Table
+from fourier_masks.core.tables import Table
 
 from ..widgets import refill_combo
 from .base import Panel

@@ -1,0 +1,111 @@
+"""Benchmark: per-image masks on a local Ray cluster with 1 and 2 workers, and the cost of a chunk.
+
+On one machine, for the small CNN trained briefly on the built-in shapes:
+
+1. **masks per second**: the same group learned by the local engine (one process, all cores'
+   threads) and on a local Ray cluster with 1 and with 2 worker processes (one CPU each),
+   each from a fresh store; the cluster's start-up (and each worker's first import of torch,
+   done by a warm-up job) is left out and reported apart;
+2. **the cost of a chunk**: chunks of a 1-step job, so that learning costs next to nothing,
+   sent to the cluster: the wall time per chunk is what shipping a chunk costs (task dispatch,
+   the object store, serialising the results, the driver writing the shard), and the bytes of a
+   chunk's results are given. Choose a chunk size whose learning time dwarfs this.
+
+    python benchmarks/cluster.py [--images 64] [--size 32] [--chunk-size 16] [--max-steps 3000]
+
+Needs the [cluster] extra (Ray).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+import ray  # noqa: E402
+
+from fourier_masks.core.data.datasets import load_builtin  # noqa: E402
+from fourier_masks.core.masks.config import ImageMaskConfig  # noqa: E402
+from fourier_masks.core.runs.executors import run_mask_units, run_mask_units_on_cluster  # noqa: E402
+from fourier_masks.core.runs.groups import plan_image_masks  # noqa: E402
+from fourier_masks.core.runs.store import ResultsStore  # noqa: E402
+from fourier_masks.core.training.train import TrainConfig, train_model  # noqa: E402
+
+
+def planned(images, config):
+    store = ResultsStore(Path(tempfile.mkdtemp()) / "run")
+    return store, plan_image_masks(store, "image/N-clean", images, model_name="N", config=config)
+
+
+def warm(model, images, config, workers: int, chunk_size: int) -> None:
+    """A 1-step job with a chunk per worker: each worker process imports torch and the engine
+    once, which would otherwise count as learning time."""
+    store, units = planned(images, config.replace(max_steps=1))
+    run_mask_units_on_cluster(store, units[: workers * chunk_size], model, cluster="ray", chunk_size=chunk_size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--chunk-size", type=int, default=16)
+    parser.add_argument("--max-steps", type=int, default=3000)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    data = load_builtin(size=args.size, channels=1, train_per_class=40, val_per_class=args.images // 6 + 1)
+    model = train_model(data.train, data.val, config=TrainConfig(epochs=2, batch_size=64), name="N").model.eval()
+    images = data.val.subset(range(args.images))
+    config = ImageMaskConfig.fast(max_steps=args.max_steps, batch_size=args.chunk_size)
+    print(
+        f"{args.images} masks, small CNN, {args.size}x{args.size}, fast rule (<= {args.max_steps} steps), "
+        f"chunks of {args.chunk_size}, slots {args.chunk_size}"
+    )
+
+    local_store, units = planned(images, config)
+    start = time.perf_counter()
+    local = run_mask_units(local_store, units, model)
+    seconds = time.perf_counter() - start
+    print(f"  local engine ({torch.get_num_threads()} threads): {len(local) / seconds:.3f} masks/s ({seconds:.1f} s)")
+
+    for workers in (1, 2):
+        start = time.perf_counter()
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        started = time.perf_counter() - start
+        warm(model, images, config, workers, args.chunk_size)
+        store, units = planned(images, config)
+        start = time.perf_counter()
+        result = run_mask_units_on_cluster(store, units, model, cluster="ray", chunk_size=args.chunk_size)
+        seconds = time.perf_counter() - start
+        same = np.array_equal(
+            store.load_image_masks("image/N-clean").masks, local_store.load_image_masks("image/N-clean").masks
+        )
+        print(
+            f"  Ray, {workers} worker(s): {len(result) / seconds:.3f} masks/s ({seconds:.1f} s; cluster start "
+            f"{started:.1f} s); masks identical to the local engine's: {'yes' if same else 'NO'}"
+        )
+        if workers == 2:
+            trivial = config.replace(max_steps=1)
+            store, units = planned(images, trivial)
+            chunks = -(-len(units) // args.chunk_size)
+            start = time.perf_counter()
+            run_mask_units_on_cluster(store, units, model, cluster="ray", chunk_size=args.chunk_size)
+            per_chunk = (time.perf_counter() - start) / chunks
+            shard = next((store.root / "masks" / "image" / "N-clean" / "shards").glob("part-*.npz"))
+            print(
+                f"  cost of a chunk (1-step job, {chunks} chunks on 2 workers): {1000 * per_chunk:.0f} ms wall each; "
+                f"results {shard.stat().st_size / 1024:.0f} KiB per chunk of {args.chunk_size}; "
+                f"model {len(pickle.dumps(model)) / 1024:.0f} KiB and images "
+                f"{images.images.numpy().nbytes / 1024:.0f} KiB sent once"
+            )
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

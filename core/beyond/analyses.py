@@ -1,0 +1,143 @@
+"""The analyses beyond the main paper, run into a results store (tables, figures, arrays), so
+the CLI and the app produce the same files: adversarial frequency maps, Fourier heat maps,
+robustness to band-limited noise (the JaFR evaluation) and the blue-shift illustration.
+
+Each returns the engine's result; a cancelled one (``result.cancelled``) saves nothing, so
+the store never holds an incomplete table, array or figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import figures
+from ..attacks.adversarial import AttackConfig
+from ..data.images import ImageSet
+from ..models.classifier import Classifier
+from ..progress import CancelToken, ProgressCallback
+from ..runs.store import ResultsStore
+from ..spectra.fourier import centred
+from ..tables import Table
+from .advmaps import AdversarialMapsConfig, AdversarialMapsResult, adversarial_maps
+from .blueshift import BlueShift, blue_shift
+from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
+
+
+def _figure(store: ResultsStore, fig, name: str) -> None:
+    figures.save_figure(fig, store.figures_dir, name, write=store.write_derived)
+
+
+def run_adversarial_maps(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    images: ImageSet,
+    *,
+    config: AdversarialMapsConfig = AdversarialMapsConfig(),
+    device=None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    cluster: str | None = None,
+) -> AdversarialMapsResult:
+    result = adversarial_maps(
+        store,
+        model_name,
+        model,
+        images,
+        config=config,
+        device=device,
+        on_progress=on_progress,
+        cancel=cancel,
+        cluster=cluster,
+    )
+    if result.cancelled:
+        return result
+    store.save_table(result.table())
+    for attack, comparison in result.comparisons.items():
+        if not comparison.ids:
+            continue
+        store.save_table(result.pair_table(attack, model.info.labels()))
+        store.save_arrays(
+            f"adversarial-maps-{model_name}-{attack}",
+            ids=np.array(comparison.ids, dtype=str),
+            cosine=comparison.cosine,
+            mean_difference=comparison.mean_difference,
+        )
+        _figure(
+            store,
+            figures.adversarial_maps_figure(comparison, class_names=model.info.labels()),
+            f"adversarial-maps-{model_name}-{attack}",
+        )
+    return result
+
+
+def heat_map_table(heat: np.ndarray, name: str, eps: float) -> Table:
+    table = Table.build(
+        f"heat-map-{name}",
+        f"Fourier heat map of model {name}",
+        [("k_y", "cycles/image"), ("k_x", "cycles/image"), ("error rate", "%")],
+        notes=f"Error rate under ±{eps:g}·U(k_y, k_x) (unit-L2 real Fourier basis, pixel units); "
+        "k = 0 is the zero frequency.",
+    )
+    h, w = heat.shape
+    shifted = centred(heat)
+    for row in range(h):
+        for col in range(w):
+            table.add_row(h // 2 - row, col - w // 2, 100 * float(shifted[row, col]))
+    return table
+
+
+def run_heat_map(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    eps: float = 4.0,
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> HeatMapResult:
+    result = fourier_heat_map(model, images, labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel)
+    if result.cancelled:
+        return result
+    heat = result.errors
+    store.save_arrays(f"heat-map-{model_name}", heat=heat, eps=np.float64(eps))
+    store.save_table(heat_map_table(heat, model_name, eps))
+    _figure(store, figures.heat_map_figure(heat, f"Fourier heat map ({model_name})", eps), f"heat-map-{model_name}")
+    return result
+
+
+def run_robustness(
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    noise_std: float = 0.1,
+    cutoff: float = 0.5,
+    attack: AttackConfig = AttackConfig(),
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> RobustnessResult:
+    result = measure_robustness(
+        models,
+        images,
+        labels,
+        noise_std=noise_std,
+        cutoff=cutoff,
+        attack=attack,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    if not result.cancelled:
+        store.save_table(result.table)
+    return result
+
+
+def run_blue_shift(store: ResultsStore, *, cycles: int = 4, amplitude: float = 3.0, samples: int = 512) -> BlueShift:
+    shift = blue_shift(cycles=cycles, samples=samples, amplitude=amplitude)
+    store.save_table(shift.table(cycles))
+    _figure(store, figures.blue_shift_figure(shift, cycles), "blue-shift")
+    return shift

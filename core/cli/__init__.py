@@ -1,0 +1,5 @@
+"""The ``fourier-masks`` command line (headless)."""
+
+from .program import ProgressPrinter, build_parser, main
+
+__all__ = ["ProgressPrinter", "build_parser", "main"]

@@ -1,0 +1,254 @@
+"""Data: the built-in datasets, ImageFolder directories, torchvision datasets, single images.
+
+Everything becomes an :class:`ImageSet`: float images ``(N, C, H, W)`` in [0, 1] already
+resized to the model's size, integer labels, class names and a stable id per image (ids key
+per-image results in the store). Datasets this science needs (validation sets of a few
+thousand small images) fit in memory, which keeps training and mask loops free of loader
+overhead on small machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
+from .images import IMAGE_EXTENSIONS, DataSplits, ImageSet, image_files, load_image, resize_crop, to_tensor
+
+log = logging.getLogger(__name__)
+
+# name -> (torchvision class name, how its split is chosen)
+TORCHVISION_DATASETS = {
+    "cifar10": ("CIFAR10", "train"),
+    "cifar100": ("CIFAR100", "train"),
+    "mnist": ("MNIST", "train"),
+    "fashionmnist": ("FashionMNIST", "train"),
+    "kmnist": ("KMNIST", "train"),
+    "svhn": ("SVHN", "split"),
+    "stl10": ("STL10", "split"),
+    "imagenette": ("Imagenette", "split"),
+}
+
+
+def default_data_root() -> Path:
+    """Where downloaded datasets live: the platform's user cache folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("fourier-masks")) / "datasets"
+
+
+def load_image_folder(
+    root: str | os.PathLike,
+    channels: int = 1,
+    size: int = 32,
+    max_per_class: int | None = None,
+    class_names: Sequence[str] | None = None,
+) -> ImageSet:
+    """An ImageFolder-style directory (``root/<class>/<image>``) as an :class:`ImageSet`.
+
+    Non-image files are ignored; image files that cannot be decoded are skipped and listed in
+    ``ImageSet.skipped``. ``class_names`` forces a class order (e.g. a model's), so labels
+    line up with a checkpoint's outputs.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise BadDatasetError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise BadDatasetError(f"{root} is a file; expected a folder with one sub-folder per class")
+    try:
+        found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    except PermissionError:
+        raise BadDatasetError(f"{root} cannot be read (permission denied)") from None
+    classes = list(class_names) if class_names else found
+    if not classes:
+        loose = image_files(root)
+        hint = (
+            f" It holds {len(loose)} loose image(s): put them in one sub-folder per class, or "
+            "open them as single images."
+            if loose
+            else ""
+        )
+        raise BadDatasetError(f"{root} has no class sub-folders (expected root/<class>/<image>).{hint}")
+    missing = [c for c in classes if c not in found]
+    if missing:
+        raise BadDatasetError(f"{root} lacks the class folder(s) {', '.join(missing)} the model expects")
+    tensors, labels, ids, skipped = [], [], [], []
+    for k, name in enumerate(classes):
+        files = image_files(root / name)
+        if max_per_class is not None:
+            files = files[:max_per_class]
+        for path in files:
+            try:
+                tensors.append(load_image(path, channels, size))
+            except BadImageError as exc:
+                skipped.append(str(exc))
+                continue
+            labels.append(k)
+            ids.append(path.relative_to(root).as_posix())
+    if skipped:
+        log.warning("skipped %d unreadable image(s) in %s: %s", len(skipped), root, "; ".join(skipped[:5]))
+    if not tensors:
+        detail = f" ({len(skipped)} unreadable)" if skipped else ""
+        raise BadDatasetError(
+            f"{root} contains no readable images{detail} in its class folders {', '.join(classes)}; "
+            f"supported files: {', '.join(IMAGE_EXTENSIONS)}"
+        )
+    return ImageSet(
+        images=torch.stack(tensors),
+        labels=torch.tensor(labels, dtype=torch.int64),
+        class_names=tuple(classes),
+        ids=tuple(ids),
+        name=root.name,
+        skipped=skipped,
+    )
+
+
+def _split_folder(root: Path, **kwargs) -> DataSplits:
+    """``root/train`` + ``root/val`` (or ``test``) if present; else a stable 80/20 split by file name."""
+    for val_name in ("val", "valid", "validation", "test"):
+        if (root / "train").is_dir() and (root / val_name).is_dir():
+            train = load_image_folder(root / "train", **kwargs)
+            val = load_image_folder(
+                root / val_name,
+                class_names=train.class_names,
+                **{k: v for k, v in kwargs.items() if k != "class_names"},
+            )
+            return DataSplits(train, val)
+    full = load_image_folder(root, **kwargs)
+    in_val = np.array([int(hashlib.sha1(i.encode()).hexdigest(), 16) % 5 == 0 for i in full.ids])
+    if in_val.all() or not in_val.any():
+        raise BadDatasetError(f"{root} has too few images ({len(full)}) to split into training and validation")
+    return DataSplits(full.subset(np.flatnonzero(~in_val)), full.subset(np.flatnonzero(in_val)))
+
+
+def load_torchvision_dataset(
+    name: str,
+    train: bool,
+    channels: int = 1,
+    size: int = 32,
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    limit: int | None = None,
+) -> ImageSet:
+    """A torchvision dataset by name (CIFAR10, MNIST, FashionMNIST, Imagenette, ...).
+
+    Downloads into :func:`default_data_root` when missing and ``download`` is true; offline,
+    or with ``download=False`` and no copy on disk, raises :class:`DatasetUnavailableError`
+    saying where to put the files.
+    """
+    import torchvision
+
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in TORCHVISION_DATASETS:
+        raise ConfigError(
+            f"unknown torchvision dataset {name!r}; choose one of "
+            f"{', '.join(v[0] for v in TORCHVISION_DATASETS.values())}"
+        )
+    class_name, split_style = TORCHVISION_DATASETS[key]
+    root = Path(root) if root else default_data_root()
+    kwargs = (
+        {"train": train}
+        if split_style == "train"
+        else {"split": "train" if train else ("val" if key == "imagenette" else "test")}
+    )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        dataset = getattr(torchvision.datasets, class_name)(str(root), download=download, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - torchvision raises many types for "not there"
+        how = (
+            "it could not be downloaded (no internet connection?)"
+            if download
+            else "it is not on disk and downloading is off"
+        )
+        raise DatasetUnavailableError(
+            f"{class_name} is unavailable: {how}. Download it on a machine that is online "
+            f"into {root} (or pass another data root), or use the built-in dataset. "
+            f"Details: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    tensors, labels = [], []
+    for i in range(count):
+        image, label = dataset[i]
+        tensors.append(resize_crop(to_tensor(image, channels), size))
+        labels.append(int(label))
+    classes = tuple(getattr(dataset, "classes", None) or [str(k) for k in range(max(labels) + 1)])
+    classes = tuple(c if isinstance(c, str) else c[0] for c in classes)
+    split = "train" if train else "val"
+    return ImageSet(
+        images=torch.stack(tensors),
+        labels=torch.tensor(labels, dtype=torch.int64),
+        class_names=classes,
+        ids=tuple(f"{class_name}/{split}/{i:06d}" for i in range(count)),
+        name=class_name,
+    )
+
+
+def load_builtin(
+    kind: str = "shapes",
+    train_per_class: int = 400,
+    val_per_class: int = 100,
+    size: int = 32,
+    channels: int = 1,
+    seed: int = 0,
+) -> DataSplits:
+    """The offline datasets of :mod:`core.synthetic`; train and val use different seeds."""
+    from . import synthetic
+
+    makers: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]]] = {
+        "shapes": synthetic.make_shapes,
+        "planted": synthetic.make_planted,
+    }
+    if kind not in makers:
+        raise ConfigError(f"unknown built-in dataset {kind!r}; choose one of {', '.join(makers)}")
+    if not 16 <= size <= 512:
+        raise ConfigError(f"built-in images can be 16 to 512 px, got {size}")
+    splits = []
+    for split, per_class, offset in (("train", train_per_class, 0), ("val", val_per_class, 1)):
+        images, labels, names = makers[kind](per_class, image_size=size, channels=channels, seed=2 * seed + offset)
+        splits.append(
+            ImageSet(
+                images=images,
+                labels=labels,
+                class_names=names,
+                ids=tuple(f"{kind}/{split}/{i:06d}" for i in range(len(labels))),
+                name=f"builtin:{kind}",
+            )
+        )
+    return DataSplits(*splits)
+
+
+def load_dataset(
+    spec: str,
+    size: int = 32,
+    channels: int = 1,
+    seed: int = 0,
+    train_per_class: int = 400,
+    val_per_class: int = 100,
+    data_root: str | os.PathLike | None = None,
+    download: bool = True,
+    limit: int | None = None,
+) -> DataSplits:
+    """Train and validation splits from a spec string.
+
+    ``builtin`` / ``builtin:shapes`` / ``builtin:planted``, ``torchvision:<Name>`` (e.g.
+    ``torchvision:CIFAR10``), or a path to an ImageFolder directory (with ``train/`` and
+    ``val/`` or ``test/`` inside, or one folder that is split 80/20 by file name).
+    """
+    if channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {channels}")
+    if spec == "builtin" or spec.startswith("builtin:"):
+        kind = spec.partition(":")[2] or "shapes"
+        return load_builtin(kind, train_per_class, val_per_class, size, channels, seed)
+    if spec.startswith(("torchvision:", "tv:")):
+        name = spec.partition(":")[2]
+        return DataSplits(
+            load_torchvision_dataset(name, True, channels, size, data_root, download, limit),
+            load_torchvision_dataset(name, False, channels, size, data_root, download, limit),
+        )
+    return _split_folder(Path(spec).expanduser(), channels=channels, size=size, max_per_class=limit)

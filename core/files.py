@@ -1,0 +1,83 @@
+"""Files written all or nothing, and names that cannot leave the folder they are meant for."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, OutputError
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "ensure_writable_dir", "name_from_file", "safe_name"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def safe_name(name: str) -> str:
+    """Check a store-relative name (``a/b-c``): plain segments only, so nothing read from a
+    file or typed by a user can place a file outside the run folder."""
+    parts = name.split("/")
+    if not name or any(not _NAME.match(p) or p in (".", "..") for p in parts):
+        raise ConfigError(
+            f"invalid result name {name!r}: use letters, digits, '.', '_' and '-' (and '/' between parts)"
+        )
+    return name
+
+
+def name_from_file(path: str | os.PathLike) -> str:
+    """A store-safe name from a file's name: ``modèle 1.pt`` → ``mod-le-1``."""
+    stem = Path(path).stem
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in stem).strip(".-")
+    return name or "model"
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and prove it is writable; :class:`OutputError` otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{path} exists and is not a folder; choose another output folder") from None
+    except NotADirectoryError:
+        raise OutputError(f"{path} cannot be created: part of that path is a file") from None
+    except PermissionError:
+        raise OutputError(f"{path} cannot be created (permission denied); choose another output folder") from None
+    except OSError as exc:
+        raise OutputError(f"{path} cannot be created: {exc.strerror or exc}") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{path} is not writable ({exc.strerror or exc}); choose another output folder") from None
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True, read_only: bool = False) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and a rename (all or nothing)."""
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise OutputError(f"{path} already exists and results are never overwritten")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if read_only:
+                os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        hint = " (disk full? free some space or choose another folder)" if getattr(exc, "errno", None) == 28 else ""
+        raise OutputError(f"could not write {path}: {exc.strerror or exc}{hint}") from None
+    return path
+
+
+def atomic_write_text(path: Path, text: str, **kwargs: Any) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), **kwargs)

@@ -1,0 +1,46 @@
+"""Models: a :class:`Classifier` is a network with its normalisation inside (it takes images in
+[0, 1]) and a :class:`ModelInfo` saying what it takes and predicts; checkpoints in every format
+the product reads, loaded without running code from them."""
+
+from .architectures import ARCHITECTURES, SmallCNN, adapt_input_channels, build_classifier, build_network
+from .checkpoints import (
+    CHECKPOINT_FORMAT,
+    CheckpointSummary,
+    check_compatible,
+    export_program,
+    export_torchscript,
+    inspect_checkpoint,
+    load_model,
+    output_width,
+    save_checkpoint,
+)
+from .class_names import IMAGENET_CLASSES, imagenet_categories, read_class_names
+from .classifier import PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, Normalization, frozen, model_device, predict
+
+__all__ = [
+    "ARCHITECTURES",
+    "CHECKPOINT_FORMAT",
+    "IMAGENET_CLASSES",
+    "PAPER_MEAN",
+    "PAPER_STD",
+    "CheckpointSummary",
+    "Classifier",
+    "ModelInfo",
+    "Normalization",
+    "SmallCNN",
+    "adapt_input_channels",
+    "build_classifier",
+    "build_network",
+    "check_compatible",
+    "export_program",
+    "export_torchscript",
+    "frozen",
+    "imagenet_categories",
+    "inspect_checkpoint",
+    "load_model",
+    "model_device",
+    "output_width",
+    "predict",
+    "read_class_names",
+    "save_checkpoint",
+]

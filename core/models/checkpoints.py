@@ -1,0 +1,519 @@
+"""Saving and loading models, including untrusted files from elsewhere.
+
+Formats read
+    - ours: ``torch.save`` of ``{"format": "fourier-masks/checkpoint", "info": <json>,
+      "state_dict": ...}``, with everything needed to rebuild and use the model;
+    - a plain ``state_dict`` of a known architecture (ours or any torchvision classifier),
+      possibly nested under a key (``state_dict``, ``model``...) and with ``module.`` /
+      ``model.`` prefixes from DataParallel or wrappers;
+    - TorchScript files and ``torch.export`` programs (``.pt2``).
+
+Safety: pickled files load only with ``weights_only=True``, so opening a file never runs
+Python code from it; a file that would need code to load is refused with
+:class:`UnsafeCheckpointError`. TorchScript is interpreted by its own runtime, never by
+Python. ``torch.export.load`` falls back to unrestricted unpickling for some payloads, so
+archives carrying pickled payloads are refused before loading and every ``torch.load`` it
+makes is forced to ``weights_only``. Neither kind of graph runs until the model is used.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import re
+import threading
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import (
+    CheckpointError,
+    MissingModelDetailsError,
+    ModelMismatchError,
+    NonFiniteError,
+    UnsafeCheckpointError,
+)
+from ..files import atomic_write_bytes
+from ..logs import notice_once
+from .architectures import ARCHITECTURES, build_network
+from .classifier import PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, model_device, run_checked
+
+CHECKPOINT_FORMAT = "fourier-masks/checkpoint"
+FORMAT_VERSION = 1
+METADATA_FILE = "fourier_masks.json"
+_NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "module", "weights", "params")
+_WRAPPER_PREFIXES = ("module.", "model.", "net.", "_orig_mod.")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What a file is, read without running anything from it."""
+
+    path: Path
+    format: str  # "fourier-masks", "state-dict", "torchscript", "torch-export"
+    info: ModelInfo | None
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def save_checkpoint(model: Classifier, path: str | os.PathLike) -> Path:
+    """Write ``model`` with its metadata; atomic, so a crash never leaves half a file.
+
+    Models loaded from TorchScript or ``torch.export`` files are written back in their own
+    format with our metadata added, so a run folder can hold any model it analysed."""
+    buffer = io.BytesIO()
+    if isinstance(model.net, _GraphNet):
+        model.net.save(buffer, model.info.to_json())
+        return atomic_write_bytes(Path(path), buffer.getvalue())
+    torch.save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "info": model.info.to_json(),
+            "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
+        },
+        buffer,
+    )
+    return atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+_JIT_DEPRECATED = re.compile(r"`?torch\.jit\.\w+`? is deprecated")
+
+
+@contextmanager
+def _torchscript_calls() -> Iterator[None]:
+    """Calls into ``torch.jit`` whose deprecation warnings (PyTorch 2.10 and later) must not
+    reach the user raw: the first becomes one notice in our words; other warnings pass."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        if _JIT_DEPRECATED.search(str(warning.message)):
+            notice_once(
+                "torchscript-deprecated",
+                f"TorchScript is deprecated in PyTorch {torch.__version__.split('+')[0]}: "
+                "this model still loads and runs, but a later PyTorch may drop it. "
+                "Re-export it with torch.export (a .pt2 file) to keep it usable.",
+            )
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def _example_input(info: ModelInfo, batch: int = 2) -> torch.Tensor:
+    return torch.rand(batch, info.in_channels, info.image_size, info.image_size)
+
+
+def export_torchscript(model: Classifier, path: str | os.PathLike) -> Path:
+    """The network (without normalisation) as TorchScript, with our metadata inside."""
+    net = model.net.eval()
+    buffer = io.BytesIO()
+    with _torchscript_calls():
+        scripted = torch.jit.trace(net, model.normalization(_example_input(model.info)))
+        torch.jit.save(scripted, buffer, _extra_files={METADATA_FILE: model.info.to_json()})
+    return atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def export_program(model: Classifier, path: str | os.PathLike) -> Path:
+    """The network as a ``torch.export`` program with a dynamic batch size and our metadata."""
+    net = model.net.eval()
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(net, (model.normalization(_example_input(model.info)),), dynamic_shapes=({0: batch},))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files={METADATA_FILE: model.info.to_json()})
+    return atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+# --- recognising files -----------------------------------------------------------------------
+
+
+def _sniff(path: Path) -> str:
+    """The file's kind from its bytes: never trusts the extension, never unpickles."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path.name} is empty (0 bytes); the save or download did not finish")
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            raise CheckpointError(
+                f"{path.name} is a truncated or corrupt archive (its directory is missing); "
+                "the download or save was probably cut short: fetch or save it again"
+            ) from None
+        if any(n.endswith("/archive_format") for n in names):
+            return "torch-export"
+        if any("/code/" in n for n in names) or any(n.endswith("/constants.pkl") for n in names):
+            return "torchscript"
+        if any(n.endswith("/data.pkl") for n in names):
+            return "pickle"
+        raise CheckpointError(f"{path.name} is a zip archive but not a PyTorch checkpoint")
+    if head[:1] == b"\x80":
+        return "pickle"  # legacy (pre-1.6) torch.save format
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        raise CheckpointError(
+            f"{path.name} is an HTML/XML page, not a checkpoint: the download probably saved an "
+            "error or login page; download the file itself"
+        )
+    if text[:1] in (b"{", b"["):
+        raise CheckpointError(f"{path.name} is a JSON/text file, not a checkpoint")
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        raise CheckpointError(f"{path.name} is a text file, not a checkpoint")
+    raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (unrecognised format)")
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "Weights only" in str(exc):
+            raise UnsafeCheckpointError(
+                f"{path.name} contains Python objects whose loading would run code, so it was "
+                "refused. If you trust its source, load it yourself and re-save only its "
+                "state_dict (plain tensors)."
+            ) from None
+        raise CheckpointError(f"{path.name} is corrupt (unpickling failed: {exc})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"{path.name} is truncated or corrupt and cannot be read ({str(exc).splitlines()[0][:160]}); "
+            "save or download it again"
+        ) from None
+
+
+def _find_state_dict(obj: Any, depth: int = 0) -> dict[str, torch.Tensor] | None:
+    if isinstance(obj, Mapping) and obj and all(isinstance(k, str) for k in obj):
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return dict(obj)
+        if depth < 3:
+            for key in _NESTED_KEYS:
+                if key in obj:
+                    found = _find_state_dict(obj[key], depth + 1)
+                    if found is not None:
+                        return found
+    return None
+
+
+def _strip_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _WRAPPER_PREFIXES:
+            if state_dict and all(k.startswith(prefix) for k in state_dict):
+                state_dict = {k[len(prefix) :]: v for k, v in state_dict.items()}
+                changed = True
+    return state_dict
+
+
+def _check_finite(state_dict: Mapping[str, torch.Tensor], name: str) -> None:
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise NonFiniteError(f"{name} has NaN or Inf values in its weights ({key}); it cannot be used")
+
+
+def _describe_mismatch(arch: str, error: RuntimeError) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    size = [line for line in lines if line.startswith("size mismatch")]
+    detail = "; ".join(size[:3]) if size else " ".join(lines[1:3])[:400]
+    return f"the weights do not fit {arch}: {detail}. Give the architecture they were trained with"
+
+
+def _infer_shape(state_dict: Mapping[str, torch.Tensor]) -> tuple[int, int]:
+    """(input channels, classes) from the first conv and the last linear weight."""
+    convs = [v for v in state_dict.values() if v.ndim == 4]
+    linears = [v for k, v in state_dict.items() if v.ndim == 2 and k.endswith("weight")]
+    if not convs or not linears:
+        raise CheckpointError("the state_dict has no convolution or no final linear layer; is it an image classifier?")
+    return int(convs[0].shape[1]), int(linears[-1].shape[0])
+
+
+def _guess_arch(state_dict: Mapping[str, torch.Tensor], in_channels: int, num_classes: int) -> str | None:
+    keys = set(state_dict)
+    for arch in ARCHITECTURES:
+        if set(build_network(arch, in_channels, num_classes).state_dict()) == keys:
+            return arch
+    return None
+
+
+def _load_weights(net: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: str, name: str) -> None:
+    try:
+        net.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        raise ModelMismatchError(f"{name}: {_describe_mismatch(arch, exc)}") from None
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def inspect_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
+    """What kind of model file this is and its metadata, without building or running it."""
+    path = Path(path)
+    kind = _sniff(path)
+    if kind == "pickle":
+        obj = _torch_load(path)
+        if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
+            return CheckpointSummary(path, "fourier-masks", _info_from_json(obj.get("info"), path))
+        if _find_state_dict(obj) is None:
+            raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a model's state_dict")
+        return CheckpointSummary(path, "state-dict", None)
+    with zipfile.ZipFile(path) as archive:
+        meta = [n for n in archive.namelist() if n.endswith(f"/extra/{METADATA_FILE}")]
+        info = _info_from_json(archive.read(meta[0]).decode(), path) if meta else None
+    return CheckpointSummary(path, kind, info)
+
+
+def _info_from_json(text: Any, path: Path) -> ModelInfo:
+    try:
+        return ModelInfo.from_dict(json.loads(text))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path.name} has damaged metadata ({exc})") from None
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    arch: str | None = None,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
+    image_size: int | None = None,
+    class_names: tuple[str, ...] = (),
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    device: torch.device | str = "cpu",
+) -> Classifier:
+    """Load any supported model file as a :class:`Classifier` in evaluation mode.
+
+    Our checkpoints need no arguments. A plain state_dict needs ``arch`` unless it matches
+    one of our architectures exactly (then it is recognised); channels and classes are read
+    from the weights. TorchScript / torch.export files without our metadata need
+    ``in_channels``, ``num_classes`` and ``image_size``; their normalisation defaults to none
+    (the masks then act on the model's raw input).
+    """
+    path = Path(path)
+    kind = _sniff(path)
+    if kind == "pickle":
+        model = _load_pickled(path, arch, image_size, class_names, mean, std)
+    else:
+        model = _load_graph(path, kind, in_channels, num_classes, image_size, class_names, mean, std, device)
+    return model.to(device).eval()
+
+
+def _load_pickled(path, arch, image_size, class_names, mean, std) -> Classifier:
+    obj = _torch_load(path)
+    if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
+        if obj.get("format_version", 0) > FORMAT_VERSION:
+            raise CheckpointError(f"{path.name} was written by a newer Fourier Masks; upgrade to read it")
+        info = _info_from_json(obj.get("info"), path)
+        state_dict = obj.get("state_dict")
+        if not isinstance(state_dict, Mapping):
+            raise CheckpointError(f"{path.name} has no weights")
+        if arch and arch != info.arch:
+            raise ModelMismatchError(f"{path.name} holds a {info.arch}, not a {arch}")
+        _check_finite(state_dict, path.name)
+        net = build_network(info.arch, info.in_channels, info.num_classes)
+        _load_weights(net, state_dict, info.arch, path.name)
+        return Classifier(net, info)
+
+    state_dict = _find_state_dict(obj)
+    if state_dict is None:
+        raise CheckpointError(
+            f"{path.name} holds a {type(obj).__name__} with no state_dict of tensors in it; expected a model checkpoint"
+        )
+    state_dict = _strip_prefixes(state_dict)
+    _check_finite(state_dict, path.name)
+    channels, classes = _infer_shape(state_dict)
+    arch = arch or _guess_arch(state_dict, channels, classes)
+    if arch is None:
+        raise MissingModelDetailsError(
+            f"{path.name} is a plain state_dict of an unknown architecture; say which torchvision "
+            "architecture it is (e.g. --arch resnet18)",
+            needs="arch",
+        )
+    net = build_network(arch, channels, classes)
+    _load_weights(net, state_dict, arch, path.name)
+    if mean is None or std is None:
+        mean, std = ((PAPER_MEAN,), (PAPER_STD,)) if channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
+    info = ModelInfo(
+        arch=arch,
+        in_channels=channels,
+        num_classes=classes,
+        image_size=image_size or 224,
+        mean=tuple(mean),
+        std=tuple(std),
+        class_names=tuple(class_names),
+        name=path.stem,
+        source="state-dict",
+    )
+    return Classifier(net, info)
+
+
+_FORCE_SAFE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _weights_only_everywhere() -> Iterator[None]:
+    """Force every ``torch.load`` inside (including library fallbacks) to ``weights_only``."""
+    with _FORCE_SAFE_LOCK:
+        previous = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+        os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+            else:
+                os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = previous
+
+
+def _refuse_pickled_payloads(path: Path) -> None:
+    """Reject export archives whose loading would unpickle arbitrary objects."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        for name in names:
+            base = name.split("/", 1)[-1]
+            if base.startswith("data/constants/") and ("custom_obj" in base or "opaque_obj" in base):
+                raise UnsafeCheckpointError(f"{path.name} carries pickled Python objects; refused")
+            if base.endswith("_config.json") and base.startswith("data/"):
+                config = json.loads(archive.read(name))
+                entries = config.get("config", {}).values() if isinstance(config, dict) else []
+                if any(isinstance(e, dict) and e.get("use_pickle") for e in entries):
+                    raise UnsafeCheckpointError(
+                        f"{path.name} stores pickled tensors whose loading could run code; refused"
+                    )
+        if not any(n.endswith("/models/model.json") or "/models/" in n for n in names):
+            raise CheckpointError(f"{path.name} is an old or unsupported torch.export format; re-export it")
+
+
+class _GraphNet(nn.Module):
+    """A TorchScript or exported graph as an ``nn.Module``.
+
+    Exported graphs have their train/eval behaviour fixed at export and refuse ``.eval()``,
+    so this wrapper keeps mode changes to itself. A graph exported for a fixed batch size is
+    fed in chunks of that size (the last one padded).
+    """
+
+    def __init__(self, graph: nn.Module, fixed_batch: int | None = None, program: Any = None) -> None:
+        super().__init__()
+        self.graph = graph
+        self.fixed_batch = fixed_batch
+        self._program = program  # the ExportedProgram, kept to save it again
+
+    def save(self, target: io.BytesIO, metadata: str) -> None:
+        """Write the graph in its own format with ``metadata`` as our extra file."""
+        if self._program is not None:
+            torch.export.save(self._program, target, extra_files={METADATA_FILE: metadata})
+        else:
+            with _torchscript_calls():
+                torch.jit.save(self.graph, target, _extra_files={METADATA_FILE: metadata})
+
+    def train(self, mode: bool = True) -> _GraphNet:
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixed_batch is None or x.shape[0] == self.fixed_batch:
+            return self.graph(x)
+        outputs = []
+        for start in range(0, x.shape[0], self.fixed_batch):
+            chunk = x[start : start + self.fixed_batch]
+            short = self.fixed_batch - chunk.shape[0]
+            if short:
+                chunk = torch.cat([chunk, chunk[-1:].expand(short, *chunk.shape[1:])])
+            outputs.append(self.graph(chunk)[: self.fixed_batch - short])
+        return torch.cat(outputs)
+
+
+def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, mean, std, device) -> Classifier:
+    extra = {METADATA_FILE: ""}
+    try:
+        if kind == "torchscript":
+            with _torchscript_calls():
+                graph = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            fixed_batch, program = None, None
+        else:
+            _refuse_pickled_payloads(path)
+            with _weights_only_everywhere():
+                program = torch.export.load(str(path), extra_files=extra)
+            placeholders = [n for n in program.graph.nodes if n.op == "placeholder"]
+            user_input = placeholders[-1].meta.get("val") if placeholders else None
+            batch = user_input.shape[0] if user_input is not None else None
+            fixed_batch = batch if isinstance(batch, int) else None
+            graph = program.module()
+    except (CheckpointError, UnsafeCheckpointError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the loaders raise many types for bad files
+        raise CheckpointError(
+            f"{path.name} could not be loaded as {kind} ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+        ) from None
+    metadata = extra.get(METADATA_FILE)
+    if metadata:
+        text = metadata.decode() if isinstance(metadata, bytes) else metadata
+        info = _info_from_json(text, path).replace(source=kind)
+    else:
+        if not (in_channels and num_classes and image_size):
+            raise MissingModelDetailsError(
+                f"{path.name} is a {kind} file without Fourier Masks metadata: give its input "
+                "channels, number of classes and image size",
+                needs="shapes",
+            )
+        info = ModelInfo(
+            arch=kind,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            image_size=image_size,
+            mean=tuple(mean) if mean else (0.0,) * in_channels,
+            std=tuple(std) if std else (1.0,) * in_channels,
+            class_names=tuple(class_names),
+            name=path.stem,
+            source=kind,
+        )
+    state = dict(graph.state_dict()) if hasattr(graph, "state_dict") else {}
+    _check_finite(state, path.name)
+    return Classifier(_GraphNet(graph, fixed_batch, program), info)
+
+
+def check_compatible(
+    info: ModelInfo, channels: int, num_classes: int | None = None, image_size: int | None = None
+) -> None:
+    """Raise :class:`ModelMismatchError` when data does not fit a model."""
+    if channels != info.in_channels:
+        raise ModelMismatchError(
+            f"{info.display_name} takes {info.in_channels}-channel images but the data has {channels} channel(s)"
+        )
+    if num_classes is not None and num_classes != info.num_classes:
+        raise ModelMismatchError(
+            f"{info.display_name} has {info.num_classes} classes but the dataset has {num_classes}"
+        )
+    if image_size is not None and image_size != info.image_size and info.arch in ("torchscript", "torch-export"):
+        raise ModelMismatchError(f"{info.display_name} was exported for {info.image_size}px images, not {image_size}px")
+
+
+def output_width(model: Classifier) -> int:
+    """Scores per image that ``model`` really outputs, from one pass of a blank image of the
+    input shape its info states: a graph's metadata, or the shapes typed for it, may be wrong."""
+    info = model.info
+    blank = torch.zeros(1, info.in_channels, info.image_size, info.image_size, device=model_device(model))
+    with torch.no_grad():
+        logits = run_checked(model, blank, "on a blank image of its stated input shape")
+    if logits.ndim != 2 or logits.shape[0] != 1:
+        raise ModelMismatchError(
+            f"{info.display_name} outputs a {tuple(logits.shape)} tensor for one image, not one score per class"
+        )
+    return int(logits.shape[1])

@@ -1,0 +1,185 @@
+"""Classifier architectures and the model wrapper that carries normalisation and metadata.
+
+Images enter every model as ``(N, C, H, W)`` floats in ``[0, 1]``; the model normalises them
+itself (:class:`Normalization`), so attacks work in pixel units and the mask layer can act on
+the normalised image exactly where the published code put it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, ModelRunError, NonFiniteError
+from .class_names import IMAGENET_CLASSES, imagenet_categories
+
+# Grayscale ImageNet statistics used by the main paper.
+PAPER_MEAN = 0.449
+
+
+PAPER_STD = 0.226
+
+
+class Normalization(nn.Module):
+    """Per-channel ``(x − mean) / std`` with its inverse."""
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        if len(mean) != len(std):
+            raise ConfigError("normalisation mean and std must have one value per channel")
+        if any(s <= 0 for s in std):
+            raise ConfigError(f"normalisation std must be positive, got {tuple(std)}")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.std + self.mean
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything needed to rebuild, use and describe a model; stored in checkpoints."""
+
+    arch: str
+    in_channels: int
+    num_classes: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...] = ()
+    name: str = ""
+    source: str = "fourier-masks"
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.in_channels < 1:
+            raise ConfigError(f"in_channels must be positive, got {self.in_channels}")
+        if self.num_classes < 2:
+            raise ConfigError(f"a classifier needs at least 2 classes, got {self.num_classes}")
+        if self.image_size < 8:
+            raise ConfigError(f"image_size must be at least 8 pixels, got {self.image_size}")
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
+            raise ConfigError(
+                f"normalisation has {len(self.mean)} mean / {len(self.std)} std values for "
+                f"{self.in_channels} channel(s)"
+            )
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ConfigError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.arch
+
+    def labels(self) -> tuple[str, ...]:
+        """Class names: the recorded ones; else, for a 1000-class model, the ImageNet-1k
+        categories (:func:`imagenet_categories`); else ``class 0 … class K−1``."""
+        if self.class_names:
+            return self.class_names
+        if self.num_classes == IMAGENET_CLASSES and (imagenet := imagenet_categories()):
+            return imagenet
+        return tuple(f"class {k}" for k in range(self.num_classes))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for key in ("mean", "std", "class_names"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> ModelInfo:
+        return dataclasses.replace(self, **changes)
+
+
+class Classifier(nn.Module):
+    """A network with its normalisation in front: ``forward(x) = net(normalization(x))``."""
+
+    def __init__(self, net: nn.Module, info: ModelInfo) -> None:
+        super().__init__()
+        self.net = net
+        self.normalization = Normalization(info.mean, info.std)
+        self.info = info
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalization(x))
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluation mode with parameter gradients off; the caller's state is restored after."""
+    was_training = model.training
+    requires = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), requires):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def raise_if_nonfinite(logits: torch.Tensor, what: str) -> None:
+    if not torch.isfinite(logits).all():
+        raise NonFiniteError(
+            f"the model produced NaN or Inf outputs {what}; its weights are probably corrupt "
+            "(check the checkpoint, or retrain)"
+        )
+
+
+def run_checked(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+    """``net(x)``, with a model's own failure (a TorchScript graph that raises, a shape it
+    does not accept) and NaN/Inf outputs turned into errors that say what happened."""
+    try:
+        logits = net(x)
+    except (RuntimeError, ValueError, TypeError, AssertionError, torch.jit.Error) as exc:
+        first = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelRunError(
+            f"the model failed when run {what} (input {tuple(x.shape)}): {first}. Check that it takes "
+            "images of this size and channel count, and that the file is the model you meant"
+        ) from None
+    raise_if_nonfinite(logits, what)
+    return logits
+
+
+@torch.no_grad()
+def predict(
+    model: Classifier, images: torch.Tensor, *, batch_size: int = 256, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of ``model`` for ``images`` (in [0,1]), batched, on CPU; checks for NaN/Inf."""
+    device = device or model_device(model)
+    outputs = []
+    with frozen(model):
+        for start in range(0, images.shape[0], batch_size):
+            logits = run_checked(model, images[start : start + batch_size].to(device), "on the given images")
+            outputs.append(logits.float().cpu())
+    logits = torch.cat(outputs)
+    return logits, logits.argmax(dim=1)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter or buffer (CPU for an empty model)."""
+    for tensor in model.parameters():
+        return tensor.device
+    for buffer in model.buffers():
+        return buffer.device
+    return torch.device("cpu")

@@ -1,0 +1,311 @@
+"""Mask groups in the results store: per-image work as units keyed by image id, set masks
+saved with how they were learned, and the convergence histories read back.
+
+A unit is one image of one mask group. A group is declared once in the results store with
+everything a worker needs (model name, mask config, the input images and their ids);
+finished masks arrive as shards, so any number of workers, on one machine or many, can take
+disjoint sets of pending units and write into the same group with nothing but the store and
+the model. Resuming after a crash is the same operation: plan again, and only unfinished
+ids remain.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..masks.config import ImageMaskConfig
+from ..masks.engine import learn_image_masks
+from ..masks.results import ImageMaskResult
+from ..models.classifier import Classifier, model_device
+from ..progress import CancelToken, Progress, ProgressCallback, ProgressReporter
+from .groups import (
+    MaskUnit,
+    group_slots,
+    queue_config,
+    queue_image_shape,
+    shard_arrays,
+    single_group,
+    stored_image_config,
+)
+from .store import ResultsStore
+
+
+def run_mask_units(
+    store: ResultsStore,
+    units: Sequence[MaskUnit],
+    model: Classifier,
+    *,
+    device: torch.device | str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    cluster: str | None = None,
+) -> ImageMaskResult | None:
+    """Learn the masks of ``units`` in one batched job, with the settings and inputs stored
+    with their groups, saving each mask as it finishes together with its class probabilities
+    on x, M(x) and Mᶜ(x) and its convergence history.
+
+    Units of several groups (say the clean and the adversarial images of one model) share one
+    queue, in the order given: a slot freed at the end of one group takes an image of the
+    next, so the batch stays full until the very last masks, not to the end of every group.
+    Such groups must have been declared with the same settings and image size (one batch,
+    one model, one rule); ``model`` learns them all.
+
+    The batch has as many slots as the queue's groups would use in full, however many units
+    are left, so a resumed or shared-out job computes every mask exactly as one uninterrupted
+    run would (on the CPU, bit for bit: slot counts are multiples of 8, see
+    :func:`~core.masks.slot_count`). Masks go to the store, not memory: the result carries
+    their statistics only (``masks`` and ``histories`` are None).
+    Progress events name the group the latest masks were written to (``group``) and give
+    each learning image's group (``groups``, beside ``ids``). ``cluster`` (``ray``, ``auto``
+    or ``ray://HOST:PORT``) shares the units out to Ray workers instead, a group at a time
+    (:mod:`core.cluster`)."""
+    groups = list(dict.fromkeys(u.group for u in units))
+    if not groups:
+        return None
+    if cluster is not None:
+        return _run_groups_on_cluster(store, units, groups, model, cluster, on_progress, cancel)
+    config = queue_config(store, groups)
+    inputs = {group: store.image_mask_inputs(group) for group in groups}
+    image_shape = queue_image_shape(inputs)
+    device = torch.device(device) if device is not None else model_device(model)
+    declared = sum(len(arrays["ids"]) for arrays in inputs.values())
+    slots = group_slots(config, declared, device, model, image_shape)
+    position = {
+        group: {image_id: k for k, image_id in enumerate(arrays["ids"].tolist())} for group, arrays in inputs.items()
+    }
+    rows = [position[u.group][u.image_id] for u in units]
+    images = torch.from_numpy(np.stack([inputs[u.group]["images"][k] for u, k in zip(units, rows)]))
+    # A target of -1 asks for the model's own prediction (groups declared without targets).
+    targets = torch.tensor(
+        [int(inputs[u.group]["targets"][k]) if "targets" in inputs[u.group] else -1 for u, k in zip(units, rows)],
+        dtype=torch.int64,
+    )
+    written = [groups[0]]
+
+    def save(part: ImageMaskResult) -> None:
+        """Split a finished part by group and write each group's shard."""
+        queued = [units[int(key)] for key in part.ids]
+        for group in dict.fromkeys(u.group for u in queued):
+            index = [k for k, u in enumerate(queued) if u.group == group]
+            shard = part.subset(index)
+            shard.ids = [queued[k].image_id for k in index]
+            store.append_image_masks(
+                group, shard.ids, **shard_arrays(shard, model, images[[int(part.ids[k]) for k in index]])
+            )
+            written[0] = group
+
+    def named(progress: Progress) -> None:
+        """Progress with the queue's positions turned back into groups and image ids."""
+        assert on_progress is not None
+        payload = dict(progress.payload, group=written[0])
+        if "ids" in payload:
+            queued = [units[int(key)] for key in payload["ids"]]
+            payload["ids"] = [u.image_id for u in queued]
+            payload["groups"] = [u.group for u in queued]
+        on_progress(dataclasses.replace(progress, payload=payload))
+
+    result = learn_image_masks(
+        model,
+        images,
+        ids=[str(k) for k in range(len(units))],
+        targets=targets,
+        config=config,
+        device=device,
+        on_progress=named if on_progress is not None else None,
+        on_result=save,
+        cancel=cancel,
+        slots=slots,
+        keep_masks=False,
+    )
+    result.ids = [units[int(key)].image_id for key in result.ids]
+    return result
+
+
+def _run_groups_on_cluster(store, units, groups, model, cluster, on_progress, cancel) -> ImageMaskResult:
+    """Each group's units on the cluster in turn; the workers' chunks keep it busy."""
+    from .executors import run_mask_units_on_cluster
+
+    parts = []
+    for group in groups:
+        part = run_mask_units_on_cluster(
+            store,
+            [u for u in units if u.group == group],
+            model,
+            cluster=cluster,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        assert part is not None  # the group has units
+        parts.append(part)
+        if part.cancelled:
+            break
+    result = ImageMaskResult.concatenate(parts, parts[0].config)
+    result.cancelled = parts[-1].cancelled
+    return result
+
+
+log = logging.getLogger(__name__)
+
+
+WAIT_S = 0.5  # how often the driver looks at the cancel token while chunks run
+
+
+MAX_RETRIES = 3  # a chunk whose worker dies is run again this many times
+
+
+def check_cluster(spec: str) -> str:
+    """``spec`` if it names a cluster we can use, else a ConfigError saying what would."""
+    if spec not in ("ray", "auto") and not spec.startswith("ray://"):
+        raise ConfigError(f"--cluster must be ray, auto or ray://HOST:PORT, not {spec!r}")
+    _ray()
+    return spec
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            'learning on a cluster needs Ray, an optional extra: pip install -e ".[cluster]" '
+            '(or pip install "ray[client]")'
+        ) from None
+    return ray
+
+
+@contextmanager
+def connected(cluster: str, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray, connected to ``cluster`` for the duration (a local one started for ``ray``);
+    a connection made earlier in the process (e.g. by a notebook) is used as it is."""
+    ray = _ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    address = None if cluster == "ray" else cluster
+    ray.init(
+        address=address,
+        num_cpus=num_cpus if address is None else None,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def run_mask_units_on_cluster(
+    store: ResultsStore,
+    units: Sequence[MaskUnit],
+    model: Classifier,
+    *,
+    cluster: str,
+    chunk_size: int = 0,
+    num_cpus: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImageMaskResult | None:
+    """Learn the masks of ``units`` (one group) on Ray workers, writing each chunk's masks
+    into ``store`` as it arrives. ``chunk_size``: image ids per task (default: the group's
+    slot count on a CPU, one full batch). ``num_cpus`` limits a local cluster (``ray``).
+
+    Progress counts finished masks (``masks_done``; the step budget of each, as the local
+    engine counts them). Cancelling cancels the running chunks and keeps every mask already
+    received; the result is then marked cancelled. Returns the statistics of the masks
+    learned (``masks`` and ``histories`` are None, as for the local engine)."""
+    group = single_group(units)
+    if group is None:
+        return None
+    check_cluster(cluster)
+    config = stored_image_config(store, group)
+    inputs = store.image_mask_inputs(group)
+    total = len(inputs["ids"])
+    position = {image_id: k for k, image_id in enumerate(inputs["ids"].tolist())}
+    pending = [position[u.image_id] for u in units]
+    size = chunk_size or group_slots(config, total, torch.device("cpu"), model, tuple(inputs["images"].shape[1:]))
+    chunks = [pending[start : start + size] for start in range(0, len(pending), size)]
+    reporter = ProgressReporter("image-masks", len(pending) * config.max_steps, on_progress, cancel)
+    received: list[ImageMaskResult] = []
+    with connected(cluster, num_cpus) as ray:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=MAX_RETRIES)(_learn_chunk)
+        model_ref = ray.put(copy.deepcopy(model).cpu())
+        inputs_ref = ray.put({k: v for k, v in inputs.items() if k in ("images", "ids", "targets")})
+        running = {task.remote(model_ref, inputs_ref, chunk, config, total): chunk for chunk in chunks}
+        done = 0
+        while running and not reporter.cancelled:
+            finished, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
+            for ref in finished:
+                del running[ref]
+                arrays = ray.get(ref)
+                ids = arrays.pop("ids")
+                store.append_image_masks(group, ids, **arrays)
+                received.append(_statistics(ids, arrays, config))
+                done += len(ids)
+                reporter.report(done * config.max_steps, f"{done}/{len(pending)} masks", masks_done=done, group=group)
+        for ref in running:
+            ray.cancel(ref, force=True)
+    if not received:
+        return _statistics([], {}, config, cancelled=True)
+    result = ImageMaskResult.concatenate(received, config)
+    result = result.subset(np.argsort([position[i] for i in result.ids], kind="stable"))  # the units' order
+    result.cancelled = bool(running)
+    return result
+
+
+def _learn_chunk(
+    model: Classifier, inputs: dict[str, np.ndarray], rows: list[int], config: ImageMaskConfig, total: int
+) -> dict[str, Any]:
+    """One Ray task: the masks of ``rows`` of the group's inputs, with what a shard holds."""
+    import ray
+
+    threads = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))
+    torch.set_num_threads(max(1, threads))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device)
+    images = torch.from_numpy(inputs["images"][rows])
+    targets = torch.from_numpy(inputs["targets"][rows]) if "targets" in inputs else None
+    slots = group_slots(config, total, device, model, tuple(images.shape[1:]))
+    part = learn_image_masks(
+        model,
+        images,
+        ids=[str(i) for i in inputs["ids"][rows]],
+        targets=targets,
+        config=config,
+        device=device,
+        slots=slots,
+    )
+    log.debug("chunk of %d masks learned in process %d", len(part), os.getpid())
+    return {"ids": part.ids, **shard_arrays(part, model, images)}
+
+
+def _statistics(
+    ids: list[str], arrays: dict[str, np.ndarray], config: ImageMaskConfig, cancelled: bool = False
+) -> ImageMaskResult:
+    """A received chunk as the local engine reports it: statistics, no masks."""
+
+    def column(name: str, dtype) -> np.ndarray:
+        return np.asarray(arrays.get(name, np.zeros(0)), dtype=dtype)
+
+    return ImageMaskResult(
+        ids=list(ids),
+        masks=None,
+        targets=column("targets", np.int64),
+        steps=column("steps", np.int64),
+        converged=column("converged", bool),
+        prediction_kept=column("prediction_kept", bool),
+        kept_fraction=column("kept_fraction", np.float32),
+        final_loss=column("final_loss", np.float32),
+        config=config,
+        cancelled=cancelled,
+    )

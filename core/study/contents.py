@@ -1,0 +1,133 @@
+"""What a run holds, read from its store: mask groups by model and role, the models, the
+validation set it recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.datasets import load_dataset
+from ..data.images import ImageSet
+from ..errors import OutputError
+from ..models.checkpoints import load_model
+from ..models.classifier import Classifier
+from ..runs.store import ResultsStore
+from ..spectra.energy import Partition, angular_partition, radial_partition
+
+
+@dataclass
+class RunContents:
+    """Which mask groups a run holds, by model."""
+
+    models: list[str]
+    dataset_masks: dict[str, str] = field(default_factory=dict)
+    stability_masks: dict[str, list[str]] = field(default_factory=dict)
+    class_masks: dict[str, str] = field(default_factory=dict)
+    clean_image_masks: dict[str, str] = field(default_factory=dict)
+    adversarial_image_masks: dict[str, str] = field(default_factory=dict)
+
+    def image_groups(self) -> list[str]:
+        return [*self.clean_image_masks.values(), *self.adversarial_image_masks.values()]
+
+
+def discover(store: ResultsStore) -> RunContents:
+    contents = RunContents(models=store.model_names())
+    for group in store.mask_groups():
+        meta = store.mask_meta(group)
+        model, kind = meta.get("model"), meta.get("kind")
+        if model is None or meta.get("role") in ("essential", "adversarial-map"):
+            continue  # the adversarial-maps analysis has tables of its own
+        if kind == "set" and meta.get("role", "dataset") == "dataset":
+            contents.dataset_masks.setdefault(model, group)
+        elif kind == "set":
+            contents.stability_masks.setdefault(model, []).append(group)
+        elif kind == "class":
+            contents.class_masks.setdefault(model, group)
+        elif kind == "image" and meta.get("inputs") == "adversarial":
+            contents.adversarial_image_masks.setdefault(model, group)
+        elif kind == "image":
+            contents.clean_image_masks.setdefault(model, group)
+    return contents
+
+
+def validation_set(store: ResultsStore) -> ImageSet | None:
+    """The run's validation set, rebuilt from the data recorded in ``run.json`` (if any)."""
+    data = store.read_json("run.json").get("data")
+    if not data:
+        return None
+    return load_dataset(
+        data["spec"],
+        size=data["size"],
+        channels=data["channels"],
+        seed=data.get("seed", 0),
+        train_per_class=data.get("train_per_class", 400),
+        val_per_class=data.get("val_per_class", 100),
+    ).val
+
+
+class RunModels:
+    """Loads the run's models on first use."""
+
+    _cache: dict[str, Classifier]
+
+    def __init__(self, store: ResultsStore, device) -> None:
+        self.store, self.device, self._cache = store, device, {}
+
+    def __getitem__(self, name: str) -> Classifier:
+        if name not in self._cache:
+            if not self.store.has_model(name):
+                raise OutputError(f"the run has masks for model {name!r} but no models/{name}.pt")
+            self._cache[name] = load_model(self.store.model_path(name), device=self.device)
+        return self._cache[name]
+
+
+def reference_first(names, reference: str) -> list[str]:
+    return sorted(names, key=lambda n: (n != reference, n))
+
+
+def mask_component(store: ResultsStore, group: str) -> str:
+    """What a group's masks modulate (older runs: the magnitude)."""
+    return (store.mask_meta(group).get("config") or {}).get("component", "magnitude")
+
+
+def aligned_image_masks(store: ResultsStore, group: str) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """Inputs and finished masks of a group, aligned (only finished images)."""
+    stored = store.load_image_masks(group)
+    inputs = store.image_mask_inputs(group)
+    position = {i: k for k, i in enumerate(inputs["ids"].tolist())}
+    index = np.array([position[i] for i in stored.ids], dtype=np.int64)
+    aligned = {k: v[index] for k, v in inputs.items()}
+    aligned.update({f"mask_{k}": v for k, v in stored.arrays.items()})
+    return stored.masks, aligned, stored.meta
+
+
+def adversarial_images(store: ResultsStore, contents: RunContents, model: str, ids) -> torch.Tensor | None:
+    """Adversarial versions of images ``ids`` against ``model``: from ``data/adversarial-<model>``
+    or the inputs of the model's adversarial mask group; None when not all are there."""
+    sources = []
+    if store.path(f"data/adversarial-{model}.npz").exists():
+        sources.append(store.load_arrays(f"adversarial-{model}"))
+    if model in contents.adversarial_image_masks:
+        sources.append(store.image_mask_inputs(contents.adversarial_image_masks[model]))
+    ids = list(ids)
+    for source in sources:
+        position = {i: k for k, i in enumerate(source["ids"].tolist())}
+        if all(i in position for i in ids):
+            return torch.from_numpy(source["images"][[position[i] for i in ids]])
+    return None
+
+
+def group_label(group: str) -> str:
+    return group.split("/", 1)[-1]
+
+
+def partitions(store: ResultsStore, contents: RunContents, bands: int) -> tuple[Partition, Partition]:
+    some = next(iter(contents.dataset_masks.values()), None) or next(iter(contents.image_groups()), None)
+    if some is None:
+        raise OutputError("the run has no masks yet")
+    meta = store.mask_meta(some)
+    shape = tuple(meta["shape"][-2:]) if "shape" in meta else store.load_image_masks(some).masks.shape[-2:]
+    return radial_partition(shape, bands), angular_partition(shape, bands)
