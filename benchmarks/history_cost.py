@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from fourier_masks.core.data.datasets import load_builtin  # noqa: E402
 from fourier_masks.core.masks.config import ImageMaskConfig  # noqa: E402
-from fourier_masks.core.masks.engine import _MaskBatch  # noqa: E402
+from fourier_masks.core.masks.engine import SlotEngine  # noqa: E402
 from fourier_masks.core.runs.executors import run_mask_units  # noqa: E402
 from fourier_masks.core.runs.groups import PROBABILITIES, plan_image_masks  # noqa: E402
 from fourier_masks.core.runs.store import SHARD_WIDE_PREFIX, ResultsStore  # noqa: E402
@@ -32,9 +32,9 @@ from fourier_masks.core.training.train import TrainConfig, train_model  # noqa: 
 
 
 def learn(model, images, config, record: bool) -> tuple[float, ResultsStore]:
-    original = _MaskBatch.record_history
+    original = SlotEngine.record_history
     if not record:
-        _MaskBatch.record_history = lambda self: None  # type: ignore[method-assign]
+        SlotEngine.record_history = lambda self: None  # type: ignore[method-assign]
     try:
         store = ResultsStore(Path(tempfile.mkdtemp()) / "run")
         units = plan_image_masks(store, "image/N-clean", images, model_name="N", config=config)
@@ -42,7 +42,7 @@ def learn(model, images, config, record: bool) -> tuple[float, ResultsStore]:
         run_mask_units(store, units, model)
         return time.perf_counter() - start, store
     finally:
-        _MaskBatch.record_history = original  # type: ignore[method-assign]
+        SlotEngine.record_history = original  # type: ignore[method-assign]
 
 
 def shard_bytes(store: ResultsStore) -> dict[str, int]:

@@ -273,23 +273,23 @@ def test_planted_frequency_is_recovered(planted):
 def test_shrinking_the_batch_changes_no_mask(trained_shapes_model, tiny_shapes):
     """Once nothing waits, finished slots are dropped (the batch shrinks to a multiple of 8);
     every image still gets the mask it gets alone. float64 for the same reason as above."""
-    from fourier_masks.core.masks.engine import _MaskBatch
+    from fourier_masks.core.masks.engine import SlotEngine
 
     model = copy.deepcopy(trained_shapes_model).double()
     images = tiny_shapes.val.images[:12].double()
     config = ImageMaskConfig(max_steps=400, patience=20, schedule="nominal", lr=0.05, check_every=10)
     sizes = []
-    original = _MaskBatch.compact
+    original = SlotEngine.compact
 
     def recording(batch):
         original(batch)
         sizes.append(len(batch.slot_item))
 
-    _MaskBatch.compact = recording  # type: ignore[method-assign]
+    SlotEngine.compact = recording  # type: ignore[method-assign]
     try:
         together = learn_image_masks(model, images, config=config)
     finally:
-        _MaskBatch.compact = original  # type: ignore[method-assign]
+        SlotEngine.compact = original  # type: ignore[method-assign]
     assert sizes[0] == 16 and min(sizes) == 8  # 12 images in 16 slots, then 8
     for k in (0, 5, 11):
         alone = learn_image_masks(model, images[k : k + 1], config=config)
@@ -326,3 +326,10 @@ def test_slot_counts():
     from fourier_masks.core.masks.engine import slot_count
 
     assert [slot_count(64, n) for n in (1, 3, 8, 12, 64, 200)] == [1, 3, 8, 16, 64, 64]
+
+
+def test_every_objective_a_config_can_name_has_its_class():
+    from fourier_masks.core.masks.config import OBJECTIVES
+    from fourier_masks.core.masks.objectives import OBJECTIVE_CLASSES
+
+    assert set(OBJECTIVE_CLASSES) == set(OBJECTIVES)

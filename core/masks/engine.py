@@ -1,21 +1,12 @@
-"""Learning Fourier masks (METHOD.md §1–2): for a whole set, per class, and per image.
+"""The per-image engine: one Fourier mask per image (METHOD.md §2), many images at once.
 
-Objectives
-    ``invariance`` (Karantzas et al., the main paper)::
-
-        L(M) = mean_x exp((ℓ(Φ(x_M), y) − ℓ(Φ(x), y))²) + λ ‖M‖₁ / ‖M₀‖₁
-
-    ``basile`` (Basile et al.)::
-
-        L(M) = ℓ(Φ(x_M), y) + λ ‖M‖₁            (un-normalised sum)
-
-Per-image masks are learned many at once: each image's loss depends only on its own mask and
-Adam is element-wise, so a batch of ``B`` masks optimised together follows exactly the
-trajectories of ``B`` separate runs. Each batch slot keeps its own step count and schedule
-position (:mod:`core.optim`), and a slot whose image has met its stop rule is refilled with the
-next waiting image, so the batch stays full. The host and device synchronise only every
-``check_every`` steps; stop rules are evaluated on the device every step and a finished slot
-is frozen at once, so the lag never changes a result.
+Each image's loss depends only on its own mask and Adam is element-wise, so a batch of ``B``
+masks optimised together follows exactly the trajectories of ``B`` separate runs. Each batch
+slot keeps its own step count and schedule position (:mod:`.optim`), and a slot whose image
+has met its stop rule (:mod:`.objectives`) is refilled with the next waiting image, so the
+batch stays full. The host and device synchronise only every ``check_every`` steps; stop rules
+are evaluated on the device every step and a finished slot is frozen at once, so the lag never
+changes a result.
 """
 
 from __future__ import annotations
@@ -33,6 +24,7 @@ from ..models.classifier import Classifier, frozen, model_device, run_checked
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..spectra.fourier import apply_mask_to_spectrum
 from .config import ImageMaskConfig, check_images
+from .objectives import OBJECTIVE_CLASSES
 from .optim import BatchedAdam, schedule_for
 from .results import ImageMaskResult, MaskHistory, quantised
 
@@ -147,7 +139,7 @@ def learn_image_masks(
             targets = torch.as_tensor(targets, dtype=torch.int64)
             if targets.shape != (n,):
                 raise ConfigError(f"expected {n} targets, got shape {tuple(targets.shape)}")
-        batch = _MaskBatch(
+        batch = SlotEngine(
             fused_for_inference(model.net), model.normalization, images, targets, ids, config, size, device
         )
         batch.admit()
@@ -190,7 +182,7 @@ def learn_image_masks(
     return result
 
 
-def _report(reporter: ProgressReporter, batch: _MaskBatch, n: int, batch_steps: int) -> None:
+def _report(reporter: ProgressReporter, batch: SlotEngine, n: int, batch_steps: int) -> None:
     """Progress in optimiser steps: a finished mask counts as its whole step budget, a mask
     still learning as the steps it has taken. So progress advances with every step even while
     no mask finishes (a few large masks), and the ETA is an upper bound (every mask running to
@@ -208,14 +200,15 @@ def _report(reporter: ProgressReporter, batch: _MaskBatch, n: int, batch_steps: 
     )
 
 
-class _MaskBatch:
+class SlotEngine:
     """The per-image engine: ``B`` slots, each learning one image's mask, on the device.
 
     :func:`learn_image_masks` drives it as the algorithm reads: :meth:`admit` waiting images
     into free slots, :meth:`step` every slot ``check_every`` times, :meth:`harvest` the
     finished masks (freeing their slots), and once no image waits, :meth:`compact` the batch
     to the slots still learning. Stop rules run on the device inside :meth:`step`, so the host
-    syncs only at harvests. Every tensor listed in ``SLOT_TENSORS`` has one row per slot.
+    syncs only at harvests. Every tensor listed in ``SLOT_TENSORS`` has one row per slot, and
+    so has the objective's stop-rule state (:mod:`.objectives`).
     """
 
     SLOT_TENSORS = (
@@ -228,13 +221,9 @@ class _MaskBatch:
         "active",
         "finished",
         "converged",
-        "calm",
-        "prev_invariance",
-        "prev_kept",
         "last_loss",
         "last_kept",
         "last_pred_kept",
-        "loss_window",
     )
 
     def __init__(
@@ -251,7 +240,6 @@ class _MaskBatch:
         self.net, self.normalization, self.images, self.given_targets = net, normalization, images, targets
         self.ids, self.config, self.device = ids, config, device
         self.schedule = schedule_for(config)
-        self.invariance = config.objective == "invariance"
         self.dtype = dtype = images.dtype if images.is_floating_point() else torch.float32
         c, h, w = images.shape[1:]
         mask_shape = (c if config.per_channel else 1, h, w)
@@ -269,17 +257,14 @@ class _MaskBatch:
         self.active = torch.zeros(size, dtype=torch.bool, device=device)
         self.finished = torch.zeros(size, dtype=torch.bool, device=device)
         self.converged = torch.zeros(size, dtype=torch.bool, device=device)
-        self.calm = torch.zeros(size, dtype=torch.int64, device=device)
-        self.prev_invariance = torch.full((size,), float("inf"), device=device, dtype=dtype)
-        self.prev_kept = torch.full((size,), float("inf"), device=device, dtype=dtype)
         self.last_loss = torch.zeros(size, device=device, dtype=dtype)
         self.last_kept = torch.ones(size, device=device, dtype=dtype)
         self.last_pred_kept = torch.ones(size, dtype=torch.bool, device=device)
-        self.loss_window = torch.zeros((size, config.loss_window), device=device, dtype=dtype)
+        self.objective = OBJECTIVE_CLASSES[config.objective](config, size, device, dtype)
         self.slot_item = [-1] * size  # index of the image in each slot, -1 = empty
         self.next_item = 0  # the first image not yet admitted
         self.done = 0
-        self.history = _HistoryRecorder()
+        self.history = HistoryRecorder()
 
     @property
     def waiting(self) -> bool:
@@ -317,10 +302,7 @@ class _MaskBatch:
         self.active[index] = True
         self.finished[index] = False
         self.converged[index] = False
-        self.calm[index] = 0
-        self.prev_invariance[index] = float("inf")
-        self.prev_kept[index] = float("inf")
-        self.loss_window[index] = 0
+        self.objective.reset(index)
         for slot, item in zip(slots, take):
             self.slot_item[slot] = item
             self.history.start(item)
@@ -332,12 +314,7 @@ class _MaskBatch:
         logits = self.net(apply_mask_to_spectrum(self.spectra, mask, config.component))
         ce = F.cross_entropy(logits, self.targets, reduction="none")
         kept = mask.mean(dim=(1, 2, 3))
-        if self.invariance:
-            term = torch.exp((ce - self.clean_loss) ** 2)
-            loss = term + config.lam * kept
-        else:
-            term = ce
-            loss = ce + config.lam * mask.sum(dim=(1, 2, 3))
+        loss, term = self.objective.loss(ce, self.clean_loss, mask, kept)
         (grad,) = torch.autograd.grad(loss.sum(), mask)
         with torch.no_grad():
             active = self.active
@@ -350,22 +327,7 @@ class _MaskBatch:
             self.mask.clamp_(0.0, 1.0)
             steps = self.adam.steps
             loss, term, kept = loss.detach(), term.detach(), kept.detach()
-            if self.invariance:
-                calm = (
-                    pred_kept
-                    & ((term - self.prev_invariance).abs() <= config.invariance_tol)
-                    & ((kept - self.prev_kept).abs() <= config.kept_tol)
-                )
-                self.calm = torch.where(active, torch.where(calm, self.calm + 1, 0), self.calm)
-                self.prev_invariance = torch.where(active, term, self.prev_invariance)
-                self.prev_kept = torch.where(active, kept, self.prev_kept)
-                rule = self.calm >= config.patience
-            else:
-                rows = torch.arange(len(steps), device=steps.device)
-                position = (steps - 1) % config.loss_window
-                self.loss_window[rows, position] = torch.where(active, loss, self.loss_window[rows, position])
-                window_mean = self.loss_window.mean(dim=1)
-                rule = (steps >= config.loss_window) & ((loss - window_mean).abs() <= config.loss_tol)
+            rule = self.objective.rule_met(term, loss, kept, pred_kept, steps, active)
             rule = rule & (steps >= config.min_steps)
             stop = active & (rule | (steps >= config.max_steps))
             self.converged |= active & rule
@@ -468,6 +430,7 @@ class _MaskBatch:
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, smaller(value))
+        self.objective.compact(smaller)
         adam = BatchedAdam(self.mask, self.adam.beta2, self.adam.eps)
         adam.exp_avg, adam.exp_avg_sq, adam.steps = (
             smaller(self.adam.exp_avg),
@@ -493,7 +456,7 @@ class _MaskBatch:
         )
 
 
-class _HistoryRecorder:
+class HistoryRecorder:
     """Thinned convergence histories of the masks being learned (host side): a point of the
     curves every :data:`HISTORY_EVERY` steps (at the first harvest on or after it) and a mask
     snapshot at steps 25, 50, 100, 200, … (doubling), so a 20 000-step mask keeps about 800
@@ -549,7 +512,7 @@ class _HistoryRecorder:
 
 def slot_count(batch: int, n: int) -> int:
     """Slots for ``n`` images in batches of at most ``batch``: a multiple of 8 (see
-    :meth:`_MaskBatch.compact`; a few empty slots cost less than a resumed job that is not
+    :meth:`SlotEngine.compact`; a few empty slots cost less than a resumed job that is not
     exact), or ``n`` itself below 8, where a batch of 8 would make one image's step 2.7 times
     slower (small CNN, 64×64, CPU) and the batch never shrinks, so resuming stays exact."""
     if n < 8:
