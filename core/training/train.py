@@ -3,7 +3,7 @@
 Adam with a one-cycle schedule (max lr 1e-3, 10 % warm-up, down to ~0), batch 128, up to
 50 epochs, keeping the weights with the lowest validation loss. Every variant uses the base
 transform (random resized crop + horizontal flip); the variants add adversarial examples
-(PGD via torchattacks), random scale, translation or rotation.
+(PGD), random scale, translation or rotation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..attacks.adversarial import AttackConfig, _attack
+from ..attacks.adversarial import AttackConfig, make_attack
 from ..data.images import ImageSet
 from ..errors import ConfigError, NonFiniteError
 from ..models.architectures import build_classifier
@@ -39,7 +39,7 @@ class TrainConfig:
     ``mean``/``std`` empty: computed per channel from the training images (as the paper
     normalised with its training set's statistics). ``pgd`` ε is in [0, 1] pixel units.
     ``crop_scale`` is torchvision's ``RandomResizedCrop`` default. ``jafr_lambda`` ≠ 0 adds
-    Jacobian frequency regularisation (:mod:`core.jafr`; published 0.001 on CIFAR).
+    Jacobian frequency regularisation (:mod:`.jafr`; published 0.001 on CIFAR).
     """
 
     arch: str = "small_cnn"
@@ -190,7 +190,7 @@ def train_model(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         model = build_classifier(info).to(device)
-        attack = _attack(model, config.pgd) if config.augmentation == "adversarial" else None
+        attack = make_attack(model, config.pgd) if config.augmentation == "adversarial" else None
         optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay)
         batches = -(-len(train) // config.batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -211,7 +211,7 @@ def train_model(
                 x = augment_batch(train.images[index], augment, generator).to(device)
                 y = train.labels[index].to(device)
                 if attack is not None:
-                    x = attack(x, y)  # torchattacks evaluates in eval mode and restores train mode
+                    x = attack(x, y)  # the attack evaluates in eval mode and restores train mode
                 if config.jafr_lambda:
                     x = x.detach().requires_grad_(True)
                 logits = model(x)
