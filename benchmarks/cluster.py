@@ -33,7 +33,7 @@ import ray  # noqa: E402
 
 from fourier_masks.core.data.datasets import load_builtin  # noqa: E402
 from fourier_masks.core.masks.config import ImageMaskConfig  # noqa: E402
-from fourier_masks.core.runs.executors import run_mask_units, run_mask_units_on_cluster  # noqa: E402
+from fourier_masks.core.runs.executors import RayExecutor, run_mask_units  # noqa: E402
 from fourier_masks.core.runs.groups import plan_image_masks  # noqa: E402
 from fourier_masks.core.runs.store import ResultsStore  # noqa: E402
 from fourier_masks.core.training.train import TrainConfig, train_model  # noqa: E402
@@ -48,7 +48,7 @@ def warm(model, images, config, workers: int, chunk_size: int) -> None:
     """A 1-step job with a chunk per worker: each worker process imports torch and the engine
     once, which would otherwise count as learning time."""
     store, units = planned(images, config.replace(max_steps=1))
-    run_mask_units_on_cluster(store, units[: workers * chunk_size], model, cluster="ray", chunk_size=chunk_size)
+    RayExecutor("ray", chunk_size=chunk_size).run_group(store, units[: workers * chunk_size], model)
 
 
 def main() -> None:
@@ -81,7 +81,7 @@ def main() -> None:
         warm(model, images, config, workers, args.chunk_size)
         store, units = planned(images, config)
         start = time.perf_counter()
-        result = run_mask_units_on_cluster(store, units, model, cluster="ray", chunk_size=args.chunk_size)
+        result = RayExecutor("ray", chunk_size=args.chunk_size).run_group(store, units, model)
         seconds = time.perf_counter() - start
         same = np.array_equal(
             store.load_image_masks("image/N-clean").masks, local_store.load_image_masks("image/N-clean").masks
@@ -95,7 +95,7 @@ def main() -> None:
             store, units = planned(images, trivial)
             chunks = -(-len(units) // args.chunk_size)
             start = time.perf_counter()
-            run_mask_units_on_cluster(store, units, model, cluster="ray", chunk_size=args.chunk_size)
+            RayExecutor("ray", chunk_size=args.chunk_size).run_group(store, units, model)
             per_chunk = (time.perf_counter() - start) / chunks
             shard = next((store.root / "masks" / "image" / "N-clean" / "shards").glob("part-*.npz"))
             print(

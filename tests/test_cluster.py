@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # each test starts Ray worker processes (~20 s on
 
 from fourier_masks.core.data.images import ImageSet  # noqa: E402
 from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig  # noqa: E402
-from fourier_masks.core.runs.executors import run_mask_units, run_mask_units_on_cluster  # noqa: E402
+from fourier_masks.core.runs.executors import RayExecutor, run_mask_units  # noqa: E402
 from fourier_masks.core.runs.groups import image_mask_history, plan_image_masks  # noqa: E402
 from fourier_masks.core.runs.store import ResultsStore  # noqa: E402
 
@@ -113,7 +113,7 @@ def test_a_worker_killed_mid_chunk_loses_nothing_and_writes_nothing_twice(local_
 
     killer = threading.Thread(target=kill_one_worker)
     killer.start()
-    result = run_mask_units_on_cluster(remote, units, tiny_model, cluster="ray", chunk_size=8)
+    result = RayExecutor("ray", chunk_size=8).run_group(remote, units, tiny_model)
     killer.join()
     assert killed, "no worker was running a chunk to kill"
     assert not result.cancelled
@@ -133,8 +133,8 @@ def test_cancel_keeps_every_mask_received_and_the_rest_resumes(local_ray, tmp_pa
         if event.payload.get("masks_done"):
             cancel.set()  # after the first chunk arrived
 
-    result = run_mask_units_on_cluster(
-        remote, units, tiny_model, cluster="ray", chunk_size=8, on_progress=on_progress, cancel=cancel
+    result = RayExecutor("ray", chunk_size=8).run_group(
+        remote, units, tiny_model, on_progress=on_progress, cancel=cancel
     )
     assert result.cancelled
     kept = _shard_ids(remote)

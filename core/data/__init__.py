@@ -4,6 +4,7 @@ built-in synthetic shapes."""
 
 from .datasets import (
     TORCHVISION_DATASETS,
+    DataRequest,
     default_data_root,
     load_builtin,
     load_dataset,
@@ -25,6 +26,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "SHAPE_CLASSES",
     "TORCHVISION_DATASETS",
+    "DataRequest",
     "DataSplits",
     "ImageSet",
     "PlantedBand",

@@ -9,10 +9,12 @@ overhead on small machines.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +199,7 @@ def load_builtin(
     channels: int = 1,
     seed: int = 0,
 ) -> DataSplits:
-    """The offline datasets of :mod:`core.synthetic`; train and val use different seeds."""
+    """The offline datasets of :mod:`.synthetic`; train and val use different seeds."""
     from . import synthetic
 
     makers: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]]] = {
@@ -221,6 +223,45 @@ def load_builtin(
             )
         )
     return DataSplits(*splits)
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Which labelled images to load, at whatever size and channels a model takes: a dataset
+    (:func:`load_dataset`'s ``spec``) and the options that choose its images. The command
+    line and the app both describe their data this way, so they load the same images.
+
+    ``per_class`` > 0 keeps that many validation images per class (a balanced subset chosen
+    by ``seed``); 0 keeps them all."""
+
+    spec: str = "builtin"
+    seed: int = 0
+    train_per_class: int = 1000
+    val_per_class: int = 200
+    limit: int | None = None
+    data_root: str | None = None
+    download: bool = True
+    per_class: int = 0
+
+    def load(self, size: int, channels: int) -> DataSplits:
+        """Both splits, at ``size`` px and ``channels`` channels."""
+        return load_dataset(
+            self.spec,
+            size=size,
+            channels=channels,
+            seed=self.seed,
+            train_per_class=self.train_per_class,
+            val_per_class=self.val_per_class,
+            data_root=self.data_root,
+            download=self.download,
+            limit=self.limit,
+        )
+
+    def validation(self, size: int, channels: int) -> ImageSet:
+        """The validation images (``per_class`` of each class when set). The built-in data's
+        validation split does not depend on its training split, so none is made."""
+        val = dataclasses.replace(self, train_per_class=1).load(size, channels).val
+        return val.balanced_subset(self.per_class, seed=self.seed) if self.per_class else val
 
 
 def load_dataset(

@@ -153,9 +153,6 @@ class PlantedBand:
     radius: float
     orientations_deg: tuple[float, ...]
 
-    def contains(self, distance: torch.Tensor, width: float = 1.5) -> torch.Tensor:
-        return (distance - self.radius).abs() <= width
-
 
 def planted_band(image_size: int, num_classes: int = 5, radius_fraction: float = 0.5) -> PlantedBand:
     """The band :func:`make_planted` uses: radius as a fraction of the Nyquist frequency."""

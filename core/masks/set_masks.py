@@ -179,11 +179,17 @@ def learn_class_masks(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> dict[int, SetMaskResult]:
-    """One set mask per class present in ``labels`` (each learned on that class's images)."""
+    """One set mask per class present in ``labels``, each learned on that class's images.
+
+    ``config`` is the dataset mask's: each class holds 1/K of the set, so a class mask's batch
+    is ``batch_size // K`` (at least 8), which gives it as many optimiser steps per epoch as
+    the dataset mask gets; each result's ``config`` records the batch used."""
     labels = torch.as_tensor(labels, dtype=torch.int64)
     results: dict[int, SetMaskResult] = {}
     names = model.info.labels()
-    for k in sorted(set(labels.tolist())):
+    classes = sorted(set(labels.tolist()))
+    config = config.replace(batch_size=max(8, config.batch_size // max(1, len(classes))))
+    for k in classes:
         select = labels == k
         results[k] = learn_set_mask(
             model,

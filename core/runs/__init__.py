@@ -1,7 +1,7 @@
 """Runs: one folder per run, written as results are produced (the results store); mask groups
 declared in it and learned as units by a local or a Ray executor, resumable after a crash."""
 
-from .executors import check_cluster, run_mask_units
+from .executors import LocalExecutor, RayExecutor, check_cluster, run_mask_units
 from .groups import (
     PROBABILITIES,
     MaskUnit,
@@ -11,11 +11,16 @@ from .groups import (
     set_mask_history,
     unused_group_name,
 )
-from .store import RUN_FORMAT, ResultsStore, StoredImageMasks
+from .manifest import RUN_FORMAT, DataRecord, RunManifest
+from .store import ResultsStore, StoredImageMasks
 
 __all__ = [
+    "LocalExecutor",
+    "RayExecutor",
     "PROBABILITIES",
     "RUN_FORMAT",
+    "DataRecord",
+    "RunManifest",
     "MaskUnit",
     "ResultsStore",
     "StoredImageMasks",

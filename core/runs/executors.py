@@ -1,12 +1,20 @@
-"""Mask groups in the results store: per-image work as units keyed by image id, set masks
-saved with how they were learned, and the convergence histories read back.
+"""Executors: where the units of mask groups (:mod:`.groups`) are learned.
 
-A unit is one image of one mask group. A group is declared once in the results store with
-everything a worker needs (model name, mask config, the input images and their ids);
-finished masks arrive as shards, so any number of workers, on one machine or many, can take
-disjoint sets of pending units and write into the same group with nothing but the store and
-the model. Resuming after a crash is the same operation: plan again, and only unfinished
-ids remain.
+:class:`LocalExecutor` learns a queue of units in this process, in one batched job;
+:class:`RayExecutor` shares them out to Ray workers (optional: ``pip install -e ".[cluster]"``).
+Both save every finished mask into the store as it arrives, with what a shard holds
+(:func:`.groups.shard_arrays`), and return the masks' statistics only; both learn each mask
+with the slot count its whole group would use locally (:func:`.groups.group_slots`), so a
+mask comes out the same wherever and in whatever company it is learned, and a resumed job
+equals an uninterrupted one. :func:`run_mask_units` picks one.
+
+On Ray, the pending units of a group are split into chunks of image ids, each a Ray task
+that learns its masks with the batched engine on its worker's device (a GPU where the cluster
+has them). The model and the group's images go into Ray's object store once and every task
+reads them from there; only the driver writes into the run, once per chunk received, so
+workers need no shared filesystem, and a task whose worker dies is run again elsewhere
+(``max_retries``) with nothing of it written twice. A killed driver resumes as any run does,
+by planning the group again, which skips the ids already stored.
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ from .groups import (
 )
 from .store import ResultsStore
 
+log = logging.getLogger(__name__)
+
+WAIT_S = 0.5  # how often the driver looks at the cancel token while chunks run
+MAX_RETRIES = 3  # a chunk whose worker dies is run again this many times
+
 
 def run_mask_units(
     store: ResultsStore,
@@ -50,117 +63,202 @@ def run_mask_units(
     cancel: CancelToken | None = None,
     cluster: str | None = None,
 ) -> ImageMaskResult | None:
-    """Learn the masks of ``units`` in one batched job, with the settings and inputs stored
-    with their groups, saving each mask as it finishes together with its class probabilities
-    on x, M(x) and Mᶜ(x) and its convergence history.
-
-    Units of several groups (say the clean and the adversarial images of one model) share one
-    queue, in the order given: a slot freed at the end of one group takes an image of the
-    next, so the batch stays full until the very last masks, not to the end of every group.
-    Such groups must have been declared with the same settings and image size (one batch,
-    one model, one rule); ``model`` learns them all.
-
-    The batch has as many slots as the queue's groups would use in full, however many units
-    are left, so a resumed or shared-out job computes every mask exactly as one uninterrupted
-    run would (on the CPU, bit for bit: slot counts are multiples of 8, see
-    :func:`~core.masks.slot_count`). Masks go to the store, not memory: the result carries
-    their statistics only (``masks`` and ``histories`` are None).
-    Progress events name the group the latest masks were written to (``group``) and give
-    each learning image's group (``groups``, beside ``ids``). ``cluster`` (``ray``, ``auto``
-    or ``ray://HOST:PORT``) shares the units out to Ray workers instead, a group at a time
-    (:mod:`core.cluster`)."""
-    groups = list(dict.fromkeys(u.group for u in units))
-    if not groups:
-        return None
-    if cluster is not None:
-        return _run_groups_on_cluster(store, units, groups, model, cluster, on_progress, cancel)
-    config = queue_config(store, groups)
-    inputs = {group: store.image_mask_inputs(group) for group in groups}
-    image_shape = queue_image_shape(inputs)
-    device = torch.device(device) if device is not None else model_device(model)
-    declared = sum(len(arrays["ids"]) for arrays in inputs.values())
-    slots = group_slots(config, declared, device, model, image_shape)
-    position = {
-        group: {image_id: k for k, image_id in enumerate(arrays["ids"].tolist())} for group, arrays in inputs.items()
-    }
-    rows = [position[u.group][u.image_id] for u in units]
-    images = torch.from_numpy(np.stack([inputs[u.group]["images"][k] for u, k in zip(units, rows)]))
-    # A target of -1 asks for the model's own prediction (groups declared without targets).
-    targets = torch.tensor(
-        [int(inputs[u.group]["targets"][k]) if "targets" in inputs[u.group] else -1 for u, k in zip(units, rows)],
-        dtype=torch.int64,
-    )
-    written = [groups[0]]
-
-    def save(part: ImageMaskResult) -> None:
-        """Split a finished part by group and write each group's shard."""
-        queued = [units[int(key)] for key in part.ids]
-        for group in dict.fromkeys(u.group for u in queued):
-            index = [k for k, u in enumerate(queued) if u.group == group]
-            shard = part.subset(index)
-            shard.ids = [queued[k].image_id for k in index]
-            store.append_image_masks(
-                group, shard.ids, **shard_arrays(shard, model, images[[int(part.ids[k]) for k in index]])
-            )
-            written[0] = group
-
-    def named(progress: Progress) -> None:
-        """Progress with the queue's positions turned back into groups and image ids."""
-        assert on_progress is not None
-        payload = dict(progress.payload, group=written[0])
-        if "ids" in payload:
-            queued = [units[int(key)] for key in payload["ids"]]
-            payload["ids"] = [u.image_id for u in queued]
-            payload["groups"] = [u.group for u in queued]
-        on_progress(dataclasses.replace(progress, payload=payload))
-
-    result = learn_image_masks(
-        model,
-        images,
-        ids=[str(k) for k in range(len(units))],
-        targets=targets,
-        config=config,
-        device=device,
-        on_progress=named if on_progress is not None else None,
-        on_result=save,
-        cancel=cancel,
-        slots=slots,
-        keep_masks=False,
-    )
-    result.ids = [units[int(key)].image_id for key in result.ids]
-    return result
+    """Learn the masks of ``units`` on this machine (:class:`LocalExecutor` on ``device``),
+    or on the Ray cluster ``cluster`` names (``ray``, ``auto`` or ``ray://HOST:PORT``:
+    :class:`RayExecutor`). None when there are no units."""
+    executor = LocalExecutor(device) if cluster is None else RayExecutor(cluster)
+    return executor.run(store, units, model, on_progress=on_progress, cancel=cancel)
 
 
-def _run_groups_on_cluster(store, units, groups, model, cluster, on_progress, cancel) -> ImageMaskResult:
-    """Each group's units on the cluster in turn; the workers' chunks keep it busy."""
-    from .executors import run_mask_units_on_cluster
+class LocalExecutor:
+    """Learns units in this process, on ``device`` (default: the model's)."""
 
-    parts = []
-    for group in groups:
-        part = run_mask_units_on_cluster(
-            store,
-            [u for u in units if u.group == group],
-            model,
-            cluster=cluster,
-            on_progress=on_progress,
-            cancel=cancel,
+    def __init__(self, device: torch.device | str | None = None) -> None:
+        self.device = device
+
+    def run(
+        self,
+        store: ResultsStore,
+        units: Sequence[MaskUnit],
+        model: Classifier,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ImageMaskResult | None:
+        """Learn the masks of ``units`` in one batched job, with the settings and inputs
+        stored with their groups, saving each mask as it finishes together with its class
+        probabilities on x, M(x) and Mᶜ(x) and its convergence history.
+
+        Units of several groups (say the clean and the adversarial images of one model)
+        share one queue, in the order given: a slot freed at the end of one group takes an
+        image of the next, so the batch stays full until the very last masks, not to the end
+        of every group. Such groups must have been declared with the same settings and image
+        size (one batch, one model, one rule); ``model`` learns them all.
+
+        The batch has as many slots as the queue's groups would use in full, however many
+        units are left, so a resumed job computes every mask exactly as one uninterrupted run
+        would (on the CPU, bit for bit: slot counts are multiples of 8, see
+        :func:`~fourier_masks.core.masks.engine.slot_count`). Masks go to the store, not
+        memory: the result carries their statistics only (``masks`` and ``histories`` are
+        None). Progress events name the group the latest masks were written to (``group``)
+        and give each learning image's group (``groups``, beside ``ids``)."""
+        groups = list(dict.fromkeys(u.group for u in units))
+        if not groups:
+            return None
+        config = queue_config(store, groups)
+        inputs = {group: store.image_mask_inputs(group) for group in groups}
+        image_shape = queue_image_shape(inputs)
+        device = torch.device(self.device) if self.device is not None else model_device(model)
+        declared = sum(len(arrays["ids"]) for arrays in inputs.values())
+        slots = group_slots(config, declared, device, model, image_shape)
+        position = {
+            group: {image_id: k for k, image_id in enumerate(arrays["ids"].tolist())}
+            for group, arrays in inputs.items()
+        }
+        rows = [position[u.group][u.image_id] for u in units]
+        images = torch.from_numpy(np.stack([inputs[u.group]["images"][k] for u, k in zip(units, rows)]))
+        # A target of -1 asks for the model's own prediction (groups declared without targets).
+        targets = torch.tensor(
+            [int(inputs[u.group]["targets"][k]) if "targets" in inputs[u.group] else -1 for u, k in zip(units, rows)],
+            dtype=torch.int64,
         )
-        assert part is not None  # the group has units
-        parts.append(part)
-        if part.cancelled:
-            break
-    result = ImageMaskResult.concatenate(parts, parts[0].config)
-    result.cancelled = parts[-1].cancelled
-    return result
+        written = [groups[0]]
+
+        def save(part: ImageMaskResult) -> None:
+            """Split a finished part by group and write each group's shard."""
+            queued = [units[int(key)] for key in part.ids]
+            for group in dict.fromkeys(u.group for u in queued):
+                index = [k for k, u in enumerate(queued) if u.group == group]
+                shard = part.subset(index)
+                shard.ids = [queued[k].image_id for k in index]
+                store.append_image_masks(
+                    group, shard.ids, **shard_arrays(shard, model, images[[int(part.ids[k]) for k in index]])
+                )
+                written[0] = group
+
+        def named(progress: Progress) -> None:
+            """Progress with the queue's positions turned back into groups and image ids."""
+            assert on_progress is not None
+            payload = dict(progress.payload, group=written[0])
+            if "ids" in payload:
+                queued = [units[int(key)] for key in payload["ids"]]
+                payload["ids"] = [u.image_id for u in queued]
+                payload["groups"] = [u.group for u in queued]
+            on_progress(dataclasses.replace(progress, payload=payload))
+
+        result = learn_image_masks(
+            model,
+            images,
+            ids=[str(k) for k in range(len(units))],
+            targets=targets,
+            config=config,
+            device=device,
+            on_progress=named if on_progress is not None else None,
+            on_result=save,
+            cancel=cancel,
+            slots=slots,
+            keep_masks=False,
+        )
+        result.ids = [units[int(key)].image_id for key in result.ids]
+        return result
 
 
-log = logging.getLogger(__name__)
+class RayExecutor:
+    """Learns units on a Ray cluster: ``ray`` starts a local one for the job (``num_cpus``
+    limits it), ``auto`` attaches to the running one, ``ray://HOST:PORT`` to a remote one
+    (Ray Client). ``chunk_size``: image ids per task (default: the group's slot count on a
+    CPU, one full batch). A connection made earlier in the process (a notebook's, or the
+    study's for all its groups) is used as it is."""
 
+    def __init__(self, cluster: str, *, chunk_size: int = 0, num_cpus: int | None = None) -> None:
+        self.cluster = check_cluster(cluster)
+        self.chunk_size = chunk_size
+        self.num_cpus = num_cpus
 
-WAIT_S = 0.5  # how often the driver looks at the cancel token while chunks run
+    def run(
+        self,
+        store: ResultsStore,
+        units: Sequence[MaskUnit],
+        model: Classifier,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ImageMaskResult | None:
+        """Each group's units on the cluster in turn (the workers' chunks keep it busy;
+        groups that share a queue locally need not share one here)."""
+        groups = list(dict.fromkeys(u.group for u in units))
+        if not groups:
+            return None
+        parts = []
+        for group in groups:
+            part = self.run_group(
+                store, [u for u in units if u.group == group], model, on_progress=on_progress, cancel=cancel
+            )
+            assert part is not None  # the group has units
+            parts.append(part)
+            if part.cancelled:
+                break
+        result = ImageMaskResult.concatenate(parts, parts[0].config)
+        result.cancelled = parts[-1].cancelled
+        return result
 
+    def run_group(
+        self,
+        store: ResultsStore,
+        units: Sequence[MaskUnit],
+        model: Classifier,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ImageMaskResult | None:
+        """Learn the masks of ``units`` (one group) on Ray workers, writing each chunk's masks
+        into ``store`` as it arrives.
 
-MAX_RETRIES = 3  # a chunk whose worker dies is run again this many times
+        Progress counts finished masks (``masks_done``; the step budget of each, as the local
+        engine counts them). Cancelling cancels the running chunks and keeps every mask
+        already received; the result is then marked cancelled. Returns the statistics of the
+        masks learned (``masks`` and ``histories`` are None, as for the local engine)."""
+        group = single_group(units)
+        if group is None:
+            return None
+        config = stored_image_config(store, group)
+        inputs = store.image_mask_inputs(group)
+        total = len(inputs["ids"])
+        position = {image_id: k for k, image_id in enumerate(inputs["ids"].tolist())}
+        pending = [position[u.image_id] for u in units]
+        size = self.chunk_size or group_slots(
+            config, total, torch.device("cpu"), model, tuple(inputs["images"].shape[1:])
+        )
+        chunks = [pending[start : start + size] for start in range(0, len(pending), size)]
+        reporter = ProgressReporter("image-masks", len(pending) * config.max_steps, on_progress, cancel)
+        received: list[ImageMaskResult] = []
+        with connected(self.cluster, self.num_cpus) as ray:
+            gpus = ray.cluster_resources().get("GPU", 0)
+            task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=MAX_RETRIES)(_learn_chunk)
+            model_ref = ray.put(copy.deepcopy(model).cpu())
+            inputs_ref = ray.put({k: v for k, v in inputs.items() if k in ("images", "ids", "targets")})
+            running = {task.remote(model_ref, inputs_ref, chunk, config, total): chunk for chunk in chunks}
+            done = 0
+            while running and not reporter.cancelled:
+                finished, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
+                for ref in finished:
+                    del running[ref]
+                    arrays = ray.get(ref)
+                    ids = arrays.pop("ids")
+                    store.append_image_masks(group, ids, **arrays)
+                    received.append(_statistics(ids, arrays, config))
+                    done += len(ids)
+                    reporter.report(
+                        done * config.max_steps, f"{done}/{len(pending)} masks", masks_done=done, group=group
+                    )
+            for ref in running:
+                ray.cancel(ref, force=True)
+        if not received:
+            return _statistics([], {}, config, cancelled=True)
+        result = ImageMaskResult.concatenate(received, config)
+        result = result.subset(np.argsort([position[i] for i in result.ids], kind="stable"))  # the units' order
+        result.cancelled = bool(running)
+        return result
 
 
 def check_cluster(spec: str) -> str:
@@ -202,65 +300,6 @@ def connected(cluster: str, num_cpus: int | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
-
-
-def run_mask_units_on_cluster(
-    store: ResultsStore,
-    units: Sequence[MaskUnit],
-    model: Classifier,
-    *,
-    cluster: str,
-    chunk_size: int = 0,
-    num_cpus: int | None = None,
-    on_progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-) -> ImageMaskResult | None:
-    """Learn the masks of ``units`` (one group) on Ray workers, writing each chunk's masks
-    into ``store`` as it arrives. ``chunk_size``: image ids per task (default: the group's
-    slot count on a CPU, one full batch). ``num_cpus`` limits a local cluster (``ray``).
-
-    Progress counts finished masks (``masks_done``; the step budget of each, as the local
-    engine counts them). Cancelling cancels the running chunks and keeps every mask already
-    received; the result is then marked cancelled. Returns the statistics of the masks
-    learned (``masks`` and ``histories`` are None, as for the local engine)."""
-    group = single_group(units)
-    if group is None:
-        return None
-    check_cluster(cluster)
-    config = stored_image_config(store, group)
-    inputs = store.image_mask_inputs(group)
-    total = len(inputs["ids"])
-    position = {image_id: k for k, image_id in enumerate(inputs["ids"].tolist())}
-    pending = [position[u.image_id] for u in units]
-    size = chunk_size or group_slots(config, total, torch.device("cpu"), model, tuple(inputs["images"].shape[1:]))
-    chunks = [pending[start : start + size] for start in range(0, len(pending), size)]
-    reporter = ProgressReporter("image-masks", len(pending) * config.max_steps, on_progress, cancel)
-    received: list[ImageMaskResult] = []
-    with connected(cluster, num_cpus) as ray:
-        gpus = ray.cluster_resources().get("GPU", 0)
-        task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=MAX_RETRIES)(_learn_chunk)
-        model_ref = ray.put(copy.deepcopy(model).cpu())
-        inputs_ref = ray.put({k: v for k, v in inputs.items() if k in ("images", "ids", "targets")})
-        running = {task.remote(model_ref, inputs_ref, chunk, config, total): chunk for chunk in chunks}
-        done = 0
-        while running and not reporter.cancelled:
-            finished, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
-            for ref in finished:
-                del running[ref]
-                arrays = ray.get(ref)
-                ids = arrays.pop("ids")
-                store.append_image_masks(group, ids, **arrays)
-                received.append(_statistics(ids, arrays, config))
-                done += len(ids)
-                reporter.report(done * config.max_steps, f"{done}/{len(pending)} masks", masks_done=done, group=group)
-        for ref in running:
-            ray.cancel(ref, force=True)
-    if not received:
-        return _statistics([], {}, config, cancelled=True)
-    result = ImageMaskResult.concatenate(received, config)
-    result = result.subset(np.argsort([position[i] for i in result.ids], kind="stable"))  # the units' order
-    result.cancelled = bool(running)
-    return result
 
 
 def _learn_chunk(

@@ -12,7 +12,7 @@ ids remain.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +170,7 @@ def _packed_histories(histories: Sequence[MaskHistory]) -> dict[str, np.ndarray]
 
 def image_mask_history(store: ResultsStore, group: str, image_id: str, source: str | None = None) -> MaskHistory | None:
     """How one image's mask converged, or None (masks of older runs, or not finished).
-    ``source``: the shard holding it (:attr:`core.store.StoredImageMasks.sources`), which
+    ``source``: the shard holding it (:attr:`.store.StoredImageMasks.sources`), which
     spares a search through the group's shards."""
     if source is None:
         stored = store.load_image_masks(group)
@@ -225,6 +225,33 @@ def save_set_mask_result(
         **{name: getattr(history, name) for name in _CURVES},
         snapshot_steps=history.snapshot_steps,
         snapshots=history.snapshots,
+    )
+
+
+def save_class_mask_results(
+    store: ResultsStore,
+    group: str,
+    results: Mapping[int, SetMaskResult],
+    *,
+    model_name: str,
+    class_names: Sequence[str],
+) -> None:
+    """Learned class masks, with how each was learned (masked accuracy, kept fraction,
+    whether its stop rule was met, which epoch's mask it is): the one way every entry point
+    stores class masks."""
+    first = next(iter(results.values()))
+    store.save_class_masks(
+        group,
+        {k: r.mask for k, r in results.items()},
+        {
+            "model": model_name,
+            "config": first.config.to_dict(),
+            "class_names": list(class_names),
+            "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
+            "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
+            "converged": {k: r.converged for k, r in results.items()},
+            "epoch_kept": {k: r.epoch_kept for k, r in results.items()},
+        },
     )
 
 

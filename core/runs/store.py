@@ -1,9 +1,9 @@
 """The results store: one folder per run, written as results are produced.
 
-Layout of a run folder::
+Layout of a run folder (``docs/results-store.md`` describes every file)::
 
-    run.json                         what the run is (format, version, configuration)
-    models/<name>.pt                 checkpoints; <name>.history.csv per-epoch metrics
+    run.json                         what the run is and what it was made from (:mod:`.manifest`)
+    models/<name>.pt                 checkpoints
     masks/<group>/meta.json          what the masks are: kind, model, config, layout, ids
     masks/<group>/mask.npy           a set mask (Cm, H, W)
     masks/<group>/masks.npy          class masks (K, Cm, H, W), classes listed in meta.json
@@ -12,16 +12,17 @@ Layout of a run folder::
                                      statistics, class probabilities and (``history_*``
                                      arrays, ragged) convergence histories
     masks/<group>/history.npz        a set mask's per-epoch curves and mask snapshots
-    tables/<name>.csv, <name>.json   tables with a header row and units
-    data/<name>.json | .npz          other results (energies, UMAP coordinates, ...)
+    tables/<name>.csv, <name>.json   tables with a header row and units (training curves too)
+    data/<name>.npz                  other results (adversarial images, UMAP coordinates, ...)
     figures/<name>.png|.svg|.pdf
 
 Masks use the unshifted DFT layout (``"layout": "unshifted-dft"`` in their meta.json; see
-:mod:`core.fourier`). Every file is written to a temporary name and renamed into place, so a
-killed process leaves either the old state or the new file, never half a file. Mask files are
-write-once (and read-only on disk): the store refuses to overwrite them. Per-image shards are
-named by writer and sequence number, so several processes or machines can append to the same
-group at once; a resumed run asks :meth:`ResultsStore.finished_ids` what is left to do.
+:mod:`fourier_masks.core.spectra.fourier`). Every file is written to a temporary name and
+renamed into place, so a killed process leaves either the old state or the new file, never
+half a file. Mask files are write-once (and read-only on disk): the store refuses to overwrite
+them. Per-image shards are named by writer and sequence number, so several processes or
+machines can append to the same group at once; a resumed run asks
+:meth:`ResultsStore.finished_ids` what is left to do.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import json
 import logging
 import os
 import socket
-import time
 import uuid
 import zipfile
 from collections.abc import Iterable
@@ -45,14 +45,9 @@ import numpy.typing as npt
 from ..errors import OutputError
 from ..files import atomic_write_bytes, atomic_write_text, ensure_writable_dir, safe_name
 from ..spectra.fourier import MASK_LAYOUT
+from .manifest import DataRecord, RunManifest, read_manifest
 
 log = logging.getLogger(__name__)
-
-
-RUN_FORMAT = "fourier-masks/run"
-
-
-RUN_FORMAT_VERSION = 1
 
 
 def _npz_bytes(**arrays: np.ndarray) -> bytes:
@@ -117,14 +112,8 @@ class ResultsStore:
         if create:
             ensure_writable_dir(self.root)
             if not (self.root / "run.json").exists():
-                self.write_json("run.json", {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "created": _now()})
-        elif not (self.root / "run.json").is_file():
-            raise OutputError(f"{self.root} is not a Fourier Masks run folder (no run.json)")
-        manifest = self.read_json("run.json")
-        if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
-            raise OutputError(f"{self.root / 'run.json'} does not describe a Fourier Masks run; choose another folder")
-        if manifest.get("version", 0) > RUN_FORMAT_VERSION:
-            raise OutputError(f"{self.root} was written by a newer Fourier Masks; upgrade to open it")
+                atomic_write_text(self.root / "run.json", RunManifest().to_json())
+        read_manifest(self.root / "run.json")  # refuses a folder that is not a run, or a damaged or newer run.json
         self._writer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._sequence = 0
 
@@ -151,9 +140,6 @@ class ResultsStore:
 
     # --- generic files -----------------------------------------------------------------------
 
-    def write_json(self, name: str, data: Any) -> Path:
-        return atomic_write_text(self.path(name), json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
-
     def read_json(self, name: str) -> Any:
         path = self.path(name)
         try:
@@ -168,10 +154,22 @@ class ResultsStore:
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
 
+    # --- the manifest (run.json) ------------------------------------------------------------
+
+    @property
+    def manifest(self) -> RunManifest:
+        """``run.json``, checked (:func:`.manifest.read_manifest`)."""
+        return read_manifest(self.root / "run.json")
+
     def update_manifest(self, **fields: Any) -> None:
-        manifest = self.read_json("run.json")
-        manifest.update(fields, updated=_now())
-        self.write_json("run.json", manifest)
+        """Set :class:`RunManifest` fields (the one writer of ``run.json``)."""
+        atomic_write_text(self.root / "run.json", self.manifest.updated_with(**fields).to_json())
+
+    def record_data(self, record: DataRecord, *, replace: bool = False) -> None:
+        """Record the data the run's results are made from, unless a record is there already
+        (``replace``: the new one wins, as when models are compared on other data)."""
+        if replace or self.manifest.data is None:
+            self.update_manifest(data=record)
 
     def save_arrays(self, name: str, **arrays: npt.ArrayLike) -> Path:
         return self.write_derived(
@@ -386,7 +384,7 @@ class ResultsStore:
     # --- tables ------------------------------------------------------------------------------
 
     def save_table(self, table) -> Path:
-        """A :class:`core.tables.Table` as CSV (header with units) and JSON."""
+        """A :class:`~fourier_masks.core.tables.Table` as CSV (header with units) and JSON."""
         name = safe_name(table.name)
         text = json.dumps(table.to_dict(), indent=2, sort_keys=True, default=_jsonable) + "\n"
         self.write_derived(self.path(f"tables/{name}.json"), text.encode("utf-8"))
@@ -404,10 +402,6 @@ class ResultsStore:
     @property
     def figures_dir(self) -> Path:
         return ensure_writable_dir(self.root / "figures")
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def _jsonable(value: Any) -> Any:
