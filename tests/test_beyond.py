@@ -194,7 +194,7 @@ def test_heat_map_peaks_at_the_planted_band(planted):
 
 def test_heat_map_is_saved_with_a_table(trained_shapes_model, tiny_shapes, tmp_path):
     store = ResultsStore(tmp_path / "run")
-    run_heat_map(store, "N", trained_shapes_model, tiny_shapes.val.images[:6], tiny_shapes.val.labels[:6], eps=1.0)
+    run_heat_map(store, "N", trained_shapes_model, tiny_shapes.val.subset(list(range(6))), eps=1.0)
     table = store.load_table("heat-map-N")
     assert len(table.rows) == 16 * 16 and table.headers() == [
         "k_y [cycles/image]",
@@ -228,14 +228,15 @@ def test_a_cancelled_heat_map_is_marked_partial_and_saves_nothing(trained_shapes
     assert partial.cancelled and partial.frequencies_done == 2 < partial.frequencies_total == 130
     assert partial.evaluated.sum() == 3  # (0, 0) is its own pair; (0, 1) comes with (0, −1)
     assert not partial.errors[~partial.evaluated].any() and np.isfinite(partial.errors).all()
-    result = run_heat_map(store, "N", trained_shapes_model, images, labels, on_progress=on_progress, cancel=cancel)
+    four = tiny_shapes.val.subset([0, 1, 2, 3])
+    result = run_heat_map(store, "N", trained_shapes_model, four, on_progress=on_progress, cancel=cancel)
     assert result.cancelled and result.frequencies_done == 0 and not result.evaluated.any()
     assert store.table_names() == [] and not store.path("data/heat-map-N.npz").exists()
     assert not (store.root / "figures" / "heat-map-N.pdf").exists()
 
 
 def test_a_cancelled_robustness_run_keeps_finished_rows_and_saves_nothing(trained_shapes_model, tiny_shapes, tmp_path):
-    images, labels = tiny_shapes.val.images[:6], tiny_shapes.val.labels[:6]
+    images = tiny_shapes.val.subset(list(range(6)))
     models = {"N": trained_shapes_model, "M": trained_shapes_model}
     store = ResultsStore(tmp_path / "run")
     attack = AttackConfig(steps=2)
@@ -245,10 +246,10 @@ def test_a_cancelled_robustness_run_keeps_finished_rows_and_saves_nothing(traine
         if progress.stage == "robustness" and progress.done >= 1:
             cancel.set()  # while the second model starts: the first row is finished
 
-    result = run_robustness(store, models, images, labels, attack=attack, on_progress=on_progress, cancel=cancel)
+    result = run_robustness(store, models, images, attack=attack, on_progress=on_progress, cancel=cancel)
     assert result.cancelled and [row[0] for row in result.table.rows] == ["N"]
     assert "robustness" not in store.table_names()
-    complete = run_robustness(store, models, images, labels, attack=attack)
+    complete = run_robustness(store, models, images, attack=attack)
     assert not complete.cancelled and len(complete.table.rows) == 2
     assert "robustness" in store.table_names()
 

@@ -4,8 +4,8 @@ For images a model classifies correctly, the *essential* map keeps the clean pre
 For those an attack flips, the *adversarial* map of ``x_A`` keeps the adversarial (wrong)
 prediction. Pairs where both masks keep their prediction are compared: per-image cosine
 similarity of the flattened maps, IdCor between the two sets with a permutation p-value
-(:mod:`core.idcor`), and the mean difference map. By default the maps use Basile et al.'s
-objective (:meth:`core.masks.ImageMaskConfig.basile`).
+(:mod:`.idcor`), and the mean difference map. By default the maps use Basile et al.'s
+objective (:meth:`~fourier_masks.core.masks.ImageMaskConfig.basile`).
 
 Everything is stored as it is made (groups ``image/<model>-essential`` and
 ``image/<model>-advmap-<attack>``), so the analysis resumes like any other per-image job.
@@ -38,7 +38,7 @@ MIN_IDCOR_PAIRS = 20
 
 @dataclass(frozen=True)
 class AdversarialMapsConfig:
-    """``attacks``: torchattacks methods to compare (PGD and one other, as in the paper);
+    """``attacks``: the attacks to compare (PGD and one other, as in the paper);
     ``masks`` None: Basile et al.'s objective at the images' size."""
 
     attacks: tuple[str, ...] = ("pgd", "fgsm")

@@ -2,17 +2,21 @@
 the CLI and the app produce the same files: adversarial frequency maps, Fourier heat maps,
 robustness to band-limited noise (the JaFR evaluation) and the blue-shift illustration.
 
-Each returns the engine's result; a cancelled one (``result.cancelled``) saves nothing, so
-the store never holds an incomplete table, array or figure."""
+Each takes its labelled images as an :class:`ImageSet`, or as a :class:`DataRequest` that it
+loads at the model's size and channels (so a job loads its data where it runs, off the GUI
+thread), and returns the engine's result; a cancelled one (``result.cancelled``) saves
+nothing, so the store never holds an incomplete table, array or figure."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import figures
 from ..attacks.adversarial import AttackConfig
+from ..data.datasets import DataRequest
 from ..data.images import ImageSet
+from ..errors import ConfigError
+from ..models.checkpoints import check_compatible
 from ..models.classifier import Classifier
 from ..progress import CancelToken, ProgressCallback
 from ..runs.store import ResultsStore
@@ -23,6 +27,19 @@ from .blueshift import BlueShift, blue_shift
 from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
 
 
+def _labelled(models: list[Classifier], data: ImageSet | DataRequest) -> ImageSet:
+    """The images ``data`` names, at the models' input (which all models must share), with
+    classes the models know."""
+    shapes = {(m.info.image_size, m.info.in_channels) for m in models}
+    if len(shapes) > 1:
+        raise ConfigError(f"the models take different images ({sorted(shapes)}), so no one data set fits them all")
+    size, channels = shapes.pop()
+    images = data.validation(size, channels) if isinstance(data, DataRequest) else data
+    for model in models:
+        check_compatible(model.info, images.channels, images.num_classes)
+    return images
+
+
 def _figure(store: ResultsStore, fig, name: str) -> None:
     figures.save_figure(fig, store.figures_dir, name, write=store.write_derived)
 
@@ -31,7 +48,7 @@ def run_adversarial_maps(
     store: ResultsStore,
     model_name: str,
     model: Classifier,
-    images: ImageSet,
+    data: ImageSet | DataRequest,
     *,
     config: AdversarialMapsConfig = AdversarialMapsConfig(),
     device=None,
@@ -43,7 +60,7 @@ def run_adversarial_maps(
         store,
         model_name,
         model,
-        images,
+        _labelled([model], data),
         config=config,
         device=device,
         on_progress=on_progress,
@@ -91,15 +108,17 @@ def run_heat_map(
     store: ResultsStore,
     model_name: str,
     model: Classifier,
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    data: ImageSet | DataRequest,
     *,
     eps: float = 4.0,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> HeatMapResult:
-    result = fourier_heat_map(model, images, labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel)
+    images = _labelled([model], data)
+    result = fourier_heat_map(
+        model, images.images, images.labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel
+    )
     if result.cancelled:
         return result
     heat = result.errors
@@ -112,8 +131,7 @@ def run_heat_map(
 def run_robustness(
     store: ResultsStore,
     models: dict[str, Classifier],
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    data: ImageSet | DataRequest,
     *,
     noise_std: float = 0.1,
     cutoff: float = 0.5,
@@ -121,10 +139,11 @@ def run_robustness(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> RobustnessResult:
+    images = _labelled(list(models.values()), data)
     result = measure_robustness(
         models,
-        images,
-        labels,
+        images.images,
+        images.labels,
         noise_std=noise_std,
         cutoff=cutoff,
         attack=attack,

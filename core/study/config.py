@@ -9,6 +9,7 @@ from typing import Any
 from ..attacks.adversarial import AttackConfig
 from ..errors import ConfigError
 from ..masks.config import ImageMaskConfig, SetMaskConfig
+from ..runs.manifest import DataRecord
 from ..training.train import AUGMENTATION_CODES, AUGMENTATIONS, TrainConfig
 
 
@@ -85,6 +86,17 @@ class StudyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def data_record(self) -> DataRecord:
+        """The data the study runs on, as the run records it."""
+        return DataRecord(
+            spec=self.dataset,
+            size=self.image_size,
+            channels=self.channels,
+            seed=self.seed,
+            train_per_class=self.train_per_class,
+            val_per_class=self.val_per_class,
+        )
 
 
 STUDY_PRESETS = ("full", "quick", "paper")

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.datasets import load_dataset
 from ..data.images import ImageSet
 from ..errors import OutputError
 from ..models.checkpoints import load_model
 from ..models.classifier import Classifier
+from ..runs.adversarial import load_adversarial_images
 from ..runs.store import ResultsStore
 from ..spectra.energy import Partition, angular_partition, radial_partition
 
@@ -55,17 +55,8 @@ def discover(store: ResultsStore) -> RunContents:
 
 def validation_set(store: ResultsStore) -> ImageSet | None:
     """The run's validation set, rebuilt from the data recorded in ``run.json`` (if any)."""
-    data = store.read_json("run.json").get("data")
-    if not data:
-        return None
-    return load_dataset(
-        data["spec"],
-        size=data["size"],
-        channels=data["channels"],
-        seed=data.get("seed", 0),
-        train_per_class=data.get("train_per_class", 400),
-        val_per_class=data.get("val_per_class", 100),
-    ).val
+    record = store.manifest.data
+    return None if record is None else record.request().load(record.size, record.channels).val
 
 
 class RunModels:
@@ -105,19 +96,18 @@ def aligned_image_masks(store: ResultsStore, group: str) -> tuple[np.ndarray, di
 
 
 def adversarial_images(store: ResultsStore, contents: RunContents, model: str, ids) -> torch.Tensor | None:
-    """Adversarial versions of images ``ids`` against ``model``: from ``data/adversarial-<model>``
-    or the inputs of the model's adversarial mask group; None when not all are there."""
-    sources = []
-    if store.path(f"data/adversarial-{model}.npz").exists():
-        sources.append(store.load_arrays(f"adversarial-{model}"))
-    if model in contents.adversarial_image_masks:
-        sources.append(store.image_mask_inputs(contents.adversarial_image_masks[model]))
+    """Adversarial versions of images ``ids`` against ``model``: those the run keeps
+    (:mod:`..runs.adversarial`), else the inputs of the model's adversarial mask group; None
+    when not all are there."""
     ids = list(ids)
-    for source in sources:
-        position = {i: k for k, i in enumerate(source["ids"].tolist())}
+    kept = load_adversarial_images(store, model)
+    rows = kept.rows(ids) if kept is not None else None
+    if rows is None and model in contents.adversarial_image_masks:
+        inputs = store.image_mask_inputs(contents.adversarial_image_masks[model])
+        position = {i: k for k, i in enumerate(inputs["ids"].tolist())}
         if all(i in position for i in ids):
-            return torch.from_numpy(source["images"][[position[i] for i in ids]])
-    return None
+            rows = inputs["images"][[position[i] for i in ids]]
+    return None if rows is None else torch.from_numpy(rows)
 
 
 def group_label(group: str) -> str:

@@ -76,7 +76,7 @@ def findings_table(
         "findings",
         "Findings of the paper, as measured in this run",
         [("finding", ""), ("model", ""), ("paper", ""), ("measured", ""), ("rule", ""), ("verdict", "")],
-        notes="Rules are stated in core/findings.py; 'inconclusive' means the run has too few images to decide.",
+        notes="Rules are stated in fourier_masks/core/study/findings.py; 'inconclusive' means the run has too few images to decide.",
     )
     _dataset_masks(table, tables.get("table1"))
     _energy_shift(table, tables.get("energy-radial"), reference, adversarial)

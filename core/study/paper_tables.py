@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class DatasetMaskRow:
     """One model of Table 1: its dataset mask and how the mask's learning ended
-    (:class:`core.masks.SetMaskResult`'s ``converged``, ``epoch_kept`` and ``epochs``)."""
+    (:class:`~fourier_masks.core.masks.SetMaskResult`'s ``converged``, ``epoch_kept`` and ``epochs``)."""
 
     name: str
     model: Classifier

@@ -20,23 +20,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..attacks.adversarial import attack_images
-from ..data.datasets import load_dataset
 from ..data.images import DataSplits, ImageSet
 from ..errors import OutputError
 from ..masks.config import SetMaskConfig
-from ..masks.set_masks import learn_class_masks, learn_set_mask
-from ..models.checkpoints import load_model, save_checkpoint
+from ..models.checkpoints import load_model
 from ..models.classifier import Classifier
 from ..progress import CancelToken, Progress, ProgressCallback
+from ..runs.adversarial import adversarial_images_in_run
 from ..runs.executors import run_mask_units
-from ..runs.groups import plan_image_masks, save_set_mask_result
+from ..runs.groups import plan_image_masks
 from ..runs.store import ResultsStore
+from ..runs.workflows import learn_class_masks_into_run, learn_set_mask_into_run, train_into_run
 from ..tables import Table
-from ..training.train import AUGMENTATION_CODES, history_table, train_model
+from ..training.train import AUGMENTATION_CODES
 from .config import StudyConfig
 from .report import write_report
 
@@ -65,7 +63,6 @@ class _Study:
         self.on_progress = on_progress
         self.cancel = cancel
         self.models: dict[str, Classifier] = {}
-        self.set_masks: dict[str, np.ndarray] = {}
         self.adversarial: dict[str, torch.Tensor] = {}
         self.result = StudyResult(store)
 
@@ -74,10 +71,6 @@ class _Study:
     def _check_cancel(self, outcome_cancelled: bool = False) -> None:
         if outcome_cancelled or (self.cancel is not None and self.cancel.is_set()):
             raise _Cancelled
-
-    def _save_table(self, table: Table) -> None:
-        self.store.save_table(table)
-        self.result.tables[table.name] = table
 
     @property
     def codes(self) -> list[str]:
@@ -108,34 +101,21 @@ class _Study:
 
     def load_data(self) -> None:
         c = self.config
-        previous = self.store.read_json("run.json").get("study")
+        previous = self.store.manifest.study
         if previous is not None and previous != json.loads(json.dumps(c.to_dict())):
             raise OutputError(
                 f"{self.store.root} holds a study with other settings; resume it with the same "
                 "settings or choose an empty output folder"
             )
-        self.data: DataSplits = load_dataset(
-            c.dataset,
-            size=c.image_size,
-            channels=c.channels,
-            seed=c.seed,
-            train_per_class=c.train_per_class,
-            val_per_class=c.val_per_class,
-        )
+        record = c.data_record()
+        self.data: DataSplits = record.request().load(record.size, record.channels)
         self.subset: ImageSet = (
             self.data.val.balanced_subset(c.images_per_class, seed=c.seed) if c.images_per_class else self.data.val
         )
         self.store.update_manifest(
             study=c.to_dict(),
-            data={
-                "spec": c.dataset,
-                "size": c.image_size,
-                "channels": c.channels,
-                "seed": c.seed,
-                "train_per_class": c.train_per_class,
-                "val_per_class": c.val_per_class,
-            },
-            classes=list(self.data.train.class_names),
+            data=record,
+            classes=tuple(self.data.train.class_names),
             train_images=len(self.data.train),
             val_images=len(self.data.val),
             single_image_set=len(self.subset),
@@ -149,42 +129,39 @@ class _Study:
                 self.models[code] = load_model(self.store.model_path(code), device=self.device)
                 continue
             config = self.config.train.replace(arch=self.config.arch, augmentation=augmentation, seed=self.config.seed)
-            trained = train_model(
+            trained = train_into_run(
+                self.store,
+                code,
                 self.data.train,
                 self.data.val,
                 config=config,
-                name=code,
                 device=self.device,
                 on_progress=self.on_progress,
                 cancel=self.cancel,
             )
             self._check_cancel(trained.cancelled)
-            self._save_table(history_table(code, augmentation, trained.history))
-            save_checkpoint(trained.model, self.store.model_path(code))
             self.models[code] = trained.model
 
-    def _set_mask(self, group: str, code: str, config: SetMaskConfig, role: str = "dataset") -> np.ndarray:
+    def _set_mask(self, group: str, code: str, config: SetMaskConfig, role: str = "dataset") -> None:
         if self.store.has_masks(group):
-            return self.store.load_set_mask(group)
-        result = learn_set_mask(
+            return
+        result = learn_set_mask_into_run(
+            self.store,
+            group,
+            code,
             self.models[code],
-            self.data.val.images,
-            self.data.val.labels,
+            self.data.val,
             config=config,
+            role=role,
             device=self.device,
             on_progress=self.on_progress,
             cancel=self.cancel,
-            stage=f"set-mask {code}",
         )
         self._check_cancel(result.cancelled)
-        save_set_mask_result(
-            self.store, group, result, model_name=code, class_names=self.data.val.class_names, role=role
-        )
-        return result.mask
 
     def learn_set_masks(self, codes: list[str]) -> None:
         for code in codes:
-            self.set_masks[code] = self._set_mask(f"set/{code}", code, self.config.set_mask)
+            self._set_mask(f"set/{code}", code, self.config.set_mask)
 
     def learn_stability_masks(self) -> None:
         """Extra dataset masks of model N with other data-order seeds (compared in the report)."""
@@ -192,63 +169,38 @@ class _Study:
             self._set_mask(f"set/N-seed{seed}", "N", self.config.set_mask.replace(seed=seed), role="stability")
 
     def learn_class_masks(self) -> None:
-        """Class masks of model N. Each class holds 1/K of the set, so the batch is divided by
-        K to give a class mask as many optimiser steps per epoch as the dataset mask gets."""
-        group = "class/N"
-        if self.store.has_masks(group):
-            self.class_masks = self.store.load_class_masks(group)
+        """Class masks of model N, with the dataset mask's settings (each class's batch is a
+        K-th of the set's: :func:`~fourier_masks.core.masks.learn_class_masks`)."""
+        if self.store.has_masks("class/N"):
             return
-        config = self.config.set_mask
-        config = config.replace(batch_size=max(8, config.batch_size // self.data.val.num_classes))
-        results = learn_class_masks(
+        results = learn_class_masks_into_run(
+            self.store,
+            "class/N",
+            "N",
             self.models["N"],
-            self.data.val.images,
-            self.data.val.labels,
-            config=config,
+            self.data.val,
+            config=self.config.set_mask,
             device=self.device,
             on_progress=self.on_progress,
             cancel=self.cancel,
         )
         self._check_cancel(any(r.cancelled for r in results.values()))
-        self.class_masks = {k: r.mask for k, r in results.items()}
-        self.store.save_class_masks(
-            group,
-            self.class_masks,
-            {
-                "model": "N",
-                "config": config.to_dict(),
-                "class_names": list(self.data.val.class_names),
-                "masked_accuracy": {k: r.masked_accuracy for k, r in results.items()},
-                "kept_fraction": {k: r.kept_fraction for k, r in results.items()},
-                "converged": {k: r.converged for k, r in results.items()},
-                "epoch_kept": {k: r.epoch_kept for k, r in results.items()},
-            },
-        )
 
     def make_adversarial(self, codes: list[str]) -> None:
         """PGD images of the subset for N and A (those of ``codes``), kept in the run."""
         for code in [code for code in ("N", "A") if code in codes and code in self.models]:
-            name = f"adversarial-{code}"
-            if self.store.path(f"data/{name}.npz").exists():
-                stored = self.store.load_arrays(name)
-                self.adversarial[code] = torch.from_numpy(stored["images"])
-                continue
-            adversarial = attack_images(
+            adversarial = adversarial_images_in_run(
+                self.store,
+                code,
                 self.models[code],
-                self.subset.images,
-                self.subset.labels,
-                config=self.config.attack,
+                self.subset,
+                attack=self.config.attack,
                 device=self.device,
                 on_progress=self.on_progress,
                 cancel=self.cancel,
             )
-            self._check_cancel()
-            self.store.save_arrays(
-                name,
-                images=adversarial.numpy(),
-                ids=np.array(self.subset.ids, dtype=str),
-                eps_pixel=np.float64(self.config.attack.eps),
-            )
+            self._check_cancel(adversarial is None)
+            assert adversarial is not None
             self.adversarial[code] = adversarial
 
     def _image_groups(self) -> list[tuple[str, str, ImageSet, str]]:
@@ -332,7 +284,7 @@ def run_study(
     cluster: str | None = None,
 ) -> StudyResult:
     """Run (or resume) the study into ``store``; returns the tables and figures made.
-    ``cluster`` learns the per-image masks on Ray workers (:mod:`core.cluster`)."""
+    ``cluster`` learns the per-image masks on Ray workers (:class:`~fourier_masks.core.runs.RayExecutor`)."""
     started = time.perf_counter()
     study = _Study(config, store, device, on_progress, cancel, cluster)
     steps = study.steps()

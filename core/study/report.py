@@ -73,7 +73,7 @@ def dataset_mask_table(
 def _epoch_kept(meta: dict[str, Any]) -> int:
     """The epoch whose mask a set-mask group holds: recorded as ``epoch_kept``; for masks saved
     without it (earlier runs, other writers), recovered from the per-epoch history by the rule
-    :func:`core.masks.learn_set_mask` applies (the last epoch, unless the stop rule was never
+    :func:`~fourier_masks.core.masks.learn_set_mask` applies (the last epoch, unless the stop rule was never
     met and an earlier epoch was the last to reach the accuracy bar)."""
     if "epoch_kept" in meta:
         return int(meta["epoch_kept"])

@@ -1,0 +1,90 @@
+"""The study's comparison of models it did not train: the user's own checkpoints, compared on
+one validation set (Table 1, energies, differences and, with single-image masks, Tables 2–3
+and the per-image comparisons)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.datasets import DataRequest
+from ..errors import ConfigError
+from ..masks.config import ImageMaskConfig, SetMaskConfig
+from ..models.checkpoints import check_compatible
+from ..models.classifier import Classifier
+from ..progress import CancelToken, ProgressCallback
+from ..runs.manifest import DataRecord
+from ..runs.store import ResultsStore
+from ..runs.workflows import learn_image_masks_into_run, learn_set_mask_into_run
+from .report import ReportResult, write_report
+
+
+def compare_models(
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    *,
+    data: DataRequest,
+    set_config: SetMaskConfig,
+    images_per_class: int,
+    image_config: ImageMaskConfig,
+    device: torch.device | str,
+    cluster: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ReportResult | None:
+    """Dataset masks of every model on ``data``'s validation images (and, when
+    ``images_per_class`` > 0, single-image masks of that many images per class), then the
+    comparison tables. The first model is the reference. Masks already in the run are kept;
+    the run records ``data`` as its data. None when cancelled (what finished is kept)."""
+    if not models:
+        raise ConfigError("load at least one model to compare")
+    shapes = {(m.info.image_size, m.info.in_channels) for m in models.values()}
+    if len(shapes) > 1:
+        listed = "; ".join(f"{n}: {m.info.image_size} px, {m.info.in_channels} channel(s)" for n, m in models.items())
+        raise ConfigError(f"the models take different images ({listed}); compare models with the same input")
+    size, channels = shapes.pop()
+    val = data.validation(size, channels)
+    for model in models.values():
+        check_compatible(model.info, val.channels, val.num_classes)
+    store.record_data(DataRecord.of(data, size, channels), replace=True)
+    for name, model in models.items():
+        if store.has_masks(f"set/{name}"):
+            continue
+        result = learn_set_mask_into_run(
+            store,
+            f"set/{name}",
+            name,
+            model,
+            val,
+            config=set_config,
+            device=device,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        if result.cancelled:
+            return None
+    if images_per_class > 0:
+        subset = val.balanced_subset(images_per_class)
+        for name, model in models.items():
+            masks = learn_image_masks_into_run(
+                store,
+                f"image/{name}-clean",
+                name,
+                model,
+                subset,
+                config=image_config,
+                device=device,
+                cluster=cluster,
+                on_progress=on_progress,
+                cancel=cancel,
+            )
+            if masks is not None and masks.cancelled:
+                return None
+    return write_report(
+        store,
+        val=val,
+        make_figures=False,
+        reference=next(iter(models)),
+        device=device,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
