@@ -318,7 +318,7 @@ def test_a_mask_group_is_never_mixed_with_other_settings(tmp_path, capsys):
 
 
 def test_errors_and_bugs_go_to_the_log_file(tmp_path, monkeypatch, capsys):
-    import fourier_masks.core.cli.program as cli_module
+    from fourier_masks.core.cli.commands import info
 
     monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path / "home"))
     import logging
@@ -331,7 +331,7 @@ def test_errors_and_bugs_go_to_the_log_file(tmp_path, monkeypatch, capsys):
     def broken(args):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(cli_module, "cmd_info", broken)
+    monkeypatch.setattr(info, "run", broken)
     assert main(["info", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "unexpected failure (KeyError" in err and str(log) in err and "Traceback" not in err
@@ -507,17 +507,18 @@ def test_data_for_a_run_is_loaded_at_its_models_size(tmp_path, capsys, monkeypat
 
 def test_study_options_become_the_study_settings(tmp_path):
     """`study` maps its options onto the preset: the settings stored with the run are what was asked."""
-    from fourier_masks.core.cli.program import _study_config, build_parser
+    from fourier_masks.core.cli import build_parser
+    from fourier_masks.core.cli.commands.study import study_settings
 
     args = build_parser().parse_args(
         ["study", "--data", "some/folder", "--out", str(tmp_path), "--models", "N", "A", "--arch", "resnet18"]
         + ["--size", "48", "--channels", "3", "--epochs", "7", "--per-class", "5", "--preset", "quick"]
     )
-    config = _study_config(args)
+    config = study_settings(args)
     assert (config.dataset, config.arch, config.image_size, config.channels) == ("some/folder", "resnet18", 48, 3)
     assert config.augmentations == ("none", "adversarial") and config.train.epochs == 7
     assert config.images_per_class == 5
-    paper = _study_config(build_parser().parse_args(["study", "--data", "d", "--out", "o", "--preset", "paper"]))
+    paper = study_settings(build_parser().parse_args(["study", "--data", "d", "--out", "o", "--preset", "paper"]))
     assert (paper.image_size, paper.channels, paper.arch, paper.train.epochs) == (128, 1, "vgg11_bn", 50)
     assert (paper.train.mean, paper.train.std, paper.images_per_class) == ((0.449,), (0.226,), 0)
 

@@ -1,0 +1,21 @@
+"""One module per command: ``add_parsers(subparsers)`` declares its options (returning the
+parsers it made) and ``run(args)`` does the work and returns the exit status. The order here
+is the order of ``fourier-masks --help``."""
+
+from . import (
+    adversarial_maps,
+    app,
+    attack,
+    blue_shift,
+    heat_map,
+    info,
+    masks,
+    report,
+    robustness,
+    study,
+    train,
+)
+
+COMMANDS = (app, study, train, attack, masks, report, adversarial_maps, heat_map, robustness, blue_shift, info)
+
+__all__ = ["COMMANDS"]

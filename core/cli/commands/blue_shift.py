@@ -1,0 +1,34 @@
+"""``fourier-masks blue-shift``: the paper's Figure 1, a sinusoid through non-linearities."""
+
+from __future__ import annotations
+
+import argparse
+
+from ...beyond.analyses import run_blue_shift
+from ..common import open_store
+from ..options import int_from, positive
+
+MAX_CYCLES = 255  # below the Nyquist limit of run_blue_shift's 512 samples
+
+
+def add_parsers(sub) -> list[argparse.ArgumentParser]:
+    p = sub.add_parser("blue-shift", help="the blue-shift illustration: a sinusoid through non-linearities")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument(
+        "--cycles",
+        type=int_from(1, MAX_CYCLES),
+        default=4,
+        help=f"periods of the sinusoid in the window, 1 to {MAX_CYCLES}",
+    )
+    p.add_argument("--amplitude", type=positive, default=3.0)
+    p.add_argument("--force", action="store_true", help="replace a table or figure whose content would change")
+    return [p]
+
+
+def run(args) -> int:
+    store = open_store(args.out, overwrite=args.force)
+    shift = run_blue_shift(store, cycles=args.cycles, amplitude=args.amplitude)
+    for name in shift.spectra:
+        print(f"{name:12s} energy above the fundamental: {100 * shift.harmonic_share(name, args.cycles):5.2f} %")
+    print(f"table and figure -> {store.root}")
+    return 0

@@ -1,0 +1,43 @@
+"""``fourier-masks heat-map``: the error rate of a model under each Fourier basis
+perturbation (Yin et al.'s Fourier heat map)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ...beyond.analyses import run_heat_map
+from ...spectra.fourier import centred
+from ..common import data_request, model_and_run, printer
+from ..options import add_device, add_labelled_images, add_model, non_negative
+
+
+def add_parsers(sub) -> list[argparse.ArgumentParser]:
+    p = sub.add_parser("heat-map", help="Fourier heat map: error rate under each Fourier basis perturbation")
+    add_model(p)
+    add_labelled_images(p, per_class=20)
+    p.add_argument(
+        "--eps", type=non_negative, default=4.0, help="L2 norm of the perturbation, pixel units (4 for 32×32)"
+    )
+    p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
+    add_device(p)
+    return [p]
+
+
+def run(args) -> int:
+    _, model, name, store = model_and_run(args)
+    images = data_request(args, args.per_class).validation(model.info.image_size, model.info.in_channels)
+    result = run_heat_map(store, name, model, images, eps=args.eps, seed=args.seed, on_progress=printer(args))
+    if result.cancelled:
+        return 130
+    heat = result.errors
+    shifted = centred(heat)
+    peak = np.unravel_index(np.argmax(shifted), shifted.shape)
+    h, w = heat.shape
+    print(
+        f"Fourier heat map of {name} over {len(images)} images, ε = {args.eps:g}: mean error {100 * heat.mean():.1f} %, "
+        f"highest {100 * heat.max():.1f} % at k = ({h // 2 - peak[0]}, {peak[1] - w // 2})"
+    )
+    print(f"table and figure -> {store.root}")
+    return 0

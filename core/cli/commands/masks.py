@@ -1,0 +1,224 @@
+"""``fourier-masks masks set|class|image``: Fourier masks for a whole set, per class, or per
+image (of files, or of a dataset's validation images, clean or attacked), kept in a run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+import numpy as np
+
+from ...attacks.adversarial import AttackConfig
+from ...data.images import ImageSet, image_set_from_files
+from ...errors import ConfigError
+from ...masks.config import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
+from ...models.checkpoints import check_compatible
+from ...runs.adversarial import adversarial_images_in_run
+from ...runs.manifest import DataRecord
+from ...runs.workflows import learn_class_masks_into_run, learn_image_masks_into_run, learn_set_mask_into_run
+from ...spectra.fourier import COMPONENTS
+from ..checks import checked_cluster
+from ..common import data_request, model_and_run, printer
+from ..options import (
+    DEFAULT_EPS,
+    add_cluster,
+    add_data,
+    add_device,
+    add_model,
+    non_negative,
+    non_negative_int,
+    positive,
+    positive_int,
+    unit_interval,
+)
+
+
+def add_parsers(sub) -> list[argparse.ArgumentParser]:
+    p = sub.add_parser("masks", help="learn Fourier masks for a whole set, per class, or per image")
+    p.add_argument("kind", choices=("set", "class", "image"))
+    add_model(p)
+    add_data(p, required=False)
+    p.add_argument("--images", nargs="+", default=None, help="image files or folders (per-image masks)")
+    p.add_argument(
+        "--per-class",
+        type=non_negative_int,
+        default=None,
+        help="per-image masks for this many validation images of --data per class (0 = all)",
+    )
+    p.add_argument("--out", required=True, help="run folder to save the masks in")
+    p.add_argument("--group", default=None, help="name of the mask group (default set/M, class/M, image/M-clean)")
+    add_cluster(p)
+    p.add_argument("--objective", choices=OBJECTIVES, default=None, help="per-image objective (default invariance)")
+    p.add_argument(
+        "--lam", type=non_negative, default=None, help="sparsity weight λ (default: 0.2 set/class, 0.07 image)"
+    )
+    p.add_argument("--lr", type=positive, default=None, help="learning rate (default: published)")
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=None,
+        help="per-image learning-rate schedule (default: the objective's)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=None,
+        help="per-image step limit (default 20 000; 3 000 with --rule fast, 5 000 with --objective basile)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=("published", "fast"),
+        default=None,
+        help="per-image stop rule: 'published' (the default, up to 20 000 steps) or 'fast': the published rule, "
+        "but masks still learning at step 2 000 anneal (cosine) to a stop by step 3 000; what it changes in "
+        "the masks is measured in docs/performance.md",
+    )
+    p.add_argument("--max-epochs", type=positive_int, default=None, help="set/class epoch limit (default 100)")
+    p.add_argument(
+        "--batch-size",
+        type=non_negative_int,
+        default=None,
+        help="images per batch (default and 0: automatic for per-image masks; 128 for set masks, of which class "
+        "masks take a share per class)",
+    )
+    p.add_argument("--per-channel", action="store_true", help="one mask per colour channel")
+    p.add_argument(
+        "--component",
+        choices=COMPONENTS,
+        default=None,
+        help="what the mask modulates: the magnitude (the published mask) or the phase",
+    )
+    p.add_argument("--adversarial", action="store_true", help="per-image masks of PGD adversarial images")
+    p.add_argument(
+        "--eps",
+        type=unit_interval,
+        default=None,
+        help="PGD ε for --adversarial, in [0, 1] pixel units (default 0.01356)",
+    )
+    add_device(p)
+    return [p]
+
+
+def run(args) -> int:
+    on, model, name, store = model_and_run(args)
+    if args.kind == "image":
+        return _image_masks(args, model, name, store, on)
+    info = model.info
+    request = data_request(args)
+    val = request.validation(info.image_size, info.in_channels)
+    store.record_data(DataRecord.of(request, info.image_size, info.in_channels))
+    check_compatible(info, val.channels, val.num_classes)
+    defaults = SetMaskConfig()
+    config = SetMaskConfig(
+        lam=defaults.lam if args.lam is None else args.lam,
+        lr=defaults.lr if args.lr is None else args.lr,
+        max_epochs=args.max_epochs or defaults.max_epochs,
+        batch_size=args.batch_size or defaults.batch_size,
+        per_channel=args.per_channel,
+        seed=args.seed,
+        component=args.component or defaults.component,
+    )
+    group = args.group or f"{args.kind}/{name}"
+    if store.has_masks(group):
+        raise ConfigError(f"the run already holds masks {group!r} (masks are never overwritten); choose --group")
+    if args.kind == "set":
+        result = learn_set_mask_into_run(
+            store, group, name, model, val, config=config, device=on, on_progress=printer(args)
+        )
+        if result.cancelled:
+            return 130
+        print(
+            f"{group}: kept {100 * result.kept_fraction:.2f} % of frequencies; accuracy "
+            f"{100 * result.accuracy:.2f} % -> {100 * result.masked_accuracy:.2f} % with the mask "
+            f"({result.epochs} epochs, {'converged' if result.converged else 'epoch limit'})"
+        )
+    else:
+        results = learn_class_masks_into_run(
+            store, group, name, model, val, config=config, device=on, on_progress=printer(args)
+        )
+        if any(r.cancelled for r in results.values()):
+            return 130
+        for k, r in results.items():
+            print(
+                f"class {val.class_names[k]}: kept {100 * r.kept_fraction:.2f} %, "
+                f"masked accuracy {100 * r.masked_accuracy:.2f} %"
+            )
+    print(f"masks -> {store.path(f'masks/{group}')}")
+    return 0
+
+
+def _images(args, model) -> ImageSet:
+    """The images of ``masks image``: files and folders given with --images, or the validation
+    images of --data (--per-class of each class)."""
+    info = model.info
+    if args.images:
+        images, problems = image_set_from_files(args.images, info.in_channels, info.image_size, info.labels())
+        for problem in problems:
+            print(f"skipped: {problem}", file=sys.stderr)
+        return images
+    return data_request(args, args.per_class or 0).validation(info.image_size, info.in_channels)
+
+
+def _image_mask_config(args, model) -> ImageMaskConfig:
+    """The per-image preset that ``--objective`` and ``--rule`` name, with single overrides."""
+    given = {
+        "lam": args.lam,
+        "lr": args.lr,
+        "max_steps": args.max_steps,
+        "schedule": args.schedule,
+        "batch_size": args.batch_size,
+        "per_channel": args.per_channel or None,
+        "component": args.component,
+    }
+    changes = {key: value for key, value in given.items() if value is not None}
+    if args.objective == "basile":
+        return ImageMaskConfig.basile(model.info.image_size, **changes)
+    return ImageMaskConfig.fast(**changes) if args.rule == "fast" else ImageMaskConfig(**changes)
+
+
+def _image_masks(args, model, name, store, on) -> int:
+    images = _images(args, model)
+    config = _image_mask_config(args, model)
+    inputs = "clean"
+    extra: dict[str, Any] = {}
+    if args.adversarial:
+        attack = AttackConfig(eps=DEFAULT_EPS if args.eps is None else args.eps, steps=10)
+        adversarial = adversarial_images_in_run(
+            store, name, model, images, attack=attack, device=on, on_progress=printer(args)
+        )
+        assert adversarial is not None  # nothing cancels a command but Ctrl-C
+        images = dataclasses.replace(images, images=adversarial)
+        inputs, extra = "adversarial", {"attack": attack.to_dict()}
+    group = args.group or f"image/{name}-{inputs}"
+    done = len(store.finished_ids(group)) if group in store.mask_groups() else 0
+    print(
+        f"{group}: {len(images)} images ({done} masks already in the run), {config.objective} objective",
+        file=sys.stderr,
+    )
+    result = learn_image_masks_into_run(
+        store,
+        group,
+        name,
+        model,
+        images,
+        config=config,
+        inputs=inputs,
+        device=on,
+        cluster=checked_cluster(args),
+        on_progress=printer(args),
+        **extra,
+    )
+    if result is None:
+        print(f"{group}: all {len(images)} masks are already in the run")
+        return 0
+    if result.cancelled:
+        print(f"cancelled: {len(result)} masks saved", file=sys.stderr)
+        return 130
+    print(
+        f"{group}: {len(result)} masks, median kept fraction {100 * float(np.median(result.kept_fraction)):.2f} %, "
+        f"median {int(np.median(result.steps))} steps, {100 * result.converged.mean():.0f} % converged, "
+        f"prediction kept for {100 * result.prediction_kept.mean():.0f} % -> {store.path(f'masks/{group}')}"
+    )
+    return 0

@@ -1,0 +1,56 @@
+"""``fourier-masks evaluate|energy|clusters|report --run RUN``: the tables (and, for
+``report``, the figures) of what a run holds."""
+
+from __future__ import annotations
+
+import argparse
+
+from ...study.report import write_report
+from ..common import data_request, device, open_store, print_tables, printer, run_image_shape
+from ..options import add_data, add_device, positive_int
+
+# command -> (help, the tables it prints (name prefixes; None: all), whether it draws figures)
+REPORTS = {
+    "evaluate": ("Tables 1–3 (and seed stability) from a run", ("table", "stability"), False),
+    "energy": ("per-band energies, differences and per-image comparisons", ("energy", "exceedance"), False),
+    "clusters": ("linear probe and UMAP of single-image masks", ("table3", "umap"), False),
+    "report": ("all tables and figures of a run", None, True),
+}
+
+
+def add_parsers(sub) -> list[argparse.ArgumentParser]:
+    parsers = []
+    for name, (text, _, _) in REPORTS.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--run", required=True, help="run folder")
+        add_data(p, required=False)
+        p.add_argument("--bands", type=positive_int, default=32, help="radial and angular bands")
+        p.add_argument("--reference", default="N", help="model the others are compared with")
+        p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
+        add_device(p)
+        parsers.append(p)
+    return parsers
+
+
+def run(args) -> int:
+    _, which, make_figures = REPORTS[args.command]
+    store = open_store(args.run, create=False, overwrite=args.force)
+    val = None
+    if args.data:
+        size, channels = run_image_shape(args, store)
+        val = data_request(args).load(size or args.size or 32, channels or args.channels or 1).val
+    result = write_report(
+        store,
+        val=val,
+        bands=args.bands,
+        reference=args.reference,
+        seed=args.seed,
+        make_figures=make_figures,
+        device=device(args),
+        on_progress=printer(args),
+    )
+    print_tables(t for name, t in result.tables.items() if which is None or name.startswith(which))
+    if result.figures:
+        print(f"{len(result.figures)} figures -> {store.figures_dir}")
+    print(f"tables -> {store.root / 'tables'}")
+    return 0

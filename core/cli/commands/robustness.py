@@ -1,0 +1,67 @@
+"""``fourier-masks robustness``: accuracy of several models under low- and high-pass noise
+and PGD, and their input gradients' high-frequency share (the JaFR evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ...attacks.adversarial import AttackConfig
+from ...beyond.analyses import run_robustness
+from ...runs.workflows import keep_model
+from ..common import common_image_shape, data_request, device, open_store, printer, resolve_model
+from ..options import (
+    DEFAULT_EPS,
+    add_device,
+    add_labelled_images,
+    add_model_shapes,
+    float_in,
+    non_negative,
+    positive_int,
+    unit_interval,
+)
+
+
+def add_parsers(sub) -> list[argparse.ArgumentParser]:
+    p = sub.add_parser("robustness", help="accuracy under low- and high-pass noise and PGD (the JaFR evaluation)")
+    p.add_argument("--models", nargs="+", required=True, help="checkpoint files or model names in --out")
+    p.add_argument("--arch", default=None, help="architecture of plain state_dicts (e.g. resnet18)")
+    add_model_shapes(p)
+    add_labelled_images(p, per_class=0)
+    p.add_argument("--noise-std", type=non_negative, default=0.1, help="per-pixel std of the band-limited noise")
+    p.add_argument(
+        "--cutoff",
+        type=float_in(0, 1, open_low=True, open_high=True),
+        default=0.5,
+        help="low/high-pass boundary as a fraction of Nyquist, in (0, 1)",
+    )
+    p.add_argument("--eps", type=unit_interval, default=DEFAULT_EPS, help="PGD ε in [0, 1] pixel units")
+    p.add_argument("--steps", type=positive_int, default=10)
+    p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
+    add_device(p)
+    return [p]
+
+
+def run(args) -> int:
+    on = device(args)
+    models, files = {}, {}
+    for reference in args.models:
+        args.model = reference
+        model, name = resolve_model(args, args.out, on)
+        models[name], files[name] = model, args.model_file
+    common_image_shape({name: model.info for name, model in models.items()})
+    store = open_store(args.out, overwrite=args.force)
+    for name, model in models.items():
+        keep_model(store, name, model, files[name])
+    result = run_robustness(
+        store,
+        models,
+        data_request(args, args.per_class),
+        noise_std=args.noise_std,
+        cutoff=args.cutoff,
+        attack=AttackConfig(eps=args.eps, steps=args.steps),
+        on_progress=printer(args),
+    )
+    if result.cancelled:
+        return 130
+    print(result.table.to_text())
+    return 0

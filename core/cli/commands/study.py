@@ -1,0 +1,112 @@
+"""``fourier-masks study`` and ``fourier-masks demo``: the paper's whole study, on the user's
+data or on the built-in data, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ...errors import ConfigError
+from ...progress import format_duration
+from ...study.config import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
+from ...study.pipeline import run_study
+from ..checks import checked_cluster
+from ..common import device, open_store, printer
+from ..options import add_cluster, add_device, image_size, non_negative_int, positive_int
+
+
+def add_parsers(sub) -> list[argparse.ArgumentParser]:
+    demo = sub.add_parser("demo", help="run the whole study on the built-in dataset")
+    demo.add_argument("--out", required=True, help="output folder (reused to resume an interrupted run)")
+    demo.add_argument("--quick", action="store_true", help="a reduced study that finishes in a few minutes on a CPU")
+    demo.add_argument("--seed", type=non_negative_int, default=0)
+    add_device(demo)
+    add_cluster(demo)
+
+    p = sub.add_parser(
+        "study",
+        help="the paper's whole study on your data: train the variants, learn every mask, write Tables 1-3, "
+        "findings and figures (resumable)",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="an ImageFolder path (train/ and val/ or test/ inside), torchvision:<Name>, or builtin[:planted]",
+    )
+    p.add_argument("--out", required=True, help="run folder (reused to resume an interrupted study)")
+    p.add_argument(
+        "--preset",
+        choices=STUDY_PRESETS,
+        default="full",
+        help="full: published optimisation settings, 32 px, small CNN, masks capped at 6 000 steps (default); "
+        "quick: a few minutes on a CPU; paper: 128 px grayscale VGG11-bn, 50 epochs, every validation image",
+    )
+    p.add_argument("--arch", default=None, help="small_cnn, vgg11_bn, resnet18 or another torchvision classifier")
+    p.add_argument("--size", type=image_size, default=None, help="image size in pixels (default: the preset's)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 = grayscale, 3 = RGB")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=tuple(MODEL_CODES),
+        default=None,
+        help="which variants to train and compare (N is always needed; default: N A S T R)",
+    )
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
+    add_cluster(p)
+    p.add_argument(
+        "--per-class",
+        type=non_negative_int,
+        default=None,
+        help="validation images per class that get single-image masks (0 = all; default: the preset's)",
+    )
+    p.add_argument(
+        "--train-per-class", type=positive_int, default=None, help="built-in data: training images per class"
+    )
+    p.add_argument(
+        "--val-per-class", type=positive_int, default=None, help="built-in data: validation images per class"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    add_device(p)
+    return [demo, p]
+
+
+def study_settings(args) -> StudyConfig:
+    """The study's settings: the preset, then whatever the user gave on the command line."""
+    if args.command == "demo":
+        return StudyConfig.quick(seed=args.seed) if args.quick else StudyConfig.full(seed=args.seed)
+    if not (args.data == "builtin" or args.data.startswith("builtin:")) and (
+        args.train_per_class or args.val_per_class
+    ):
+        raise ConfigError(
+            "--train-per-class and --val-per-class apply to the built-in data; folders use all their images"
+        )
+    return study_config(
+        args.preset,
+        epochs=args.epochs,
+        dataset=args.data,
+        seed=args.seed,
+        image_size=args.size,
+        channels=args.channels,
+        arch=args.arch,
+        images_per_class=args.per_class,
+        train_per_class=args.train_per_class,
+        val_per_class=args.val_per_class,
+        augmentations=tuple(MODEL_CODES[code] for code in dict.fromkeys(args.models)) if args.models else None,
+    )
+
+
+def run(args) -> int:
+    config = study_settings(args)
+    label = f"demo ({'quick' if args.quick else 'full'})" if args.command == "demo" else f"study of {args.data}"
+    store = open_store(args.out)
+    print(f"Fourier Masks {label} -> {store.root}", file=sys.stderr)
+    result = run_study(config, store, device=device(args), on_progress=printer(args), cluster=checked_cluster(args))
+    for name in ("findings", "table1", "table2", "table3"):
+        if name in result.tables:
+            print(result.tables[name].to_text())
+            print()
+    print(
+        f"Finished in {format_duration(result.seconds, compact=True)}. "
+        f"Tables: {store.root / 'tables'}  Figures: {store.root / 'figures'}"
+    )
+    return 130 if result.cancelled else 0

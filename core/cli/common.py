@@ -1,0 +1,109 @@
+"""What the commands share: the device, the progress line, the run folder, the data and the
+model the options name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.datasets import DataRequest
+from ..devices import resolve_device
+from ..errors import ConfigError
+from ..files import name_from_file
+from ..models.checkpoints import inspect_checkpoint, load_model
+from ..models.class_names import read_class_names
+from ..models.classifier import Classifier
+from ..runs.store import ResultsStore
+from ..runs.workflows import keep_model
+from .checks import check_data_fits, check_model_shapes
+from .printer import ProgressPrinter
+
+
+def device(args) -> torch.device:
+    return resolve_device(args.device)
+
+
+def printer(args) -> ProgressPrinter:
+    return ProgressPrinter(quiet=getattr(args, "quiet", False))
+
+
+def open_store(path: str, *, create: bool = True, overwrite: bool = False) -> ResultsStore:
+    """The run folder ``path``: made when missing (``create``), else it must be a run."""
+    return ResultsStore(path, overwrite=overwrite) if create else ResultsStore.open(path, overwrite=overwrite)
+
+
+def data_request(args, per_class: int = 0) -> DataRequest:
+    """The data the ``--data`` options name (``per_class``: validation images per class, 0 = all)."""
+    counts = {"train_per_class": args.train_per_class, "val_per_class": args.val_per_class}
+    return DataRequest(
+        spec=args.data,
+        seed=args.seed,
+        limit=args.limit,
+        data_root=args.data_root,
+        download=not args.no_download,
+        per_class=per_class,
+        **{key: value for key, value in counts.items() if value is not None},
+    )
+
+
+def resolve_model(args, run_dir: str | None, on: torch.device) -> tuple[Classifier, str]:
+    """``--model`` as a file path, or as a name inside the run's ``models/`` folder, checked
+    against every shape the user gave for it or its data; with the name it has in the run."""
+    candidate = Path(args.model)
+    if not candidate.exists() and run_dir is not None:
+        in_run = Path(run_dir) / "models" / f"{args.model}.pt"
+        if in_run.exists():
+            candidate = in_run
+    args.model_file = candidate
+    model = load_model(
+        candidate,
+        arch=args.arch,
+        in_channels=args.model_channels or args.channels,
+        num_classes=args.model_classes,
+        image_size=args.model_size or args.size,
+        device=on,
+    )
+    if getattr(args, "class_names", None):
+        # After loading, as our own checkpoints and graphs with metadata carry names of their own.
+        model.info = model.info.replace(class_names=read_class_names(args.class_names, model.info.num_classes))
+    name = args.model if not Path(args.model).exists() else name_from_file(candidate)
+    check_model_shapes(args, model, candidate)
+    check_data_fits(args, model.info.image_size, model.info.in_channels, f"model {name}")
+    return model, name
+
+
+def model_and_run(args) -> tuple[torch.device, Classifier, str, ResultsStore]:
+    """The device, ``--model`` (kept in the run) and the ``--out`` run of a command."""
+    on = device(args)
+    model, name = resolve_model(args, args.out, on)
+    store = open_store(args.out, overwrite=getattr(args, "force", False))
+    keep_model(store, name, model, args.model_file)
+    return on, model, name, store
+
+
+def common_image_shape(infos: dict[str, Any]) -> tuple[int, int]:
+    """The image size and channel count of several models, which one data set must have."""
+    shapes = {name: (info.image_size, info.in_channels) for name, info in infos.items()}
+    if len(set(shapes.values())) > 1:
+        listed = "; ".join(f"{name}: {size} px, {channels} channel(s)" for name, (size, channels) in shapes.items())
+        raise ConfigError(f"the models take different images ({listed}), so no one data set fits them all")
+    return next(iter(shapes.values()))
+
+
+def run_image_shape(args, store: ResultsStore) -> tuple[int | None, int | None]:
+    """The size and channels of the run's models: data given for a run is loaded as they take it."""
+    infos = {name: inspect_checkpoint(store.model_path(name)).info for name in store.model_names()}
+    known = {name: info for name, info in infos.items() if info is not None}
+    if not known:
+        return None, None
+    size, channels = common_image_shape(known)
+    check_data_fits(args, size, channels, "the run's models")
+    return size, channels
+
+
+def print_tables(tables) -> None:
+    for table in tables:
+        print(table.to_text())
+        print()
