@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from fourier_masks.core.attacks import ATTACKS, AttackConfig
 from fourier_masks.core.beyond import AdversarialMapsConfig
+from fourier_masks.core.data import DataRequest
 from fourier_masks.core.errors import ConfigError
 from fourier_masks.core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
 from fourier_masks.core.models import ARCHITECTURES
@@ -46,7 +47,6 @@ from .requests import (
     AnalysisRequest,
     AttackRequest,
     CompareRequest,
-    EvaluationData,
     HeatMapRequest,
     ModelDetails,
     TrainRequest,
@@ -344,11 +344,13 @@ class TrainDialog(ConfigDialog[TrainRequest]):
             raise ConfigError("tick at least one augmentation")
         train = self.train_form.value()
         return TrainRequest(
-            data_spec=self.dataset.spec,
+            data=DataRequest(
+                spec=self.dataset.spec,
+                train_per_class=self.train_per_class.value(),
+                val_per_class=self.val_per_class.value(),
+            ),
             size=self.size.value(),
             channels=int(self.channels.currentText()),
-            train_per_class=self.train_per_class.value(),
-            val_per_class=self.val_per_class.value(),
             configs=tuple(train.replace(augmentation=name) for name in chosen),
         )
 
@@ -377,8 +379,7 @@ class CompareDialog(ConfigDialog[CompareRequest]):
 
     def build(self) -> CompareRequest:
         return CompareRequest(
-            data_spec=self.dataset.spec,
-            val_per_class=self.val_per_class.value(),
+            data=DataRequest(spec=self.dataset.spec, val_per_class=self.val_per_class.value()),
             set_masks=self.set_form.value(),
             images_per_class=self.images_per_class.value(),
             image_masks=self.image_form.value(),
@@ -389,8 +390,7 @@ class AttackDialog(ConfigDialog[AttackRequest]):
     def __init__(self, image_config: ImageMaskConfig, parent: QWidget | None = None) -> None:
         super().__init__(
             "Adversarial counterparts",
-            "PGD (torchattacks) against the model, then a mask for each "
-            "adversarial image that keeps its (wrong) prediction.",
+            "PGD against the model, then a mask for each adversarial image that keeps its (wrong) prediction.",
             parent,
         )
         self.attack_form = self.add_form("attack", "PGD", AttackConfig())
@@ -481,8 +481,8 @@ class _EvaluationDialog(ConfigDialog[Answer]):
         self.extra = QFormLayout()
         self.layout_.addLayout(self.extra)
 
-    def data(self) -> EvaluationData:
-        return EvaluationData(
+    def data(self) -> DataRequest:
+        return DataRequest(
             spec=self.dataset.spec, val_per_class=self.val_per_class.value(), per_class=self.per_class.value()
         )
 

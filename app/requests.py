@@ -13,6 +13,7 @@ from typing import Any
 
 from fourier_masks.core.attacks import AttackConfig
 from fourier_masks.core.beyond import AdversarialMapsConfig
+from fourier_masks.core.data import DataRequest
 from fourier_masks.core.masks import ImageMaskConfig, SetMaskConfig
 from fourier_masks.core.training import TrainConfig
 
@@ -21,7 +22,6 @@ __all__ = [
     "AnalysisRequest",
     "AttackRequest",
     "CompareRequest",
-    "EvaluationData",
     "HeatMapRequest",
     "ModelDetails",
     "TrainRequest",
@@ -29,25 +29,13 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class EvaluationData:
-    """The labelled images an analysis runs on: a dataset (``builtin``, ``torchvision:<Name>``
-    or an ImageFolder path), the built-in set's validation images per class, and how many
-    images per class the analysis uses (0 = all)."""
-
-    spec: str = "builtin"
-    val_per_class: int = 60
-    per_class: int = 0
-
-
-@dataclass(frozen=True)
 class TrainRequest:
-    """Models to train on one dataset: one per configuration (one per augmentation)."""
+    """Models to train on one dataset, at ``size`` px and ``channels`` channels: one per
+    configuration (one per augmentation)."""
 
-    data_spec: str
+    data: DataRequest
     size: int
     channels: int
-    train_per_class: int
-    val_per_class: int
     configs: tuple[TrainConfig, ...]
 
 
@@ -56,8 +44,7 @@ class CompareRequest:
     """Dataset masks of every loaded model on one validation set and, when
     ``images_per_class`` > 0, single-image masks of that many images per class."""
 
-    data_spec: str
-    val_per_class: int
+    data: DataRequest
     set_masks: SetMaskConfig
     images_per_class: int
     image_masks: ImageMaskConfig
@@ -75,14 +62,14 @@ class AttackRequest:
 class AnalysisRequest:
     """An analysis that needs only its images (the robustness table)."""
 
-    data: EvaluationData
+    data: DataRequest
 
 
 @dataclass(frozen=True)
 class HeatMapRequest:
     """A Fourier heat map: its images and the L2 norm ε of each basis perturbation."""
 
-    data: EvaluationData
+    data: DataRequest
     eps: float = 4.0
 
 
@@ -90,14 +77,14 @@ class HeatMapRequest:
 class AdversarialMapsRequest:
     """Essential vs adversarial frequency maps: their images and the engine's config."""
 
-    data: EvaluationData
+    data: DataRequest
     config: AdversarialMapsConfig
 
 
 @dataclass(frozen=True)
 class ModelDetails:
     """What a model file may not say about itself: the keyword arguments of
-    :func:`core.checkpoints.load_model`. ``None`` (or empty) leaves one to the file."""
+    :func:`fourier_masks.core.models.load_model`. ``None`` (or empty) leaves one to the file."""
 
     arch: str | None = None
     in_channels: int | None = None

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPus
 from fourier_masks.core.progress import Progress, format_duration
 from fourier_masks.core.spectra import centred
 
-__all__ = ["COLORMAPS", "ImageView", "add_image_plot", "compact_title", "MessageBar", "JobBar", "refill_combo"]
+__all__ = ["COLORMAPS", "ImageView", "compact_title", "MessageBar", "JobBar", "refill_combo"]
 
 COLORMAPS = {
     "mask": ("magma", (0.0, 1.0)),
@@ -116,19 +116,6 @@ def compact_title(plot: pg.PlotItem, text: str, height: int = 18) -> None:
     plot.setTitle(text, size="9pt")
     plot.titleLabel.setMaximumHeight(height)
     plot.layout.setRowFixedHeight(0, height)
-
-
-def add_image_plot(
-    layout: pg.GraphicsLayout,
-    row: int,
-    col: int,
-    kind: str,
-    title: str = "",
-    colorbar: bool = False,
-    frequency_axes: bool = False,
-) -> ImageView:
-    plot = layout.addPlot(row=row, col=col, title=title)
-    return ImageView(plot, kind, colorbar=colorbar, frequency_axes=frequency_axes)
 
 
 class MessageBar(QWidget):

@@ -1,14 +1,13 @@
-"""The main window: docks over the workbench, menus, drag and drop, and job control."""
+"""The main window: docks over the workbench, menus, dialogs, settings, drag and drop.
+
+The jobs the dialogs ask for are started and followed by :class:`app.controller.JobController`.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QIcon, QKeySequence
@@ -28,12 +27,11 @@ from PySide6.QtWidgets import (
 
 from fourier_masks.core.devices import DEVICE_CHOICES, resolve_device
 from fourier_masks.core.errors import DeviceError, FourierMasksError
-from fourier_masks.core.masks import ImageMaskConfig
-from fourier_masks.core.runs import ResultsStore, check_cluster, unused_group_name
-from fourier_masks.core.study import StudyConfig, run_study, study_config
+from fourier_masks.core.runs import check_cluster, sort_dropped_paths
+from fourier_masks.core.study import study_config
 from fourier_masks.resources import resource_path
 
-from . import jobs
+from .controller import JobController
 from .forms import (
     AdversarialMapsDialog,
     AnalysisDialog,
@@ -54,19 +52,10 @@ from .panels.images import ImagesPanel
 from .panels.models import ModelsPanel
 from .panels.spectrum import SpectrumPanel
 from .panels.tables import TablesPanel
-from .requests import (
-    AdversarialMapsRequest,
-    AnalysisRequest,
-    AttackRequest,
-    CompareRequest,
-    HeatMapRequest,
-    ModelDetails,
-    TrainRequest,
-)
 from .settings import RECENT_LIMIT, AppPaths
 from .widgets import JobBar, MessageBar
 from .workbench import Workbench
-from .workers import JobRunner, NoticeRelay
+from .workers import NoticeRelay
 
 __all__ = ["MainWindow"]
 
@@ -119,6 +108,8 @@ class WelcomePage(QWidget):
 
 
 class MainWindow(QMainWindow):
+    """What the user sees and is asked; the jobs it asks for are ``self.controller``'s."""
+
     def __init__(self, paths: AppPaths, settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.paths = paths
@@ -128,17 +119,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         device = str(settings.value("device", "auto"))
-        self.cluster: str | None = str(settings.value("cluster", "") or "") or None  # per-image masks on Ray
         try:
             self.workbench = Workbench(paths, device)
         except DeviceError:
             self.workbench = Workbench(paths, "auto")
-        # Sync with the engine every 10 steps: livelier curves; the cost on a CPU is negligible.
-        self.image_config = ImageMaskConfig(check_every=10)
-        self.runner = JobRunner(self)
-        self._continuations: dict[str, Callable[[Any], None]] = {}
-        self._pending_images: list[Path] = []
-        self._masks_seen, self._last_refresh = 0, 0.0  # live refresh of a running mask job
 
         self.message_bar = MessageBar()
         self.notices = NoticeRelay(self)
@@ -161,6 +145,9 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel()
         self.statusBar().addPermanentWidget(self.job_bar, 1)
         self.statusBar().addPermanentWidget(self.device_label)
+        cluster = str(settings.value("cluster", "") or "") or None  # per-image masks on Ray
+        self.controller = JobController(self.workbench, self.job_bar, self.panels["convergence"], cluster, self)
+        self.runner = self.controller.runner  # opening a run and closing the window stop its job
         self._build_menus()
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -173,16 +160,14 @@ class MainWindow(QMainWindow):
         self.workbench.message.connect(self.show_message)
         self.workbench.runChanged.connect(self._on_workbench_run_changed)
         self.workbench.modelsChanged.connect(self._update_central)
-        self.runner.started.connect(self._on_runner_started)
-        self.runner.progress.connect(self._on_runner_progress)
-        self.runner.finished.connect(self._on_runner_finished)
-        self.runner.cancelled.connect(self._on_runner_cancelled)
-        self.runner.failed.connect(self._on_runner_failed)
-        self.job_bar.cancelRequested.connect(self.runner.cancel)
+        self.controller.message.connect(self.show_message)
+        self.controller.viewRequested.connect(self._on_controller_view_requested)
+        self.controller.detailsNeeded.connect(self.ask_model_details)
+        self.controller.runOpened.connect(self._remember_run)
         self.panels["models"].loadRequested.connect(self.ask_checkpoints)
         self.panels["models"].trainRequested.connect(self.ask_train)
         self.panels["images"].attackRequested.connect(self.ask_attack)
-        self.panels["clusters"].computeRequested.connect(self.compute_report)
+        self.panels["clusters"].computeRequested.connect(self.controller.compute_report)
         self.panels["compare"].compareRequested.connect(self.ask_compare)
         self.panels["analyses"].adversarialMapsRequested.connect(self.ask_adversarial_maps)
         self.panels["analyses"].heatMapRequested.connect(self.ask_heat_map)
@@ -258,7 +243,7 @@ class MainWindow(QMainWindow):
         self._action(run, "Single-image mask settings…", self.ask_image_settings)
         self._action(run, "Train models…", self.ask_train)
         self._action(run, "Compare models…", self.ask_compare)
-        self._action(run, "Compute tables and clusters", self.compute_report)
+        self._action(run, "Compute tables and clusters", self.controller.compute_report)
         run.addSeparator()
         self._action(run, "Adversarial frequency maps…", self.ask_adversarial_maps)
         self._action(run, "Fourier heat map…", lambda: self.ask_heat_map(self.workbench.current_model or ""))
@@ -285,6 +270,7 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             device_menu.addAction(action)
         cluster_menu = settings.addMenu("Per-image masks on")
+        cluster = self.controller.cluster
         clusters = QActionGroup(self)
         choices = (
             ("this machine", None),
@@ -294,9 +280,7 @@ class MainWindow(QMainWindow):
         )
         for text, value in choices:
             action = QAction(text, self, checkable=True)
-            action.setChecked(
-                value == self.cluster or (value == "ray://" and (self.cluster or "").startswith("ray://"))
-            )
+            action.setChecked(value == cluster or (value == "ray://" and (cluster or "").startswith("ray://")))
             action.triggered.connect(lambda checked=False, v=value: self.set_cluster(v))
             clusters.addAction(action)
             cluster_menu.addAction(action)
@@ -344,12 +328,13 @@ class MainWindow(QMainWindow):
             except FourierMasksError as exc:
                 self.show_message("error", str(exc))
                 return
-        self.cluster = value
+        self.controller.cluster = value
         self.settings.setValue("cluster", value or "")
         self._update_device_label()
 
     def _update_device_label(self) -> None:
-        where = f" · per-image masks on {self.cluster}" if self.cluster else ""
+        cluster = self.controller.cluster
+        where = f" · per-image masks on {cluster}" if cluster else ""
         self.device_label.setText(f"device: {self.workbench.device} ({self.workbench.device_name}){where}")
 
     # --- messages ----------------------------------------------------------------------------
@@ -411,14 +396,13 @@ class MainWindow(QMainWindow):
 
     def handle_paths(self, paths: list[str | Path]) -> None:
         """What a drop (or the open dialogs) does: runs open, checkpoints load, images get masks."""
-        checkpoints, images, runs = jobs.split_dropped_paths(paths)
+        checkpoints, images, runs = sort_dropped_paths(paths)
         if runs:
             self.open_run(runs[0])
         if checkpoints:
-            self._pending_images = images
-            self.load_checkpoints(checkpoints)
+            self.controller.load_checkpoints(checkpoints, images)
         elif images:
-            self.learn_image_masks(images)
+            self.controller.learn_image_masks(images)
         elif not runs:
             self.show_message("warning", "nothing usable was dropped: no images, checkpoints or run folders")
 
@@ -434,18 +418,12 @@ class MainWindow(QMainWindow):
         if paths:
             self.handle_paths(paths)
 
-    # --- starting jobs -----------------------------------------------------------------------
-
-    def _start(self, name: str, function, then: Callable[[Any], None] | None = None, **kwargs) -> None:
-        if then is not None:
-            self._continuations[name] = then
-        self.panels["convergence"].reset()
-        self.runner.start(name, function, **kwargs)
+    # --- asking for jobs: each dialog's answer goes to the controller ------------------------
 
     def run_demo(self, quick: bool = True) -> None:
         """The study on the built-in data, in the app's own data folder."""
         config = study_config("quick" if quick else "full")
-        self.start_study(config, self.paths.runs / ("demo-quick" if quick else "demo-full"), "demo study")
+        self.controller.start_study(config, self.paths.runs / ("demo-quick" if quick else "demo-full"), "demo study")
 
     def ask_study(self) -> None:
         dialog = StudyDialog(self)
@@ -455,65 +433,13 @@ class MainWindow(QMainWindow):
             # One folder per data and model shape, so asking again for the same study resumes it.
             data = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.dataset.rstrip("/")).name or config.dataset)
             folder = self.paths.runs / f"study-{data.strip('-.') or 'data'}-{config.arch}-{config.image_size}px"
-            self.start_study(config, folder, "study")
-
-    def start_study(self, config: StudyConfig, folder: Path, name: str) -> None:
-        """Run (or resume, when ``folder`` holds the same study) a study into ``folder``."""
-        try:
-            store = ResultsStore(folder, overwrite=True)
-            self.workbench.open_run(folder)
-        except FourierMasksError as exc:
-            self.show_message("error", str(exc))
-            return
-        self._remember_run(folder)
-        self.docks["convergence"].raise_()
-        self._start(
-            name,
-            run_study,
-            then=lambda result: self._after_study(folder, name),
-            config=config,
-            store=store,
-            device=self.workbench.device,
-            cluster=self.cluster,
-        )
-
-    def _after_study(self, folder: Path, name: str) -> None:
-        self.workbench.open_run(folder)
-        self.show_message("info", f"{name} finished: results in {folder}")
-
-    def load_checkpoints(self, paths: list[Path], details: ModelDetails | None = None) -> None:
-        """Load model files; ``details`` (architecture, shapes, normalisation) apply to all."""
-        store = self.workbench.ensure_store()
-        self._start(
-            "load checkpoints",
-            jobs.load_checkpoints,
-            then=self._after_load,
-            paths=paths,
-            store=store,
-            taken=set(self.workbench.models),
-            device=self.workbench.device,
-            details=details.load_kwargs() if details is not None else None,
-        )
-
-    def _after_load(self, result: jobs.LoadedModels) -> None:
-        self.workbench.add_models(result.models)
-        if result.problems:
-            self.show_message("error", " · ".join(result.problems))
-        elif result.models:
-            self.show_message("info", f"loaded {', '.join(result.models)}")
-        if result.needs_details:
-            path, needs = next(iter(result.needs_details.items()))
-            self.ask_model_details(Path(path), needs)
-            return
-        images, self._pending_images = self._pending_images, []
-        if images:
-            self.learn_image_masks(images)
+            self.controller.start_study(config, folder, "study")
 
     def ask_model_details(self, path: Path, needs: str) -> None:
         """Ask for what a model file does not say about itself, then load it with that."""
         dialog = ModelDetailsDialog(path.name, needs, self)
         if dialog.exec() and dialog.answer is not None:
-            self.load_checkpoints([path], details=dialog.answer)
+            self.controller.load_with_details(path, dialog.answer)
         else:
             self.show_message(
                 "warning",
@@ -521,146 +447,31 @@ class MainWindow(QMainWindow):
                 f"{'architecture' if needs == 'arch' else 'input and output shapes'}",
             )
 
-    def learn_image_masks(self, paths: list[Path]) -> None:
-        name = self.workbench.current_model
-        model = self.workbench.model()
-        if model is None:
-            self.show_message(
-                "warning",
-                "load a model first (drop a checkpoint, train one, or run the demo); then drop the images again",
-            )
-            return
-        store = self.workbench.ensure_store()
-        self.docks["convergence"].raise_()
-        self._start(
-            "image masks",
-            jobs.learn_dropped_image_masks,
-            then=self._after_image_masks,
-            store=store,
-            model_name=name,
-            model=model,
-            paths=paths,
-            group=unused_group_name(store, f"image/{name}-drop"),
-            config=self.image_config,
-            device=self.workbench.device,
-            cluster=self.cluster,
-        )
-
-    def _after_image_masks(self, result: jobs.ImageJobResult) -> None:
-        self.workbench.refresh()
-        text = f"{result.group}: {result.done} of {result.total} masks learned"
-        if result.problems:
-            self.show_message(
-                "warning", f"{text}; skipped {len(result.problems)} file(s): " + " · ".join(result.problems)
-            )
-        else:
-            self.show_message("info", text)
-        self._select_first(result.group)
-
-    def _select_first(self, group: str) -> None:
-        stored = self.workbench.group_masks(group) if group else None
-        if stored is not None and len(stored):
-            self.docks["images"].raise_()
-            self.workbench.select_image(group, stored.ids[0])
-
     def ask_image_settings(self) -> None:
         model = self.workbench.model()
-        dialog = ImageMaskDialog(self.image_config, model.info.image_size if model else 32, self)
+        dialog = ImageMaskDialog(self.controller.image_config, model.info.image_size if model else 32, self)
         if dialog.exec() and dialog.answer is not None:
-            self.image_config = dialog.answer
+            self.controller.image_config = dialog.answer
 
     def ask_attack(self, group: str) -> None:
-        dialog = AttackDialog(self.image_config, self)
+        dialog = AttackDialog(self.controller.image_config, self)
         if dialog.exec() and dialog.answer is not None:
-            self.attack(group, dialog.answer)
-
-    def attack(self, group: str, request: AttackRequest) -> None:
-        model_name = self.workbench.group_meta(group).get("model")
-        model = self.workbench.models.get(model_name)
-        if model is None:
-            self.show_message("error", f"model {model_name} of {group} is not loaded")
-            return
-        adversarial_group = f"{group}-adv"
-        if adversarial_group in self.workbench.store.mask_groups():
-            adversarial_group = unused_group_name(self.workbench.store, f"{group}-adv")
-        self._start(
-            "adversarial masks",
-            jobs.attack_and_mask,
-            then=self._after_image_masks,
-            store=self.workbench.store,
-            model_name=model_name,
-            model=model,
-            clean_group=group,
-            group=adversarial_group,
-            attack=request.attack,
-            config=request.masks,
-            device=self.workbench.device,
-            cluster=self.cluster,
-        )
+            self.controller.attack(group, dialog.answer)
 
     def ask_train(self) -> None:
         dialog = TrainDialog(self)
         if dialog.exec() and dialog.answer is not None:
-            self.train(dialog.answer)
-
-    def train(self, request: TrainRequest) -> None:
-        store = self.workbench.ensure_store()
-        self._start(
-            "train models",
-            jobs.train_models,
-            then=self._after_train,
-            store=store,
-            data_spec=request.data_spec,
-            size=request.size,
-            channels=request.channels,
-            train_per_class=request.train_per_class,
-            val_per_class=request.val_per_class,
-            configs=list(request.configs),
-            device=self.workbench.device,
-        )
-
-    def _after_train(self, trained) -> None:
-        self.workbench.add_models(trained)
-        self.workbench.refresh()
-        self.show_message("info", f"trained {', '.join(trained) or 'nothing'}")
+            self.controller.train(dialog.answer)
 
     def ask_compare(self) -> None:
         dialog = CompareDialog(self)
         if dialog.exec() and dialog.answer is not None:
-            self.compare(dialog.answer)
-
-    def compare(self, request: CompareRequest) -> None:
-        if not self.workbench.models:
-            self.show_message("warning", "load the models to compare first")
-            return
-        store = self.workbench.ensure_store()
-        self.docks["convergence"].raise_()
-        self._start(
-            "compare models",
-            jobs.compare_models,
-            then=self._after_compare,
-            store=store,
-            models=dict(self.workbench.models),
-            data_spec=request.data_spec,
-            val_per_class=request.val_per_class,
-            set_config=request.set_masks,
-            images_per_class=request.images_per_class,
-            image_config=request.image_masks,
-            device=self.workbench.device,
-            cluster=self.cluster,
-        )
-
-    def _after_compare(self, result) -> None:
-        self.workbench.refresh()
-        self.docks["compare"].raise_()
-        self.show_message("info", "comparison ready: masks, differences, energies and tables")
-
-    # --- analyses beyond the main paper -------------------------------------------------------
+            self.controller.compare(dialog.answer)
 
     def _data_spec(self) -> str:
         """The run's own validation data when it recorded one, else the built-in set."""
-        data = self.workbench.store.read_json("run.json").get("data") if self.workbench.store else None
-        return data["spec"] if data else "builtin"
+        data = self.workbench.store.manifest.data if self.workbench.store else None
+        return data.spec if data else "builtin"
 
     def ask_adversarial_maps(self) -> None:
         model = self.workbench.model()
@@ -670,25 +481,7 @@ class MainWindow(QMainWindow):
         dialog = AdversarialMapsDialog(model.info.image_size, self)
         dialog.dataset.combo.setCurrentText(self._data_spec())
         if dialog.exec() and dialog.answer is not None:
-            self.adversarial_maps(dialog.answer)
-
-    def adversarial_maps(self, request: AdversarialMapsRequest) -> None:
-        name, model = self.workbench.current_model, self.workbench.model()
-        self.docks["convergence"].raise_()
-        self._start(
-            "adversarial maps",
-            jobs.adversarial_maps_job,
-            then=lambda r: self._after_analysis("adversarial maps"),
-            store=self.workbench.ensure_store(),
-            model_name=name,
-            model=model,
-            data_spec=request.data.spec,
-            val_per_class=request.data.val_per_class,
-            per_class=request.data.per_class,
-            config=request.config,
-            device=self.workbench.device,
-            cluster=self.cluster,
-        )
+            self.controller.adversarial_maps(dialog.answer)
 
     def ask_heat_map(self, model_name: str) -> None:
         if model_name not in self.workbench.models:
@@ -697,21 +490,7 @@ class MainWindow(QMainWindow):
         dialog = HeatMapDialog(self)
         dialog.dataset.combo.setCurrentText(self._data_spec())
         if dialog.exec() and dialog.answer is not None:
-            self.heat_map(model_name, dialog.answer)
-
-    def heat_map(self, model_name: str, request: HeatMapRequest) -> None:
-        self._start(
-            "heat map",
-            jobs.heat_map_job,
-            then=lambda r: self._after_analysis("heat map"),
-            store=self.workbench.ensure_store(),
-            model_name=model_name,
-            model=self.workbench.models[model_name],
-            data_spec=request.data.spec,
-            val_per_class=request.data.val_per_class,
-            per_class=request.data.per_class,
-            eps=request.eps,
-        )
+            self.controller.heat_map(model_name, dialog.answer)
 
     def ask_robustness(self) -> None:
         if not self.workbench.models:
@@ -727,37 +506,7 @@ class MainWindow(QMainWindow):
         dialog.dataset.combo.setCurrentText(self._data_spec())
         dialog.finish()
         if dialog.exec() and dialog.answer is not None:
-            self.robustness(dialog.answer)
-
-    def robustness(self, request: AnalysisRequest) -> None:
-        self._start(
-            "robustness",
-            jobs.robustness_job,
-            then=lambda r: self._after_analysis("robustness"),
-            store=self.workbench.ensure_store(),
-            models=dict(self.workbench.models),
-            data_spec=request.data.spec,
-            val_per_class=request.data.val_per_class,
-            per_class=request.data.per_class,
-        )
-
-    def _after_analysis(self, name: str) -> None:
-        self.workbench.refresh()
-        self.docks["analyses"].raise_()
-        self.show_message("info", f"{name} ready in the Analyses view")
-
-    def compute_report(self) -> None:
-        if self.workbench.store is None:
-            self.show_message("warning", "open a run or learn some masks first")
-            return
-        self._start(
-            "tables and clusters",
-            jobs.write_run_report,
-            then=lambda r: self.workbench.refresh(),
-            store=self.workbench.store,
-            make_figures=False,
-            device=self.workbench.device,
-        )
+            self.controller.robustness(dialog.answer)
 
     def ask_export_report(self) -> None:
         if self.workbench.store is None:
@@ -773,92 +522,22 @@ class MainWindow(QMainWindow):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
-        self.export_report(target)
+        self.controller.export_report(target)
 
-    def export_report(self, target: Path) -> None:
-        """Write every table (CSV) and figure (PNG, SVG, PDF) of the run into ``target``."""
-        store = self.workbench.store
-
-        def copy(result) -> None:
-            try:
-                for part in ("tables", "figures"):
-                    source = store.root / part
-                    if source.is_dir():
-                        shutil.copytree(source, Path(target) / part, dirs_exist_ok=True)
-            except OSError as exc:
-                self.show_message("error", f"could not write the report into {target}: {exc.strerror or exc}")
-                return
-            self.workbench.refresh()
-            self.show_message("info", f"report written to {target}")
-
-        self._start(
-            "export report",
-            jobs.write_run_report,
-            then=copy,
-            store=store,
-            make_figures=True,
-            device=self.workbench.device,
-        )
-
-    # --- job events --------------------------------------------------------------------------
-
-    def _on_runner_started(self, name: str) -> None:
-        self.job_bar.job_started(name)
-        self._masks_seen, self._last_refresh = 0, time.monotonic()
-
-    def _on_runner_progress(self, name: str, event) -> None:
-        self.job_bar.job_progress(event)
-        self.panels["convergence"].on_progress(event)
-        if event.stage == "study":
-            # A study step finished writing: show its models and results as they arrive.
-            self.workbench.sync_models()
-            self.workbench.refresh()
-        elif (
-            event.stage == "image-masks"
-            and event.payload.get("masks_done", 0) > self._masks_seen
-            and time.monotonic() - self._last_refresh > 2.0
-        ):
-            # Finished masks are already in the store: show them, at most every 2 s.
-            self._masks_seen, self._last_refresh = event.payload["masks_done"], time.monotonic()
-            group = event.payload.get("group")  # the engine names the group it writes to
-            if group is not None:
-                self.workbench.refresh_group(group)  # the other views catch up at the end
-
-    def _on_runner_finished(self, name: str, result) -> None:
-        self.job_bar.job_ended(f"{name}: done")
-        then = self._continuations.pop(name, None)
-        if then is not None:
-            try:
-                then(result)
-            except FourierMasksError as exc:
-                self.show_message("error", str(exc))
-        else:
-            self.workbench.refresh()
-        self.panels["convergence"].job_ended()
-
-    def _on_runner_cancelled(self, name: str, result) -> None:
-        self._continuations.pop(name, None)
-        self.job_bar.job_ended(f"{name}: cancelled")
-        self.workbench.refresh()
-        self.panels["convergence"].job_ended()
-        self.show_message("warning", f"{name} was cancelled; the results it had finished and saved are kept in the run")
-
-    def _on_runner_failed(self, name: str, message: str) -> None:
-        self._continuations.pop(name, None)
-        self.job_bar.job_ended(f"{name}: failed")
-        self.workbench.refresh()
-        self.panels["convergence"].job_ended()
-        self.show_message("error", message)
+    # --- what the workbench, the controller and the engine report ----------------------------
 
     def _on_workbench_run_changed(self) -> None:
         store = self.workbench.store
         self.setWindowTitle(f"Fourier Masks — {store.root.name}" if store else "Fourier Masks")
         self._update_central()
 
-    # --- closing -----------------------------------------------------------------------------
+    def _on_controller_view_requested(self, name: str) -> None:
+        self.docks[name].raise_()
 
     def _on_notices_noticed(self, text: str) -> None:
         self.show_message("info", text)
+
+    # --- closing -----------------------------------------------------------------------------
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.runner.shutdown()

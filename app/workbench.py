@@ -22,11 +22,17 @@ from fourier_masks.core.devices import resolve_device
 from fourier_masks.core.errors import ConfigError, FourierMasksError
 from fourier_masks.core.masks import MaskHistory
 from fourier_masks.core.models import Classifier
-from fourier_masks.core.runs import PROBABILITIES, ResultsStore, StoredImageMasks, image_mask_history, set_mask_history
+from fourier_masks.core.runs import (
+    PROBABILITIES,
+    ResultsStore,
+    StoredImageMasks,
+    group_label,
+    image_mask_history,
+    set_mask_history,
+)
 from fourier_masks.core.study import RunContents, discover
 from fourier_masks.core.tables import Table
 
-from .jobs import group_label
 from .settings import AppPaths
 
 __all__ = ["Workbench"]

@@ -86,10 +86,6 @@ class JobWorker(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
     def _on_progress(self, event: Progress) -> None:
         now = time.monotonic()
         with self._lock:
@@ -158,10 +154,6 @@ class JobRunner(QObject):
     @property
     def busy(self) -> bool:
         return self._worker is not None
-
-    @property
-    def job_name(self) -> str | None:
-        return self._worker.name if self._worker is not None else None
 
     def start(self, name: str, function: Callable[..., Any], **kwargs: Any) -> None:
         """Run ``function(**kwargs, on_progress=..., cancel=...)`` on the worker thread."""

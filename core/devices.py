@@ -64,7 +64,7 @@ def tune_cpu_allocator() -> bool:
     Why: by default every activation over 32 MB (a batch of 64 images at 64×64 in the small
     CNN) is mmapped and unmapped on every step, and the kernel zero-fills its pages again each
     time: ~2 million page faults a minute, a third of a CPU mask step
-    (``tests/benchmarks/speed.py``). Keeping the blocks costs nothing in peak memory, but the
+    (``benchmarks/speed.py``). Keeping the blocks costs nothing in peak memory, but the
     resident size no longer shrinks after a job. Called by the command line and the app; a
     no-op (returns False) off glibc.
     """

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from fourier_masks.core.data import DataRequest
+
 pytest.importorskip("PySide6")
 
 from gui_probe import TickProbe  # noqa: E402
@@ -114,7 +116,7 @@ def test_window_opens_with_the_welcome_page(window):
 
 @pytest.mark.slow
 def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_files, screenshots):
-    window.image_config = ImageMaskConfig(max_steps=60, check_every=10)
+    window.controller.image_config = ImageMaskConfig(max_steps=60, check_every=10)
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
     assert list(window.workbench.models) == ["N"]
     assert not window.welcome.isVisible()
@@ -143,14 +145,16 @@ def test_dropping_images_learns_their_masks(qtbot, window, checkpoints, image_fi
 def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
     from fourier_masks.core.attacks.adversarial import AttackConfig
 
-    window.image_config = ImageMaskConfig(max_steps=30, check_every=10)
+    window.controller.image_config = ImageMaskConfig(max_steps=30, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0][:2]]))
     _wait_job(qtbot, window)  # the images follow the checkpoint
     group = window.workbench.image_groups()[0]
     name, result = _run_until_done(
         qtbot,
         window,
-        lambda: window.attack(group, rq.AttackRequest(AttackConfig(eps=0.1, steps=3), window.image_config)),
+        lambda: window.controller.attack(
+            group, rq.AttackRequest(AttackConfig(eps=0.1, steps=3), window.controller.image_config)
+        ),
     )
     assert name == "adversarial masks" and result.done == 2
     assert window.workbench.adversarial_partner(group) == result.group
@@ -168,10 +172,9 @@ def test_two_checkpoints_compare(qtbot, window, checkpoints):
     _run_until_done(
         qtbot,
         window,
-        lambda: window.compare(
+        lambda: window.controller.compare(
             rq.CompareRequest(
-                "builtin",
-                4,
+                DataRequest(spec="builtin", val_per_class=4),
                 SetMaskConfig(lr=2e-2, batch_size=8, max_epochs=3),
                 2,
                 ImageMaskConfig(max_steps=20, check_every=10),
@@ -190,7 +193,7 @@ def test_two_checkpoints_compare(qtbot, window, checkpoints):
 
 
 def test_start_and_cancel_a_job(qtbot, window, checkpoints, image_files):
-    window.image_config = ImageMaskConfig(max_steps=100_000, patience=100_000, batch_size=2, check_every=5)
+    window.controller.image_config = ImageMaskConfig(max_steps=100_000, patience=100_000, batch_size=2, check_every=5)
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
     with qtbot.waitSignal(window.runner.progress, timeout=JOB_TIMEOUT_MS):
         _drop(window, image_files[0])
@@ -204,7 +207,7 @@ def test_start_and_cancel_a_job(qtbot, window, checkpoints, image_files):
 
 @pytest.mark.slow
 def test_exports_write_valid_files(qtbot, window, checkpoints, image_files, tmp_path):
-    window.image_config = ImageMaskConfig(max_steps=40, check_every=10)
+    window.controller.image_config = ImageMaskConfig(max_steps=40, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0]]))
     _wait_job(qtbot, window)
     png = window.panels["images"].export_figure_to(tmp_path / "images.png")
@@ -263,7 +266,7 @@ def test_layout_and_recent_runs_are_remembered(qtbot, home, tmp_path):
 
 
 def test_closing_cancels_and_joins_running_work(qtbot, window, checkpoints, image_files):
-    window.image_config = ImageMaskConfig(max_steps=100_000, patience=100_000, check_every=5)
+    window.controller.image_config = ImageMaskConfig(max_steps=100_000, patience=100_000, check_every=5)
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
     with qtbot.waitSignal(window.runner.progress, timeout=JOB_TIMEOUT_MS):
         _drop(window, image_files[0])
@@ -283,7 +286,7 @@ def test_gui_stays_responsive_while_masks_are_learned(qtbot, window, checkpoints
         path = tmp_path / f"img{k}.png"
         Image.fromarray((tiny_shapes.val.images[k % len(tiny_shapes.val), 0].numpy() * 255).astype(np.uint8)).save(path)
         files.append(path)
-    window.image_config = ImageMaskConfig(max_steps=100_000, patience=100_000, batch_size=8, check_every=5)
+    window.controller.image_config = ImageMaskConfig(max_steps=100_000, patience=100_000, batch_size=8, check_every=5)
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
     probe = TickProbe()
     with qtbot.waitSignal(window.runner.progress, timeout=JOB_TIMEOUT_MS):
@@ -383,8 +386,13 @@ def test_training_from_the_app_adds_models(qtbot, window):
     name, trained = _run_until_done(
         qtbot,
         window,
-        lambda: window.train(
-            rq.TrainRequest("builtin", 16, 1, 8, 2, (config, config.replace(augmentation="rotation")))
+        lambda: window.controller.train(
+            rq.TrainRequest(
+                DataRequest(spec="builtin", train_per_class=8, val_per_class=2),
+                16,
+                1,
+                (config, config.replace(augmentation="rotation")),
+            )
         ),
     )
     assert set(trained) == {"N", "R"} and set(window.workbench.models) == {"N", "R"}
@@ -397,8 +405,13 @@ def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoin
     name, message = _run_until_done(
         qtbot,
         window,
-        lambda: window.compare(
-            rq.CompareRequest("builtin:planted", 4, SetMaskConfig(max_epochs=1), 0, ImageMaskConfig(max_steps=5))
+        lambda: window.controller.compare(
+            rq.CompareRequest(
+                DataRequest(spec="builtin:planted", val_per_class=4),
+                SetMaskConfig(max_epochs=1),
+                0,
+                ImageMaskConfig(max_steps=5),
+            )
         ),
         signal="failed",
     )
@@ -408,12 +421,12 @@ def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoin
 
 @pytest.mark.slow
 def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, image_files, tmp_path):
-    window.image_config = ImageMaskConfig(max_steps=30, check_every=10)
+    window.controller.image_config = ImageMaskConfig(max_steps=30, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0]]))
     _wait_job(qtbot, window)
     target = tmp_path / "report"
     target.mkdir()
-    _run_until_done(qtbot, window, lambda: window.export_report(target))
+    _run_until_done(qtbot, window, lambda: window.controller.export_report(target))
     assert (target / "tables" / "table3.csv").is_file()
     figures = sorted(p.name for p in (target / "figures").iterdir())
     assert any(name.endswith(".svg") for name in figures) and any(name.endswith(".pdf") for name in figures)
@@ -431,13 +444,23 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
     _run_until_done(qtbot, window, lambda: window.handle_paths(list(checkpoints)))
     panel = window.panels["analyses"]
     _run_until_done(
-        qtbot, window, lambda: window.heat_map("N", rq.HeatMapRequest(rq.EvaluationData("builtin", 4, 2), 1.0))
+        qtbot,
+        window,
+        lambda: window.controller.heat_map(
+            "N", rq.HeatMapRequest(DataRequest(spec="builtin", val_per_class=4, per_class=2), 1.0)
+        ),
     )
     panel.tabs.setCurrentIndex(1)
     panel.heat_model.setCurrentText("N")
     assert panel.heat is not None and panel.heat.shape == (16, 16)
     assert panel.export_figure_to(tmp_path / "heat.png").read_bytes()[:4] == b"\x89PNG"
-    _run_until_done(qtbot, window, lambda: window.robustness(rq.AnalysisRequest(rq.EvaluationData("builtin", 4, 2))))
+    _run_until_done(
+        qtbot,
+        window,
+        lambda: window.controller.robustness(
+            rq.AnalysisRequest(DataRequest(spec="builtin", val_per_class=4, per_class=2))
+        ),
+    )
     assert panel.robustness_model.rowCount() == 2
     config = AdversarialMapsConfig(
         attacks=("pgd",),
@@ -447,8 +470,8 @@ def test_the_analyses_view(qtbot, window, checkpoints, tmp_path, screenshots):
         masks=ImageMaskConfig.basile(16, min_steps=20, max_steps=40, fallback_to_last_kept=True),
         permutations=5,
     )
-    request = rq.AdversarialMapsRequest(rq.EvaluationData("builtin", 4, 4), config)
-    _run_until_done(qtbot, window, lambda: window.adversarial_maps(request))
+    request = rq.AdversarialMapsRequest(DataRequest(spec="builtin", val_per_class=4, per_class=4), config)
+    _run_until_done(qtbot, window, lambda: window.controller.adversarial_maps(request))
     panel.tabs.setCurrentIndex(0)
     assert panel.attack_choice.currentText() == "N-pgd"
     assert panel.pair_list.count() > 0 and panel.essential_view.data is not None
@@ -473,7 +496,7 @@ def test_class_names_given_later_reach_the_images_view(qtbot, window, trained_sh
 
     unnamed = copy.deepcopy(trained_shapes_model)
     unnamed.info = unnamed.info.replace(class_names=())
-    window.image_config = ImageMaskConfig(max_steps=5, check_every=5)
+    window.controller.image_config = ImageMaskConfig(max_steps=5, check_every=5)
     _run_until_done(qtbot, window, lambda: _drop(window, [save_checkpoint(unnamed, tmp_path / "U.pt")]))
     _run_until_done(qtbot, window, lambda: _drop(window, image_files[0][:1]))
     group = window.workbench.image_groups()[0]
@@ -591,15 +614,15 @@ def test_a_run_made_with_the_cli_shows_predictions_and_convergence(qtbot, window
 
 def test_the_cluster_setting_is_checked_and_remembered(qtbot, window):
     window.set_cluster("somewhere")
-    assert window.cluster is None and "--cluster must be ray" in window.message_bar.text
+    assert window.controller.cluster is None and "--cluster must be ray" in window.message_bar.text
     try:
         import ray  # noqa: F401
     except ImportError:
         window.set_cluster("ray")
-        assert window.cluster is None and "[cluster]" in window.message_bar.text
+        assert window.controller.cluster is None and "[cluster]" in window.message_bar.text
         return
     window.set_cluster("ray")
-    assert window.cluster == "ray" and window.settings.value("cluster") == "ray"
+    assert window.controller.cluster == "ray" and window.settings.value("cluster") == "ray"
     assert "per-image masks on ray" in window.device_label.text()
     window.set_cluster(None)
-    assert window.cluster is None and window.settings.value("cluster") == ""
+    assert window.controller.cluster is None and window.settings.value("cluster") == ""

@@ -579,16 +579,16 @@ def _(c, capsys):
 
 @case(CLI, "Ctrl-C in the middle of a job")
 def _(c, capsys):
-    import fourier_masks.core.cli.program as cli_module
+    from fourier_masks.core.cli.commands import masks
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    original, cli_module.cmd_masks = cli_module.cmd_masks, interrupted  # main() builds its parser per call
+    original, masks.run = masks.run, interrupted  # the command's module is looked up when it runs
     try:
         code, err = run_cli(capsys, ["masks", "image", "--model", c["ckpt"], *DATA, "--out", c["dir"] / "run"])
     finally:
-        cli_module.cmd_masks = original
+        masks.run = original
     assert code == 130 and "cancelled; everything already finished is saved" in err
 
 
@@ -622,7 +622,7 @@ def _(c, window, qtbot):
 def _(c, window, qtbot):
     _load(window, qtbot, c["ckpt"])
     good, bad = png(c["dir"] / "good.png"), truncated(png(c["dir"] / "bad.png"))
-    window.image_config = ImageMaskConfig(max_steps=5)
+    window.controller.image_config = ImageMaskConfig(max_steps=5)
     with qtbot.waitSignal(window.runner.finished, timeout=120_000):
         window.handle_paths([good, bad])
     assert window.message_bar.level == "warning" and "bad.png" in window.message_bar.text

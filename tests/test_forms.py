@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fourier_masks.core.data import DataRequest
+
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer  # noqa: E402
@@ -52,7 +54,7 @@ def test_train_dialog_answers_one_config_per_ticked_augmentation(qtbot):
     dialog.accept()
     request = dialog.answer
     assert isinstance(request, rq.TrainRequest) and not dialog.isVisible()
-    assert (request.data_spec, request.size, request.channels) == ("builtin", 16, 1)
+    assert (request.data.spec, request.size, request.channels) == ("builtin", 16, 1)
     assert [c.augmentation for c in request.configs] == ["scale", "rotation"]
     assert request.configs[0].epochs == 10
 
@@ -63,7 +65,10 @@ def test_compare_dialog_answers_both_mask_configs(qtbot):
     dialog.forms["set"].set_value("max_epochs", 7)
     dialog.accept()
     assert dialog.answer == rq.CompareRequest(
-        "builtin", 60, SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=7), 3, ImageMaskConfig(max_steps=2000)
+        DataRequest(spec="builtin", val_per_class=60),
+        SetMaskConfig(lr=1e-2, batch_size=32, max_epochs=7),
+        3,
+        ImageMaskConfig(max_steps=2000),
     )
 
 
@@ -83,7 +88,9 @@ def test_analysis_dialogs_answer_their_images_and_settings(qtbot):
     robustness.finish()
     robustness.dataset.combo.setCurrentText("torchvision:CIFAR10")
     robustness.accept()
-    assert robustness.answer == rq.AnalysisRequest(rq.EvaluationData("torchvision:CIFAR10", 60, 0))
+    assert robustness.answer == rq.AnalysisRequest(
+        DataRequest(spec="torchvision:CIFAR10", val_per_class=60, per_class=0)
+    )
     heat = _shown(qtbot, HeatMapDialog())
     heat.eps.setValue(2.5)
     heat.dataset.combo.setCurrentText("")
@@ -91,7 +98,7 @@ def test_analysis_dialogs_answer_their_images_and_settings(qtbot):
     assert heat.answer is None and heat.error.text() == "choose a dataset"
     heat.dataset.combo.setCurrentText("builtin")
     heat.accept()
-    assert heat.answer == rq.HeatMapRequest(rq.EvaluationData("builtin", 60, 20), 2.5)
+    assert heat.answer == rq.HeatMapRequest(DataRequest(spec="builtin", val_per_class=60, per_class=20), 2.5)
     maps = _shown(qtbot, AdversarialMapsDialog(16))
     for box in maps.attacks.values():
         box.setChecked(False)
@@ -100,7 +107,7 @@ def test_analysis_dialogs_answer_their_images_and_settings(qtbot):
     maps.attacks["fgsm"].setChecked(True)
     maps.accept()
     assert isinstance(maps.answer, rq.AdversarialMapsRequest)
-    assert maps.answer.data == rq.EvaluationData("builtin", 60, 10)
+    assert maps.answer.data == DataRequest(spec="builtin", val_per_class=60, per_class=10)
     assert maps.answer.config.attacks == ("fgsm",) and maps.answer.config.masks == ImageMaskConfig.basile(16)
 
 

@@ -140,11 +140,6 @@ class ClustersPanel(Panel):
         if points is not None and len(points) and self.current is not None:
             self.workbench.select_image(self.current["group"], str(points[0].data()))
 
-    def click_image(self, image_id: str) -> None:
-        """Select an image as a click on its point would (used by tests and keyboard)."""
-        if self.current is not None and image_id in self.current["ids"]:
-            self.workbench.select_image(self.current["group"], image_id)
-
     def figures(self):
         return {"UMAP": self._figure}
 

@@ -79,9 +79,6 @@ class TablesPanel(Panel):
         refill_combo(self.choice, list(self.workbench.tables()), ("table1",))
         self._on_choice_changed(self.choice.currentText())
 
-    def show_table(self, name: str) -> None:
-        self.choice.setCurrentText(name)
-
     def _on_choice_changed(self, name: str) -> None:
         table = self.workbench.tables().get(name)
         self.model.set_table(table)

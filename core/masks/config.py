@@ -47,7 +47,7 @@ class ImageMaskConfig:
     Stop rule (``basile``): at least ``min_steps`` and the loss within ``loss_tol`` of the mean
     of its last ``loss_window`` values; or ``max_steps``.
 
-    ``component``: what the mask modulates (:data:`core.fourier.COMPONENTS`): the magnitude
+    ``component``: what the mask modulates (:data:`fourier_masks.core.spectra.COMPONENTS`): the magnitude
     (the published mask) or the phase.
 
     ``settle_after``: from this step on the learning rate anneals (cosine) to zero at
@@ -126,8 +126,8 @@ class ImageMaskConfig:
         they cost more than all the others together. Masks that stop before step 2 000 are the
         published ones exactly. Measured on the built-in data (32 images, small CNN, 64×64):
         the median kept fraction equals the published rule's and 97 % of masks are within 10 %
-        of theirs, with the longest mask at 3 000 steps instead of 20 000 (see the README's
-        Performance section; ``tests/benchmarks/speed.py`` measures it on each run)."""
+        of theirs, with the longest mask at 3 000 steps instead of 20 000 (see
+        ``docs/performance.md``; ``benchmarks/speed.py`` measures it on each run)."""
         max_steps = changes.get("max_steps", 3000)
         return cls(**{**dict(settle_after=min(2000, 2 * max_steps // 3), max_steps=3000), **changes})
 

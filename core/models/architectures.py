@@ -115,7 +115,7 @@ def fused_for_inference(net: nn.Module) -> nn.Module:
     each Conv2d+BatchNorm pair folded into one convolution, and channels-last memory layout.
 
     Both are exact up to float rounding (~1e-7 relative). Measured on 2 CPU cores at 64×64
-    (``tests/benchmarks/speed.py``): the small CNN's forward+backward goes from 68 to 30 ms per
+    (``benchmarks/speed.py``): the small CNN's forward+backward goes from 68 to 30 ms per
     batch of 64; ResNet18's changes little. Networks that torch.fx cannot trace (TorchScript,
     dynamic control flow) are used as they are.
     """

@@ -5,6 +5,7 @@ from .executors import LocalExecutor, RayExecutor, check_cluster, run_mask_units
 from .groups import (
     PROBABILITIES,
     MaskUnit,
+    group_label,
     image_mask_history,
     plan_image_masks,
     save_set_mask_result,
@@ -13,8 +14,36 @@ from .groups import (
 )
 from .manifest import RUN_FORMAT, DataRecord, RunManifest
 from .store import ResultsStore, StoredImageMasks
+from .workflows import (
+    CHECKPOINT_SUFFIXES,
+    ImageMaskJob,
+    LoadedModels,
+    attack_group_into_run,
+    keep_model,
+    learn_class_masks_into_run,
+    learn_file_masks_into_run,
+    learn_image_masks_into_run,
+    learn_set_mask_into_run,
+    load_models_into_run,
+    sort_dropped_paths,
+    train_into_run,
+    train_variants_into_run,
+)
 
 __all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "ImageMaskJob",
+    "LoadedModels",
+    "attack_group_into_run",
+    "keep_model",
+    "learn_class_masks_into_run",
+    "learn_file_masks_into_run",
+    "learn_image_masks_into_run",
+    "learn_set_mask_into_run",
+    "load_models_into_run",
+    "sort_dropped_paths",
+    "train_into_run",
+    "train_variants_into_run",
     "LocalExecutor",
     "RayExecutor",
     "PROBABILITIES",
@@ -25,6 +54,7 @@ __all__ = [
     "ResultsStore",
     "StoredImageMasks",
     "check_cluster",
+    "group_label",
     "image_mask_history",
     "plan_image_masks",
     "run_mask_units",

@@ -49,6 +49,11 @@ def unused_group_name(store: ResultsStore, stem: str) -> str:
     return f"{stem}{k}"
 
 
+def group_label(group: str) -> str:
+    """``image/N-drop1`` → ``N-drop1``: how files that belong to a group are named."""
+    return group.split("/", 1)[-1]
+
+
 def stored_image_config(store: ResultsStore, group: str) -> ImageMaskConfig:
     """The settings a per-image group was declared with: the only source for running it."""
     stored = store.mask_meta(group).get("config") or {}

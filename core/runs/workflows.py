@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from ..attacks.adversarial import AttackConfig, attack_images
-from ..data.images import ImageSet, image_set_from_files
+from ..data.datasets import DataRequest
+from ..data.images import ImageSet, expand_image_paths, image_set_from_files
 from ..errors import BadDatasetError, ConfigError, FourierMasksError, MissingModelDetailsError
 from ..files import name_from_file
 from ..masks.config import ImageMaskConfig, SetMaskConfig
@@ -30,7 +31,34 @@ from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..training.train import AUGMENTATION_CODES, TrainConfig, TrainResult, history_table, train_model
 from .executors import run_mask_units
 from .groups import plan_image_masks, save_class_mask_results, save_set_mask_result
+from .manifest import DataRecord
 from .store import ResultsStore
+
+# The file names taken for model files when paths arrive unsorted (a drop on the app).
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt", ".tar", ".bin")
+
+
+def sort_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
+    """Sort paths given together into (model files, images, run folders): folders of images
+    expand; anything not a model file or a run is tried as an image (bad files are reported
+    when loaded)."""
+    checkpoints, images, runs = [], [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            if (path / "run.json").is_file():
+                runs.append(path)
+            else:
+                try:
+                    images.extend(expand_image_paths([path]))
+                except BadDatasetError:
+                    continue  # a folder without images: nothing to use in it
+        elif path.suffix.lower() in CHECKPOINT_SUFFIXES:
+            checkpoints.append(path)
+        else:
+            images.append(path)
+    return checkpoints, images, runs
+
 
 # --- models ---------------------------------------------------------------------------------
 
@@ -135,9 +163,32 @@ def train_into_run(
     return result
 
 
-def variant_name(store: ResultsStore, augmentation: str) -> str:
-    """The code of a variant (N, A, S, T or R), numbered when the run has one already."""
-    return unused_model_name(AUGMENTATION_CODES[augmentation], store.model_names())
+def train_variants_into_run(
+    store: ResultsStore,
+    data: DataRequest,
+    *,
+    size: int,
+    channels: int,
+    configs: Sequence[TrainConfig],
+    device: torch.device | str,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, Classifier]:
+    """Train each configuration on ``data`` at ``size`` px and ``channels`` channels, keeping
+    every finished model in the run before the next starts, named by its variant's code (N,
+    A, S, T or R; numbered when the run has one already). Returns the models trained."""
+    splits = data.load(size, channels)
+    store.record_data(DataRecord.of(data, size, channels))
+    trained: dict[str, Classifier] = {}
+    for config in configs:
+        name = unused_model_name(AUGMENTATION_CODES[config.augmentation], store.model_names())
+        result = train_into_run(
+            store, name, splits.train, splits.val, config=config, device=device, on_progress=on_progress, cancel=cancel
+        )
+        if result.cancelled:
+            break
+        trained[name] = result.model
+    return trained
 
 
 # --- masks ----------------------------------------------------------------------------------

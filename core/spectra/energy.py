@@ -110,11 +110,6 @@ def angular_energy(masks: np.ndarray, n: int = 32) -> np.ndarray:
     return band_energies(masks, angular_partition(shape, n))
 
 
-def energy_difference(mask_a: np.ndarray, mask_b: np.ndarray, partition: Partition) -> np.ndarray:
-    """Per-band energy of ``mask_a`` minus that of ``mask_b`` (e.g. adversarial − vanilla)."""
-    return band_energies(mask_a, partition) - band_energies(mask_b, partition)
-
-
 def centred_difference(masks_a: np.ndarray, masks_b: np.ndarray) -> np.ndarray:
     """Display difference ``A − B`` (means over a set when given stacks), min-max scaled to
     [0, 1] and shifted by −0.5, in the centred layout (METHOD.md §5)."""

@@ -1,6 +1,7 @@
 """The paper's study: train the variants, learn every mask, and write Tables 1–3, the
 findings, energies, clusters and figures from what a run holds."""
 
+from .compare import compare_models
 from .config import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
 from .contents import RunContents, discover, validation_set
 from .findings import findings_table, wilson_interval
@@ -16,6 +17,7 @@ __all__ = [
     "RunContents",
     "StudyConfig",
     "StudyResult",
+    "compare_models",
     "discover",
     "findings_table",
     "linear_probe",

@@ -110,10 +110,6 @@ def adversarial_images(store: ResultsStore, contents: RunContents, model: str, i
     return None if rows is None else torch.from_numpy(rows)
 
 
-def group_label(group: str) -> str:
-    return group.split("/", 1)[-1]
-
-
 def partitions(store: ResultsStore, contents: RunContents, bands: int) -> tuple[Partition, Partition]:
     some = next(iter(contents.dataset_masks.values()), None) or next(iter(contents.image_groups()), None)
     if some is None:

@@ -24,6 +24,7 @@ from ..data.images import ImageSet
 from ..errors import ConfigError
 from ..masks.inference import correctly_classified
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
+from ..runs.groups import group_label
 from ..runs.store import ResultsStore
 from ..spectra.energy import (
     mask_energies,
@@ -36,7 +37,6 @@ from .contents import (
     adversarial_images,
     aligned_image_masks,
     discover,
-    group_label,
     mask_component,
     partitions,
     reference_first,

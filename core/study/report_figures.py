@@ -7,6 +7,7 @@ import torch
 
 from .. import figures
 from ..models.classifier import Classifier
+from ..runs.groups import group_label
 from ..runs.store import ResultsStore
 from ..spectra.energy import (
     centred_difference,
@@ -18,7 +19,6 @@ from .contents import (
     RunModels,
     adversarial_images,
     aligned_image_masks,
-    group_label,
     partitions,
     reference_first,
 )
