@@ -2,7 +2,7 @@
 
 A job's masks stop at different steps, so its last masks run in a small batch (the draining
 tail). The engine keeps the batch full across the end of one mask group and the start of the
-next when they share a queue (:func:`core.units.run_mask_units`). For each job size this
+next when they share a queue (:func:`fourier_masks.core.runs.run_mask_units`). For each job size this
 learns the masks of a model's clean images and of their PGD adversarial images (two groups,
 half the images each, fast rule, through the results store as the command line does):
 

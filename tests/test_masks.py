@@ -228,6 +228,17 @@ def test_class_masks_one_per_class(trained_shapes_model, tiny_shapes):
     assert all(r.num_images == 6 for r in results.values())
 
 
+def test_a_class_mask_gets_a_kth_of_the_dataset_masks_batch(trained_shapes_model, tiny_shapes):
+    """As many optimiser steps per epoch as the dataset mask: the rule lives in the learner,
+    so the study, the command line and a notebook all get it."""
+    val = tiny_shapes.val
+    config = SetMaskConfig(max_epochs=1, batch_size=120)
+    results = learn_class_masks(trained_shapes_model, val.images, val.labels, config=config)
+    assert {r.config.batch_size for r in results.values()} == {20}  # 6 classes
+    small = learn_class_masks(trained_shapes_model, val.images, val.labels, config=config.replace(batch_size=12))
+    assert {r.config.batch_size for r in small.values()} == {8}  # never below 8
+
+
 def test_set_mask_cancel(trained_shapes_model, tiny_shapes):
     cancel = threading.Event()
     cancel.set()

@@ -1,10 +1,6 @@
-"""Data: the built-in datasets, ImageFolder directories, torchvision datasets, single images.
-
-Everything becomes an :class:`ImageSet`: float images ``(N, C, H, W)`` in [0, 1] already
-resized to the model's size, integer labels, class names and a stable id per image (ids key
-per-image results in the store). Datasets this science needs (validation sets of a few
-thousand small images) fit in memory, which keeps training and mask loops free of loader
-overhead on small machines.
+"""Datasets: the built-in synthetic shapes, ImageFolder directories and torchvision datasets,
+as train and validation :class:`~.images.ImageSet` splits at a model's size and channels;
+and :class:`DataRequest`, the data a command or a dialog names.
 """
 
 from __future__ import annotations

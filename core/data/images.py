@@ -1,10 +1,9 @@
-"""Data: the built-in datasets, ImageFolder directories, torchvision datasets, single images.
+"""Images as an :class:`ImageSet`: float images ``(N, C, H, W)`` in [0, 1] already resized to
+the model's size, integer labels, class names and a stable id per image (ids key per-image
+results in the store); loaded from image files and folders of them.
 
-Everything becomes an :class:`ImageSet`: float images ``(N, C, H, W)`` in [0, 1] already
-resized to the model's size, integer labels, class names and a stable id per image (ids key
-per-image results in the store). Datasets this science needs (validation sets of a few
-thousand small images) fit in memory, which keeps training and mask loops free of loader
-overhead on small machines.
+The sets this science needs (validation sets of a few thousand small images) fit in memory,
+which keeps training and mask loops free of loader overhead on small machines.
 """
 
 from __future__ import annotations

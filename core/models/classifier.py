@@ -1,4 +1,5 @@
-"""Classifier architectures and the model wrapper that carries normalisation and metadata.
+"""The model wrapper: a network with its normalisation inside and the metadata that says what
+it takes and predicts.
 
 Images enter every model as ``(N, C, H, W)`` floats in ``[0, 1]``; the model normalises them
 itself (:class:`Normalization`), so attacks work in pixel units and the mask layer can act on

@@ -1,12 +1,12 @@
-"""Mask groups in the results store: per-image work as units keyed by image id, set masks
-saved with how they were learned, and the convergence histories read back.
+"""Mask groups in the results store: per-image work as units keyed by image id, set and class
+masks saved with how they were learned, and the convergence histories read back.
 
 A unit is one image of one mask group. A group is declared once in the results store with
 everything a worker needs (model name, mask config, the input images and their ids);
-finished masks arrive as shards, so any number of workers, on one machine or many, can take
-disjoint sets of pending units and write into the same group with nothing but the store and
-the model. Resuming after a crash is the same operation: plan again, and only unfinished
-ids remain.
+finished masks arrive as shards, so any executor (:mod:`.executors`), on one machine or many,
+can take disjoint sets of pending units and write into the same group with nothing but the
+store and the model. Resuming after a crash is the same operation: plan again, and only
+unfinished ids remain.
 """
 
 from __future__ import annotations

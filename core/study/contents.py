@@ -1,5 +1,11 @@
 """What a run holds, read from its store: mask groups by model and role, the models, the
-validation set it recorded."""
+validation set it recorded.
+
+Conventions read from mask-group metadata: ``model`` (the model's name in ``models/``),
+``role`` (``dataset`` or ``stability`` for set masks; ``essential`` and ``adversarial-map``
+for the adversarial-maps analysis, which has tables of its own) and ``inputs`` (``clean`` or
+``adversarial`` for per-image groups).
+"""
 
 from __future__ import annotations
 

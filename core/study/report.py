@@ -1,14 +1,11 @@
-"""Analyses of a results store: tables, energies, clusters and figures from what a run holds.
+"""The report of a run: Tables 1–3, seed stability, energies, per-image comparisons, clusters,
+the findings and (:mod:`.report_figures`) the figures, from what the run's store holds.
 
 Everything here reads the store (models, mask groups and their metadata) rather than
-in-memory state, so the demo, the CLI's ``evaluate``/``energy``/``clusters``/``report``
-commands and the app all compute the same things the same way, and a run can be analysed
-again long after it was made.
-
-Conventions read from mask-group metadata: ``model`` (the model's name in ``models/``),
-``role`` (``dataset`` or ``stability`` for set masks) and ``inputs`` (``clean`` or
-``adversarial`` for per-image groups). The *reference* model (default ``N``, the vanilla
-one) is what others are compared with.
+in-memory state, so the study, the command line's ``evaluate``/``energy``/``clusters``/
+``report`` and the app compute the same things the same way, and a run can be analysed again
+long after it was made. The *reference* model (default ``N``, the vanilla one) is what others
+are compared with.
 """
 
 from __future__ import annotations
