@@ -4,7 +4,7 @@ A form shows every field of a config with its current value (the published defau
 ``value()`` builds a new config, so the engine's own validation (``ConfigError``) decides
 what is acceptable and its message is shown in the dialog. Each dialog answers one typed
 value (``dialog.answer``): an engine config where one exists, else a request of
-:mod:`app.requests`.
+:mod:`.requests`.
 """
 
 from __future__ import annotations

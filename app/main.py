@@ -57,7 +57,7 @@ def run_app(run: str | None = None, demo: bool = False) -> int:
     app.setApplicationName("Fourier Masks")
     app.setOrganizationName("Fourier Masks")
     app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
-    collect_garbage_on_gui_thread()  # before any job thread exists: see app.workers
+    collect_garbage_on_gui_thread()  # before any job thread exists: see fourier_masks.app.workers
     window = create_window(run)
     _install_excepthook(window)
     window.show()

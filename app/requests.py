@@ -1,6 +1,6 @@
 """What the app's dialogs answer: small frozen dataclasses, one per kind of request.
 
-A dialog (:mod:`app.forms`) builds one of these when OK is pressed, or one of the engine's
+A dialog (:mod:`.forms`) builds one of these when OK is pressed, or one of the engine's
 own configs where one exists (``ImageMaskConfig``, ``StudyConfig``); the window reads it
 after ``exec()`` returns and hands it to the job. No Qt here, so the requests can be built
 and checked anywhere (tests, scripts) without a dialog.

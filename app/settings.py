@@ -54,5 +54,5 @@ def open_settings(paths: AppPaths) -> QSettings:
 
 
 def setup_logging(paths: AppPaths) -> Path | None:
-    """The app logs where the CLI does (see :mod:`core.logs`)."""
+    """The app logs where the CLI does (see :mod:`fourier_masks.core.logs`)."""
     return setup_file_logging()

@@ -1,7 +1,7 @@
 """The app's state: the open run, the loaded models, the selection. No widgets here.
 
 Views subscribe to the signals and read results through the accessors, which cache what
-they read from the :class:`core.store.ResultsStore` and drop the cache when the run
+they read from the :class:`~fourier_masks.core.runs.ResultsStore` and drop the cache when the run
 changes. Everything shown comes from the store, so what a user sees after reopening a run
 is what they saw when it was made.
 """

@@ -1,7 +1,8 @@
 """Running engine jobs off the GUI thread.
 
-A job is a plain function from :mod:`app.jobs` that takes keyword-only ``on_progress`` and
-``cancel`` like every long :mod:`core` operation. :class:`JobRunner` runs one job at a time
+A job is one of the engine's workflows (:mod:`fourier_masks.core.runs.workflows`, the study,
+the analyses): a plain function that takes keyword-only ``on_progress`` and ``cancel`` like
+every long engine operation. :class:`JobRunner` runs one job at a time
 on a :class:`JobWorker` moved to a :class:`QThread`:
 
 - ``cancel()`` sets a thread-safe :class:`threading.Event` directly (a queued signal would
@@ -236,7 +237,7 @@ class JobRunner(QObject):
 
 
 class NoticeRelay(QObject):
-    """Brings the engine's notices (:func:`core.logs.notice_once`), logged on whatever thread
+    """Brings the engine's notices (:func:`fourier_masks.core.logs.notice_once`), logged on whatever thread
     loads a model, to the GUI thread as the queued ``noticed`` signal. ``detach()`` it before
     its receiver goes."""
 

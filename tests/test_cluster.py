@@ -167,7 +167,7 @@ def test_the_command_line_learns_on_the_cluster(local_ray, tmp_path, trained_sha
 def test_the_apps_image_job_learns_on_the_cluster(local_ray, tmp_path, tiny_model):
     from PIL import Image
 
-    from fourier_masks.app.jobs import learn_dropped_image_masks
+    from fourier_masks.core.runs import learn_file_masks_into_run
 
     paths = []
     for k in range(3):
@@ -178,8 +178,8 @@ def test_the_apps_image_job_learns_on_the_cluster(local_ray, tmp_path, tiny_mode
     results = {}
     for cluster in (None, "ray"):
         store = ResultsStore(tmp_path / f"run-{cluster}")
-        result = learn_dropped_image_masks(
-            store, "m", tiny_model, paths, group="image/m-drop1", config=config, device="cpu", cluster=cluster
+        result = learn_file_masks_into_run(
+            store, "image/m-drop1", "m", tiny_model, paths, config=config, device="cpu", cluster=cluster
         )
         assert result.done == 3
         results[cluster] = store.load_image_masks("image/m-drop1")

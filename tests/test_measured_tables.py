@@ -12,6 +12,7 @@ from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
 from fourier_masks.core.masks.engine import learn_image_masks
 from fourier_masks.core.masks.set_masks import learn_set_mask
 from fourier_masks.core.models.checkpoints import save_checkpoint
+from fourier_masks.core.runs.adversarial import save_adversarial_images
 from fourier_masks.core.runs.executors import run_mask_units
 from fourier_masks.core.runs.groups import plan_image_masks
 from fourier_masks.core.runs.store import ResultsStore
@@ -24,13 +25,13 @@ from fourier_masks.core.study.report import probe_table, single_image_table, wri
 HARSH = ImageMaskConfig(lam=5.0, lr=0.2, schedule="constant", max_steps=10, check_every=5)
 
 
-def _store_with_masks(tmp_path, model, images, config=HARSH, name="N", adversarial=None):
+def _store_with_masks(tmp_path, model, images, config=HARSH, name="N", adversarial=None, attack=None):
     store = ResultsStore(tmp_path / "run")
     save_checkpoint(model, store.model_path(name))
     units = plan_image_masks(store, f"image/{name}-clean", images, model_name=name, config=config, inputs="clean")
     run_mask_units(store, units, model)
     if adversarial is not None:
-        store.save_arrays(f"adversarial-{name}", images=adversarial.numpy(), ids=np.array(images.ids, dtype=str))
+        save_adversarial_images(store, name, images, adversarial, attack)
     return store
 
 
@@ -78,9 +79,10 @@ def test_tables_2_and_3_count_only_correctly_classified_images(tmp_path, trained
     model, val = trained_shapes_model, tiny_shapes.val
     correct = _correct(model, val)
     assert 4 <= correct.sum() < len(val), "the fixture model should misclassify some images, not all"
-    adversarial = attack_images(model, val.images, val.labels, config=AttackConfig(steps=3))
+    attack = AttackConfig(steps=3)
+    adversarial = attack_images(model, val.images, val.labels, config=attack)
     config = ImageMaskConfig(max_steps=5, check_every=5)
-    store = _store_with_masks(tmp_path, model, val, config=config, adversarial=adversarial)
+    store = _store_with_masks(tmp_path, model, val, config=config, adversarial=adversarial, attack=attack)
     # Model S (the same network) masks images of which it classifies one correctly: too few to probe.
     few = val.subset(np.concatenate([np.flatnonzero(correct)[:1], np.flatnonzero(~correct)[:7]]))
     save_checkpoint(model, store.model_path("S"))

@@ -113,8 +113,8 @@ class Panel(QWidget):
     """A view over the workbench with ``Export figure`` and ``Save CSV`` menus.
 
     Subclasses list what they show in :meth:`figures` (name → builder of a matplotlib figure,
-    drawn by :mod:`core.figures` for publication) and :meth:`tables` (name → builder of a
-    :class:`core.tables.Table`); a builder returns None while there is nothing to show."""
+    drawn by :mod:`fourier_masks.core.figures` for publication) and :meth:`tables` (name → builder of a
+    :class:`~fourier_masks.core.tables.Table`); a builder returns None while there is nothing to show."""
 
     title = "Panel"
 

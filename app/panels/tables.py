@@ -14,7 +14,7 @@ __all__ = ["TableModel", "TablesPanel"]
 
 
 class TableModel(QAbstractTableModel):
-    """A read-only Qt model over a :class:`core.tables.Table`."""
+    """A read-only Qt model over a :class:`~fourier_masks.core.tables.Table`."""
 
     def __init__(self, table: Table | None = None) -> None:
         super().__init__()
