@@ -15,9 +15,8 @@ from .. import figures
 from ..attacks.adversarial import AttackConfig
 from ..data.datasets import DataRequest
 from ..data.images import ImageSet
-from ..errors import ConfigError
 from ..models.checkpoints import check_compatible
-from ..models.classifier import Classifier
+from ..models.classifier import Classifier, common_input
 from ..progress import CancelToken, ProgressCallback
 from ..runs.store import ResultsStore
 from ..spectra.fourier import centred
@@ -27,15 +26,12 @@ from .blueshift import BlueShift, blue_shift
 from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
 
 
-def _labelled(models: list[Classifier], data: ImageSet | DataRequest) -> ImageSet:
+def _labelled(models: dict[str, Classifier], data: ImageSet | DataRequest) -> ImageSet:
     """The images ``data`` names, at the models' input (which all models must share), with
     classes the models know."""
-    shapes = {(m.info.image_size, m.info.in_channels) for m in models}
-    if len(shapes) > 1:
-        raise ConfigError(f"the models take different images ({sorted(shapes)}), so no one data set fits them all")
-    size, channels = shapes.pop()
+    size, channels = common_input({name: model.info for name, model in models.items()})
     images = data.validation(size, channels) if isinstance(data, DataRequest) else data
-    for model in models:
+    for model in models.values():
         check_compatible(model.info, images.channels, images.num_classes)
     return images
 
@@ -60,7 +56,7 @@ def run_adversarial_maps(
         store,
         model_name,
         model,
-        _labelled([model], data),
+        _labelled({model_name: model}, data),
         config=config,
         device=device,
         on_progress=on_progress,
@@ -115,7 +111,7 @@ def run_heat_map(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> HeatMapResult:
-    images = _labelled([model], data)
+    images = _labelled({model_name: model}, data)
     result = fourier_heat_map(
         model, images.images, images.labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel
     )
@@ -139,7 +135,7 @@ def run_robustness(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> RobustnessResult:
-    images = _labelled(list(models.values()), data)
+    images = _labelled(models, data)
     result = measure_robustness(
         models,
         images.images,

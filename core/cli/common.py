@@ -4,17 +4,15 @@ model the options name."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..data.datasets import DataRequest
 from ..devices import resolve_device
-from ..errors import ConfigError
 from ..files import name_from_file
 from ..models.checkpoints import inspect_checkpoint, load_model
 from ..models.class_names import read_class_names
-from ..models.classifier import Classifier
+from ..models.classifier import Classifier, common_input
 from ..runs.store import ResultsStore
 from ..runs.workflows import keep_model
 from .checks import check_data_fits, check_model_shapes
@@ -83,22 +81,13 @@ def model_and_run(args) -> tuple[torch.device, Classifier, str, ResultsStore]:
     return on, model, name, store
 
 
-def common_image_shape(infos: dict[str, Any]) -> tuple[int, int]:
-    """The image size and channel count of several models, which one data set must have."""
-    shapes = {name: (info.image_size, info.in_channels) for name, info in infos.items()}
-    if len(set(shapes.values())) > 1:
-        listed = "; ".join(f"{name}: {size} px, {channels} channel(s)" for name, (size, channels) in shapes.items())
-        raise ConfigError(f"the models take different images ({listed}), so no one data set fits them all")
-    return next(iter(shapes.values()))
-
-
 def run_image_shape(args, store: ResultsStore) -> tuple[int | None, int | None]:
     """The size and channels of the run's models: data given for a run is loaded as they take it."""
     infos = {name: inspect_checkpoint(store.model_path(name)).info for name in store.model_names()}
     known = {name: info for name, info in infos.items() if info is not None}
     if not known:
         return None, None
-    size, channels = common_image_shape(known)
+    size, channels = common_input(known)
     check_data_fits(args, size, channels, "the run's models")
     return size, channels
 

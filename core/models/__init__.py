@@ -15,7 +15,17 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .class_names import IMAGENET_CLASSES, imagenet_categories, read_class_names
-from .classifier import PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, Normalization, frozen, model_device, predict
+from .classifier import (
+    PAPER_MEAN,
+    PAPER_STD,
+    Classifier,
+    ModelInfo,
+    Normalization,
+    common_input,
+    frozen,
+    model_device,
+    predict,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -32,6 +42,7 @@ __all__ = [
     "build_classifier",
     "build_network",
     "check_compatible",
+    "common_input",
     "export_program",
     "export_torchscript",
     "frozen",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,3 +184,13 @@ def model_device(model: nn.Module) -> torch.device:
     for buffer in model.buffers():
         return buffer.device
     return torch.device("cpu")
+
+
+def common_input(infos: Mapping[str, ModelInfo]) -> tuple[int, int]:
+    """The image size and channel count several models share (one data set must fit them
+    all); a :class:`ConfigError` listing each model's input when they differ."""
+    shapes = {name: (info.image_size, info.in_channels) for name, info in infos.items()}
+    if len(set(shapes.values())) > 1:
+        listed = "; ".join(f"{name}: {size} px, {channels} channel(s)" for name, (size, channels) in shapes.items())
+        raise ConfigError(f"the models take different images ({listed}), so no one data set fits them all")
+    return next(iter(shapes.values()))

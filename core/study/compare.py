@@ -10,7 +10,7 @@ from ..data.datasets import DataRequest
 from ..errors import ConfigError
 from ..masks.config import ImageMaskConfig, SetMaskConfig
 from ..models.checkpoints import check_compatible
-from ..models.classifier import Classifier
+from ..models.classifier import Classifier, common_input
 from ..progress import CancelToken, ProgressCallback
 from ..runs.manifest import DataRecord
 from ..runs.store import ResultsStore
@@ -37,11 +37,7 @@ def compare_models(
     the run records ``data`` as its data. None when cancelled (what finished is kept)."""
     if not models:
         raise ConfigError("load at least one model to compare")
-    shapes = {(m.info.image_size, m.info.in_channels) for m in models.values()}
-    if len(shapes) > 1:
-        listed = "; ".join(f"{n}: {m.info.image_size} px, {m.info.in_channels} channel(s)" for n, m in models.items())
-        raise ConfigError(f"the models take different images ({listed}); compare models with the same input")
-    size, channels = shapes.pop()
+    size, channels = common_input({name: model.info for name, model in models.items()})
     val = data.validation(size, channels)
     for model in models.values():
         check_compatible(model.info, val.channels, val.num_classes)

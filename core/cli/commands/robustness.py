@@ -7,8 +7,9 @@ import argparse
 
 from ...attacks.adversarial import AttackConfig
 from ...beyond.analyses import run_robustness
+from ...models.classifier import common_input
 from ...runs.workflows import keep_model
-from ..common import common_image_shape, data_request, device, open_store, printer, resolve_model
+from ..common import data_request, device, open_store, printer, resolve_model
 from ..options import (
     DEFAULT_EPS,
     add_device,
@@ -48,7 +49,7 @@ def run(args) -> int:
         args.model = reference
         model, name = resolve_model(args, args.out, on)
         models[name], files[name] = model, args.model_file
-    common_image_shape({name: model.info for name, model in models.items()})
+    common_input({name: model.info for name, model in models.items()})
     store = open_store(args.out, overwrite=args.force)
     for name, model in models.items():
         keep_model(store, name, model, files[name])
