@@ -336,6 +336,11 @@ def test_clusters_offer_to_compute_and_their_legend_is_beside_the_points(qtbot, 
     legend = panel.legend.geometry()
     plot = panel.view.geometry()
     assert legend.width() > 0 and not legend.intersects(plot), "the legend covers the plot"
+    # This run's UMAP predates the permuted-label control: the view says so rather than showing another picture.
+    panel.space.setCurrentText("linear-probe outputs, permuted labels (control)")
+    assert panel.empty.is_empty and "before the permuted-label control existed" in panel.empty.text
+    panel.space.setCurrentText("linear-probe outputs (out-of-fold)")
+    assert not panel.empty.is_empty
 
 
 def test_clusters_compute_button_asks_for_the_tables(qtbot, workbench, tmp_path):

@@ -20,25 +20,42 @@ def _separable_masks(per_class=30, classes=4, size=12, seed=0):
 
 def test_probe_beats_the_shuffled_control_on_separable_masks():
     masks, labels = _separable_masks()
-    result = linear_probe(masks, labels, seed=0)
+    result = linear_probe(masks, labels, seed=0, permutations=50)
     assert result.accuracy > 0.9
     assert result.shuffled_accuracy < 0.5
     assert result.chance == pytest.approx(0.25)
     assert result.scores.shape == (result.samples, 4)
 
 
-def test_probe_on_unstructured_masks_is_near_chance():
-    rng = np.random.default_rng(2)
-    masks = rng.random((120, 1, 12, 12))
-    labels = np.repeat(np.arange(4), 30)
-    result = linear_probe(masks, labels, seed=0, repeats=5)
-    assert result.accuracy < 0.55
+def test_probe_on_noise_masks_is_at_chance_and_its_figure_shows_no_classes():
+    """80 masks of uniform noise, 5 classes: held-out accuracy near chance, a permutation
+    p-value that does not call it significant, and Figure 8's out-of-fold scores without class
+    clusters (the in-sample scores separated them perfectly: silhouette 0.88)."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(1)
+    masks = rng.uniform(size=(80, 1, 32, 32))
+    labels = np.repeat(np.arange(5), 16)
+    result = linear_probe(masks, labels, seed=0)
+    assert abs(result.accuracy - result.chance) <= 0.15
+    assert abs(result.out_of_fold_accuracy - result.chance) <= 0.15
+    assert result.pvalue > 0.05 and result.permutations >= 200
+    assert silhouette_score(result.scores, result.labels) < 0.2
+    assert silhouette_score(result.shuffled_scores, result.labels) < 0.2
+
+
+def test_probe_on_separable_masks_is_significant_out_of_fold():
+    masks, labels = _separable_masks()
+    result = linear_probe(masks, labels, seed=0)
+    assert result.pvalue == pytest.approx(1 / (result.permutations + 1))
+    assert result.out_of_fold_accuracy > 0.9
+    assert result.shuffled_scores.shape == result.scores.shape
 
 
 def test_probe_balances_classes():
     masks, labels = _separable_masks(per_class=10)
     keep = np.concatenate([np.flatnonzero(labels == 0), np.flatnonzero(labels != 0)[::3]])
-    result = linear_probe(masks[keep], labels[keep], seed=0)
+    result = linear_probe(masks[keep], labels[keep], seed=0, permutations=20)
     counts = np.bincount(result.labels)
     assert counts.min() == counts.max()
 
@@ -72,3 +89,24 @@ def test_stability_of_identical_masks_is_one():
     mask = rng.random((1, 8, 8))
     r = mask_stability([mask, mask.copy(), 1 - mask])
     assert r[0, 1] == pytest.approx(1.0) and r[0, 2] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_the_probe_is_scikit_learns_standardised_ridge_classifier(classes):
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fourier_masks.core.study.probe import RidgeProbe
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 300))
+    features[:, 3] = 1.0  # a constant feature, as a mask's always-kept zero frequency
+    labels = rng.integers(0, classes, 60)
+    reference = make_pipeline(StandardScaler(), RidgeClassifier(alpha=1.0)).fit(features[:50], labels[:50])
+    ours = RidgeProbe(alpha=1.0).fit(features[:50], labels[:50])
+    expected = reference.decision_function(features[50:])
+    if expected.ndim == 1:
+        expected = np.stack([-expected, expected], axis=1)
+    np.testing.assert_allclose(ours.decision_function(features[50:]), expected, atol=1e-9)
+    np.testing.assert_array_equal(ours.predict(features[50:]), reference.predict(features[50:]))

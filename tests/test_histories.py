@@ -132,7 +132,7 @@ def test_set_masks_keep_their_per_epoch_history(tmp_path, trained_shapes_model, 
         trained_shapes_model, val.images, val.labels, config=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=4)
     )
     store = ResultsStore(tmp_path / "run")
-    save_set_mask_result(store, "set/N", result, model_name="N", class_names=val.class_names)
+    save_set_mask_result(store, "set/N", result, model_name="N", class_names=val.class_names, learned_on=val.ids)
     meta = store.mask_meta("set/N")
     assert meta["model"] == "N" and meta["epochs"] == result.epochs and meta["class_names"] == list(val.class_names)
     history = set_mask_history(store, "set/N")

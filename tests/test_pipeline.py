@@ -56,6 +56,8 @@ def test_study_writes_every_table(study_run):
         "table2",
         "table3",
         "stability",
+        "controls",
+        "energy-shift",
         "energy-radial",
         "energy-angular",
         "exceedance-A-vs-N",
@@ -72,9 +74,12 @@ def test_study_writes_every_table(study_run):
         rows = list(csv.reader(handle))
     assert rows[0] == [
         "model",
+        "held-out images [count]",
         "accuracy [%]",
         "masked accuracy [%]",
         "masked / unmasked [%]",
+        "learning images [count]",
+        "masked / unmasked (learning images) [%]",
         "kept fraction [%]",
         "stop rule met",
         "epoch kept [epoch]",
@@ -84,15 +89,33 @@ def test_study_writes_every_table(study_run):
     # Two epochs cannot hold the stop rule (7 calm epochs): each row says so, and which
     # epoch's mask it kept, as the mask's stored metadata records.
     store = ResultsStore.open(root)
+    val = store.manifest.data.request().load(store.manifest.data.size, store.manifest.data.channels).val
     for row in rows[1:]:
         meta = store.mask_meta(f"set/{row[0]}")
         assert meta["converged"] is False and meta["epochs"] == 2 and meta["epoch_kept"] in (1, 2)
-        assert row[5:] == ["no", str(meta["epoch_kept"]), "2"]
+        assert row[8:] == ["no", str(meta["epoch_kept"]), "2"]
+        # Learned on one half of the validation set, measured on the other.
+        learned_on = set(meta["learned_on"])
+        assert learned_on < set(val.ids)
+        assert int(row[1]) == len(val) - len(learned_on) and int(row[5]) == len(learned_on)
     with open(root / "tables" / "table2.csv", newline="") as handle:
         header = next(csv.reader(handle))
     assert header[1:3] == ["images [count]", "images (correct) [count]"]
-    assert header[3:9] == ["X [%]", "M(X) [%]", "Mc(X) [%]", "X_A [%]", "M(X_A) [%]", "attack reversal [%]"]
-    assert header[9] == "flipped by attack [count]"
+    assert header[3:10] == [
+        "X [%]",
+        "M(X) [%]",
+        "Mc(X) [%]",
+        "X_A [%]",
+        "flipped by attack [count]",
+        "M(X_A) [%]",
+        "mean kept fraction [%]",
+    ]
+    with open(root / "tables" / "controls.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert [r[1] for r in rows[1:5]] == ["own", "same class", "other class", "low-pass disk"]
+    with open(root / "tables" / "energy-shift.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert [r[1] for r in rows[1:]] == ["augmentation"] * 4 + ["seed"]  # N and one other seed
     with open(root / "tables" / "energy-radial.csv", newline="") as handle:
         rows = list(csv.reader(handle))
     assert len(rows) == 1 + 8 and "A - N [1]" in rows[0]

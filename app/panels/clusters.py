@@ -1,5 +1,9 @@
 """Clusters: UMAP of single-image masks coloured by predicted class, with the linear probe's
-accuracy next to its shuffled-label control; clicking a point selects that image."""
+accuracy next to its permuted-label control; clicking a point selects that image.
+
+The probe-output UMAP embeds out-of-fold scores (each from a probe that never saw the mask);
+the same picture for permuted labels is one choice away, since a probe's own training scores
+cluster by class for any masks."""
 
 from __future__ import annotations
 
@@ -19,7 +23,11 @@ from .base import EmptyState, Panel
 __all__ = ["ClustersPanel"]
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-SPACES = {"linear-probe outputs": "probe_xy", "masks": "mask_xy"}
+SPACES = {
+    "linear-probe outputs (out-of-fold)": "probe_xy",
+    "linear-probe outputs, permuted labels (control)": "shuffled_xy",
+    "masks": "mask_xy",
+}
 
 
 class ClustersPanel(Panel):
@@ -87,11 +95,14 @@ class ClustersPanel(Panel):
             if row["masks"] == label:
                 if row.get("note"):
                     return f"linear probe: {row['note']}"
-                return (
+                text = (
                     f"linear probe: {row['test accuracy']:.1f} ± {row['test accuracy std']:.1f} % test accuracy vs "
-                    f"{row['shuffled-label accuracy']:.1f} ± {row['shuffled-label std']:.1f} % with shuffled labels "
+                    f"{row['shuffled-label accuracy']:.1f} ± {row['shuffled-label std']:.1f} % with permuted labels "
                     f"(chance {row['chance']:.1f} %, {row['masks used']} masks)"
                 )
+                if isinstance(row.get("p-value"), float):
+                    text += f"; p = {row['p-value']:.3f} over {row['permutations']} permutations"
+                return text
         return ""
 
     def _draw(self, *args) -> None:
@@ -114,9 +125,20 @@ class ClustersPanel(Panel):
                 "window, or run the demo study) to see how they cluster by class.</p>",
             )
             return
+        space = SPACES[self.space.currentText()]
+        if space not in embedding:
+            self.current = None
+            self.probe.setText("")
+            self.status.setText("")
+            self.empty.show_empty(
+                True,
+                f"<p><b>{group}'s clusters were computed before the permuted-label control existed.</b></p>"
+                "<p>Compute them again to see it.</p>",
+            )
+            return
         self.empty.show_empty(False)
         names = self.workbench.class_names(group)
-        xy = embedding[SPACES[self.space.currentText()]]
+        xy = embedding[space]
         labels = embedding["labels"].astype(int)
         ids = embedding["ids"].tolist()
         spots = [

@@ -77,6 +77,23 @@ class ImageSet:
             chosen.append(rows[torch.randperm(len(rows), generator=generator)[:per_class]])
         return self.subset(torch.cat(chosen).sort().values)
 
+    def halves(self, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+        """Two disjoint halves, stratified by class and chosen reproducibly at random: one to
+        learn a set mask on, one to measure it on (a mask judged on the images it was fitted to
+        cannot disagree). Unlabelled images count as one class; an odd count gives the first
+        half the extra image."""
+        generator = torch.Generator().manual_seed(seed)
+        first, second = [], []
+        for label in torch.unique(self.labels).tolist():
+            rows = torch.nonzero(self.labels == label).flatten()
+            rows = rows[torch.randperm(len(rows), generator=generator)]
+            cut = (len(rows) + 1) // 2
+            first.append(rows[:cut])
+            second.append(rows[cut:])
+        if len(self) < 2 or not torch.cat(second).numel():
+            raise ConfigError(f"{self.name or 'the image set'} has {len(self)} image(s); halves need two per class")
+        return self.subset(torch.cat(first).sort().values), self.subset(torch.cat(second).sort().values)
+
 
 @dataclass
 class DataSplits:

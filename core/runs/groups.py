@@ -209,10 +209,12 @@ def save_set_mask_result(
     *,
     model_name: str,
     class_names: Sequence[str],
+    learned_on: Sequence[str],
     role: str = "dataset",
 ) -> None:
     """A learned set mask with what says how it was learned (stop information, per-epoch
-    curves and mask snapshots): the one way every entry point stores a set mask."""
+    curves and mask snapshots, the ids of the images it was ``learned_on``, so a report can
+    measure it on others): the one way every entry point stores a set mask."""
     store.save_set_mask(
         group,
         result.mask,
@@ -222,6 +224,7 @@ def save_set_mask_result(
             "config": result.config.to_dict(),
             **result.summary(),
             "class_names": list(class_names),
+            "learned_on": list(learned_on),
         },
     )
     history = result.mask_history()

@@ -221,7 +221,15 @@ def learn_set_mask_into_run(
         stage=f"set-mask {model_name}",
     )
     if not result.cancelled:
-        save_set_mask_result(store, group, result, model_name=model_name, class_names=images.class_names, role=role)
+        save_set_mask_result(
+            store,
+            group,
+            result,
+            model_name=model_name,
+            class_names=images.class_names,
+            learned_on=images.ids,
+            role=role,
+        )
     return result
 
 

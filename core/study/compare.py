@@ -31,7 +31,8 @@ def compare_models(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ReportResult | None:
-    """Dataset masks of every model on ``data``'s validation images (and, when
+    """Dataset masks of every model learned on one half of ``data``'s validation images
+    (:meth:`~fourier_masks.core.data.ImageSet.halves`; Table 1 measures them on the other), and, when
     ``images_per_class`` > 0, single-image masks of that many images per class), then the
     comparison tables. The first model is the reference. Masks already in the run are kept;
     the run records ``data`` as its data. None when cancelled (what finished is kept)."""
@@ -42,6 +43,7 @@ def compare_models(
     for model in models.values():
         check_compatible(model.info, val.channels, val.num_classes)
     store.record_data(DataRecord.of(data, size, channels), replace=True)
+    learning_half, _ = val.halves()
     for name, model in models.items():
         if store.has_masks(f"set/{name}"):
             continue
@@ -50,7 +52,7 @@ def compare_models(
             f"set/{name}",
             name,
             model,
-            val,
+            learning_half,
             config=set_config,
             device=device,
             on_progress=on_progress,

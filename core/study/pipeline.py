@@ -1,8 +1,10 @@
 """The whole study, headless: the main job behind ``fourier-masks demo``.
 
-Trains the five model variants (N, A, S, T, R), learns their dataset masks, class masks and
-single-image masks (clean and adversarial), then writes Tables 1–3, per-band energies and
-differences, seed stability, UMAP coordinates and figures into a results store.
+Trains the five model variants (N, A, S, T, R), learns their dataset masks and class masks (on
+one half of the validation set, so Table 1 can measure them on the other) and single-image
+masks (clean and adversarial), then writes Tables 1–3 with their controls, per-band energies
+and differences, seed stability (the noise floor of the energy shift), UMAP coordinates,
+findings and figures into a results store.
 
 Every step saves its results as soon as they exist and is skipped when they are already in
 the store, so rerunning with the same output folder resumes an interrupted study without
@@ -109,6 +111,8 @@ class _Study:
             )
         record = c.data_record()
         self.data: DataSplits = record.request().load(record.size, record.channels)
+        # Set masks are learned on one half of the validation set; Table 1 measures them on the other.
+        self.learning_half, _ = self.data.val.halves(seed=c.seed)
         self.subset: ImageSet = (
             self.data.val.balanced_subset(c.images_per_class, seed=c.seed) if c.images_per_class else self.data.val
         )
@@ -150,7 +154,7 @@ class _Study:
             group,
             code,
             self.models[code],
-            self.data.val,
+            self.learning_half,
             config=config,
             role=role,
             device=self.device,
@@ -169,8 +173,9 @@ class _Study:
             self._set_mask(f"set/N-seed{seed}", "N", self.config.set_mask.replace(seed=seed), role="stability")
 
     def learn_class_masks(self) -> None:
-        """Class masks of model N, with the dataset mask's settings (each class's batch is a
-        K-th of the set's: :func:`~fourier_masks.core.masks.learn_class_masks`)."""
+        """Class masks of model N on the dataset mask's half of the validation set, with its
+        settings (each class's batch is a K-th of the set's:
+        :func:`~fourier_masks.core.masks.learn_class_masks`)."""
         if self.store.has_masks("class/N"):
             return
         results = learn_class_masks_into_run(
@@ -178,7 +183,7 @@ class _Study:
             "class/N",
             "N",
             self.models["N"],
-            self.data.val,
+            self.learning_half,
             config=self.config.set_mask,
             device=self.device,
             on_progress=self.on_progress,

@@ -11,6 +11,7 @@ are compared with.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,8 @@ from .contents import (
     reference_first,
     validation_set,
 )
-from .findings import findings_table
+from .controls import control_evaluation, controls_table
+from .findings import ImageMaskOutcomes, findings_table
 from .paper_tables import DatasetMaskRow, single_image_evaluation, table1, table2, table3
 from .probe import ProbeResult, linear_probe, mask_features, mask_stability, umap_embedding
 from .report_figures import write_figures
@@ -62,9 +64,10 @@ def dataset_mask_table(
                 stop_rule_met=bool(meta["converged"]),
                 epoch_kept=_epoch_kept(meta),
                 epochs=int(meta["epochs"]),
+                learned_on=frozenset(meta["learned_on"]) if "learned_on" in meta else None,
             )
         )
-    return table1(rows, val.images, val.labels)
+    return table1(rows, val)
 
 
 def _epoch_kept(meta: dict[str, Any]) -> int:
@@ -77,6 +80,28 @@ def _epoch_kept(meta: dict[str, Any]) -> int:
     bar = meta["config"]["accuracy_ratio"] * meta["accuracy"]
     accurate = [e for e, value in enumerate(meta["history"]["masked_accuracy"], 1) if value >= bar]
     return int(meta["epochs"]) if meta["converged"] or not accurate else accurate[-1]
+
+
+def controls_for_images(
+    store: ResultsStore, contents: RunContents, models: RunModels, reference: str = "N", seed: int = 0
+) -> Table:
+    """The single-image quantities with each image's own mask beside the controls
+    (:mod:`.controls`), for every model with clean single-image masks."""
+    rows = []
+    for model in reference_first(contents.clean_image_masks, reference):
+        group = contents.clean_image_masks[model]
+        masks, inputs, _ = aligned_image_masks(store, group)
+        rows += control_evaluation(
+            model,
+            models[model],
+            torch.from_numpy(inputs["images"]),
+            torch.from_numpy(inputs["labels"]),
+            masks,
+            adversarial_images(store, contents, model, inputs["ids"].tolist()),
+            component=mask_component(store, group),
+            seed=seed,
+        )
+    return controls_table(rows)
 
 
 def single_image_table(store: ResultsStore, contents: RunContents, models: RunModels, reference: str = "N") -> Table:
@@ -202,6 +227,51 @@ def energy_tables(store: ResultsStore, contents: RunContents, bands: int = 32, r
     return tables
 
 
+def energy_shift_table(
+    store: ResultsStore, contents: RunContents, bands: int = 32, reference: str = "N"
+) -> Table | None:
+    """Σ of the radial energy difference below and above half the axis Nyquist frequency, for
+    every model's dataset mask against the reference's, and for the reference's masks learned
+    with other data-order seeds against each other: the seed-to-seed spread is the noise floor
+    a model's shift is judged against (:mod:`.findings`)."""
+    if reference not in contents.dataset_masks:
+        return None
+    radial, _ = partitions(store, contents, bands)
+    # Bands run from the centre to the corner, at √2 times the Nyquist frequency along an axis.
+    cut = float(radial.edges[-1]) / math.sqrt(2) / 2
+    low = np.asarray(radial.edges[1:]) <= cut + 1e-9
+    table = Table.build(
+        "energy-shift",
+        f"Dataset-mask energy moved below / above {cut:.1f} cycles/image, against model {reference}",
+        [("comparison", ""), ("kind", ""), ("below", "1"), ("above", "1"), ("cut", "cycles/image")],
+        notes=(
+            "Σ over radial bands of (energy of the first mask − energy of the second), below and above half the "
+            "Nyquist frequency along an axis. kind 'augmentation': a model against the reference; 'seed': the "
+            "reference model's dataset masks learned with different data-order seeds (the noise floor)."
+        ),
+    )
+
+    def sums(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
+        delta = mask_energies(first, radial) - mask_energies(second, radial)
+        return float(delta[low].sum()), float(delta[~low].sum())
+
+    base = store.load_set_mask(contents.dataset_masks[reference])
+    for model in reference_first(contents.dataset_masks, reference)[1:]:
+        table.add_row(
+            f"{model} - {reference}",
+            "augmentation",
+            *sums(store.load_set_mask(contents.dataset_masks[model]), base),
+            cut,
+        )
+    seeded = [contents.dataset_masks[reference], *sorted(contents.stability_masks.get(reference, []))]
+    seeds = [store.mask_meta(g)["config"]["seed"] for g in seeded]
+    for i in range(len(seeded)):
+        for j in range(i + 1, len(seeded)):
+            first, second = store.load_set_mask(seeded[j]), store.load_set_mask(seeded[i])
+            table.add_row(f"{reference} seed {seeds[j]} - seed {seeds[i]}", "seed", *sums(first, second), cut)
+    return table
+
+
 def _exceedance_pairs(contents: RunContents, reference: str) -> list[tuple[str, str, str, str]]:
     """(name, first group, second group, description) for the per-image comparisons."""
     pairs = []
@@ -266,9 +336,11 @@ def exceedance_tables(
 def cluster_table(
     store: ResultsStore, group: str, probe: ProbeResult, seed: int = 0
 ) -> tuple[Table, dict[str, np.ndarray]]:
-    """UMAP of the probe's outputs (the paper's Figure 8) and of the masks themselves."""
+    """UMAP of the probe's out-of-fold outputs (the paper's Figure 8), of the same for permuted
+    labels (its control: no class structure should survive) and of the masks themselves."""
     masks, inputs, meta = aligned_image_masks(store, group)
     score_xy = umap_embedding(probe.scores, seed=seed)
+    shuffled_xy = umap_embedding(probe.shuffled_scores, seed=seed)
     mask_xy = umap_embedding(mask_features(masks[probe.index]), seed=seed)
     ids = inputs["ids"][probe.index]
     names = meta.get("class_names") or [str(k) for k in range(int(probe.labels.max()) + 1)]
@@ -281,6 +353,8 @@ def cluster_table(
             ("predicted class", ""),
             ("probe umap x", "1"),
             ("probe umap y", "1"),
+            ("shuffled-label umap x", "1"),
+            ("shuffled-label umap y", "1"),
             ("mask umap x", "1"),
             ("mask umap y", "1"),
         ],
@@ -291,6 +365,8 @@ def cluster_table(
             names[int(probe.labels[k])],
             float(score_xy[k, 0]),
             float(score_xy[k, 1]),
+            float(shuffled_xy[k, 0]),
+            float(shuffled_xy[k, 1]),
             float(mask_xy[k, 0]),
             float(mask_xy[k, 1]),
         )
@@ -299,6 +375,8 @@ def cluster_table(
         "labels": probe.labels,
         "probe_scores": probe.scores,
         "probe_xy": score_xy,
+        "shuffled_scores": probe.shuffled_scores,
+        "shuffled_xy": shuffled_xy,
         "mask_xy": mask_xy,
     }
     store.save_arrays(f"umap-{label}", **arrays)
@@ -350,16 +428,21 @@ def write_report(
             ),
         ),
         (
-            "Table 2",
+            "Table 2 and its controls",
             lambda: (
-                keep(single_image_table(store, contents, models, reference)) if contents.clean_image_masks else None
+                [
+                    keep(single_image_table(store, contents, models, reference)),
+                    keep(controls_for_images(store, contents, models, reference, seed)),
+                ]
+                if contents.clean_image_masks
+                else None
             ),
         ),
         ("Table 3", lambda: _probe_step(store, contents, models, seed, probes, keep)),
         (
             "stability and energies",
             lambda: (
-                [keep(stability_table(store, contents))]
+                [keep(stability_table(store, contents)), keep(energy_shift_table(store, contents, bands, reference))]
                 + [keep(t) for t in energy_tables(store, contents, bands, reference)]
             ),
         ),
@@ -374,7 +457,11 @@ def write_report(
         ),
         (
             "findings",
-            lambda: keep(findings_table(result.tables, _kept_fractions(store, contents), reference=reference)),
+            lambda: keep(
+                findings_table(
+                    result.tables, _image_masks(store, contents), reference=reference, data=_data_spec(store)
+                )
+            ),
         ),
     ]
     for k, (name, step) in enumerate(steps):
@@ -391,13 +478,20 @@ def write_report(
     return result
 
 
-def _kept_fractions(store: ResultsStore, contents: RunContents) -> dict[str, np.ndarray]:
-    """Each model's single-image kept fractions on clean images (every stored mask), as the
-    engine recorded them with the masks."""
-    return {
-        model: store.load_image_masks(group).arrays["kept_fraction"]
-        for model, group in contents.clean_image_masks.items()
-    }
+def _image_masks(store: ResultsStore, contents: RunContents) -> dict[str, ImageMaskOutcomes]:
+    """Each model's single-image kept fractions on clean images (every stored mask) and whether
+    each mask kept the prediction, as the engine recorded them with the masks."""
+    outcomes = {}
+    for model, group in contents.clean_image_masks.items():
+        arrays = store.load_image_masks(group).arrays
+        kept = arrays.get("prediction_kept")
+        outcomes[model] = ImageMaskOutcomes(arrays["kept_fraction"], None if kept is None else kept.astype(bool))
+    return outcomes
+
+
+def _data_spec(store: ResultsStore) -> str | None:
+    record = store.manifest.data
+    return None if record is None else record.spec
 
 
 def _probe_step(store, contents, models, seed, probes, keep) -> None:

@@ -115,10 +115,20 @@ def write_figures(
             names = meta.get("class_names") or [str(k) for k in range(int(arrays["labels"].max()) + 1)]
             save(
                 figures.embedding_figure(
-                    arrays["probe_xy"], arrays["labels"], names, f"UMAP of linear-probe outputs ({model})"
+                    arrays["probe_xy"], arrays["labels"], names, f"UMAP of out-of-fold linear-probe outputs ({model})"
                 ),
                 f"umap-probe-{model}",
             )
+            if "shuffled_xy" in arrays:
+                save(
+                    figures.embedding_figure(
+                        arrays["shuffled_xy"],
+                        arrays["labels"],
+                        names,
+                        f"The same for permuted labels: the control ({model})",
+                    ),
+                    f"umap-probe-permuted-{model}",
+                )
             save(
                 figures.embedding_figure(
                     arrays["mask_xy"], arrays["labels"], names, f"UMAP of single-image masks ({model})"

@@ -83,6 +83,13 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         help="images per batch (default and 0: automatic for per-image masks; 128 for set masks, of which class "
         "masks take a share per class)",
     )
+    p.add_argument(
+        "--learn-on",
+        choices=("half", "all"),
+        default="half",
+        help="set/class masks: learn on one half of the validation images (stratified by class; the default, so "
+        "Table 1 measures the mask on the other half) or on all of them (no held-out figure)",
+    )
     p.add_argument("--per-channel", action="store_true", help="one mask per colour channel")
     p.add_argument(
         "--component",
@@ -123,9 +130,10 @@ def run(args) -> int:
     group = args.group or f"{args.kind}/{name}"
     if store.has_masks(group):
         raise ConfigError(f"the run already holds masks {group!r} (masks are never overwritten); choose --group")
+    learning = val.halves(seed=args.seed)[0] if args.learn_on == "half" else val
     if args.kind == "set":
         result = learn_set_mask_into_run(
-            store, group, name, model, val, config=config, device=on, on_progress=printer(args)
+            store, group, name, model, learning, config=config, device=on, on_progress=printer(args)
         )
         if result.cancelled:
             return 130
@@ -136,7 +144,7 @@ def run(args) -> int:
         )
     else:
         results = learn_class_masks_into_run(
-            store, group, name, model, val, config=config, device=on, on_progress=printer(args)
+            store, group, name, model, learning, config=config, device=on, on_progress=printer(args)
         )
         if any(r.cancelled for r in results.values()):
             return 130
