@@ -61,11 +61,11 @@ _REUSE_BELOW_BYTES = 1 << 30
 def tune_cpu_allocator() -> bool:
     """Let glibc's malloc reuse freed blocks of up to 1 GiB instead of returning them to the OS.
 
-    Why: by default every activation over 32 MB (a batch of 64 images at 64×64 in the small
-    CNN) is mmapped and unmapped on every step, and the kernel zero-fills its pages again each
-    time: ~2 million page faults a minute, a third of a CPU mask step
-    (``benchmarks/speed.py``). Keeping the blocks costs nothing in peak memory, but the
-    resident size no longer shrinks after a job. Called by the command line and the app; a
+    Why: by default glibc serves every allocation over its mmap threshold (at most 32 MB; a
+    batch of 64 images at 64×64 in the small CNN has larger activations) with a fresh mapping
+    and unmaps it when freed, so every step maps them again and the kernel zero-fills their
+    pages each time. Keeping the blocks costs nothing in peak memory, but the resident size no
+    longer shrinks after a job. Called by the command line and the app; a
     no-op (returns False) off glibc.
     """
     if not sys.platform.startswith("linux"):

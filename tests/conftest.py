@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import sys
 
@@ -14,10 +16,15 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from fourier_masks.core.data.datasets import load_builtin
+from fourier_masks.core.data.images import DataSplits
+from fourier_masks.core.masks.config import ImageMaskConfig
+from fourier_masks.core.masks.engine import learn_image_masks
+from fourier_masks.core.masks.results import ImageMaskResult
 from fourier_masks.core.models.architectures import build_classifier
-from fourier_masks.core.models.classifier import ModelInfo
+from fourier_masks.core.models.classifier import Classifier, ModelInfo
 from fourier_masks.core.training.train import TrainConfig, train_model
 
 SHARED_DATA = Path(os.environ.get("FOURIER_MASKS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -89,3 +96,72 @@ def planted():
     config = TrainConfig(epochs=5, batch_size=64, max_lr=3e-3, crop_scale=(1.0, 1.0), hflip=False)
     model = train_model(data.train, data.val, config=config, name="planted").model
     return data, model
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedMaskModel:
+    """A model whose single-image masks are worth testing, and the data it learned."""
+
+    data: DataSplits  # 16-px planted-frequency images, 5 classes
+    model: Classifier  # float32, eval mode; tests that compare to 1e-9 take a float64 copy
+
+
+@pytest.fixture(scope="session")
+def mask_model() -> TrainedMaskModel:
+    """The small CNN trained (80 Adam steps, ~1 s of CPU) on 16-px planted-frequency images
+    until it classifies the validation images correctly: its single-image masks keep the
+    planted frequency of their image (neither all zeros nor all ones), and under the
+    published stop rule each image stops at its own step. An untrained model's masks are all
+    zero within ~150 steps and run in lock-step to ``max_steps``, so the mask-content tests
+    (symmetry, phase masks, batching, the queue, resuming) use this model instead;
+    ``tests/test_masks.py::test_trained_masks_are_not_trivial_and_stop_at_their_own_steps``
+    fails if it ever degenerates."""
+    data = load_builtin("planted", train_per_class=30, val_per_class=6, size=16)
+    train = data.train
+    info = dataclasses.replace(
+        tiny_info(classes=train.num_classes),
+        mean=(train.images.mean().item(),),
+        std=(train.images.std().item(),),
+        class_names=train.class_names,
+        name="planted16",
+    )
+    steps, batch = 80, 32
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build_classifier(info)
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
+        generator = torch.Generator().manual_seed(0)
+        model.train()
+        for _ in range(steps):
+            index = torch.randint(0, len(train), (batch,), generator=generator)
+            loss = F.cross_entropy(model(train.images[index]), train.labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return TrainedMaskModel(data, model.eval())
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedMasks:
+    """Single-image masks of :func:`mask_model` under the published settings and stop rule."""
+
+    model: Classifier  # float64 copy
+    images: torch.Tensor  # float64, the first validation images
+    labels: torch.Tensor
+    config: ImageMaskConfig
+    result: ImageMaskResult
+
+
+@pytest.fixture(scope="session")
+def published_masks(mask_model) -> PublishedMasks:
+    """Masks of the first 6 validation images learned together with the published objective,
+    schedule and stop rule (``max_steps`` lowered to 800: most stop between ~450 and ~750
+    steps), in float64 so exact comparisons can use 1e-9 (Adam's normalisation magnifies
+    float32 rounding in tiny gradients). Learned once per test run; several tests read it."""
+    model = copy.deepcopy(mask_model.model).double()
+    val = mask_model.data.val
+    images, labels = val.images[:6].double(), val.labels[:6]
+    config = ImageMaskConfig(max_steps=800)
+    return PublishedMasks(model, images, labels, config, learn_image_masks(model, images, config=config))

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from restricted import run_unable_to_write, scratch_folder
 
 from fourier_masks.core import errors
 from fourier_masks.core.attacks.adversarial import AttackConfig
@@ -37,6 +38,7 @@ from fourier_masks.core.training.train import TrainConfig, train_model
 ENGINE: dict[str, Callable] = {}
 CLI: dict[str, Callable] = {}
 APP: dict[str, Callable] = {}
+SLOW: set[str] = set()  # cases marked slow (a subprocess, say)
 
 
 def case(table: dict, name: str):
@@ -379,6 +381,38 @@ def _(c):
     expect(errors.OutputError, "part of that path is a file", lambda: ResultsStore(blocker / "run"))
 
 
+_CREATE_A_RUN = """
+import sys
+from pathlib import Path
+from fourier_masks.core.errors import OutputError
+from fourier_masks.core.runs.store import ResultsStore
+
+folder = Path(sys.argv[1])
+try:
+    ResultsStore(folder / "run")
+except OutputError as exc:
+    print("OutputError:", exc)
+else:
+    print("created")
+print("left behind:", sorted(p.name for p in folder.iterdir()))
+"""
+
+
+@case(ENGINE, "output folder without write permission")
+def _(c):
+    """Inside a folder the user may not write (as root: run as nobody, or on a read-only
+    mount, see ``tests/restricted.py``): refused with a message, nothing left behind."""
+    with scratch_folder() as scratch:
+        locked = scratch / "locked"
+        locked.mkdir()
+        printed = run_unable_to_write(_CREATE_A_RUN, locked)
+    assert "OutputError:" in printed and "cannot be created" in printed, printed
+    assert "left behind: []" in printed
+
+
+SLOW.add("output folder without write permission")
+
+
 @case(ENGINE, "full disk")
 def _(c):
     import fourier_masks.core.files as files_module
@@ -702,7 +736,7 @@ def _failed(window, qtbot, action, text: str) -> None:
 # --- running the tables -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(ENGINE))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in ENGINE])
 def test_engine(name, ctx):
     ENGINE[name](ctx)
 

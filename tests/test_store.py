@@ -1,8 +1,10 @@
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
+from restricted import run_unable_to_write, scratch_folder
 
 from fourier_masks.core.errors import ConfigError, OutputError
 from fourier_masks.core.files import atomic_write_text, ensure_writable_dir, safe_name
@@ -37,7 +39,10 @@ def test_set_masks_are_write_once_and_record_their_layout(store):
     with pytest.raises(OutputError, match="never overwritten"):
         store.save_set_mask("set/N", mask * 0, {"model": "N"})
     np.testing.assert_array_equal(store.load_set_mask("set/N"), mask)
-    assert not os.access(store.path("masks/set/N/mask.npy"), os.W_OK) or os.geteuid() == 0
+    # Read-only on disk, for its owner too (the permission bits: root ignores them, but they
+    # are what the store sets, and they stop every other user).
+    assert stat.S_IMODE(store.path("masks/set/N/mask.npy").stat().st_mode) & 0o222 == 0
+    assert stat.S_IMODE(store.path("masks/set/N/meta.json").stat().st_mode) & 0o222 == 0
 
 
 def test_class_masks(store):
@@ -120,16 +125,33 @@ def test_unwritable_output_folder(tmp_path):
         ensure_writable_dir(blocker)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_read_only_output_folder(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        with pytest.raises(OutputError, match="not writable"):
-            ResultsStore(locked)
-    finally:
-        locked.chmod(0o700)
+_OPEN_A_STORE = """
+import sys
+from pathlib import Path
+from fourier_masks.core.errors import OutputError
+from fourier_masks.core.runs.store import ResultsStore
+
+folder = Path(sys.argv[1])
+try:
+    ResultsStore(folder)
+except OutputError as exc:
+    print("OutputError:", exc)
+else:
+    print("opened")
+print("left behind:", sorted(p.name for p in folder.iterdir()))
+"""
+
+
+@pytest.mark.slow
+def test_read_only_output_folder():
+    """A folder the user cannot write (as root: run as nobody, or on a read-only mount; see
+    ``tests/restricted.py``) is refused with a message, and nothing is left in it."""
+    with scratch_folder() as scratch:
+        locked = scratch / "locked"
+        locked.mkdir()
+        printed = run_unable_to_write(_OPEN_A_STORE, locked)
+    assert "OutputError:" in printed and "is not writable" in printed and "choose another output folder" in printed
+    assert "left behind: []" in printed
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):

@@ -11,7 +11,9 @@ changes a result.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,8 @@ from .config import ImageMaskConfig, check_images
 from .objectives import OBJECTIVE_CLASSES
 from .optim import BatchedAdam, schedule_for
 from .results import ImageMaskResult, MaskHistory, quantised
+
+log = logging.getLogger(__name__)
 
 # Every per-image mask keeps a thinned history: its curves every HISTORY_EVERY steps and mask
 # snapshots at steps FIRST_SNAPSHOT, twice that, four times that, ...
@@ -45,13 +49,41 @@ def auto_batch_size(
 ) -> int:
     """How many images to learn at once.
 
-    CPU: 64 (measured on 2 cores at 64×64: images per second stop growing past 32–64, for
-    the small CNN and ResNet18 alike). CUDA: as many as ``memory_fraction`` of the free GPU
+    CPU: 64, a fixed choice (the benchmarks run at it; ``benchmarks/speed.py`` records the
+    memory of batches of 8 to 512 beside it). CUDA: as many as ``memory_fraction`` of the free GPU
     memory holds, from the peak memory of a probe step of 8 images (at most 4 096); without a
     probe, 256.
+
+    The size alone; :func:`choose_batch_size` also says whether the probe ran.
     """
+    return choose_batch_size(device, n, model, image_shape, memory_fraction).size
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """The batch :func:`choose_batch_size` picked and how: ``probed`` is True only when a
+    probe step on the GPU measured the memory per image; ``reason`` says how ``size`` was
+    chosen (the probe's numbers, or why there was no probe)."""
+
+    size: int
+    probed: bool
+    reason: str
+
+
+def choose_batch_size(
+    device: torch.device,
+    n: int,
+    model: Classifier | None = None,
+    image_shape: tuple[int, ...] | None = None,
+    memory_fraction: float = 0.5,
+) -> BatchChoice:
+    """:func:`auto_batch_size` with how it chose: whether the GPU memory probe ran, or why not
+    (not a CUDA device, no model to probe, or the probe failed; a failed probe is logged as a
+    warning and falls back to 256)."""
     if device.type != "cuda" or model is None or image_shape is None:
-        return max(1, min(n, 64 if device.type == "cpu" else 256))
+        size = max(1, min(n, 64 if device.type == "cpu" else 256))
+        why = "no model or image shape to probe with" if device.type == "cuda" else f"fixed for {device.type}"
+        return BatchChoice(size, False, why)
     try:
         net = fused_for_inference(model.to(device).net)
         probe = 8
@@ -66,9 +98,13 @@ def auto_batch_size(
         per_image = (torch.cuda.max_memory_allocated(device) - start) / probe
         del mask, x, out
         torch.cuda.empty_cache()
-        return batch_for_memory(free, per_image, n, image_shape, memory_fraction)
-    except RuntimeError:
-        return max(1, min(n, 256))
+        size = batch_for_memory(free, per_image, n, image_shape, memory_fraction)
+        return BatchChoice(size, True, f"probe: {per_image / 2**20:.2f} MiB per image, {free / 2**30:.1f} GiB free")
+    except RuntimeError as exc:
+        size = max(1, min(n, 256))
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        log.warning("the GPU memory probe failed (%s); learning %d images at once instead", first, size)
+        return BatchChoice(size, False, f"probe failed: {first}")
 
 
 def batch_for_memory(
@@ -513,8 +549,8 @@ class HistoryRecorder:
 def slot_count(batch: int, n: int) -> int:
     """Slots for ``n`` images in batches of at most ``batch``: a multiple of 8 (see
     :meth:`SlotEngine.compact`; a few empty slots cost less than a resumed job that is not
-    exact), or ``n`` itself below 8, where a batch of 8 would make one image's step 2.7 times
-    slower (small CNN, 64×64, CPU) and the batch never shrinks, so resuming stays exact."""
+    exact), or ``n`` itself below 8, where padding to 8 slots would make every step compute
+    8 images for fewer, and the batch never shrinks, so resuming stays exact."""
     if n < 8:
         return max(1, n)
     return -(-min(batch, n) // 8) * 8
