@@ -24,7 +24,7 @@ from fourier_masks.core.models import frozen
 from fourier_masks.core.spectra import complement_mask, filter_images, log_spectrum
 from fourier_masks.core.tables import Table
 
-from ..widgets import ImageView, compact_title, refill_combo
+from ..widgets import ImageView, MessageBar, compact_title, refill_combo
 from .base import EmptyState, Panel
 
 __all__ = ["ImagesPanel"]
@@ -37,6 +37,9 @@ ADVERSARIAL_VIEWS = (
     ("M(x_A)", "image"),
     ("M_A(x_A)", "image"),
 )
+# The views the mask filters: computed through the model's normalisation, so they need the model.
+FILTERED_VIEWS = ("M(x)", "Mc(x)", "M(x_A)", "M_A(x_A)")
+PIXELS = " (pixels)"  # marks a filtered view (and its column in the figure) made without the model
 
 
 MIN_IMAGE_PX = 96  # the smallest an image panel is ever drawn, in both directions
@@ -96,6 +99,14 @@ class ImagesPanel(Panel):
             columns * (MIN_IMAGE_PX + 2 + GRID_SPACING) + 4,
             rows * (MIN_IMAGE_PX + TITLE_PX + 2 + GRID_SPACING) + 4,
         )
+        # Says so when the filtered views were made without the model (see show_image).
+        self.pixel_note = QLabel("")
+        self.pixel_note.setTextFormat(Qt.TextFormat.PlainText)  # model names are not markup
+        self.pixel_note.setWordWrap(True)
+        self.pixel_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
+        self.pixel_note.setStyleSheet(f"QLabel{{{MessageBar.STYLES['warning']} padding:2px 6px;}}")
+        self.pixel_note.hide()
+        right_layout.addWidget(self.pixel_note)
         right_layout.addWidget(self.view, 1)
         self.predictions = QLabel("")
         self.predictions.setTextFormat(Qt.TextFormat.RichText)
@@ -109,6 +120,7 @@ class ImagesPanel(Panel):
         splitter.setSizes([130, 870])
         self.outer.addWidget(splitter, 1)
         self.shown: dict[str, np.ndarray] = {}
+        self.pixel_space = False  # the filtered views were made without the model's normalisation
         self.groups.currentTextChanged.connect(self._on_groups_changed)
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
         workbench.runChanged.connect(self.refresh)
@@ -202,6 +214,7 @@ class ImagesPanel(Panel):
             view.clear()
         self.shown = {}
         self.predictions.setText("")
+        self._show_pixel_space(None)
 
     def show_image(self, group: str, image_id: str) -> None:
         wb = self.workbench
@@ -248,12 +261,32 @@ class ImagesPanel(Panel):
             else:
                 view.clear()
         self.shown = shown
+        self._show_pixel_space(None if model is not None else meta.get("model") or "")
         self.predictions.setText(self._predictions_html(model, group, image_id, shown))
         kept = float(mask.mean())
         self.status.setText(
             f"{group} · {image_id}: keeps {100 * kept:.2f} % of frequencies, "
             f"{int(stored.arrays['steps'][stored.ids.index(image_id)])} steps"
         )
+
+    def _show_pixel_space(self, missing_model: str | None) -> None:
+        """Without the model (``missing_model``: its name, "" when the masks do not record it)
+        the filtered views apply the mask to the raw pixels instead of to the normalised image
+        it was learned on: their titles and a note say so. None: the model is loaded, or
+        nothing is shown."""
+        pixels = missing_model is not None
+        if pixels != self.pixel_space:
+            for name in FILTERED_VIEWS:
+                compact_title(self.views[name].plot, name + PIXELS if pixels else name, TITLE_PX)
+            self.pixel_space = pixels
+        self.pixel_note.setVisible(pixels)
+        if pixels:
+            model = f"Model {missing_model}" if missing_model else "The model of these masks"
+            self.pixel_note.setText(
+                f"{model} is not loaded: views marked “{PIXELS.strip()}” apply the mask to the raw pixels, "
+                "not to the normalised image it was learned on, so their brightness can differ. "
+                "Load the model to see them as it does."
+            )
 
     def _predictions_html(self, model, group: str, image_id: str, shown: dict[str, np.ndarray]) -> str:
         """Top class per shown image: from the probabilities the engine stored with the masks,
@@ -307,9 +340,13 @@ class ImagesPanel(Panel):
             return None
         # The figure draws log spectra itself, from the image they belong to.
         sources = {"log |F(x)|": "x", "log |F(x_A)|": "x_A"}
-        row = {name: self.shown[sources.get(name, name)] for name in self.shown}
+        row = {self._column(name): self.shown[sources.get(name, name)] for name in self.shown}
         label = self.workbench.selected[1] if self.workbench.selected else ""
         return filtered_examples_figure([row], [label])
+
+    def _column(self, name: str) -> str:
+        """A view's title in the figure, marked as the view's is when made without the model."""
+        return name + PIXELS if self.pixel_space and name in FILTERED_VIEWS else name
 
     def table(self) -> Table | None:
         group = self.groups.currentText()

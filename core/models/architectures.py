@@ -5,6 +5,7 @@ copy the mask learners run."""
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from typing import cast
 
@@ -12,7 +13,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..logs import notice_once
 from .classifier import Classifier, ModelInfo
+
+log = logging.getLogger(__name__)
 
 
 class SmallCNN(nn.Module):
@@ -114,16 +118,24 @@ def fused_for_inference(net: nn.Module) -> nn.Module:
     """A frozen, faster copy of ``net`` for the tens of thousands of passes of mask learning:
     each Conv2d+BatchNorm pair folded into one convolution, and channels-last memory layout.
 
-    Both are exact up to float rounding (~1e-7 relative). Measured on 2 CPU cores at 64×64
-    (``benchmarks/speed.py``): the small CNN's forward+backward goes from 68 to 30 ms per
-    batch of 64; ResNet18's changes little. Networks that torch.fx cannot trace (TorchScript,
-    dynamic control flow) are used as they are.
+    Both are exact up to float rounding. Forward+backward at a batch of 64, 64×64, 2 CPU cores
+    (``benchmarks/speed-cpu-small_cnn.csv`` and ``speed-cpu-resnet18.csv``, written by
+    ``benchmarks/speed.py``): the small CNN 1 145 → 2 153 images/s, ResNet18 281 → 321. Networks that torch.fx cannot trace (TorchScript,
+    dynamic control flow) are used as they are, and the user is told once per network class,
+    since that costs them time (the callers build many of these copies per run).
     """
     from torch.fx.experimental.optimization import fuse
 
     try:
         fused = fuse(copy.deepcopy(net).eval())
-    except Exception:  # noqa: BLE001 - any tracing failure means "use the original"
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means "use the original"
+        # A TorchScript module's own class is RecursiveScriptModule; original_name is the scripted class.
+        name = getattr(net, "original_name", None) or type(net).__name__
+        log.debug("torch.fx cannot trace %s: %s", name, exc)
+        notice_once(
+            f"unfused:{name}",
+            f"torch.fx cannot trace the network {name}, so mask learning runs it unfused (slower, same results)",
+        )
         return net
     for p in fused.parameters():
         p.requires_grad_(False)

@@ -3,13 +3,17 @@
 One reader and one writer (:class:`~.store.ResultsStore` calls them): every field has a type,
 a manifest with a field of the wrong type is refused with the file and the field named, and
 fields this version does not know are kept as they are, so a run stays readable by the
-version that made it.
+version that made it. Nothing missing is made up: ``version``, which every writer has
+written, is required; a field a run has not recorded yet reads as None; ``data.limit``, which
+runs made before the move into ``fourier_masks`` did not record, reads as "no limit" with
+a log line saying so.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +24,8 @@ from ..errors import OutputError
 
 RUN_FORMAT = "fourier-masks/run"
 RUN_FORMAT_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -66,11 +72,13 @@ class DataRecord:
 class RunManifest:
     """``run.json``. ``study``: the study's settings (:meth:`StudyConfig.to_dict`), when a study
     made the run; ``data``: what its results were made from; ``status`` and ``seconds``: how
-    the study's last session ended; ``extra``: fields this version does not know."""
+    the study's last session ended; ``extra``: fields this version does not know. None: not
+    recorded (``created`` too, when a run.json has lost it: it is never set to the time it
+    was read)."""
 
     format: str = RUN_FORMAT
     version: int = RUN_FORMAT_VERSION
-    created: str = field(default_factory=_now)
+    created: str | None = field(default_factory=_now)
     updated: str | None = None
     study: dict[str, Any] | None = None
     data: DataRecord | None = None
@@ -120,8 +128,8 @@ _DATA_TYPES: dict[str, tuple[type, ...]] = {
 
 def read_manifest(path: Path) -> RunManifest:
     """``run.json`` at ``path``, checked; :class:`OutputError` naming the file and the field
-    when it is missing, not JSON, not a Fourier Masks run, from a newer version, or holds a
-    field of the wrong type."""
+    when it is missing, not JSON, not a Fourier Masks run, from a newer version, lacks its
+    version or part of its data record, or holds a field of the wrong type."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -131,7 +139,12 @@ def read_manifest(path: Path) -> RunManifest:
     if not isinstance(raw, dict) or raw.get("format") != RUN_FORMAT:
         raise OutputError(f"{path} does not describe a Fourier Masks run; choose another folder")
     _check_types(raw, _TYPES, path, "")
-    if raw.get("version", 0) > RUN_FORMAT_VERSION:
+    if "version" not in raw:
+        # Its layout cannot be known: every version's writer records it.
+        raise OutputError(
+            f'{path} lacks its format version ("version"); restore the file from a backup, or start a new run folder'
+        )
+    if raw["version"] > RUN_FORMAT_VERSION:
         raise OutputError(f"{path.parent} was written by a newer Fourier Masks; upgrade to open it")
     known = {k: raw[k] for k in _TYPES if k in raw}
     if "data" in known:
@@ -139,11 +152,18 @@ def read_manifest(path: Path) -> RunManifest:
         missing = [k for k in _DATA_TYPES if k != "limit" and k not in known["data"]]
         if missing:
             raise OutputError(f"{path}: data lacks {', '.join(missing)}; the run cannot reload its data")
+        if "limit" not in known["data"]:
+            log.info(
+                "%s: data.limit is not recorded (runs made before the move into fourier_masks did "
+                "not record --limit); its data is reloaded without a limit",
+                path,
+            )
         known["data"] = DataRecord(**{k: known["data"][k] for k in _DATA_TYPES if k in known["data"]})
     if "classes" in known:
         if not all(isinstance(name, str) for name in known["classes"]):
             raise OutputError(f"{path}: classes must be a list of names")
         known["classes"] = tuple(known["classes"])
+    known.setdefault("created", None)  # not recorded: never the time of this read
     return RunManifest(**known, extra={k: v for k, v in raw.items() if k not in _TYPES})
 
 
