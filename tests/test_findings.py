@@ -206,3 +206,24 @@ def test_low_pass_disks_keep_the_lowest_frequencies_symmetrically():
     assert disks[:, :, 0, 0].all()
     mirrored = np.roll(np.flip(disks, axis=(-2, -1)), 1, axis=(-2, -1))
     np.testing.assert_array_equal(disks, mirrored)
+
+
+def test_controls_of_images_none_of_which_is_classified_correctly_are_empty_rows():
+    """Dropped, unlabelled images (label −1): no image counts as correct, so every control row
+    is empty rather than the report failing."""
+    import torch
+    from conftest import tiny_info
+
+    from fourier_masks.core.models.architectures import build_classifier
+    from fourier_masks.core.study.controls import control_evaluation
+
+    model = build_classifier(tiny_info()).eval()
+    images = torch.rand(3, 1, 16, 16)
+    masks = np.ones((3, 1, 16, 16), np.float32)
+    rows = control_evaluation("N", model, images, torch.full((3,), -1), masks, images.clone())
+    assert [r.source for r in rows] == list(SOURCES)
+    assert all(r.images == 0 and r.flipped == 0 for r in rows)
+    table = controls_table(rows)
+    assert _verdicts(findings_table({"controls": table}, {}), "M(X_A) restores the clean prediction") == {
+        "N": "inconclusive"
+    }

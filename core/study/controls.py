@@ -97,8 +97,9 @@ def control_evaluation(
     if adversarial is not None:
         adversarial = adversarial[torch.from_numpy(correct)]
         flipped = masked_predictions(model, adversarial).numpy() != truth
-    kept = masks.reshape(len(masks), -1).mean(axis=1)
-    support = (masks > COMPLEMENT_THRESHOLD).reshape(len(masks), -1).mean(axis=1)
+    per_mask = int(np.prod(masks.shape[1:]))  # not -1: no image may be classified correctly
+    kept = masks.reshape(len(masks), per_mask).mean(axis=1)
+    support = (masks > COMPLEMENT_THRESHOLD).reshape(len(masks), per_mask).mean(axis=1)
     same, same_found = borrowed_masks(masks, truth, same_class=True, rng=rng)
     other, other_found = borrowed_masks(masks, truth, same_class=False, rng=rng)
     everyone = np.ones(len(truth), dtype=bool)
