@@ -237,7 +237,7 @@ class MainWindow(QMainWindow):
         self._action(file, "Quit", self.close, "Ctrl+Q")
         run = bar.addMenu("&Run")
         self._action(run, "Run the demo study (quick)", lambda: self.run_demo(quick=True))
-        self._action(run, "Run the full demo study", lambda: self.run_demo(quick=False))
+        self._action(run, "Run the standard demo study", lambda: self.run_demo(quick=False))
         self._action(run, "New study…", self.ask_study)
         run.addSeparator()
         self._action(run, "Single-image mask settings…", self.ask_image_settings)
@@ -422,8 +422,10 @@ class MainWindow(QMainWindow):
 
     def run_demo(self, quick: bool = True) -> None:
         """The study on the built-in data, in the app's own data folder."""
-        config = study_config("quick" if quick else "full")
-        self.controller.start_study(config, self.paths.runs / ("demo-quick" if quick else "demo-full"), "demo study")
+        config = study_config("quick" if quick else "standard")
+        self.controller.start_study(
+            config, self.paths.runs / ("demo-quick" if quick else "demo-standard"), "demo study"
+        )
 
     def ask_study(self) -> None:
         dialog = StudyDialog(self)

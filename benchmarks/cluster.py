@@ -12,24 +12,24 @@ On one machine, for the small CNN trained briefly on the built-in shapes:
    chunk's results are given. Choose a chunk size whose learning time dwarfs this.
 
     python benchmarks/cluster.py [--images 64] [--size 32] [--chunk-size 16] [--max-steps 3000]
+        [--csv FILE]
 
-Needs the [cluster] extra (Ray).
+Needs the [cluster] extra (Ray). Writes ``benchmarks/cluster-cpu.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import ray
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-
-import ray  # noqa: E402
+from speed import ROOT, cpu_machine, record, write_rows
 
 from fourier_masks.core.data.datasets import load_builtin  # noqa: E402
 from fourier_masks.core.masks.config import ImageMaskConfig  # noqa: E402
@@ -57,7 +57,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--max-steps", type=int, default=3000)
+    parser.add_argument("--csv", default=None)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     torch.manual_seed(0)
     data = load_builtin(size=args.size, channels=1, train_per_class=40, val_per_class=args.images // 6 + 1)
     model = train_model(data.train, data.val, config=TrainConfig(epochs=2, batch_size=64), name="N").model.eval()
@@ -72,7 +74,15 @@ def main() -> None:
     start = time.perf_counter()
     local = run_mask_units(local_store, units, model)
     seconds = time.perf_counter() - start
-    print(f"  local engine ({torch.get_num_threads()} threads): {len(local) / seconds:.3f} masks/s ({seconds:.1f} s)")
+    what = (
+        f"{args.images} masks, small CNN, {args.size}×{args.size} px, fast rule (≤ {args.max_steps} steps), "
+        f"chunks of {args.chunk_size}"
+    )
+    local_rate = len(local) / seconds
+    record(
+        "small_cnn", "local engine, one process", local_rate, "masks/s", f"{what}; {torch.get_num_threads()} threads"
+    )
+    rates = {}
 
     for workers in (1, 2):
         start = time.perf_counter()
@@ -86,9 +96,15 @@ def main() -> None:
         same = np.array_equal(
             store.load_image_masks("image/N-clean").masks, local_store.load_image_masks("image/N-clean").masks
         )
-        print(
-            f"  Ray, {workers} worker(s): {len(result) / seconds:.3f} masks/s ({seconds:.1f} s; cluster start "
-            f"{started:.1f} s); masks identical to the local engine's: {'yes' if same else 'NO'}"
+        rates[workers] = len(result) / seconds
+        record(
+            "small_cnn",
+            f"Ray, {workers} worker(s) (1 CPU each)",
+            rates[workers],
+            "masks/s",
+            f"{seconds:.1f} s, warmed up; cluster start {started:.1f} s left out; masks identical to the local "
+            f"engine's: {'yes' if same else 'NO'}"
+            + (f"; {rates[2] / rates[1]:.2f}× one worker" if workers == 2 else ""),
         )
         if workers == 2:
             trivial = config.replace(max_steps=1)
@@ -98,13 +114,18 @@ def main() -> None:
             RayExecutor("ray", chunk_size=args.chunk_size).run_group(store, units, model)
             per_chunk = (time.perf_counter() - start) / chunks
             shard = next((store.root / "masks" / "image" / "N-clean" / "shards").glob("part-*.npz"))
-            print(
-                f"  cost of a chunk (1-step job, {chunks} chunks on 2 workers): {1000 * per_chunk:.0f} ms wall each; "
-                f"results {shard.stat().st_size / 1024:.0f} KiB per chunk of {args.chunk_size}; "
-                f"model {len(pickle.dumps(model)) / 1024:.0f} KiB and images "
-                f"{images.images.numpy().nbytes / 1024:.0f} KiB sent once"
+            record(
+                "small_cnn",
+                "cost of a chunk (a 1-step job)",
+                1000 * per_chunk,
+                "ms per chunk",
+                f"{chunks} chunks of {args.chunk_size} on 2 workers; results {shard.stat().st_size / 1024:.0f} KiB per "
+                f"chunk; model {len(pickle.dumps(model)) / 1024:.0f} KiB and images "
+                f"{images.images.numpy().nbytes / 1024:.0f} KiB sent once",
             )
         ray.shutdown()
+    machine = cpu_machine(load, ray=ray.__version__)
+    write_rows(Path(args.csv) if args.csv else ROOT / "benchmarks" / "cluster-cpu.csv", machine)
 
 
 if __name__ == "__main__":

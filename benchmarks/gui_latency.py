@@ -1,12 +1,16 @@
 """Benchmark: how responsive the app's GUI thread stays while the engine learns masks.
 
 A 10 ms QTimer on the GUI thread records the gap between its ticks while a per-image mask
-job runs at full speed in the app (images dropped on the real window). Prints the longest
-gap and percentiles; a gap over 100 ms is a visible stall.
+job runs in the app (images dropped on the real window): by default with masks that never
+stop (the engine at full speed throughout), with ``--published`` at the app's default
+(published) settings, so masks finish and the views refresh while it runs. Reports the
+longest gap and percentiles; a gap over 100 ms is a visible stall.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--seconds 15] [--images 64] [--size 32]
+        [--published] [--csv FILE]
 
-Not part of the test suite: timings depend on the machine and its load.
+Writes ``benchmarks/gui-latency-<device>.csv`` (``gui-latency-<device>-published.csv`` with
+``--published``). Not part of the test suite: timings depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 # The probe lives in the test tree, where the app's tests use it too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from gui_probe import TickProbe  # noqa: E402
+from speed import ROOT, cpu_machine, record, write_rows  # noqa: E402
 
 
 def main() -> int:
@@ -36,7 +41,9 @@ def main() -> int:
         help="the app's default (published) settings, so masks finish and the views refresh "
         "during the run; default: masks that never stop (the engine at full speed throughout)",
     )
+    parser.add_argument("--csv", default=None)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = Path(tempfile.mkdtemp(prefix="fm-latency-"))
     os.environ["FOURIER_MASKS_HOME"] = str(home)
@@ -90,18 +97,21 @@ def main() -> int:
     window.close()
     gaps_ms = np.array(probe.gaps[1:]) * 1000
     done = progress[-1].payload.get("masks_done", 0)
-    print(
-        f"images {args.images} at {args.size}px, batch {len(progress[-1].payload.get('ids', []))}, "
-        f"{args.seconds:.0f} s of a running mask job ({int(done)} masks finished and shown meanwhile)"
-    )
-    print(
-        f"engine: {steps / args.seconds:.1f} batch steps/s; GUI received {len(progress) - start_event} progress events "
-        f"({(len(progress) - start_event) / args.seconds:.1f}/s)"
-    )
-    print(
-        f"GUI timer gaps: median {np.median(gaps_ms):.1f} ms, p99 {np.percentile(gaps_ms, 99):.1f} ms, "
-        f"max {gaps_ms.max():.1f} ms, stalls over 100 ms: {(gaps_ms > 100).sum()}"
-    )
+    events = len(progress) - start_event
+    mode = "app default (published) settings" if args.published else "masks that never stop"
+    batch = len(progress[-1].payload.get("ids", []))
+    record("app", "images dropped", args.images, "images", f"{args.size}×{args.size} px, small CNN, {mode}")
+    record("app", "measured", args.seconds, "s", f"of a running mask job, batch {batch}")
+    record("app", "masks finished and shown meanwhile", done, "masks")
+    record("app", "engine", steps / args.seconds, "batch steps/s")
+    record("app", "progress events received by the GUI", events / args.seconds, "events/s")
+    record("app", "GUI timer gap, median", float(np.median(gaps_ms)), "ms", "a 10 ms timer on the GUI thread")
+    record("app", "GUI timer gap, 99th percentile", float(np.percentile(gaps_ms, 99)), "ms")
+    record("app", "GUI timer gap, longest", float(gaps_ms.max()), "ms")
+    record("app", "stalls over 100 ms", int((gaps_ms > 100).sum()), "gaps")
+    machine = cpu_machine(load)
+    name = "gui-latency-cpu-published.csv" if args.published else "gui-latency-cpu.csv"
+    write_rows(Path(args.csv) if args.csv else ROOT / "benchmarks" / name, machine)
     return 0
 
 

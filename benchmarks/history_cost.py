@@ -7,11 +7,15 @@ each, and the bytes per mask of the shards: masks and statistics, class probabil
 the history (curves and uint8 snapshots).
 
     python benchmarks/history_cost.py [--images 64] [--size 64] [--max-steps 3000] [--repeats 3]
+        [--csv FILE]
+
+Writes ``benchmarks/history-cost-cpu.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -19,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from speed import ROOT, cpu_machine, write_rows  # noqa: E402
+from speed import record as row  # noqa: E402
 
 from fourier_masks.core.data.datasets import load_builtin  # noqa: E402
 from fourier_masks.core.masks.config import ImageMaskConfig  # noqa: E402
@@ -68,7 +72,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--max-steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--csv", default=None)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     torch.manual_seed(0)
     data = load_builtin(size=args.size, channels=1, train_per_class=40, val_per_class=max(2, args.images // 6 + 1))
     model = train_model(data.train, data.val, config=TrainConfig(epochs=2, batch_size=64), name="N").model.eval()
@@ -82,12 +88,21 @@ def main() -> None:
             times[record].append(seconds)
             store = made if record else store
     off, on = statistics.median(times[False]), statistics.median(times[True])
-    print(f"{args.images} masks, small CNN, {args.size}x{args.size}, fast rule, {torch.get_num_threads()} threads")
-    print(f"  without history: {1000 * off / args.images:.1f} ms per mask (median of {args.repeats})")
-    print(f"  with history:    {1000 * on / args.images:.1f} ms per mask ({100 * (on / off - 1):+.1f} %)")
+    what = f"{args.images} masks, {args.size}×{args.size} px, fast rule (≤ {args.max_steps} steps)"
+    row(
+        "small_cnn",
+        "wall time per mask, history off",
+        1000 * off / args.images,
+        "ms",
+        f"{what}; median of {args.repeats}",
+    )
+    row("small_cnn", "wall time per mask, history recorded", 1000 * on / args.images, "ms", f"median of {args.repeats}")
+    row("small_cnn", "history's share of the wall time", 100 * (on / off - 1), "%", "+: slower with the history")
     assert store is not None
     for kind, size in shard_bytes(store).items():
-        print(f"  {kind}: {size / args.images / 1024:.1f} KiB per mask")
+        row("small_cnn", f"stored per mask: {kind}", size / args.images / 1024, "KiB", "array bytes in the shards")
+    machine = cpu_machine(load)
+    write_rows(Path(args.csv) if args.csv else ROOT / "benchmarks" / "history-cost-cpu.csv", machine)
 
 
 if __name__ == "__main__":

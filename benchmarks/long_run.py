@@ -2,18 +2,23 @@
 
 Learns single-image masks for N built-in images with a small CNN through the results store
 (the path the CLI and the app use: masks go to disk as they finish) and records the process's
-resident memory when 10 % and 100 % of the masks are done, and its peak.
+resident memory before the job, when 10 % and 100 % of the masks are done, and its peak.
 
-    python benchmarks/long_run.py [--images 2000] [--size 16] [--max-steps 1500]
+    python benchmarks/long_run.py [--images 2000] [--size 16] [--max-steps 1500] [--csv FILE]
+
+Writes ``benchmarks/long-run-cpu.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from speed import ROOT, cpu_machine, record, write_rows
 
 
 def rss_mb() -> tuple[float, float]:
@@ -31,7 +36,9 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--max-steps", type=int, default=1500)
+    parser.add_argument("--csv", default=None)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
 
     from fourier_masks.core.data.datasets import load_builtin
     from fourier_masks.core.devices import tune_cpu_allocator
@@ -60,14 +67,24 @@ def main() -> int:
 
     result = run_mask_units(store, units, model, on_progress=on_progress)
     elapsed = time.perf_counter() - start
-    print(
-        f"{len(result)} masks of {args.size}x{args.size} images in {elapsed:.0f} s "
-        f"({len(result) / elapsed:.1f} masks/s), median {int(sorted(result.steps)[len(result) // 2])} steps, "
-        f"{100 * result.converged.mean():.0f} % converged"
+    median_steps = int(sorted(result.steps)[len(result) // 2])
+    record(
+        "small_cnn",
+        "masks learned through the results store",
+        len(result),
+        "masks",
+        f"{args.size}×{args.size} px, published rule capped at {args.max_steps} steps; median {median_steps} steps, "
+        f"{100 * result.converged.mean():.0f} % converged",
     )
-    print(f"resident memory before the job: {baseline[0]:.0f} MB")
+    record("small_cnn", "rate", len(result) / elapsed, "masks/s", f"{elapsed:.0f} s")
+    record("small_cnn", "resident memory before the job", baseline[0], "MB")
     for label, (current, peak, at) in samples.items():
-        print(f"at {label:>5} done ({at:5.0f} s): resident {current:.0f} MB, peak so far {peak:.0f} MB")
+        record(
+            "small_cnn", f"resident memory at {label} done", current, "MB", f"at {at:.0f} s; peak so far {peak:.0f} MB"
+        )
+    record("small_cnn", "peak resident memory", rss_mb()[1], "MB", "the process's high-water mark, training included")
+    machine = cpu_machine(load)
+    write_rows(Path(args.csv) if args.csv else ROOT / "benchmarks" / "long-run-cpu.csv", machine)
     return 0
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -63,6 +64,19 @@ ROWS: list[dict] = []
 def record(model: str, metric: str, value: float, unit: str, note: str = "") -> None:
     ROWS.append({"model": model, "metric": metric, "value": value, "unit": unit, "note": note})
     print(f"  {metric:58s} {value:12.4g} {unit:18s} {note}", flush=True)
+
+
+def cpu_machine(load_before: float, **extra) -> dict:
+    """The CPU a measurement ran on, with the 1-minute load average before and after it (it counts
+    the benchmark's own threads: more than their number means other work shared the cores)."""
+    return {
+        "device": "cpu",
+        **extra,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "load average before": round(load_before, 1),
+        "after": round(os.getloadavg()[0], 1),
+    }
 
 
 def write_rows(target: Path, machine: dict) -> None:

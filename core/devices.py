@@ -65,8 +65,8 @@ def tune_cpu_allocator() -> bool:
     batch of 64 images at 64×64 in the small CNN has larger activations) with a fresh mapping
     and unmaps it when freed, so every step maps them again and the kernel zero-fills their
     pages each time. Keeping the blocks costs nothing in peak memory, but the resident size no
-    longer shrinks after a job. Called by the command line and the app; a
-    no-op (returns False) off glibc.
+    longer shrinks after a job. Called by the command line and the app; a no-op (returns
+    False) off glibc.
     """
     if not sys.platform.startswith("linux"):
         return False

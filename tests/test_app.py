@@ -524,7 +524,7 @@ def test_mask_settings_presets_fill_the_form(qtbot):
     dialog = ImageMaskDialog(ImageMaskConfig(check_every=10), 32)
     qtbot.addWidget(dialog)
     buttons = {b.text(): b for b in dialog.findChildren(QPushButton)}
-    buttons["Fast (2 000 annealed steps)"].click()
+    buttons["Fast (settled by step 3 000)"].click()
     assert dialog.forms["masks"].value() == ImageMaskConfig.fast(check_every=10)
     buttons["Published (Karantzas)"].click()
     assert dialog.forms["masks"].value() == ImageMaskConfig(check_every=10)

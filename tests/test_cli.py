@@ -523,6 +523,34 @@ def test_study_options_become_the_study_settings(tmp_path):
     assert (paper.train.mean, paper.train.std, paper.images_per_class) == ((0.449,), (0.226,), 0)
 
 
+def test_presets_are_what_their_names_say():
+    """`paper` is METHOD.md's published settings; `standard` (the default) differs from them in
+    exactly what its docstring lists; there is no preset called `full` any more."""
+    from fourier_masks.core.attacks.adversarial import AttackConfig
+    from fourier_masks.core.cli import build_parser
+    from fourier_masks.core.cli.commands.study import study_settings
+    from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+    from fourier_masks.core.study import STUDY_PRESETS, StudyConfig, study_config
+    from fourier_masks.core.training.train import TrainConfig
+
+    assert STUDY_PRESETS == ("standard", "quick", "paper")
+    paper = study_config("paper")
+    published_training = TrainConfig(epochs=50, mean=(0.449,), std=(0.226,))
+    assert (paper.image_size, paper.channels, paper.arch, paper.images_per_class) == (128, 1, "vgg11_bn", 0)
+    assert paper.train == published_training and (paper.train.max_lr, paper.train.batch_size) == (1e-3, 128)
+    assert paper.set_mask == SetMaskConfig() and paper.image_mask == ImageMaskConfig()
+    assert paper.attack == AttackConfig() and paper.train.pgd == AttackConfig()
+
+    standard = study_config()
+    assert standard == study_settings(build_parser().parse_args(["study", "--data", "builtin:shapes", "--out", "o"]))
+    assert standard == study_settings(build_parser().parse_args(["demo", "--out", "o"])) == StudyConfig.standard()
+    assert (standard.image_size, standard.arch, standard.images_per_class) == (32, "small_cnn", 30)
+    assert standard.train == TrainConfig(epochs=20, max_lr=3e-3, crop_scale=(0.8, 1.0))
+    assert standard.set_mask == SetMaskConfig() and standard.image_mask == ImageMaskConfig(max_steps=6000)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["study", "--data", "d", "--out", "o", "--preset", "full"])
+
+
 def test_study_without_the_vanilla_model_is_refused(tmp_path, capsys):
     assert main(["study", "--data", "builtin", "--models", "A", "S", "--out", str(tmp_path / "run")]) == 2
     assert "none" in capsys.readouterr().err

@@ -50,9 +50,9 @@ def auto_batch_size(
     """How many images to learn at once.
 
     CPU: 64, a fixed choice (the benchmarks run at it; ``benchmarks/speed.py`` records the
-    memory of batches of 8 to 512 beside it). CUDA: as many as ``memory_fraction`` of the free GPU
-    memory holds, from the peak memory of a probe step of 8 images (at most 4 096); without a
-    probe, 256.
+    memory of batches of 8 to 512 beside it). CUDA: as many as ``memory_fraction`` of the free
+    GPU memory holds, from the peak memory of a probe step of 8 images (at most 4 096);
+    without a probe, 256.
 
     The size alone; :func:`choose_batch_size` also says whether the probe ran.
     """

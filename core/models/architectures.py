@@ -120,9 +120,10 @@ def fused_for_inference(net: nn.Module) -> nn.Module:
 
     Both are exact up to float rounding. Forward+backward at a batch of 64, 64×64, 2 CPU cores
     (``benchmarks/speed-cpu-small_cnn.csv`` and ``speed-cpu-resnet18.csv``, written by
-    ``benchmarks/speed.py``): the small CNN 1 145 → 2 153 images/s, ResNet18 281 → 321. Networks that torch.fx cannot trace (TorchScript,
-    dynamic control flow) are used as they are, and the user is told once per network class,
-    since that costs them time (the callers build many of these copies per run).
+    ``benchmarks/speed.py``): the small CNN 1 145 → 2 153 images/s, ResNet18 281 → 321.
+    Networks that torch.fx cannot trace (TorchScript, dynamic control flow) are used as they
+    are, and the user is told once per network class, since that costs them time (the callers
+    build many of these copies per run).
     """
     from torch.fx.experimental.optimization import fuse
 
