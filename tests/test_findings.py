@@ -149,6 +149,9 @@ def test_per_image_findings_need_the_own_mask_to_beat_every_control():
     # The paper's ≈60 % is inside N's interval for 58 of 90.
     versus = {row[1]: row[6] for row in findings.rows if row[0] == "M(X_A) restores the clean prediction"}
     assert "within ours" in versus["N"]
+    # Mᶜ(X) accuracy 30 of 99 is far below the paper's ≈55 %: a stronger drop than the paper's.
+    versus = {row[1]: row[6] for row in findings.rows if row[0] == "accuracy on Mᶜ(X) drops sharply"}
+    assert versus["N"].startswith("stronger than the paper's ≈55 %")
 
 
 def test_a_control_that_does_as_well_disagrees_and_few_images_are_inconclusive():

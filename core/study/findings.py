@@ -25,8 +25,9 @@ show the same effect by chance, so a reader can check it by hand:
 - **Masks are class-specific**: the linear probe's permutation p-value (Table 3) below
   :data:`SIGNIFICANCE` agrees; at or above it with at least :data:`MIN_IMAGES` masks disagrees.
 
-The ``versus paper`` column says whether the paper's figure lies within our 95 % interval,
-below it (ours is stronger) or above it (weaker), where the paper gives a figure.
+The ``versus paper`` column says whether the paper's figure lies within our 95 % interval, or
+whether our effect is stronger or weaker than the paper's, where the paper gives a figure (for
+accuracy on Mᶜ(X) a lower rate is the stronger effect).
 """
 
 from __future__ import annotations
@@ -83,13 +84,15 @@ def _finite(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def versus_paper(paper: float, low: float, high: float) -> str:
-    """Where the paper's figure (a fraction) lies against our 95 % interval."""
-    if paper < low:
-        return f"stronger than the paper's ≈{100 * paper:.0f} % (ours {100 * low:.0f}–{100 * high:.0f} %)"
-    if paper > high:
-        return f"weaker than the paper's ≈{100 * paper:.0f} % (ours {100 * low:.0f}–{100 * high:.0f} %)"
-    return f"the paper's ≈{100 * paper:.0f} % lies within ours ({100 * low:.0f}–{100 * high:.0f} %)"
+def versus_paper(paper: float, low: float, high: float, *, higher_is_stronger: bool = True) -> str:
+    """Where the paper's figure (a fraction) lies against our 95 % interval, said as an effect:
+    for a rate where lower means a stronger effect (accuracy on Mᶜ(X)), an interval above the
+    paper's figure is the weaker effect."""
+    ours = f"ours {100 * low:.0f}–{100 * high:.0f} %"
+    if low <= paper <= high:
+        return f"the paper's ≈{100 * paper:.0f} % lies within ours ({100 * low:.0f}–{100 * high:.0f} %)"
+    stronger = (paper < low) == higher_is_stronger
+    return f"{'stronger' if stronger else 'weaker'} than the paper's ≈{100 * paper:.0f} % ({ours})"
 
 
 def findings_table(
@@ -172,14 +175,17 @@ def _energy_shift(table: Table, shift: Table | None, reference: str, adversarial
     rows = _rows(shift)
     models = [r for r in rows if r["kind"] == "augmentation"]
     seeds = [r for r in rows if r["kind"] == "seed"]
-    rule = f"Σ(model − {reference}) > floor below the cut and < −floor above it; floor: largest |Σ| between seeds"
+    rule = (
+        f"Σ(model − {reference}) > floor below the cut and < −floor above it; floor: largest |Σ| between "
+        f"{reference}'s dataset masks learned with other seeds (same model)"
+    )
     if not models:
         table.add_row(finding, adversarial, "A − N > 0 at low radii", "not measured", rule, INCONCLUSIVE, "")
         return
     floor_low = max((abs(r["below"]) for r in seeds), default=float("nan"))
     floor_high = max((abs(r["above"]) for r in seeds), default=float("nan"))
     floor = (
-        f"noise floor ±{floor_low:.3f} / ±{floor_high:.3f} from {len(seeds)} seed pair(s)"
+        f"noise floor ±{floor_low:.2g} / ±{floor_high:.2g} from {len(seeds)} seed pair(s)"
         if seeds
         else f"no noise floor (no dataset masks of {reference} with other seeds)"
     )
@@ -222,7 +228,7 @@ def _shift_depends_on_augmentation(
         measured += "; no noise floor"
         verdict = INCONCLUSIVE
     else:
-        measured += f"; floor ±{floor:.3f}"
+        measured += f"; floor ±{floor:.2g}"
         verdict = AGREES if gap > floor else DISAGREES if gap <= 0 else INCONCLUSIVE
     table.add_row(finding, f"{adversarial} vs {', '.join(sorted(others))}", paper, measured, rule, verdict, "")
 
@@ -300,7 +306,12 @@ def _controlled(
             verdict = INCONCLUSIVE
         vs = ""
         if paper_rate is not None:
-            vs = versus_paper(paper_rate, own[f"{column} low"] / 100, own[f"{column} high"] / 100)
+            vs = versus_paper(
+                paper_rate,
+                own[f"{column} low"] / 100,
+                own[f"{column} high"] / 100,
+                higher_is_stronger=higher_is_better,
+            )
         table.add_row(finding, model, paper, measured, rule, verdict, vs)
 
 

@@ -1,8 +1,8 @@
 """Class specificity of single-image masks: linear probe, UMAP and seed stability (METHOD.md §6).
 
-The probe is a linear classifier (ridge, :class:`RidgeProbe`) on flattened, centred masks; the control is
-the same procedure with the labels permuted (scikit-learn's permutation test), which should
-fall to chance. The paper's Figure 8 is a UMAP of the probe's outputs (one score per class):
+The probe is a linear classifier (logistic regression, :class:`LogisticProbe`) on flattened,
+centred masks; the control is the same procedure with the labels permuted (scikit-learn's
+permutation test), which should fall to chance. The paper's Figure 8 is a UMAP of the probe's outputs (one score per class):
 here the *out-of-fold* outputs, since a probe's outputs on the masks it was fitted to separate
 the classes for any masks, noise included; the same picture for permuted labels sits beside it.
 A UMAP of the masks themselves is offered too.
@@ -52,7 +52,7 @@ class ProbeResult:
     labels: np.ndarray
 
 
-def _balanced_index(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def balanced_index(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     classes, counts = np.unique(labels, return_counts=True)
     usable = classes[counts >= 2]
     if len(usable) < 2:
@@ -62,13 +62,21 @@ def _balanced_index(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-class RidgeProbe:
-    """A linear classifier: standardised features (on the training samples) into one-vs-rest
-    ridge regression on ±1 targets, as scikit-learn's ``StandardScaler`` + ``RidgeClassifier``
-    (the tests check they agree). Fitted in the dual, on a samples × samples kernel, since masks
-    have far more frequencies than there are masks, and without the pipeline's per-fit checks:
-    the permutation test's thousand fits then take about a second, where the pipeline took
-    minutes on 2 cores.
+class LogisticProbe:
+    """The linear classifier: L2-regularised multinomial logistic regression (scikit-learn's
+    ``LogisticRegression``, ``C``) on the masks as they are. Not standardised: scaling every
+    frequency to unit variance would weigh the rarely kept ones, nearly constant across masks,
+    as much as the ones that tell masks apart. On CIFAR-5 masks standardised logistic
+    regression scored 7–15 points lower and a standardised ridge classifier (the probe before
+    this one) 23–25 points lower (``benchmarks/probe-choice-cifar5.csv``, written by
+    ``benchmarks/probe_choice.py``).
+
+    Fitted in the span of the training masks: with an unpenalised intercept the solution's
+    weights are a combination of the training masks (the loss gradient is), so the fit runs on
+    their coordinates in that span (samples × samples instead of samples × frequencies) and
+    gives the same classifier (the tests check it against ``LogisticRegression`` on the
+    masks). Solved by Newton-CG, a few iterations on so few coordinates (lbfgs, scikit-learn's
+    default, takes about 100): the permutation test's thousand fits take seconds.
 
     Follows scikit-learn's estimator protocol (``get_params``/``set_params``, ``fit``,
     ``decision_function``, ``predict``, ``score``), so its model-selection tools use it as is.
@@ -76,13 +84,15 @@ class RidgeProbe:
 
     _estimator_type = "classifier"
 
-    def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = alpha
+    def __init__(self, C: float = 1.0, tol: float = 1e-4, max_iter: int = 1000) -> None:
+        self.C = C
+        self.tol = tol
+        self.max_iter = max_iter
 
     def get_params(self, deep: bool = True) -> dict[str, float]:
-        return {"alpha": self.alpha}
+        return {"C": self.C, "tol": self.tol, "max_iter": self.max_iter}
 
-    def set_params(self, **params: float) -> RidgeProbe:
+    def set_params(self, **params: float) -> LogisticProbe:
         for name, value in params.items():
             setattr(self, name, value)
         return self
@@ -94,23 +104,22 @@ class RidgeProbe:
             estimator_type="classifier", target_tags=TargetTags(required=True), classifier_tags=ClassifierTags()
         )
 
-    def fit(self, features: np.ndarray, labels: np.ndarray) -> RidgeProbe:
+    def fit(self, features: np.ndarray, labels: np.ndarray) -> LogisticProbe:
+        from sklearn.linear_model import LogisticRegression
+
         features = np.asarray(features, dtype=np.float64)
-        self.classes_, codes = np.unique(labels, return_inverse=True)
-        self.mean_ = features.mean(axis=0)
-        scale = features.std(axis=0)
-        self.scale_ = np.where(scale > 0, scale, 1.0)
-        z = (features - self.mean_) / self.scale_
-        targets = np.full((len(codes), len(self.classes_)), -1.0)
-        targets[np.arange(len(codes)), codes] = 1.0
-        self.intercept_ = targets.mean(axis=0)
-        kernel = z @ z.T
-        kernel[np.diag_indices_from(kernel)] += self.alpha
-        self.coef_ = z.T @ np.linalg.solve(kernel, targets - self.intercept_)
+        _, singular, right = np.linalg.svd(features, full_matrices=False)
+        rank = int((singular > singular.max(initial=0.0) * 1e-10).sum())
+        self.basis_ = right[: max(rank, 1)].T  # frequencies × rank, orthonormal columns
+        self.model_ = LogisticRegression(C=self.C, solver="newton-cg", tol=self.tol, max_iter=self.max_iter)
+        self.model_.fit(features @ self.basis_, labels)
+        self.classes_ = self.model_.classes_
         return self
 
     def decision_function(self, features: np.ndarray) -> np.ndarray:
-        return ((np.asarray(features, dtype=np.float64) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        """One score per class (for two classes, the log-odds of the second against zero)."""
+        scores = self.model_.decision_function(np.asarray(features, dtype=np.float64) @ self.basis_)
+        return np.stack([np.zeros_like(scores), scores], axis=1) if scores.ndim == 1 else scores
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return self.classes_[self.decision_function(features).argmax(axis=1)]
@@ -119,8 +128,8 @@ class RidgeProbe:
         return float(np.mean(self.predict(features) == np.asarray(labels)))
 
 
-def _probe() -> RidgeProbe:
-    return RidgeProbe(alpha=1.0)
+def _probe() -> LogisticProbe:
+    return LogisticProbe()
 
 
 def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, *, folds: int = 5, seed: int = 0) -> np.ndarray:
@@ -159,13 +168,13 @@ def linear_probe(
     if permutations < 1:
         raise ConfigError(f"permutations must be at least 1, got {permutations}")
     rng = np.random.default_rng(seed)
-    index = _balanced_index(labels, rng)
+    index = balanced_index(labels, rng)
     features = mask_features(np.asarray(masks)[index])
     y = labels[index]
     classes = np.unique(y)
     test_size = max(test_fraction, len(classes) / len(y))
     splits = StratifiedShuffleSplit(n_splits=repeats, test_size=test_size, random_state=seed)
-    # A thousand fits of samples × samples kernels: one BLAS thread each, since threads only
+    # A thousand fits on samples × samples coordinates: one BLAS thread each, since threads only
     # contend on matrices this small (5× slower with two on a busy 2-core machine).
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")

@@ -127,7 +127,7 @@ def single_image_table(store: ResultsStore, contents: RunContents, models: RunMo
     return table2(evaluations)
 
 
-def _correct_rows(
+def correct_rows(
     store: ResultsStore, contents: RunContents, models: RunModels, inputs: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> np.ndarray | str:
     """Rows of a per-image group (as :func:`aligned_image_masks` aligns them) whose clean image the
@@ -166,7 +166,7 @@ def probe_table(
     for group in contents.image_groups():
         label = group_label(group)
         masks, inputs, meta = aligned_image_masks(store, group)
-        correct = _correct_rows(store, contents, models, inputs, meta)
+        correct = correct_rows(store, contents, models, inputs, meta)
         if isinstance(correct, str):
             rows.append((label, "", correct))  # how many are correct is unknown
             continue
