@@ -374,7 +374,10 @@ class MainWindow(QMainWindow):
 
     def ask_checkpoints(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Load checkpoints", str(Path.home()), "Models (*.pt *.pth *.pt2 *.ts *.ckpt);;All files (*)"
+            self,
+            "Load checkpoints",
+            str(Path.home()),
+            "Models (*.safetensors *.pt *.pth *.pt2 *.ts *.ckpt);;All files (*)",
         )
         if files:
             self.handle_paths(files)
@@ -400,11 +403,42 @@ class MainWindow(QMainWindow):
         if runs:
             self.open_run(runs[0])
         if checkpoints:
-            self.controller.load_checkpoints(checkpoints, images)
+            trusted = self._trusted(checkpoints)
+            if trusted:
+                self.controller.load_checkpoints(trusted, images)
         elif images:
             self.controller.learn_image_masks(images)
         elif not runs:
             self.show_message("warning", "nothing usable was dropped: no images, checkpoints or run folders")
+
+    def _trusted(self, checkpoints: list[Path]) -> list[Path]:
+        """The model files to load: TorchScript and torch.export programs run as the model, so
+        the user is asked before each is opened (a file that cannot be read goes on, and the
+        loader says what is wrong with it)."""
+        from fourier_masks.core.models import GRAPH_FORMATS, TRUSTED_ONLY, model_file_kind
+
+        kept = []
+        for path in checkpoints:
+            try:
+                program = model_file_kind(path) in GRAPH_FORMATS
+            except FourierMasksError:
+                program = False
+            if program and not self.confirm_trusted(path, f"{path.name} {TRUSTED_ONLY}."):
+                self.show_message("info", f"{path.name} not loaded")
+                continue
+            kept.append(path)
+        return kept
+
+    def confirm_trusted(self, path: Path, text: str) -> bool:
+        """Ask whether to open a program file (tests replace it)."""
+        answer = QMessageBox.question(
+            self,
+            "Open a program file?",
+            f"{text}\n\nOpen {path.name}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):

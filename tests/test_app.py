@@ -374,6 +374,7 @@ def test_a_graph_without_metadata_asks_for_its_shapes(qtbot, window, monkeypatch
             return 1
 
     monkeypatch.setattr(window_module, "ModelDetailsDialog", FakeDialog)
+    monkeypatch.setattr(window, "confirm_trusted", lambda path, text: True)  # the user trusts it
     with qtbot.waitSignals([window.runner.finished, window.runner.finished], timeout=JOB_TIMEOUT_MS):
         _drop(window, [foreign])
     assert asked == [("foreign.ts", "shapes")]
@@ -626,3 +627,24 @@ def test_the_cluster_setting_is_checked_and_remembered(qtbot, window):
     assert "per-image masks on ray" in window.device_label.text()
     window.set_cluster(None)
     assert window.controller.cluster is None and window.settings.value("cluster") == ""
+
+
+def test_a_dropped_program_is_opened_only_when_the_user_trusts_it(qtbot, window, checkpoints, tmp_path):
+    """TorchScript and torch.export files run as the model: the app asks first; safetensors
+    checkpoints (the product's own) are opened without asking."""
+    from fourier_masks.core.models import export_program, load_model
+
+    program = export_program(load_model(checkpoints[0]), tmp_path / "graph.pt2")
+    asked = []
+
+    def refuse(path, text):
+        asked.append((path.name, text))
+        return False
+
+    window.confirm_trusted = refuse
+    window.handle_paths([program])
+    assert asked and asked[0][0] == "graph.pt2" and "trust" in asked[0][1]
+    assert not window.workbench.models and "graph.pt2 not loaded" in window.message_bar.text
+    asked.clear()
+    _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0]]))
+    assert asked == [] and set(window.workbench.models) == {"N"}

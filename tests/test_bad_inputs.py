@@ -701,6 +701,7 @@ def _(c, window, qtbot, monkeypatch):
             return 1
 
     monkeypatch.setattr(window_module, "ModelDetailsDialog", Details)
+    monkeypatch.setattr(window, "confirm_trusted", lambda path, text: True)  # the user trusts it
     with qtbot.waitSignals([window.runner.finished, window.runner.finished], timeout=120_000):
         window.handle_paths([failing_torchscript(c["dir"] / "picky.ts")])
     _failed(window, qtbot, lambda: window.handle_paths([png(c["dir"] / "a.png")]), "failed when run")

@@ -1,5 +1,6 @@
 """Loading models from anywhere, safely."""
 
+import json
 import os
 import pickle
 import subprocess
@@ -14,11 +15,14 @@ import torch
 from fourier_masks.core.errors import CheckpointError, ModelMismatchError, NonFiniteError, UnsafeCheckpointError
 from fourier_masks.core.models.architectures import build_classifier, build_network
 from fourier_masks.core.models.checkpoints import (
+    TRUSTED_ONLY,
     check_compatible,
     export_program,
     export_torchscript,
     inspect_checkpoint,
     load_model,
+    model_file_kind,
+    safetensors_sidecar,
     save_checkpoint,
 )
 from fourier_masks.core.models.classifier import ModelInfo
@@ -42,6 +46,112 @@ def test_our_checkpoint_round_trips_with_metadata(tiny_model, images, tmp_path):
     assert loaded.info == tiny_model.info
     assert _same_outputs(tiny_model, loaded, images)
     assert inspect_checkpoint(path).format == "fourier-masks"
+
+
+def test_our_checkpoints_are_safetensors_and_old_pickled_ones_still_load(tiny_model, images, tmp_path):
+    """What the product writes holds tensors only (safetensors, the details as its metadata);
+    a checkpoint pickled by earlier versions loads with weights_only=True."""
+    from safetensors import safe_open
+
+    path = save_checkpoint(tiny_model, tmp_path / "model.safetensors")
+    assert model_file_kind(path) == "safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        assert handle.metadata()["format"] == "fourier-masks/checkpoint"
+    old = tmp_path / "old.pt"
+    torch.save(
+        {
+            "format": "fourier-masks/checkpoint",
+            "format_version": 1,
+            "info": tiny_model.info.to_json(),
+            "state_dict": tiny_model.net.state_dict(),
+        },
+        old,
+    )
+    assert model_file_kind(old) == "pickle" and load_model(old).info == tiny_model.info
+    assert _same_outputs(tiny_model, load_model(old), images)
+
+
+def test_a_plain_safetensors_file_loads_with_its_description_beside_it(tiny_model, images, tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_model.net.state_dict().items()}, path)
+    assert inspect_checkpoint(path).format == "safetensors" and inspect_checkpoint(path).info is None
+    plain = load_model(path, mean=(0.5,), std=(0.25,), image_size=16)  # small_cnn is recognised
+    assert plain.info.source == "safetensors" and _same_outputs(tiny_model, plain, images)
+    names = [f"shape {k}" for k in range(6)]
+    safetensors_sidecar(path).write_text(
+        json.dumps({"arch": "small_cnn", "image_size": 16, "mean": [0.5], "std": [0.25], "class_names": names})
+    )
+    described = load_model(path)
+    assert (described.info.image_size, described.info.mean, described.info.class_names) == (16, (0.5,), tuple(names))
+    assert load_model(path, image_size=24).info.image_size == 24  # arguments win over the file
+    safetensors_sidecar(path).write_text(json.dumps({"image_size": "big"}))
+    with pytest.raises(CheckpointError, match="weights.json .*'image_size'"):
+        load_model(path)
+
+
+def test_safetensors_whose_length_looks_like_a_legacy_pickle(tiny_model, tmp_path):
+    """A header of 0x80 + 256·k bytes starts with the byte that marks a legacy pickle: it is
+    still read as safetensors, and a truncated one is called truncated."""
+    from safetensors.torch import save as safetensors_bytes
+
+    weights = {k: v.contiguous() for k, v in tiny_model.net.state_dict().items()}
+    for pad in range(300):
+        data = safetensors_bytes(weights, metadata={"note": "x" * pad})
+        if data[0] == 0x80:
+            break
+    assert data[0] == 0x80
+    path = tmp_path / "unlucky.safetensors"
+    path.write_bytes(data)
+    assert model_file_kind(path) == "safetensors" and load_model(path, mean=(0.5,), std=(0.25,))
+    path.write_bytes(data[:100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_model(path)
+    path.write_bytes(data[:-100])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_model(path)
+
+
+def test_a_safetensors_file_never_runs_code(tmp_path):
+    """Its metadata and tensors are data: a pickle payload smuggled into the metadata stays a
+    string."""
+    from safetensors.torch import save_file
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.safetensors"
+    payload = pickle.dumps(_Exploit(marker)).hex()
+    save_file({"w": torch.zeros(2, 2)}, path, metadata={"format": "fourier-masks/checkpoint", "info": payload})
+    with pytest.raises(CheckpointError, match="damaged metadata"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_lightning_and_onnx_are_named_with_the_way_to_convert(tiny_model, tmp_path):
+    marker = tmp_path / "pwned"
+    lightning = tmp_path / "epoch=3.ckpt"
+    torch.save(
+        {
+            "pytorch-lightning_version": "2.5.0",
+            "state_dict": {f"model.{k}": v for k, v in tiny_model.net.state_dict().items()},
+            "hyper_parameters": {"loss": _Exploit(marker)},
+        },
+        lightning,
+    )
+    with pytest.raises(UnsafeCheckpointError, match="PyTorch Lightning checkpoint.*state_dict"):
+        load_model(lightning)
+    assert not marker.exists()
+    plain = tmp_path / "plain.ckpt"  # a Lightning checkpoint of tensors only loads as it is
+    torch.save({"pytorch-lightning_version": "2.5.0", "state_dict": lightning_weights(tiny_model)}, plain)
+    assert load_model(plain, mean=(0.5,), std=(0.25,)).info.arch == "small_cnn"
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"\x08\x08\x12\x07pytorch\x1a\x052.5.0:\x00onnx" + bytes(64))
+    with pytest.raises(CheckpointError, match="ONNX model.*onnx2torch"):
+        load_model(onnx)
+
+
+def lightning_weights(model):
+    return {f"model.{k}": v for k, v in model.net.state_dict().items()}
 
 
 def test_plain_state_dict_of_our_architecture_is_recognised(tiny_model, images, tmp_path):
@@ -299,6 +409,9 @@ def test_torchscript_deprecation_is_one_notice_in_our_words(tmp_path, tiny_model
         load_model(path)
     assert [str(w.message) for w in caught] == []
     notices = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.notices"]
+    trusted = [n for n in notices if "trust" in n]
+    assert trusted == [f"scripted.pt {TRUSTED_ONLY}"]  # a program: said once per file
+    notices = [n for n in notices if n not in trusted]
     if _deprecated_upstream(path):
         assert len(notices) == 1 and notices[0].startswith("TorchScript is deprecated in PyTorch")
     else:

@@ -99,7 +99,7 @@ def test_cli_class_names_reach_the_model_kept_in_the_run(tmp_path, trained_shape
     run = tmp_path / "run"
     arguments = ["heat-map", "--model", str(checkpoint), *SMALL, "--out", str(run), "--quiet"]
     assert main([*arguments, "--class-names", str(tmp_path / "names.txt")]) == 0
-    assert inspect_checkpoint(run / "models" / "shapes16.pt").info.class_names == tuple(names)
+    assert inspect_checkpoint(run / "models" / "shapes16.safetensors").info.class_names == tuple(names)
     assert inspect_checkpoint(checkpoint).info.class_names == trained_shapes_model.info.class_names  # untouched
     (tmp_path / "short.txt").write_text("one\ntwo\n")
     capsys.readouterr()
@@ -110,4 +110,4 @@ def test_cli_class_names_reach_the_model_kept_in_the_run(tmp_path, trained_shape
     (tmp_path / "other.txt").write_text("\n".join(f"other {k}" for k in range(len(names))))
     own = ["heat-map", "--model", "shapes16", *SMALL, "--out", str(run), "--quiet", "--force"]
     assert main([*own, "--class-names", str(tmp_path / "other.txt")]) == 0
-    assert inspect_checkpoint(run / "models" / "shapes16.pt").info.class_names[0] == "other 0"
+    assert inspect_checkpoint(run / "models" / "shapes16.safetensors").info.class_names[0] == "other 0"

@@ -134,7 +134,17 @@ def test_attack_reports_success_rate_and_saves_images(tmp_path, checkpoint, caps
 
 def test_info_on_a_checkpoint(checkpoint, capsys):
     assert main(["info", str(checkpoint)]) == 0
-    assert '"arch": "small_cnn"' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith(": fourier-masks") and '"arch": "small_cnn"' in out and "trust" not in out
+
+
+def test_a_program_file_is_said_to_be_for_trusted_sources(checkpoint, tmp_path, capsys):
+    from fourier_masks.core.models import export_program, load_model
+
+    program = export_program(load_model(checkpoint), tmp_path / "graph.pt2")
+    assert main(["info", str(program)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("graph.pt2: torch-export") and "only from sources you trust" in out
 
 
 @pytest.mark.parametrize(
@@ -251,7 +261,7 @@ def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys
         "--quiet",
     ]
     assert main(args) == 0
-    assert (run / "models" / "shapes16.pt").is_file()
+    assert (run / "models" / "shapes16.safetensors").is_file()
     assert main(["report", "--run", str(run), "--quiet"]) == 0  # the run is self-contained
     assert main(args) == 0  # the same model again is fine
     other = tmp_path / "elsewhere"

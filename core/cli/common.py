@@ -13,7 +13,7 @@ from ..files import name_from_file
 from ..models.checkpoints import inspect_checkpoint, load_model
 from ..models.class_names import read_class_names
 from ..models.classifier import Classifier, common_input
-from ..runs.store import ResultsStore
+from ..runs.store import ResultsStore, model_file
 from ..runs.workflows import keep_model
 from .checks import check_data_fits, check_model_shapes
 from .printer import ProgressPrinter
@@ -51,7 +51,7 @@ def resolve_model(args, run_dir: str | None, on: torch.device) -> tuple[Classifi
     against every shape the user gave for it or its data; with the name it has in the run."""
     candidate = Path(args.model)
     if not candidate.exists() and run_dir is not None:
-        in_run = Path(run_dir) / "models" / f"{args.model}.pt"
+        in_run = model_file(Path(run_dir), args.model)
         if in_run.exists():
             candidate = in_run
     args.model_file = candidate

@@ -5,13 +5,17 @@ the product reads, loaded without running code from them."""
 from .architectures import ARCHITECTURES, SmallCNN, adapt_input_channels, build_classifier, build_network
 from .checkpoints import (
     CHECKPOINT_FORMAT,
+    GRAPH_FORMATS,
+    TRUSTED_ONLY,
     CheckpointSummary,
     check_compatible,
     export_program,
     export_torchscript,
     inspect_checkpoint,
     load_model,
+    model_file_kind,
     output_width,
+    safetensors_sidecar,
     save_checkpoint,
 )
 from .class_names import IMAGENET_CLASSES, imagenet_categories, read_class_names
@@ -30,6 +34,7 @@ from .classifier import (
 __all__ = [
     "ARCHITECTURES",
     "CHECKPOINT_FORMAT",
+    "GRAPH_FORMATS",
     "IMAGENET_CLASSES",
     "PAPER_MEAN",
     "PAPER_STD",
@@ -38,6 +43,7 @@ __all__ = [
     "ModelInfo",
     "Normalization",
     "SmallCNN",
+    "TRUSTED_ONLY",
     "adapt_input_channels",
     "build_classifier",
     "build_network",
@@ -50,8 +56,10 @@ __all__ = [
     "inspect_checkpoint",
     "load_model",
     "model_device",
+    "model_file_kind",
     "output_width",
     "predict",
     "read_class_names",
+    "safetensors_sidecar",
     "save_checkpoint",
 ]

@@ -6,14 +6,23 @@ Formats read
     - a plain ``state_dict`` of a known architecture (ours or any torchvision classifier),
       possibly nested under a key (``state_dict``, ``model``...) and with ``module.`` /
       ``model.`` prefixes from DataParallel or wrappers;
+    - ``.safetensors`` files (tensors only): ours carry the model's details in the file's
+      metadata; others are a plain state_dict, described by a JSON file beside them
+      (``<name>.json``, see :func:`safetensors_sidecar`) or by the caller's arguments;
     - TorchScript files and ``torch.export`` programs (``.pt2``).
+
+Refused with a message naming them and the way to convert them: ONNX models (nothing to
+backpropagate through) and PyTorch Lightning checkpoints whose hyper-parameters hold Python
+objects.
 
 Safety: pickled files load only with ``weights_only=True``, so opening a file never runs
 Python code from it; a file that would need code to load is refused with
-:class:`UnsafeCheckpointError`. TorchScript is interpreted by its own runtime, never by
-Python. ``torch.export.load`` falls back to unrestricted unpickling for some payloads, so
-archives carrying pickled payloads are refused before loading and every ``torch.load`` it
-makes is forced to ``weights_only``. Neither kind of graph runs until the model is used.
+:class:`UnsafeCheckpointError`. A safetensors file is a JSON header and raw tensor bytes, so
+reading one runs nothing. TorchScript and ``torch.export`` graphs are programs: they run, as
+the model, when the model is used, so they are for trusted files only (:data:`TRUSTED_ONLY`
+says so to the user). ``torch.export.load`` falls back to unrestricted unpickling for some
+payloads, so archives carrying pickled payloads are refused before loading and every
+``torch.load`` it makes is forced to ``weights_only``.
 """
 
 from __future__ import annotations
@@ -52,6 +61,12 @@ FORMAT_VERSION = 1
 METADATA_FILE = "fourier_masks.json"
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "module", "weights", "params")
 _WRAPPER_PREFIXES = ("module.", "model.", "net.", "_orig_mod.")
+GRAPH_FORMATS = ("torchscript", "torch-export")
+TRUSTED_ONLY = (
+    "is a TorchScript or torch.export program: its graph runs as the model, so open such files "
+    "only from sources you trust (PyTorch's security advice); weights as .safetensors are safe "
+    "from anyone"
+)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -61,7 +76,7 @@ class CheckpointSummary:
     """What a file is, read without running anything from it."""
 
     path: Path
-    format: str  # "fourier-masks", "state-dict", "torchscript", "torch-export"
+    format: str  # "fourier-masks", "state-dict", "safetensors", "torchscript", "torch-export"
     info: ModelInfo | None
 
 
@@ -69,24 +84,26 @@ class CheckpointSummary:
 
 
 def save_checkpoint(model: Classifier, path: str | os.PathLike) -> Path:
-    """Write ``model`` with its metadata; atomic, so a crash never leaves half a file.
+    """Write ``model`` with its metadata; atomic, so a crash never leaves half a file. Returns
+    the file written.
 
-    Models loaded from TorchScript or ``torch.export`` files are written back in their own
-    format with our metadata added, so a run folder can hold any model it analysed."""
-    buffer = io.BytesIO()
+    A network is written as safetensors (tensors only, so anyone can open it safely) with the
+    model's details as the file's metadata. Models loaded from TorchScript or ``torch.export``
+    files are written back in their own format with our metadata added, so a run folder can
+    hold any model it analysed: asked for a ``.safetensors`` name, they go to the same name
+    with ``.pt`` (TorchScript) or ``.pt2`` (``torch.export``)."""
+    from safetensors.torch import save as safetensors_bytes
+
+    path = Path(path)
     if isinstance(model.net, _GraphNet):
+        buffer = io.BytesIO()
         model.net.save(buffer, model.info.to_json())
-        return atomic_write_bytes(Path(path), buffer.getvalue())
-    torch.save(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": FORMAT_VERSION,
-            "info": model.info.to_json(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
-        },
-        buffer,
-    )
-    return atomic_write_bytes(Path(path), buffer.getvalue())
+        if path.suffix == ".safetensors":
+            path = path.with_suffix(model.net.suffix)
+        return atomic_write_bytes(path, buffer.getvalue())
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    metadata = {"format": CHECKPOINT_FORMAT, "format_version": str(FORMAT_VERSION), "info": model.info.to_json()}
+    return atomic_write_bytes(path, safetensors_bytes(weights, metadata=metadata))
 
 
 _JIT_DEPRECATED = re.compile(r"`?torch\.jit\.\w+`? is deprecated")
@@ -138,6 +155,14 @@ def export_program(model: Classifier, path: str | os.PathLike) -> Path:
 # --- recognising files -----------------------------------------------------------------------
 
 
+def model_file_kind(path: str | os.PathLike) -> str:
+    """``"pickle"``, ``"safetensors"``, ``"torchscript"`` or ``"torch-export"``, from the file's
+    first bytes and its zip directory (nothing is unpickled or run); a file that is none of
+    them raises :class:`CheckpointError` saying what it is. For asking before a program
+    (:data:`GRAPH_FORMATS`) is opened."""
+    return _sniff(Path(path))
+
+
 def _sniff(path: Path) -> str:
     """The file's kind from its bytes: never trusts the extension, never unpickles."""
     if not path.exists():
@@ -149,6 +174,8 @@ def _sniff(path: Path) -> str:
         raise CheckpointError(f"{path.name} is empty (0 bytes); the save or download did not finish")
     with open(path, "rb") as handle:
         head = handle.read(512)
+    if _is_safetensors(head, size, path.name):
+        return "safetensors"
     if head.startswith(b"PK"):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -165,6 +192,12 @@ def _sniff(path: Path) -> str:
         if any(n.endswith("/data.pkl") for n in names):
             return "pickle"
         raise CheckpointError(f"{path.name} is a zip archive but not a PyTorch checkpoint")
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"\x12" in head[:16] and b"onnx" in head.lower()):
+        raise CheckpointError(
+            f"{path.name} is an ONNX model: masks are learned by backpropagating through the model, "
+            "which ONNX files cannot do here. Use the PyTorch model it was exported from, or convert "
+            "it (onnx2torch.convert) and save its state_dict as .safetensors"
+        )
     if head[:1] == b"\x80":
         return "pickle"  # legacy (pre-1.6) torch.save format
     text = head.lstrip().lower()
@@ -180,11 +213,47 @@ def _sniff(path: Path) -> str:
     raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (unrecognised format)")
 
 
+def _is_safetensors(head: bytes, size: int, name: str) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then a JSON header. Checked
+    first, since the length's first byte can be anything (0x80 looks like a legacy pickle)."""
+    if len(head) < 10 or head[8:9] != b"{" or head[9:10] not in (b'"', b"}", b" ", b"\n"):
+        return False
+    length = int.from_bytes(head[:8], "little")
+    if length < 2 or length > 100_000_000:  # safetensors' own header limit
+        return False
+    if length > size - 8:
+        raise CheckpointError(
+            f"{name} is a truncated safetensors file (its header alone needs {length + 8} bytes, the "
+            f"file has {size}); save or download it again"
+        )
+    return True
+
+
+def _is_lightning(path: Path) -> bool:
+    """Whether a torch.save archive is a PyTorch Lightning checkpoint, from the pickle's bytes
+    (its keys are plain strings in them); nothing is unpickled."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+            data = archive.read(pickles[0]) if pickles else b""
+    except (zipfile.BadZipFile, OSError):
+        data = path.read_bytes()[:1_000_000]
+    return b"pytorch-lightning_version" in data or b"lightning_version" in data
+
+
 def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "Weights only" in str(exc):
+            if _is_lightning(path):
+                raise UnsafeCheckpointError(
+                    f"{path.name} is a PyTorch Lightning checkpoint whose hyper-parameters or callbacks "
+                    "hold Python objects, whose loading would run code, so it was refused. Where you "
+                    "trust the file, save its weights alone: torch.save(torch.load(path, "
+                    "weights_only=False)['state_dict'], 'weights.pt') (or safetensors.torch.save_file), "
+                    "then load that with its architecture (--arch)"
+                ) from None
             raise UnsafeCheckpointError(
                 f"{path.name} contains Python objects whose loading would run code, so it was "
                 "refused. If you trust its source, load it yourself and re-save only its "
@@ -273,6 +342,11 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
         if _find_state_dict(obj) is None:
             raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a model's state_dict")
         return CheckpointSummary(path, "state-dict", None)
+    if kind == "safetensors":
+        _, metadata = _read_safetensors(path, tensors=False)
+        if metadata.get("format") == CHECKPOINT_FORMAT:
+            return CheckpointSummary(path, "fourier-masks", _info_from_json(metadata.get("info"), path))
+        return CheckpointSummary(path, "safetensors", None)
     with zipfile.ZipFile(path) as archive:
         meta = [n for n in archive.namelist() if n.endswith(f"/extra/{METADATA_FILE}")]
         info = _info_from_json(archive.read(meta[0]).decode(), path) if meta else None
@@ -300,9 +374,10 @@ def load_model(
 ) -> Classifier:
     """Load any supported model file as a :class:`Classifier` in evaluation mode.
 
-    Our checkpoints need no arguments. A plain state_dict needs ``arch`` unless it matches
-    one of our architectures exactly (then it is recognised); channels and classes are read
-    from the weights. TorchScript / torch.export files without our metadata need
+    Our checkpoints need no arguments. A plain state_dict (pickled, or a ``.safetensors`` file
+    without our metadata, described by :func:`safetensors_sidecar` if at all) needs ``arch``
+    unless it matches one of our architectures exactly (then it is recognised); channels and
+    classes are read from the weights. TorchScript / torch.export files without our metadata need
     ``in_channels``, ``num_classes`` and ``image_size``; their normalisation defaults to none
     (the masks then act on the model's raw input).
     """
@@ -310,7 +385,10 @@ def load_model(
     kind = _sniff(path)
     if kind == "pickle":
         model = _load_pickled(path, arch, image_size, class_names, mean, std)
+    elif kind == "safetensors":
+        model = _load_safetensors(path, arch, image_size, class_names, mean, std)
     else:
+        notice_once(f"trusted-only {path.resolve()}", f"{path.name} {TRUSTED_ONLY}")
         model = _load_graph(path, kind, in_channels, num_classes, image_size, class_names, mean, std, device)
     return model.to(device).eval()
 
@@ -318,25 +396,33 @@ def load_model(
 def _load_pickled(path, arch, image_size, class_names, mean, std) -> Classifier:
     obj = _torch_load(path)
     if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
-        if obj.get("format_version", 0) > FORMAT_VERSION:
-            raise CheckpointError(f"{path.name} was written by a newer Fourier Masks; upgrade to read it")
-        info = _info_from_json(obj.get("info"), path)
-        state_dict = obj.get("state_dict")
-        if not isinstance(state_dict, Mapping):
-            raise CheckpointError(f"{path.name} has no weights")
-        if arch and arch != info.arch:
-            raise ModelMismatchError(f"{path.name} holds a {info.arch}, not a {arch}")
-        _check_finite(state_dict, path.name)
-        net = build_network(info.arch, info.in_channels, info.num_classes)
-        _load_weights(net, state_dict, info.arch, path.name)
-        return Classifier(net, info)
-
+        return _ours(path, obj.get("format_version", 0), obj.get("info"), obj.get("state_dict"), arch)
     state_dict = _find_state_dict(obj)
     if state_dict is None:
         raise CheckpointError(
             f"{path.name} holds a {type(obj).__name__} with no state_dict of tensors in it; expected a model checkpoint"
         )
-    state_dict = _strip_prefixes(state_dict)
+    return _from_state_dict(path, state_dict, arch, image_size, class_names, mean, std, "state-dict")
+
+
+def _ours(path: Path, version: Any, info_json: Any, state_dict: Any, arch: str | None) -> Classifier:
+    """A checkpoint this product wrote (pickled or safetensors): everything is in it."""
+    if int(version or 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} was written by a newer Fourier Masks; upgrade to read it")
+    info = _info_from_json(info_json, path)
+    if not isinstance(state_dict, Mapping) or not state_dict:
+        raise CheckpointError(f"{path.name} has no weights")
+    if arch and arch != info.arch:
+        raise ModelMismatchError(f"{path.name} holds a {info.arch}, not a {arch}")
+    _check_finite(state_dict, path.name)
+    net = build_network(info.arch, info.in_channels, info.num_classes)
+    _load_weights(net, state_dict, info.arch, path.name)
+    return Classifier(net, info)
+
+
+def _from_state_dict(path, state_dict, arch, image_size, class_names, mean, std, source) -> Classifier:
+    """A plain state_dict of a known architecture (given, or recognised from its keys)."""
+    state_dict = _strip_prefixes(dict(state_dict))
     _check_finite(state_dict, path.name)
     channels, classes = _infer_shape(state_dict)
     arch = arch or _guess_arch(state_dict, channels, classes)
@@ -359,9 +445,79 @@ def _load_pickled(path, arch, image_size, class_names, mean, std) -> Classifier:
         std=tuple(std),
         class_names=tuple(class_names),
         name=path.stem,
-        source="state-dict",
+        source=source,
     )
     return Classifier(net, info)
+
+
+def safetensors_sidecar(path: str | os.PathLike) -> Path:
+    """The JSON file describing a plain ``.safetensors`` file: ``<name>.json`` beside it, an
+    object with any of ``arch`` (a torchvision or built-in architecture), ``image_size``
+    (pixels), ``mean`` and ``std`` (one value per channel) and ``class_names``. Arguments
+    given to :func:`load_model` take precedence over it."""
+    return Path(path).with_suffix(".json")
+
+
+_SIDECAR_LIMIT = 1 << 20  # bytes; a description, not data
+
+
+def _sidecar_hints(path: Path) -> dict[str, Any]:
+    sidecar = safetensors_sidecar(path)
+    if not sidecar.is_file():
+        return {}
+    where = f"{sidecar.name} (the description beside {path.name})"
+    if sidecar.stat().st_size > _SIDECAR_LIMIT:
+        raise CheckpointError(f"{where} is over 1 MiB; it should hold only the model's details")
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{where} is not valid JSON ({exc}); fix or remove it") from None
+    expected = {
+        "arch": lambda v: isinstance(v, str),
+        "image_size": lambda v: isinstance(v, int) and 8 <= v <= 4096,
+        "mean": lambda v: isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v),
+        "std": lambda v: isinstance(v, list) and v and all(isinstance(x, (int, float)) and x > 0 for x in v),
+        "class_names": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    }
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where} holds a JSON {type(data).__name__}, not an object of the model's details")
+    for key, valid in expected.items():
+        if key in data and not valid(data[key]):
+            raise CheckpointError(f"{where}: {key!r} has the wrong type or range ({str(data[key])[:80]})")
+    return {key: data[key] for key in expected if key in data}
+
+
+def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The file's tensors and its metadata (strings). Parsing it runs no code."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            weights = {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for bad files
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"{path.name} is a truncated or corrupt safetensors file ({detail}); save or download it again"
+        ) from None
+    return weights, metadata
+
+
+def _load_safetensors(path, arch, image_size, class_names, mean, std) -> Classifier:
+    weights, metadata = _read_safetensors(path)
+    if metadata.get("format") == CHECKPOINT_FORMAT:
+        return _ours(path, metadata.get("format_version"), metadata.get("info"), weights, arch)
+    hints = _sidecar_hints(path)
+    return _from_state_dict(
+        path,
+        weights,
+        arch or hints.get("arch"),
+        image_size or hints.get("image_size"),
+        tuple(class_names) or tuple(hints.get("class_names", ())),
+        mean if mean is not None else (tuple(hints["mean"]) if "mean" in hints else None),
+        std if std is not None else (tuple(hints["std"]) if "std" in hints else None),
+        "safetensors",
+    )
 
 
 _FORCE_SAFE_LOCK = threading.Lock()
@@ -414,6 +570,11 @@ class _GraphNet(nn.Module):
         self.graph = graph
         self.fixed_batch = fixed_batch
         self._program = program  # the ExportedProgram, kept to save it again
+
+    @property
+    def suffix(self) -> str:
+        """The file extension of its own format."""
+        return ".pt2" if self._program is not None else ".pt"
 
     def save(self, target: io.BytesIO, metadata: str) -> None:
         """Write the graph in its own format with ``metadata`` as our extra file."""

@@ -3,7 +3,7 @@
 Layout of a run folder (``docs/results-store.md`` describes every file)::
 
     run.json                         what the run is and what it was made from (:mod:`.manifest`)
-    models/<name>.pt                 checkpoints
+    models/<name>.safetensors        checkpoints (.pt/.pt2: older runs, TorchScript/torch.export models)
     masks/<group>/meta.json          what the masks are: kind, model, config, layout, ids
     masks/<group>/mask.npy           a set mask (Cm, H, W)
     masks/<group>/masks.npy          class masks (K, Cm, H, W), classes listed in meta.json
@@ -68,6 +68,17 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 # Shard arrays named so hold data of the whole shard (ragged per image), not one row per image.
 SHARD_WIDE_PREFIX = "history_"
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pt2")  # a new model takes the first
+
+
+def model_file(run: Path, name: str) -> Path:
+    """The file of model ``name`` in the run folder ``run`` (see :meth:`ResultsStore.model_path`),
+    found without opening the run."""
+    for suffix in MODEL_SUFFIXES:
+        candidate = run / "models" / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return run / "models" / f"{name}{MODEL_SUFFIXES[0]}"
 
 
 @dataclass
@@ -183,14 +194,21 @@ class ResultsStore:
     # --- models ------------------------------------------------------------------------------
 
     def model_path(self, name: str) -> Path:
-        return self.path(f"models/{name}.pt")
+        """The model's file: the one the run holds (``.safetensors``; ``.pt``/``.pt2`` for runs
+        made before checkpoints were safetensors, and for TorchScript/``torch.export`` models),
+        or where a new one goes (``.safetensors``; :func:`~..models.save_checkpoint` puts a
+        graph beside it in its own format)."""
+        self.path(f"models/{name}")  # checks the name
+        return model_file(self.root, name)
 
     def has_model(self, name: str) -> bool:
         return self.model_path(name).is_file()
 
     def model_names(self) -> list[str]:
         folder = self.root / "models"
-        return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        return sorted({p.stem for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES and p.is_file()})
 
     # --- masks -------------------------------------------------------------------------------
 

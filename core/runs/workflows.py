@@ -35,7 +35,7 @@ from .manifest import DataRecord
 from .store import ResultsStore
 
 # The file names taken for model files when paths arrive unsorted (a drop on the app).
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".ckpt", ".tar", ".bin")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pt2", ".ts", ".ckpt", ".tar", ".bin", ".onnx")
 
 
 def sort_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
@@ -64,7 +64,7 @@ def sort_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Pa
 
 
 def keep_model(store: ResultsStore, name: str, model: Classifier, source: Path | None = None) -> None:
-    """Copy a model into the run as ``models/<name>.pt``, so the run can be analysed on its
+    """Copy a model into the run as ``models/<name>.safetensors``, so the run can be analysed on its
     own later. A different model already saved under the name is an error, never overwritten;
     the run's own file given back (``source``) is rewritten only when its metadata changed
     (class names given for it)."""
@@ -154,7 +154,7 @@ def train_into_run(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> TrainResult:
-    """Train a model variant and keep it in the run (``models/<name>.pt``) with its
+    """Train a model variant and keep it in the run (``models/<name>.safetensors``) with its
     per-epoch table (``history-<name>``); a cancelled training keeps nothing."""
     result = train_model(train, val, config=config, name=name, device=device, on_progress=on_progress, cancel=cancel)
     if not result.cancelled:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ...models.checkpoints import inspect_checkpoint
+from ...models.checkpoints import GRAPH_FORMATS, TRUSTED_ONLY, inspect_checkpoint
 from ...study.contents import discover
 from ..common import open_store
 
@@ -34,6 +34,8 @@ def run(args) -> int:
         return 0
     summary = inspect_checkpoint(path)
     print(f"{path.name}: {summary.format}")
+    if summary.format in GRAPH_FORMATS:
+        print(f"  {path.name} {TRUSTED_ONLY}")
     if summary.info is not None:
         print(json.dumps(json.loads(summary.info.to_json()), indent=2))
     else:
