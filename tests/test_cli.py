@@ -6,8 +6,9 @@ import torch
 from PIL import Image
 
 from fourier_masks.core.cli import ProgressPrinter, main
-from fourier_masks.core.models.checkpoints import save_checkpoint
+from fourier_masks.core.models.checkpoints import inspect_checkpoint, save_checkpoint
 from fourier_masks.core.progress import Progress
+from fourier_masks.core.runs.store import ResultsStore
 
 
 @pytest.fixture
@@ -458,6 +459,10 @@ MASKS = "masks image --model {ckpt} " + SMALL + " --max-steps 5 --out {run}"
         (MASKS + " --size 32", "--size 32 disagrees with model shapes16 (16-px images)"),
         ("attack --model {ckpt} " + SMALL + " --channels 3", "--channels 3 disagrees with model shapes16"),
         ("robustness --models {ckpt} " + SMALL + " --out {run} --size 32", "--size 32 disagrees with model shapes16"),
+        (MASKS + " --normalization imagenet", "--normalization imagenet disagrees with shapes16.pt, which normalises"),
+        (MASKS + " --normalization 0.5", "--normalization '0.5' is not a known name"),
+        (MASKS + " --normalization 0.5 0", "every standard deviation above 0"),
+        (MASKS + " --normalization 0.5,0.5 0.2", "as many means as standard deviations"),
     ],
 )
 def test_options_that_would_be_ignored_or_misread_are_refused(tmp_path, checkpoint, capsys, command, expected):
@@ -602,3 +607,28 @@ def test_cluster_option_without_ray_says_how_to_install_it(tmp_path, checkpoint,
     assert "--cluster must be ray, auto or ray://HOST:PORT" in _error(capsys)
     assert main(["masks", "set", "--model", str(checkpoint), *DATA, "--cluster", "ray", "--out", "x"]) == 2
     assert "--cluster applies to per-image masks only" in _error(capsys)
+
+
+def test_normalization_of_a_file_that_carries_none(tmp_path, trained_shapes_model, capsys):
+    """A plain state_dict takes --normalization; without it, the grayscale default (the paper's)."""
+    weights = tmp_path / "weights.pth"
+    torch.save(trained_shapes_model.net.state_dict(), weights)
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(image)
+    for option, expected in ((["--normalization", "0.5", "0.25"], ((0.5,), (0.25,))), ([], ((0.449,), (0.226,)))):
+        run = tmp_path / f"run{len(option)}"
+        argv = [
+            "masks",
+            "image",
+            "--model",
+            str(weights),
+            "--images",
+            str(image),
+            "--max-steps",
+            "5",
+            "--out",
+            str(run),
+        ]
+        assert main([*argv, "--model-size", "16", *option, "--quiet"]) == 0, capsys.readouterr().err
+        info = inspect_checkpoint(ResultsStore(run).model_path("weights")).info
+        assert (info.mean, info.std) == expected

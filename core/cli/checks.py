@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import ConfigError, ModelMismatchError
 from ..models.checkpoints import output_width
 from ..runs.executors import check_cluster
+from .options import normalization
 
 
 def check_model_shapes(args, model, path: Path) -> None:
@@ -23,6 +24,13 @@ def check_model_shapes(args, model, path: Path) -> None:
             raise ModelMismatchError(
                 f"{option} {given} disagrees with {path.name}, which {what.format(actual)}; leave {option} out"
             )
+    given = normalization(args.normalization, info.in_channels)
+    if given is not None and (tuple(info.mean), tuple(info.std)) != given:
+        raise ModelMismatchError(
+            f"--normalization {' '.join(args.normalization)} disagrees with {path.name}, which normalises with "
+            f"mean {', '.join(f'{m:g}' for m in info.mean)} and std {', '.join(f'{s:g}' for s in info.std)}; "
+            "leave --normalization out"
+        )
     if info.source in ("torchscript", "torch-export"):
         width = output_width(model)
         if width != info.num_classes:

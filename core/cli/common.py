@@ -16,6 +16,7 @@ from ..models.classifier import Classifier, common_input
 from ..runs.store import ResultsStore, model_file
 from ..runs.workflows import keep_model
 from .checks import check_data_fits, check_model_shapes
+from .options import normalization
 from .printer import ProgressPrinter
 
 
@@ -55,12 +56,15 @@ def resolve_model(args, run_dir: str | None, on: torch.device) -> tuple[Classifi
         if in_run.exists():
             candidate = in_run
     args.model_file = candidate
+    given = normalization(args.normalization, args.model_channels or args.channels)
     model = load_model(
         candidate,
         arch=args.arch,
         in_channels=args.model_channels or args.channels,
         num_classes=args.model_classes,
         image_size=args.model_size or args.size,
+        mean=given[0] if given else None,
+        std=given[1] if given else None,
         device=on,
     )
     if getattr(args, "class_names", None):

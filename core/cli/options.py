@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ..attacks.adversarial import AttackConfig
 from ..data.datasets import DataRequest
+from ..errors import ConfigError
 
 
 def int_from(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -155,3 +156,47 @@ def add_model_shapes(group) -> None:
     )
     group.add_argument("--model-channels", type=int, choices=(1, 3), default=None, help="input channels of such a file")
     group.add_argument("--model-size", type=image_size, default=None, help="input size of such a file (≥ 8)")
+    group.add_argument(
+        "--normalization",
+        nargs="+",
+        default=None,
+        metavar="MEAN STD",
+        help="the input normalisation of a file that carries none: per-channel means and standard deviations "
+        "as two comma lists (0.485,0.456,0.406 0.229,0.224,0.225), or imagenet, paper (0.449 / 0.226, "
+        "grayscale) or none (the model takes [0, 1] pixels); default: ImageNet's for 3 channels, the paper's "
+        "for 1. Checked against a file that carries its own",
+    )
+
+
+NAMED_NORMALIZATIONS = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "paper": ((0.449,), (0.226,)),
+}
+
+
+def normalization(values: list[str] | None, channels: int | None) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``--normalization`` as (mean, std), or None when not given. ``none`` is mean 0 and std 1
+    for ``channels`` (3 when unknown)."""
+    if values is None:
+        return None
+    usage = "give two comma lists (MEAN STD, one value per channel) or one of imagenet, paper, none"
+    if len(values) == 1:
+        word = values[0].lower()
+        if word == "none":
+            count = channels or 3
+            return (0.0,) * count, (1.0,) * count
+        if word in NAMED_NORMALIZATIONS:
+            return NAMED_NORMALIZATIONS[word]
+        raise ConfigError(f"--normalization {values[0]!r} is not a known name; {usage}")
+    if len(values) != 2:
+        raise ConfigError(f"--normalization takes 1 or 2 values, got {len(values)}; {usage}")
+    try:
+        mean, std = (tuple(float(x) for x in value.split(",")) for value in values)
+    except ValueError:
+        raise ConfigError(f"--normalization {' '.join(values)}: not numbers; {usage}") from None
+    if len(mean) != len(std) or not all(math.isfinite(x) for x in mean + std) or min(std) <= 0:
+        raise ConfigError(
+            f"--normalization {' '.join(values)}: needs as many means as standard deviations, finite, "
+            "with every standard deviation above 0"
+        )
+    return mean, std
