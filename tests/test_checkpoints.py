@@ -416,3 +416,11 @@ def test_torchscript_deprecation_is_one_notice_in_our_words(tmp_path, tiny_model
         assert len(notices) == 1 and notices[0].startswith("TorchScript is deprecated in PyTorch")
     else:
         assert notices == []
+
+
+def test_a_dropped_weights_file_keeps_its_description_out_of_the_images(tmp_path):
+    from fourier_masks.core.runs.workflows import sort_dropped_paths
+
+    weights, description, other = tmp_path / "w.safetensors", tmp_path / "w.json", tmp_path / "notes.json"
+    checkpoints, images, runs = sort_dropped_paths([weights, description, other, tmp_path / "a.png"])
+    assert checkpoints == [weights] and images == [other, tmp_path / "a.png"] and runs == []

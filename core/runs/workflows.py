@@ -43,8 +43,11 @@ def sort_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Pa
     expand; anything not a model file or a run is tried as an image (bad files are reported
     when loaded)."""
     checkpoints, images, runs = [], [], []
+    given = {Path(raw) for raw in paths}
     for raw in paths:
         path = Path(raw)
+        if path.suffix.lower() == ".json" and path.with_suffix(".safetensors") in given:
+            continue  # the description of a weights file dropped with it (safetensors_sidecar)
         if path.is_dir():
             if (path / "run.json").is_file():
                 runs.append(path)
