@@ -1,5 +1,7 @@
 """The command line: real subcommands on tiny inputs, and one-line errors for bad input."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -32,6 +34,7 @@ def test_train_then_masks_then_evaluate(tmp_path, capsys):
     assert main(["train", *DATA, "--epochs", "1", "--augment", "none", "scale", "--out", run, "--quiet"]) == 0
     assert "N: best epoch 1" in capsys.readouterr().out
     assert main(["masks", "set", "--model", "N", *DATA, "--max-epochs", "1", "--out", run, "--quiet"]) == 0
+    assert re.search(r"model N: clean accuracy \d+\.\d % on 12 labelled images", capsys.readouterr().err)
     assert main(["masks", "set", "--model", "S", *DATA, "--max-epochs", "1", "--out", run, "--quiet"]) == 0
     assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--out", run, "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -3,13 +3,16 @@ model the options name."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
 
 from ..data.datasets import DataRequest
+from ..data.images import ImageSet
 from ..devices import resolve_device
 from ..files import name_from_file
+from ..masks.inference import correctly_classified
 from ..models.checkpoints import inspect_checkpoint, load_model
 from ..models.class_names import read_class_names
 from ..models.classifier import Classifier, common_input
@@ -74,6 +77,20 @@ def resolve_model(args, run_dir: str | None, on: torch.device) -> tuple[Classifi
     check_model_shapes(args, model, candidate)
     check_data_fits(args, model.info.image_size, model.info.in_channels, f"model {name}")
     return model, name
+
+
+def say_clean_accuracy(model: Classifier, name: str, images: ImageSet) -> None:
+    """One line with the model's accuracy on the labelled images it is about to be measured on:
+    a wrong preprocessing or class order shows here, before any work."""
+    labelled = images.labels >= 0
+    if not labelled.any():
+        return
+    correct = correctly_classified(model, images.images[labelled], images.labels[labelled])
+    print(
+        f"model {name}: clean accuracy {100 * correct.mean():.1f} % on {int(labelled.sum())} labelled images "
+        "(if this is far below what the model should reach, check its normalisation and classes)",
+        file=sys.stderr,
+    )
 
 
 def model_and_run(args) -> tuple[torch.device, Classifier, str, ResultsStore]:

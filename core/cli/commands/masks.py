@@ -20,7 +20,7 @@ from ...runs.manifest import DataRecord
 from ...runs.workflows import learn_class_masks_into_run, learn_image_masks_into_run, learn_set_mask_into_run
 from ...spectra.fourier import COMPONENTS
 from ..checks import checked_cluster
-from ..common import data_request, model_and_run, printer
+from ..common import data_request, model_and_run, printer, say_clean_accuracy
 from ..options import (
     DEFAULT_EPS,
     add_cluster,
@@ -117,6 +117,7 @@ def run(args) -> int:
     val = request.validation(info.image_size, info.in_channels)
     store.record_data(DataRecord.of(request, info.image_size, info.in_channels))
     check_compatible(info, val.channels, val.num_classes)
+    say_clean_accuracy(model, name, val)
     defaults = SetMaskConfig()
     config = SetMaskConfig(
         lam=defaults.lam if args.lam is None else args.lam,
