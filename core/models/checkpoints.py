@@ -192,12 +192,6 @@ def _sniff(path: Path) -> str:
         if any(n.endswith("/data.pkl") for n in names):
             return "pickle"
         raise CheckpointError(f"{path.name} is a zip archive but not a PyTorch checkpoint")
-    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"\x12" in head[:16] and b"onnx" in head.lower()):
-        raise CheckpointError(
-            f"{path.name} is an ONNX model: masks are learned by backpropagating through the model, "
-            "which ONNX files cannot do here. Use the PyTorch model it was exported from, or convert "
-            "it (onnx2torch.convert) and save its state_dict as .safetensors"
-        )
     if head[:1] == b"\x80":
         return "pickle"  # legacy (pre-1.6) torch.save format
     text = head.lstrip().lower()
@@ -210,6 +204,13 @@ def _sniff(path: Path) -> str:
         raise CheckpointError(f"{path.name} is a JSON/text file, not a checkpoint")
     if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
         raise CheckpointError(f"{path.name} is a text file, not a checkpoint")
+    # ONNX (protobuf: field 1, the IR version, then the producer): by its bytes, or its name
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"\x12" in head[:16] and b"onnx" in head.lower()):
+        raise CheckpointError(
+            f"{path.name} is an ONNX model: masks are learned by backpropagating through the model, "
+            "which ONNX files cannot do here. Use the PyTorch model it was exported from, or convert "
+            "it (onnx2torch.convert) and save its state_dict as .safetensors"
+        )
     raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (unrecognised format)")
 
 
