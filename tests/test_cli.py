@@ -247,23 +247,16 @@ def test_progress_printer_writes_lines_when_not_a_terminal():
     assert "100.0%" in lines[2]
 
 
+def _image_masks_argv(model, image, run) -> list[str]:
+    """``masks image`` of one image file, 5 steps, into ``run``."""
+    return ["masks", "image", "--model", str(model), "--images", str(image), "--max-steps", "5", "--out", str(run)]
+
+
 def test_a_model_given_as_a_file_is_kept_in_the_run(tmp_path, checkpoint, capsys):
     run = tmp_path / "run"
     image = tmp_path / "a.png"
     Image.fromarray((np.random.default_rng(1).random((16, 16)) * 255).astype(np.uint8)).save(image)
-    args = [
-        "masks",
-        "image",
-        "--model",
-        str(checkpoint),
-        "--images",
-        str(image),
-        "--max-steps",
-        "5",
-        "--out",
-        str(run),
-        "--quiet",
-    ]
+    args = [*_image_masks_argv(checkpoint, image, run), "--quiet"]
     assert main(args) == 0
     assert (run / "models" / "shapes16.safetensors").is_file()
     assert main(["report", "--run", str(run), "--quiet"]) == 0  # the run is self-contained
@@ -620,18 +613,7 @@ def test_normalization_of_a_file_that_carries_none(tmp_path, trained_shapes_mode
     Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(image)
     for option, expected in ((["--normalization", "0.5", "0.25"], ((0.5,), (0.25,))), ([], ((0.449,), (0.226,)))):
         run = tmp_path / f"run{len(option)}"
-        argv = [
-            "masks",
-            "image",
-            "--model",
-            str(weights),
-            "--images",
-            str(image),
-            "--max-steps",
-            "5",
-            "--out",
-            str(run),
-        ]
-        assert main([*argv, "--model-size", "16", *option, "--quiet"]) == 0, capsys.readouterr().err
+        argv = [*_image_masks_argv(weights, image, run), "--model-size", "16", *option, "--quiet"]
+        assert main(argv) == 0, capsys.readouterr().err
         info = inspect_checkpoint(ResultsStore(run).model_path("weights")).info
         assert (info.mean, info.std) == expected
