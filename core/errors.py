@@ -41,6 +41,11 @@ class DatasetUnavailableError(FourierMasksError):
     """A named dataset that is neither on disk nor downloadable (e.g. offline)."""
 
 
+class ModelUnavailableError(FourierMasksError):
+    """A model by name that is neither in its library's cache nor downloadable (e.g. offline),
+    or whose optional library is not installed."""
+
+
 class CheckpointError(FourierMasksError):
     """A file that is not a readable checkpoint (corrupt, truncated, not a model at all)."""
 

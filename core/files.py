@@ -28,8 +28,12 @@ def safe_name(name: str) -> str:
 
 def name_from_file(path: str | os.PathLike) -> str:
     """A store-safe name from a file's name: ``modèle 1.pt`` → ``mod-le-1``."""
-    stem = Path(path).stem
-    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in stem).strip(".-")
+    return store_name(Path(path).stem)
+
+
+def store_name(text: str) -> str:
+    """``text`` as a store-safe name: ``timm/resnet50.a1 in1k`` → ``timm-resnet50.a1-in1k``."""
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in text).strip(".-")
     return name or "model"
 
 

@@ -15,9 +15,9 @@ from .. import figures
 from ..attacks.adversarial import AttackConfig
 from ..data.datasets import DataRequest
 from ..data.images import ImageSet
-from ..models.checkpoints import check_compatible
 from ..models.classifier import Classifier, common_input
 from ..progress import CancelToken, ProgressCallback
+from ..runs.classes import fit_classes
 from ..runs.store import ResultsStore
 from ..spectra.fourier import centred
 from ..tables import Table
@@ -29,11 +29,9 @@ from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measu
 def _labelled(models: dict[str, Classifier], data: ImageSet | DataRequest) -> ImageSet:
     """The images ``data`` names, at the models' input (which all models must share), with
     classes the models know."""
-    size, channels = common_input({name: model.info for name, model in models.items()})
-    images = data.validation(size, channels) if isinstance(data, DataRequest) else data
-    for model in models.values():
-        check_compatible(model.info, images.channels, images.num_classes)
-    return images
+    preparation, channels = common_input({name: model.info for name, model in models.items()})
+    images = data.validation(preparation, channels) if isinstance(data, DataRequest) else data
+    return fit_classes(images, {name: model.info for name, model in models.items()})
 
 
 def _figure(store: ResultsStore, fig, name: str) -> None:

@@ -11,11 +11,15 @@ import torch
 from ..data.datasets import DataRequest
 from ..data.images import ImageSet
 from ..devices import resolve_device
-from ..files import name_from_file
+from ..errors import ConfigError
+from ..files import name_from_file, store_name
 from ..masks.inference import correctly_classified
-from ..models.checkpoints import inspect_checkpoint, load_model
+from ..models import is_model_name, open_model
+from ..models.checkpoints import inspect_checkpoint
 from ..models.class_names import read_class_names
 from ..models.classifier import Classifier, common_input
+from ..preparation import Preparation
+from ..runs.classes import fit_classes
 from ..runs.store import ResultsStore, model_file
 from ..runs.workflows import keep_model
 from .checks import check_data_fits, check_model_shapes
@@ -51,17 +55,21 @@ def data_request(args, per_class: int = 0) -> DataRequest:
 
 
 def resolve_model(args, run_dir: str | None, on: torch.device) -> tuple[Classifier, str]:
-    """``--model`` as a file path, or as a name inside the run's ``models/`` folder, checked
+    """``--model`` as a file path, a model by name (``timm:…``, :func:`~fourier_masks.core.models.open_model`),
+    a timm or transformers folder, or a name inside the run's ``models/`` folder, checked
     against every shape the user gave for it or its data; with the name it has in the run."""
     candidate = Path(args.model)
     if not candidate.exists() and run_dir is not None:
         in_run = model_file(Path(run_dir), args.model)
         if in_run.exists():
             candidate = in_run
-    args.model_file = candidate
+    named = is_model_name(args.model) or candidate.is_dir()
+    if named and args.arch:
+        raise ConfigError(f"--arch applies to weights files; {args.model} says its own architecture, leave --arch out")
+    args.model_file = None if named else candidate
     given = normalization(args.normalization, args.model_channels or args.channels)
-    model = load_model(
-        candidate,
+    model = open_model(
+        args.model if named else candidate,
         arch=args.arch,
         in_channels=args.model_channels or args.channels,
         num_classes=args.model_classes,
@@ -73,10 +81,24 @@ def resolve_model(args, run_dir: str | None, on: torch.device) -> tuple[Classifi
     if getattr(args, "class_names", None):
         # After loading, as our own checkpoints and graphs with metadata carry names of their own.
         model.info = model.info.replace(class_names=read_class_names(args.class_names, model.info.num_classes))
-    name = args.model if not Path(args.model).exists() else name_from_file(candidate)
+    if named:
+        name = store_name(model.info.name)
+    else:
+        name = args.model if not Path(args.model).exists() else name_from_file(candidate)
     check_model_shapes(args, model, candidate)
     check_data_fits(args, model.info.image_size, model.info.in_channels, f"model {name}")
     return model, name
+
+
+def labelled_images(args, model: Classifier, name: str, per_class: int = 0) -> ImageSet:
+    """The validation images of ``--data`` (``per_class`` of each class; 0 = all), prepared as
+    the model takes them and labelled as its outputs (a few of a large model's classes are
+    mapped onto them: :func:`~fourier_masks.core.runs.classes.fit_classes`), after one line
+    with the model's clean accuracy on them."""
+    info = model.info
+    images = fit_classes(data_request(args, per_class).validation(info.preparation, info.in_channels), {name: info})
+    say_clean_accuracy(model, name, images)
+    return images
 
 
 def say_clean_accuracy(model: Classifier, name: str, images: ImageSet) -> None:
@@ -102,15 +124,15 @@ def model_and_run(args) -> tuple[torch.device, Classifier, str, ResultsStore]:
     return on, model, name, store
 
 
-def run_image_shape(args, store: ResultsStore) -> tuple[int | None, int | None]:
-    """The size and channels of the run's models: data given for a run is loaded as they take it."""
+def run_image_shape(args, store: ResultsStore) -> tuple[Preparation | None, int | None]:
+    """How the run's models take images, and their channels: data given for a run is loaded so."""
     infos = {name: inspect_checkpoint(store.model_path(name)).info for name in store.model_names()}
     known = {name: info for name, info in infos.items() if info is not None}
     if not known:
         return None, None
-    size, channels = common_input(known)
-    check_data_fits(args, size, channels, "the run's models")
-    return size, channels
+    preparation, channels = common_input(known)
+    check_data_fits(args, preparation.size, channels, "the run's models")
+    return preparation, channels
 
 
 def print_tables(tables) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
+from ..preparation import Preparation
 from .images import IMAGE_EXTENSIONS, DataSplits, ImageSet, image_files, load_image, resize_crop, to_tensor
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def default_data_root() -> Path:
 def load_image_folder(
     root: str | os.PathLike,
     channels: int = 1,
-    size: int = 32,
+    size: int | Preparation = 32,
     max_per_class: int | None = None,
     class_names: Sequence[str] | None = None,
 ) -> ImageSet:
@@ -129,7 +130,7 @@ def load_torchvision_dataset(
     name: str,
     train: bool,
     channels: int = 1,
-    size: int = 32,
+    size: int | Preparation = 32,
     root: str | os.PathLike | None = None,
     download: bool = True,
     limit: int | None = None,
@@ -239,8 +240,9 @@ class DataRequest:
     download: bool = True
     per_class: int = 0
 
-    def load(self, size: int, channels: int) -> DataSplits:
-        """Both splits, at ``size`` px and ``channels`` channels."""
+    def load(self, size: int | Preparation, channels: int) -> DataSplits:
+        """Both splits, at ``size`` px (or prepared as a model's :class:`Preparation` says) and
+        ``channels`` channels."""
         return load_dataset(
             self.spec,
             size=size,
@@ -253,7 +255,7 @@ class DataRequest:
             limit=self.limit,
         )
 
-    def validation(self, size: int, channels: int) -> ImageSet:
+    def validation(self, size: int | Preparation, channels: int) -> ImageSet:
         """The validation images (``per_class`` of each class when set). The built-in data's
         validation split does not depend on its training split, so none is made."""
         val = dataclasses.replace(self, train_per_class=1).load(size, channels).val
@@ -262,7 +264,7 @@ class DataRequest:
 
 def load_dataset(
     spec: str,
-    size: int = 32,
+    size: int | Preparation = 32,
     channels: int = 1,
     seed: int = 0,
     train_per_class: int = 400,
@@ -281,7 +283,7 @@ def load_dataset(
         raise ConfigError(f"channels must be 1 or 3, got {channels}")
     if spec == "builtin" or spec.startswith("builtin:"):
         kind = spec.partition(":")[2] or "shapes"
-        return load_builtin(kind, train_per_class, val_per_class, size, channels, seed)
+        return load_builtin(kind, train_per_class, val_per_class, Preparation.of(size).size, channels, seed)
     if spec.startswith(("torchvision:", "tv:")):
         name = spec.partition(":")[2]
         return DataSplits(

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import BadDatasetError, BadImageError, ConfigError
+from ..preparation import Preparation
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,30 @@ class ImageSet:
             name=self.name if name is None else name,
         )
 
+    def in_model_classes(self, indices: Sequence[int], model_labels: Sequence[str]) -> ImageSet:
+        """The same images with each label ``k`` replaced by the model output ``indices[k]`` and
+        the model's class names (unlabelled images stay −1): a data set of a few of a large
+        model's classes, labelled as the model sees them."""
+        lookup = torch.tensor(list(indices) + [-1], dtype=torch.int64)
+        return ImageSet(
+            images=self.images,
+            labels=lookup[self.labels],  # −1 indexes the appended −1
+            class_names=tuple(model_labels),
+            ids=self.ids,
+            name=self.name,
+            skipped=self.skipped,
+        )
+
+    @property
+    def present_classes(self) -> list[int]:
+        """The labels that occur (without −1), ascending."""
+        return sorted(k for k in torch.unique(self.labels).tolist() if k >= 0)
+
     def balanced_subset(self, per_class: int, seed: int = 0) -> ImageSet:
         """At most ``per_class`` images of each class, chosen at random but reproducibly."""
         generator = torch.Generator().manual_seed(seed)
         chosen = []
-        for k in range(self.num_classes):
+        for k in self.present_classes:
             rows = torch.nonzero(self.labels == k).flatten()
             chosen.append(rows[torch.randperm(len(rows), generator=generator)[:per_class]])
         return self.subset(torch.cat(chosen).sort().values)
@@ -128,24 +148,33 @@ def to_tensor(image, channels: int | None) -> torch.Tensor:
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
 
 
-def resize_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Shorter side to ``size`` (antialiased), then a centre crop to ``size × size``."""
+def resize_crop(image: torch.Tensor, size: int | Preparation | None) -> torch.Tensor:
+    """The model's input from an image: shorter side to the preparation's resize (antialiased,
+    with its interpolation), then a centre crop of its size; an ``int`` resizes the shorter side
+    to that size and crops the square."""
     if size is None:
         return image
+    from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 
+    prep = Preparation.of(size)
     h, w = image.shape[-2:]
-    if (h, w) != (size, size):
-        image = TF.resize(image, [size], antialias=True)
-        image = TF.center_crop(image, [size, size])
+    if (h, w) != (prep.size, prep.size) or prep.resize_to != prep.size:
+        if min(h, w) != prep.resize_to:
+            mode = InterpolationMode(prep.interpolation)
+            image = TF.resize(image, [prep.resize_to], interpolation=mode, antialias=True)
+        image = TF.center_crop(image, [prep.size, prep.size])
     return image.clamp(0, 1)
 
 
-def load_image(path: str | os.PathLike, channels: int | None = None, size: int | None = None) -> torch.Tensor:
+def load_image(
+    path: str | os.PathLike, channels: int | None = None, size: int | Preparation | None = None
+) -> torch.Tensor:
     """Read one image file (PNG, JPEG, TIFF, BMP, ...) as ``(C, H, W)`` in [0, 1].
 
     ``channels`` 1 converts to grayscale, 3 to RGB, None keeps grayscale images gray and
-    makes everything else RGB. ``size`` resizes the shorter side and centre-crops a square.
+    makes everything else RGB. ``size`` (pixels, or a model's :class:`Preparation`) resizes the
+    shorter side and centre-crops a square (:func:`resize_crop`).
     Raises :class:`BadImageError` naming the file and the problem.
     """
     from PIL import Image, UnidentifiedImageError
@@ -184,7 +213,7 @@ def load_image(path: str | os.PathLike, channels: int | None = None, size: int |
 
 
 def load_images(
-    paths: Sequence[str | os.PathLike], channels: int, size: int, skip_bad: bool = False
+    paths: Sequence[str | os.PathLike], channels: int, size: int | Preparation, skip_bad: bool = False
 ) -> tuple[torch.Tensor, list[str], list[str]]:
     """Several image files stacked to ``(N, C, size, size)``.
 
@@ -224,7 +253,11 @@ def expand_image_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def image_set_from_files(
-    paths: Sequence[str | os.PathLike], channels: int, size: int, class_names: Sequence[str], name: str = "files"
+    paths: Sequence[str | os.PathLike],
+    channels: int,
+    size: int | Preparation,
+    class_names: Sequence[str],
+    name: str = "files",
 ) -> tuple[ImageSet, list[str]]:
     """Unlabelled images from files and folders (the app's drops, ``masks image --images``),
     with the messages of files that could not be read. Ids are the file names, or the paths

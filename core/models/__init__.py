@@ -18,7 +18,7 @@ from .checkpoints import (
     safetensors_sidecar,
     save_checkpoint,
 )
-from .class_names import IMAGENET_CLASSES, imagenet_categories, read_class_names
+from .class_names import IMAGENET_CLASSES, class_index_map, imagenet_categories, imagenet_wnids, read_class_names
 from .classifier import (
     PAPER_MEAN,
     PAPER_STD,
@@ -30,6 +30,8 @@ from .classifier import (
     model_device,
     predict,
 )
+from .zoo import EXAMPLES as MODEL_NAME_EXAMPLES
+from .zoo import ZOOS, folder_library, is_model_name, open_model
 
 __all__ = [
     "ARCHITECTURES",
@@ -43,20 +45,27 @@ __all__ = [
     "ModelInfo",
     "Normalization",
     "SmallCNN",
+    "MODEL_NAME_EXAMPLES",
     "TRUSTED_ONLY",
+    "ZOOS",
     "adapt_input_channels",
     "build_classifier",
     "build_network",
     "check_compatible",
+    "class_index_map",
     "common_input",
     "export_program",
     "export_torchscript",
+    "folder_library",
     "frozen",
     "imagenet_categories",
+    "imagenet_wnids",
     "inspect_checkpoint",
+    "is_model_name",
     "load_model",
     "model_device",
     "model_file_kind",
+    "open_model",
     "output_width",
     "predict",
     "read_class_names",

@@ -55,6 +55,7 @@ from ..files import atomic_write_bytes
 from ..logs import notice_once
 from .architectures import ARCHITECTURES, build_network
 from .classifier import PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, model_device, run_checked
+from .libraries import network_from_build
 
 CHECKPOINT_FORMAT = "fourier-masks/checkpoint"
 FORMAT_VERSION = 1
@@ -406,6 +407,24 @@ def _load_pickled(path, arch, image_size, class_names, mean, std) -> Classifier:
     return _from_state_dict(path, state_dict, arch, image_size, class_names, mean, std, "state-dict")
 
 
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file (pickled with ``weights_only``, or safetensors), found
+    where wrappers nest them and with DataParallel-style prefixes removed; nothing runs."""
+    path = Path(path)
+    kind = _sniff(path)
+    if kind == "safetensors":
+        state_dict: dict[str, torch.Tensor] | None = _read_safetensors(path)[0]
+    elif kind == "pickle":
+        state_dict = _find_state_dict(_torch_load(path))
+    else:
+        raise CheckpointError(f"{path.name} is a {kind} program, not a file of weights")
+    if not state_dict:
+        raise CheckpointError(f"{path.name} holds no state_dict of tensors")
+    state_dict = _strip_prefixes(state_dict)
+    _check_finite(state_dict, path.name)
+    return state_dict
+
+
 def _ours(path: Path, version: Any, info_json: Any, state_dict: Any, arch: str | None) -> Classifier:
     """A checkpoint this product wrote (pickled or safetensors): everything is in it."""
     if int(version or 0) > FORMAT_VERSION:
@@ -416,7 +435,7 @@ def _ours(path: Path, version: Any, info_json: Any, state_dict: Any, arch: str |
     if arch and arch != info.arch:
         raise ModelMismatchError(f"{path.name} holds a {info.arch}, not a {arch}")
     _check_finite(state_dict, path.name)
-    net = build_network(info.arch, info.in_channels, info.num_classes)
+    net = network_from_build(info.build) if info.build else build_network(info.arch, info.in_channels, info.num_classes)
     _load_weights(net, state_dict, info.arch, path.name)
     return Classifier(net, info)
 
@@ -525,8 +544,9 @@ _FORCE_SAFE_LOCK = threading.Lock()
 
 
 @contextmanager
-def _weights_only_everywhere() -> Iterator[None]:
-    """Force every ``torch.load`` inside (including library fallbacks) to ``weights_only``."""
+def weights_only_everywhere() -> Iterator[None]:
+    """Force every ``torch.load`` inside (including library fallbacks, and the model zoos'
+    loaders) to ``weights_only``."""
     with _FORCE_SAFE_LOCK:
         previous = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
         os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
@@ -611,7 +631,7 @@ def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, m
             fixed_batch, program = None, None
         else:
             _refuse_pickled_payloads(path)
-            with _weights_only_everywhere():
+            with weights_only_everywhere():
                 program = torch.export.load(str(path), extra_files=extra)
             placeholders = [n for n in program.graph.nodes if n.op == "placeholder"]
             user_input = placeholders[-1].meta.get("val") if placeholders else None

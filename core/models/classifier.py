@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelRunError, NonFiniteError
+from ..logs import notice_once
+from ..preparation import Preparation
 from .class_names import IMAGENET_CLASSES, imagenet_categories
 
 # Grayscale ImageNet statistics used by the main paper.
@@ -52,7 +54,12 @@ class Normalization(nn.Module):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Everything needed to rebuild, use and describe a model; stored in checkpoints."""
+    """Everything needed to rebuild, use and describe a model; stored in checkpoints.
+
+    ``image_size`` is the input the model takes; ``resize_size`` and ``interpolation`` say how
+    its authors prepare an image for it (shorter side to ``resize_size``, centre crop of
+    ``image_size``; 0 = no crop), as :attr:`preparation`. ``build`` says how to rebuild a
+    network from a model zoo (library and name or config); empty for ours and torchvision's."""
 
     arch: str
     in_channels: int
@@ -65,6 +72,9 @@ class ModelInfo:
     source: str = "fourier-masks"
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    resize_size: int = 0
+    interpolation: str = "bilinear"
+    build: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.in_channels < 1:
@@ -80,6 +90,12 @@ class ModelInfo:
             )
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ConfigError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
+        self.preparation  # noqa: B018 - validates resize_size and interpolation
+
+    @property
+    def preparation(self) -> Preparation:
+        """How an image is made this model's input (:class:`~fourier_masks.core.preparation.Preparation`)."""
+        return Preparation(self.image_size, self.resize_size, self.interpolation)
 
     @property
     def display_name(self) -> str:
@@ -186,11 +202,22 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def common_input(infos: Mapping[str, ModelInfo]) -> tuple[int, int]:
-    """The image size and channel count several models share (one data set must fit them
-    all); a :class:`ConfigError` listing each model's input when they differ."""
+def common_input(infos: Mapping[str, ModelInfo]) -> tuple[Preparation, int]:
+    """How to prepare one data set for several models, and its channel count: they must take
+    the same image size and channels (a :class:`ConfigError` listing each model's input
+    otherwise). Where their authors resize or interpolate differently, the first model's
+    preparation is used for all, so every model sees the same images, and a notice says so."""
     shapes = {name: (info.image_size, info.in_channels) for name, info in infos.items()}
     if len(set(shapes.values())) > 1:
         listed = "; ".join(f"{name}: {size} px, {channels} channel(s)" for name, (size, channels) in shapes.items())
         raise ConfigError(f"the models take different images ({listed}), so no one data set fits them all")
-    return next(iter(shapes.values()))
+    preparations = {name: info.preparation for name, info in infos.items()}
+    first_name, first = next(iter(preparations.items()))
+    others = [f"{name}: {p.describe()}" for name, p in preparations.items() if p != first]
+    if others:
+        notice_once(
+            f"preparations {sorted(preparations.items(), key=str)}",
+            f"the models' authors prepare images differently ({'; '.join(others)}); all are given "
+            f"{first_name}'s ({first.describe()}), so they see the same images",
+        )
+    return first, next(iter(shapes.values()))[1]

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..data.datasets import DataRequest
 from ..errors import OutputError
+from ..preparation import Preparation
 
 RUN_FORMAT = "fourier-masks/run"
 RUN_FORMAT_VERSION = 1
@@ -34,7 +35,8 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class DataRecord:
-    """The data a run's results were made from, at the size and channels its models take:
+    """The data a run's results were made from, prepared as its models take them (``size``,
+    ``resize`` and ``interpolation``: :class:`~fourier_masks.core.preparation.Preparation`):
     enough to load its validation images again (:meth:`request`)."""
 
     spec: str
@@ -44,21 +46,30 @@ class DataRecord:
     train_per_class: int
     val_per_class: int
     limit: int | None = None
+    resize: int = 0
+    interpolation: str = "bilinear"
 
     @classmethod
-    def of(cls, request: DataRequest, size: int, channels: int) -> DataRecord:
+    def of(cls, request: DataRequest, size: int | Preparation, channels: int) -> DataRecord:
+        prep = Preparation.of(size)
         return cls(
             spec=request.spec,
-            size=size,
+            size=prep.size,
             channels=channels,
             seed=request.seed,
             train_per_class=request.train_per_class,
             val_per_class=request.val_per_class,
             limit=request.limit,
+            resize=prep.resize,
+            interpolation=prep.interpolation,
         )
 
+    @property
+    def preparation(self) -> Preparation:
+        return Preparation(self.size, self.resize, self.interpolation)
+
     def request(self) -> DataRequest:
-        """The data as a request (load it with ``request().load(record.size, record.channels)``)."""
+        """The data as a request (load it with ``request().load(record.preparation, record.channels)``)."""
         return DataRequest(
             spec=self.spec,
             seed=self.seed,
@@ -123,6 +134,8 @@ _DATA_TYPES: dict[str, tuple[type, ...]] = {
     "train_per_class": (int,),
     "val_per_class": (int,),
     "limit": (int, type(None)),
+    "resize": (int,),
+    "interpolation": (str,),
 }
 
 
@@ -149,7 +162,7 @@ def read_manifest(path: Path) -> RunManifest:
     known = {k: raw[k] for k in _TYPES if k in raw}
     if "data" in known:
         _check_types(known["data"], _DATA_TYPES, path, "data.")
-        missing = [k for k in _DATA_TYPES if k != "limit" and k not in known["data"]]
+        missing = [k for k in _DATA_TYPES if k not in ("limit", "resize", "interpolation") and k not in known["data"]]
         if missing:
             raise OutputError(f"{path}: data lacks {', '.join(missing)}; the run cannot reload its data")
         if "limit" not in known["data"]:

@@ -312,7 +312,7 @@ def learn_file_masks_into_run(
     (unreadable files are skipped and listed); their labels are unknown."""
     info = model.info
     try:
-        images, problems = image_set_from_files(paths, info.in_channels, info.image_size, info.labels(), "files")
+        images, problems = image_set_from_files(paths, info.in_channels, info.preparation, info.labels(), "files")
     except BadDatasetError as exc:
         raise BadDatasetError(f"nothing to learn masks for: {exc}") from None
     result = learn_image_masks_into_run(

@@ -9,9 +9,9 @@ import torch
 from ..data.datasets import DataRequest
 from ..errors import ConfigError
 from ..masks.config import ImageMaskConfig, SetMaskConfig
-from ..models.checkpoints import check_compatible
 from ..models.classifier import Classifier, common_input
 from ..progress import CancelToken, ProgressCallback
+from ..runs.classes import fit_classes
 from ..runs.manifest import DataRecord
 from ..runs.store import ResultsStore
 from ..runs.workflows import learn_image_masks_into_run, learn_set_mask_into_run
@@ -38,11 +38,9 @@ def compare_models(
     the run records ``data`` as its data. None when cancelled (what finished is kept)."""
     if not models:
         raise ConfigError("load at least one model to compare")
-    size, channels = common_input({name: model.info for name, model in models.items()})
-    val = data.validation(size, channels)
-    for model in models.values():
-        check_compatible(model.info, val.channels, val.num_classes)
-    store.record_data(DataRecord.of(data, size, channels), replace=True)
+    preparation, channels = common_input({name: model.info for name, model in models.items()})
+    val = fit_classes(data.validation(preparation, channels), {name: model.info for name, model in models.items()})
+    store.record_data(DataRecord.of(data, preparation, channels), replace=True)
     learning_half, _ = val.halves()
     for name, model in models.items():
         if store.has_masks(f"set/{name}"):

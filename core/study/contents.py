@@ -62,7 +62,7 @@ def discover(store: ResultsStore) -> RunContents:
 def validation_set(store: ResultsStore) -> ImageSet | None:
     """The run's validation set, rebuilt from the data recorded in ``run.json`` (if any)."""
     record = store.manifest.data
-    return None if record is None else record.request().load(record.size, record.channels).val
+    return None if record is None else record.request().load(record.preparation, record.channels).val
 
 
 class RunModels:

@@ -110,7 +110,7 @@ class _Study:
                 "settings or choose an empty output folder"
             )
         record = c.data_record()
-        self.data: DataSplits = record.request().load(record.size, record.channels)
+        self.data: DataSplits = record.request().load(record.preparation, record.channels)
         # Set masks are learned on one half of the validation set; Table 1 measures them on the other.
         self.learning_half, _ = self.data.val.halves(seed=c.seed)
         self.subset: ImageSet = (

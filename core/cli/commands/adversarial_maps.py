@@ -9,9 +9,8 @@ from ...attacks.adversarial import ATTACKS, AttackConfig
 from ...beyond.advmaps import AdversarialMapsConfig
 from ...beyond.analyses import run_adversarial_maps
 from ...masks.config import OBJECTIVES, ImageMaskConfig
-from ...models.checkpoints import check_compatible
 from ..checks import checked_cluster
-from ..common import data_request, model_and_run, printer, say_clean_accuracy
+from ..common import labelled_images, model_and_run, printer
 from ..options import (
     DEFAULT_EPS,
     add_cluster,
@@ -54,9 +53,7 @@ def run(args) -> int:
         permutations=args.permutations,
         seed=args.seed,
     )
-    images = data_request(args, args.per_class).validation(model.info.image_size, model.info.in_channels)
-    check_compatible(model.info, images.channels, images.num_classes)
-    say_clean_accuracy(model, name, images)
+    images = labelled_images(args, model, name, args.per_class)
     result = run_adversarial_maps(
         store,
         name,

@@ -8,9 +8,8 @@ import argparse
 import numpy as np
 
 from ...beyond.analyses import run_heat_map
-from ...models.checkpoints import check_compatible
 from ...spectra.fourier import centred
-from ..common import data_request, model_and_run, printer, say_clean_accuracy
+from ..common import labelled_images, model_and_run, printer
 from ..options import add_device, add_labelled_images, add_model, non_negative
 
 
@@ -28,9 +27,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
 
 def run(args) -> int:
     _, model, name, store = model_and_run(args)
-    images = data_request(args, args.per_class).validation(model.info.image_size, model.info.in_channels)
-    check_compatible(model.info, images.channels, images.num_classes)
-    say_clean_accuracy(model, name, images)
+    images = labelled_images(args, model, name, args.per_class)
     result = run_heat_map(store, name, model, images, eps=args.eps, seed=args.seed, on_progress=printer(args))
     if result.cancelled:
         return 130

@@ -6,19 +6,43 @@ import argparse
 import json
 from pathlib import Path
 
+from ...models import MODEL_NAME_EXAMPLES, ModelInfo, folder_library, is_model_name, open_model
 from ...models.checkpoints import GRAPH_FORMATS, TRUSTED_ONLY, inspect_checkpoint
 from ...study.contents import discover
 from ..common import open_store
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
-    p = sub.add_parser("info", help="describe a checkpoint file or a run folder")
-    p.add_argument("path")
+    p = sub.add_parser(
+        "info", help="describe a checkpoint file, a model by name (timm:…, torchvision:…, hf:…) or a run folder"
+    )
+    p.add_argument(
+        "path", help="a run folder, a model file or folder, or a model name such as " + MODEL_NAME_EXAMPLES[0]
+    )
     return [p]
+
+
+def _describe(info: ModelInfo) -> None:
+    details = json.loads(info.to_json())
+    details["class_names"] = f"{len(info.class_names)} names" if info.class_names else []
+    if "config" in details["build"]:
+        details["build"]["config"] = f"{details['build']['config'].get('model_type')} configuration"
+    print(json.dumps(details, indent=2))
+    print(
+        f"  preprocessing: {info.preparation.describe()}, normalised with mean "
+        f"{', '.join(f'{m:g}' for m in info.mean)} and std {', '.join(f'{s:g}' for s in info.std)}"
+    )
+    labels = info.labels()
+    print(f"  classes: {info.num_classes} ({', '.join(labels[:3])}{', …' if len(labels) > 3 else ''})")
 
 
 def run(args) -> int:
     path = Path(args.path)
+    if is_model_name(args.path) or (path.is_dir() and folder_library(path)):
+        model = open_model(args.path)
+        print(f"{args.path}: {model.info.source}")
+        _describe(model.info)
+        return 0
     if path.is_dir():
         store = open_store(str(path), create=False)
         contents = discover(store)
@@ -37,7 +61,7 @@ def run(args) -> int:
     if summary.format in GRAPH_FORMATS:
         print(f"  {path.name} {TRUSTED_ONLY}")
     if summary.info is not None:
-        print(json.dumps(json.loads(summary.info.to_json()), indent=2))
+        _describe(summary.info)
     else:
         print("  no Fourier Masks metadata (give the architecture and shapes when loading)")
     return 0

@@ -14,13 +14,12 @@ from ...attacks.adversarial import AttackConfig
 from ...data.images import ImageSet, image_set_from_files
 from ...errors import ConfigError
 from ...masks.config import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
-from ...models.checkpoints import check_compatible
 from ...runs.adversarial import adversarial_images_in_run
 from ...runs.manifest import DataRecord
 from ...runs.workflows import learn_class_masks_into_run, learn_image_masks_into_run, learn_set_mask_into_run
 from ...spectra.fourier import COMPONENTS
 from ..checks import checked_cluster
-from ..common import data_request, model_and_run, printer, say_clean_accuracy
+from ..common import data_request, labelled_images, model_and_run, printer
 from ..options import (
     DEFAULT_EPS,
     add_cluster,
@@ -114,10 +113,8 @@ def run(args) -> int:
         return _image_masks(args, model, name, store, on)
     info = model.info
     request = data_request(args)
-    val = request.validation(info.image_size, info.in_channels)
-    store.record_data(DataRecord.of(request, info.image_size, info.in_channels))
-    check_compatible(info, val.channels, val.num_classes)
-    say_clean_accuracy(model, name, val)
+    val = labelled_images(args, model, name)
+    store.record_data(DataRecord.of(request, info.preparation, info.in_channels))
     defaults = SetMaskConfig()
     config = SetMaskConfig(
         lam=defaults.lam if args.lam is None else args.lam,
@@ -158,16 +155,16 @@ def run(args) -> int:
     return 0
 
 
-def _images(args, model) -> ImageSet:
+def _images(args, model, name) -> ImageSet:
     """The images of ``masks image``: files and folders given with --images, or the validation
     images of --data (--per-class of each class)."""
     info = model.info
     if args.images:
-        images, problems = image_set_from_files(args.images, info.in_channels, info.image_size, info.labels())
+        images, problems = image_set_from_files(args.images, info.in_channels, info.preparation, info.labels())
         for problem in problems:
             print(f"skipped: {problem}", file=sys.stderr)
         return images
-    return data_request(args, args.per_class or 0).validation(info.image_size, info.in_channels)
+    return labelled_images(args, model, name, args.per_class or 0)
 
 
 def _image_mask_config(args, model) -> ImageMaskConfig:
@@ -188,7 +185,7 @@ def _image_mask_config(args, model) -> ImageMaskConfig:
 
 
 def _image_masks(args, model, name, store, on) -> int:
-    images = _images(args, model)
+    images = _images(args, model, name)
     config = _image_mask_config(args, model)
     inputs = "clean"
     extra: dict[str, Any] = {}

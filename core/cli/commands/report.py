@@ -37,8 +37,8 @@ def run(args) -> int:
     store = open_store(args.run, create=False, overwrite=args.force)
     val = None
     if args.data:
-        size, channels = run_image_shape(args, store)
-        val = data_request(args).load(size or args.size or 32, channels or args.channels or 1).val
+        preparation, channels = run_image_shape(args, store)
+        val = data_request(args).load(preparation or args.size or 32, channels or args.channels or 1).val
     result = write_report(
         store,
         val=val,
