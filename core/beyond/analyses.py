@@ -17,7 +17,7 @@ from ..data.datasets import DataRequest
 from ..data.images import ImageSet
 from ..models.classifier import Classifier, common_input
 from ..progress import CancelToken, ProgressCallback
-from ..runs.classes import fit_classes
+from ..runs.classes import evaluation_request, fit_classes
 from ..runs.store import ResultsStore
 from ..spectra.fourier import centred
 from ..tables import Table
@@ -29,9 +29,12 @@ from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measu
 def _labelled(models: dict[str, Classifier], data: ImageSet | DataRequest) -> ImageSet:
     """The images ``data`` names, at the models' input (which all models must share), with
     classes the models know."""
-    preparation, channels = common_input({name: model.info for name, model in models.items()})
-    images = data.validation(preparation, channels) if isinstance(data, DataRequest) else data
-    return fit_classes(images, {name: model.info for name, model in models.items()})
+    infos = {name: model.info for name, model in models.items()}
+    preparation, channels = common_input(infos)
+    images = (
+        evaluation_request(data, infos).validation(preparation, channels) if isinstance(data, DataRequest) else data
+    )
+    return fit_classes(images, infos)
 
 
 def _figure(store: ResultsStore, fig, name: str) -> None:

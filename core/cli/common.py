@@ -3,7 +3,6 @@ model the options name."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
@@ -13,13 +12,12 @@ from ..data.images import ImageSet
 from ..devices import resolve_device
 from ..errors import ConfigError
 from ..files import name_from_file, store_name
-from ..masks.inference import correctly_classified
 from ..models import is_model_name, open_model
 from ..models.checkpoints import inspect_checkpoint
 from ..models.class_names import read_class_names
 from ..models.classifier import Classifier, common_input
 from ..preparation import Preparation
-from ..runs.classes import fit_classes
+from ..runs.classes import evaluation_request, fit_classes, say_clean_accuracy
 from ..runs.store import ResultsStore, model_file
 from ..runs.workflows import keep_model
 from .checks import check_data_fits, check_model_shapes
@@ -96,23 +94,10 @@ def labelled_images(args, model: Classifier, name: str, per_class: int = 0) -> I
     mapped onto them: :func:`~fourier_masks.core.runs.classes.fit_classes`), after one line
     with the model's clean accuracy on them."""
     info = model.info
-    images = fit_classes(data_request(args, per_class).validation(info.preparation, info.in_channels), {name: info})
+    request = evaluation_request(data_request(args, per_class), {name: info})
+    images = fit_classes(request.validation(info.preparation, info.in_channels), {name: info})
     say_clean_accuracy(model, name, images)
     return images
-
-
-def say_clean_accuracy(model: Classifier, name: str, images: ImageSet) -> None:
-    """One line with the model's accuracy on the labelled images it is about to be measured on:
-    a wrong preprocessing or class order shows here, before any work."""
-    labelled = images.labels >= 0
-    if not labelled.any():
-        return
-    correct = correctly_classified(model, images.images[labelled], images.labels[labelled])
-    print(
-        f"model {name}: clean accuracy {100 * correct.mean():.1f} % on {int(labelled.sum())} labelled images "
-        "(if this is far below what the model should reach, check its normalisation and classes)",
-        file=sys.stderr,
-    )
 
 
 def model_and_run(args) -> tuple[torch.device, Classifier, str, ResultsStore]:

@@ -108,9 +108,17 @@ def load_image_folder(
     )
 
 
+VALIDATION_FOLDERS = ("val", "valid", "validation", "test")
+
+
+def is_split_folder(root: Path) -> bool:
+    """Whether an ImageFolder has its own ``train/`` and ``val/`` (or ``test/``) splits."""
+    return (root / "train").is_dir() and any((root / name).is_dir() for name in VALIDATION_FOLDERS)
+
+
 def _split_folder(root: Path, **kwargs) -> DataSplits:
     """``root/train`` + ``root/val`` (or ``test``) if present; else a stable 80/20 split by file name."""
-    for val_name in ("val", "valid", "validation", "test"):
+    for val_name in VALIDATION_FOLDERS:
         if (root / "train").is_dir() and (root / val_name).is_dir():
             train = load_image_folder(root / "train", **kwargs)
             val = load_image_folder(
@@ -229,7 +237,9 @@ class DataRequest:
     line and the app both describe their data this way, so they load the same images.
 
     ``per_class`` > 0 keeps that many validation images per class (a balanced subset chosen
-    by ``seed``); 0 keeps them all."""
+    by ``seed``); 0 keeps them all. ``whole``: a folder without ``train/`` and ``val/`` is all
+    validation images (models from elsewhere, evaluated only), not split 80/20 (the split a
+    model trained here on the folder was trained on 80 % of)."""
 
     spec: str = "builtin"
     seed: int = 0
@@ -239,6 +249,7 @@ class DataRequest:
     data_root: str | None = None
     download: bool = True
     per_class: int = 0
+    whole: bool = False
 
     def load(self, size: int | Preparation, channels: int) -> DataSplits:
         """Both splits, at ``size`` px (or prepared as a model's :class:`Preparation` says) and
@@ -258,6 +269,10 @@ class DataRequest:
     def validation(self, size: int | Preparation, channels: int) -> ImageSet:
         """The validation images (``per_class`` of each class when set). The built-in data's
         validation split does not depend on its training split, so none is made."""
+        folder = Path(self.spec).expanduser()
+        if self.whole and folder.is_dir() and not is_split_folder(folder):
+            val = load_image_folder(folder, channels=channels, size=size, max_per_class=self.limit)
+            return val.balanced_subset(self.per_class, seed=self.seed) if self.per_class else val
         val = dataclasses.replace(self, train_per_class=1).load(size, channels).val
         return val.balanced_subset(self.per_class, seed=self.seed) if self.per_class else val
 

@@ -407,7 +407,8 @@ def _transformers(rest: str, spec: str) -> Classifier:
     std = tuple(float(v) for v in getattr(processor, "image_std", None) or (0.5, 0.5, 0.5))
     if processor is not None and getattr(processor, "do_normalize", True) is False:
         mean, std = (0.0,) * len(mean), (1.0,) * len(std)
-    settings = config.to_dict()
+    settings = json.loads(config.to_json_string(use_diff=False))  # as the run's metadata will hold it
+    settings.pop("_name_or_path", None)
     info = ModelInfo(
         arch=f"hf:{config.model_type}",
         in_channels=int(getattr(config, "num_channels", 3)),

@@ -8,12 +8,27 @@ score high against every other class the model knows."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
+from ..data.datasets import DataRequest
 from ..data.images import ImageSet
 from ..errors import ModelMismatchError
+from ..logs import NOTICES
+from ..masks.inference import correctly_classified
 from ..models.class_names import class_index_map
-from ..models.classifier import ModelInfo
+from ..models.classifier import Classifier, ModelInfo
+
+
+def evaluation_request(request: DataRequest, infos: Mapping[str, ModelInfo]) -> DataRequest:
+    """``request`` for scoring ``infos``' models: a folder without its own splits is used whole
+    unless one of them was trained by this product on a folder of that name (training takes
+    80 % of such a folder, and :attr:`ModelInfo.training` records the folder's name), so no
+    image a model learned from is scored."""
+    folder = Path(request.spec).expanduser().name
+    trained_on_it = any(info.training.get("dataset") == folder for info in infos.values())
+    return dataclasses.replace(request, whole=not trained_on_it)
 
 
 def fit_classes(images: ImageSet, infos: Mapping[str, ModelInfo]) -> ImageSet:
@@ -43,3 +58,16 @@ def fit_classes(images: ImageSet, infos: Mapping[str, ModelInfo]) -> ImageSet:
     if first == tuple(range(images.num_classes)) and images.num_classes == len(labels):
         return images
     return images.in_model_classes(first, labels)
+
+
+def say_clean_accuracy(model: Classifier, name: str, images: ImageSet) -> None:
+    """A note with the model's accuracy on the labelled images it is about to be measured on:
+    a wrong preprocessing or class order shows here, before any work."""
+    labelled = images.labels >= 0
+    if not labelled.any():
+        return
+    correct = correctly_classified(model, images.images[labelled], images.labels[labelled])
+    NOTICES.warning(
+        f"model {name}: clean accuracy {100 * correct.mean():.1f} % on {int(labelled.sum())} labelled images "
+        "(if this is far below what the model should reach, check its preprocessing and classes)"
+    )

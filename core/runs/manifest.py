@@ -48,6 +48,7 @@ class DataRecord:
     limit: int | None = None
     resize: int = 0
     interpolation: str = "bilinear"
+    whole: bool = False
 
     @classmethod
     def of(cls, request: DataRequest, size: int | Preparation, channels: int) -> DataRecord:
@@ -62,6 +63,7 @@ class DataRecord:
             limit=request.limit,
             resize=prep.resize,
             interpolation=prep.interpolation,
+            whole=request.whole,
         )
 
     @property
@@ -76,6 +78,7 @@ class DataRecord:
             train_per_class=self.train_per_class,
             val_per_class=self.val_per_class,
             limit=self.limit,
+            whole=self.whole,
         )
 
 
@@ -136,6 +139,7 @@ _DATA_TYPES: dict[str, tuple[type, ...]] = {
     "limit": (int, type(None)),
     "resize": (int,),
     "interpolation": (str,),
+    "whole": (bool,),
 }
 
 
@@ -162,7 +166,9 @@ def read_manifest(path: Path) -> RunManifest:
     known = {k: raw[k] for k in _TYPES if k in raw}
     if "data" in known:
         _check_types(known["data"], _DATA_TYPES, path, "data.")
-        missing = [k for k in _DATA_TYPES if k not in ("limit", "resize", "interpolation") and k not in known["data"]]
+        missing = [
+            k for k in _DATA_TYPES if k not in ("limit", "resize", "interpolation", "whole") and k not in known["data"]
+        ]
         if missing:
             raise OutputError(f"{path}: data lacks {', '.join(missing)}; the run cannot reload its data")
         if "limit" not in known["data"]:
@@ -186,7 +192,7 @@ def _check_types(raw: dict[str, Any], types: dict[str, tuple[type, ...]], path: 
             continue
         value = raw[key]
         # bool is an int to Python, never to a manifest
-        if isinstance(value, bool) or not isinstance(value, allowed):
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             expected = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
             raise OutputError(
                 f"{path}: {prefix}{key} should be {expected}, not {type(value).__name__} ({value!r:.60}); "

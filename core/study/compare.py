@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..masks.config import ImageMaskConfig, SetMaskConfig
 from ..models.classifier import Classifier, common_input
 from ..progress import CancelToken, ProgressCallback
-from ..runs.classes import fit_classes
+from ..runs.classes import evaluation_request, fit_classes
 from ..runs.manifest import DataRecord
 from ..runs.store import ResultsStore
 from ..runs.workflows import learn_image_masks_into_run, learn_set_mask_into_run
@@ -38,8 +38,10 @@ def compare_models(
     the run records ``data`` as its data. None when cancelled (what finished is kept)."""
     if not models:
         raise ConfigError("load at least one model to compare")
-    preparation, channels = common_input({name: model.info for name, model in models.items()})
-    val = fit_classes(data.validation(preparation, channels), {name: model.info for name, model in models.items()})
+    infos = {name: model.info for name, model in models.items()}
+    preparation, channels = common_input(infos)
+    data = evaluation_request(data, infos)
+    val = fit_classes(data.validation(preparation, channels), infos)
     store.record_data(DataRecord.of(data, preparation, channels), replace=True)
     learning_half, _ = val.halves()
     for name, model in models.items():

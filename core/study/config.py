@@ -16,7 +16,13 @@ from ..training.train import AUGMENTATION_CODES, AUGMENTATIONS, TrainConfig
 @dataclass(frozen=True)
 class StudyConfig:
     """What the study runs; :meth:`standard`, :meth:`quick` and :meth:`paper` are the presets
-    (:func:`study_config`). The field defaults are not a preset."""
+    (:func:`study_config`). The field defaults are not a preset.
+
+    ``given_models``: (code, model) pairs, a model file or name
+    (:func:`~fourier_masks.core.models.open_model`) for each variant code (N, A, ...): the
+    study then trains nothing, takes the image size, channels and preprocessing from the
+    models and the validation images from the data (a folder without ``train/`` and ``val/``
+    whole), and ``augmentations`` follow the codes."""
 
     dataset: str = "builtin:shapes"
     image_size: int = 32
@@ -34,6 +40,7 @@ class StudyConfig:
     bands: int = 32
     examples: int = 6
     seed: int = 0
+    given_models: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.augmentations if a not in AUGMENTATIONS]
@@ -47,6 +54,13 @@ class StudyConfig:
             )
         if self.bands < 2:
             raise ConfigError("bands must be at least 2")
+        codes = [code for code, _ in self.given_models]
+        if codes and (len(set(codes)) < len(codes) or any(c not in MODEL_CODES for c in codes)):
+            raise ConfigError(
+                f"given models need distinct codes among {', '.join(MODEL_CODES)}, got {', '.join(codes)}"
+            )
+        if codes and tuple(MODEL_CODES[c] for c in codes) != self.augmentations:
+            raise ConfigError("with given models, the augmentations are the models' codes")
 
     @classmethod
     def quick(cls, **changes: Any) -> StudyConfig:
@@ -146,6 +160,26 @@ STUDY_PRESETS = ("standard", "quick", "paper")
 
 
 MODEL_CODES = {code: augmentation for augmentation, code in AUGMENTATION_CODES.items()}  # "N" → "none", ...
+
+
+def given_models(pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The settings of a study of given models (``[("N", spec), ("A", spec)]``): the models,
+    with the augmentations their codes name, N first. For :func:`study_config`."""
+    codes = [code for code, _ in pairs]
+    if "N" not in codes:
+        raise ConfigError("the study compares every model with the vanilla one: give N=MODEL")
+    unknown = [code for code in codes if code not in MODEL_CODES]
+    if unknown:
+        raise ConfigError(
+            f"model code(s) {', '.join(unknown)} unknown; use {', '.join(MODEL_CODES)} (N = vanilla, A = adversarial, ...)"
+        )
+    if len(set(codes)) < len(codes):
+        raise ConfigError(f"each code names one model; {', '.join(codes)} repeats one")
+    ordered = sorted(pairs, key=lambda pair: list(MODEL_CODES).index(pair[0]))
+    return {
+        "given_models": tuple((code, str(spec)) for code, spec in ordered),
+        "augmentations": tuple(MODEL_CODES[code] for code, _ in ordered),
+    }
 
 
 def study_config(preset: str = "standard", *, epochs: int | None = None, **changes: Any) -> StudyConfig:

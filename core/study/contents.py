@@ -17,9 +17,10 @@ import torch
 
 from ..data.images import ImageSet
 from ..errors import OutputError
-from ..models.checkpoints import load_model
+from ..models.checkpoints import inspect_checkpoint, load_model
 from ..models.classifier import Classifier
 from ..runs.adversarial import load_adversarial_images
+from ..runs.classes import fit_classes
 from ..runs.store import ResultsStore
 from ..spectra.energy import Partition, angular_partition, radial_partition
 
@@ -60,9 +61,15 @@ def discover(store: ResultsStore) -> RunContents:
 
 
 def validation_set(store: ResultsStore) -> ImageSet | None:
-    """The run's validation set, rebuilt from the data recorded in ``run.json`` (if any)."""
+    """The run's validation set, rebuilt from the data recorded in ``run.json`` (if any) and
+    labelled as the run's models' outputs (:func:`~fourier_masks.core.runs.classes.fit_classes`)."""
     record = store.manifest.data
-    return None if record is None else record.request().load(record.preparation, record.channels).val
+    if record is None:
+        return None
+    val = record.request().validation(record.preparation, record.channels)
+    summaries = {name: inspect_checkpoint(store.model_path(name)).info for name in store.model_names()}
+    infos = {name: info for name, info in summaries.items() if info is not None}
+    return fit_classes(val, infos) if infos else val
 
 
 class RunModels:

@@ -20,21 +20,25 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..data.images import DataSplits, ImageSet
+from ..data.images import ImageSet
 from ..errors import OutputError
 from ..masks.config import SetMaskConfig
+from ..models import open_model
 from ..models.checkpoints import load_model
-from ..models.classifier import Classifier
+from ..models.classifier import Classifier, common_input
 from ..progress import CancelToken, Progress, ProgressCallback
 from ..runs.adversarial import adversarial_images_in_run
+from ..runs.classes import evaluation_request, fit_classes, say_clean_accuracy
 from ..runs.executors import run_mask_units
 from ..runs.groups import plan_image_masks
+from ..runs.manifest import DataRecord
 from ..runs.store import ResultsStore
-from ..runs.workflows import learn_class_masks_into_run, learn_set_mask_into_run, train_into_run
+from ..runs.workflows import keep_model, learn_class_masks_into_run, learn_set_mask_into_run, train_into_run
 from ..tables import Table
 from ..training.train import AUGMENTATION_CODES
 from .config import StudyConfig
@@ -109,35 +113,60 @@ class _Study:
                 f"{self.store.root} holds a study with other settings; resume it with the same "
                 "settings or choose an empty output folder"
             )
-        record = c.data_record()
-        self.data: DataSplits = record.request().load(record.preparation, record.channels)
+        if c.given_models:
+            self.open_given_models()
+            infos = {code: model.info for code, model in self.models.items()}
+            preparation, channels = common_input(infos)
+            request = evaluation_request(c.data_record().request(), infos)
+            record = DataRecord.of(request, preparation, channels)
+            self.train: ImageSet | None = None
+            self.val: ImageSet = fit_classes(request.validation(preparation, channels), infos)
+            for code, model in self.models.items():
+                say_clean_accuracy(model, code, self.val)
+        else:
+            record = c.data_record()
+            splits = record.request().load(record.preparation, record.channels)
+            self.train, self.val = splits.train, splits.val
         # Set masks are learned on one half of the validation set; Table 1 measures them on the other.
-        self.learning_half, _ = self.data.val.halves(seed=c.seed)
+        self.learning_half, _ = self.val.halves(seed=c.seed)
         self.subset: ImageSet = (
-            self.data.val.balanced_subset(c.images_per_class, seed=c.seed) if c.images_per_class else self.data.val
+            self.val.balanced_subset(c.images_per_class, seed=c.seed) if c.images_per_class else self.val
         )
         self.store.update_manifest(
             study=c.to_dict(),
             data=record,
-            classes=tuple(self.data.train.class_names),
-            train_images=len(self.data.train),
-            val_images=len(self.data.val),
+            classes=tuple(self.val.class_names),
+            train_images=len(self.train) if self.train is not None else 0,
+            val_images=len(self.val),
             single_image_set=len(self.subset),
         )
 
+    def open_given_models(self) -> None:
+        """The study's given models, kept in the run under their codes (a resumed study reads
+        the run's copies, so it goes on with the very models it started with)."""
+        for code, spec in self.config.given_models:
+            if self.store.has_model(code):
+                self.models[code] = load_model(self.store.model_path(code), device=self.device)
+                continue
+            model = open_model(spec, device=self.device)
+            source = Path(spec) if Path(spec).is_file() else None
+            keep_model(self.store, code, model, source)
+            self.models[code] = model
+
     def train_models(self, codes: list[str]) -> None:
         for augmentation, code in zip(self.config.augmentations, self.codes):
-            if code not in codes:
+            if code not in codes or code in self.models:  # given models are open already
                 continue
             if self.store.has_model(code):
                 self.models[code] = load_model(self.store.model_path(code), device=self.device)
                 continue
             config = self.config.train.replace(arch=self.config.arch, augmentation=augmentation, seed=self.config.seed)
+            assert self.train is not None  # a study without given models has a training split
             trained = train_into_run(
                 self.store,
                 code,
-                self.data.train,
-                self.data.val,
+                self.train,
+                self.val,
                 config=config,
                 device=self.device,
                 on_progress=self.on_progress,
@@ -237,7 +266,7 @@ class _Study:
                     model_name=code,
                     config=self.config.image_mask,
                     inputs=kind,
-                    dataset=self.data.val.name,
+                    dataset=self.val.name,
                     **extra,
                 )
             result = run_mask_units(
@@ -256,7 +285,7 @@ class _Study:
     def write_report(self) -> None:
         report = write_report(
             self.store,
-            val=self.data.val,
+            val=self.val,
             bands=self.config.bands,
             reference="N",
             seed=self.config.seed,

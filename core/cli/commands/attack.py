@@ -6,7 +6,7 @@ import argparse
 
 from ...attacks.adversarial import AttackConfig, attack_images, attack_success, pixel_eps
 from ...runs.adversarial import adversarial_images_in_run
-from ...runs.classes import fit_classes
+from ...runs.classes import evaluation_request, fit_classes
 from ...runs.workflows import keep_model
 from ..common import data_request, device, open_store, printer, resolve_model
 from ..options import DEFAULT_EPS, add_data, add_device, add_model, non_negative, positive_int, unit_interval
@@ -35,7 +35,8 @@ def run(args) -> int:
     on = device(args)
     model, name = resolve_model(args, args.out, on)
     info = model.info
-    data = fit_classes(data_request(args).validation(info.preparation, info.in_channels), {name: info})
+    request = evaluation_request(data_request(args), {name: info})
+    data = fit_classes(request.validation(info.preparation, info.in_channels), {name: info})
     eps = pixel_eps(args.eps_normalised, info.std[0]) if args.eps_normalised is not None else args.eps
     config = AttackConfig(eps=eps, steps=args.steps, alpha=args.alpha)
     if args.out:

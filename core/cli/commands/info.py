@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ...errors import MissingModelDetailsError
 from ...models import MODEL_NAME_EXAMPLES, ModelInfo, folder_library, is_model_name, open_model
 from ...models.checkpoints import GRAPH_FORMATS, TRUSTED_ONLY, inspect_checkpoint
 from ...study.contents import discover
@@ -62,6 +63,12 @@ def run(args) -> int:
         print(f"  {path.name} {TRUSTED_ONLY}")
     if summary.info is not None:
         _describe(summary.info)
-    else:
-        print("  no Fourier Masks metadata (give the architecture and shapes when loading)")
+        return 0
+    if summary.format in GRAPH_FORMATS:
+        print("  no Fourier Masks metadata (give its channels, classes and image size when loading)")
+        return 0
+    try:  # weights alone: described by their file name (torchvision's), a JSON beside them, or their keys
+        _describe(open_model(path).info)
+    except MissingModelDetailsError:
+        print("  weights of an unknown architecture (give it with --arch when loading)")
     return 0

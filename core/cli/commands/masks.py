@@ -15,6 +15,7 @@ from ...data.images import ImageSet, image_set_from_files
 from ...errors import ConfigError
 from ...masks.config import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
 from ...runs.adversarial import adversarial_images_in_run
+from ...runs.classes import evaluation_request
 from ...runs.manifest import DataRecord
 from ...runs.workflows import learn_class_masks_into_run, learn_image_masks_into_run, learn_set_mask_into_run
 from ...spectra.fourier import COMPONENTS
@@ -112,7 +113,7 @@ def run(args) -> int:
     if args.kind == "image":
         return _image_masks(args, model, name, store, on)
     info = model.info
-    request = data_request(args)
+    request = evaluation_request(data_request(args), {name: info})
     val = labelled_images(args, model, name)
     store.record_data(DataRecord.of(request, info.preparation, info.in_channels))
     defaults = SetMaskConfig()

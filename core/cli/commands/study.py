@@ -8,7 +8,7 @@ import sys
 
 from ...errors import ConfigError
 from ...progress import format_duration
-from ...study.config import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
+from ...study.config import MODEL_CODES, STUDY_PRESETS, StudyConfig, given_models, study_config
 from ...study.pipeline import run_study
 from ..checks import checked_cluster
 from ..common import device, open_store, printer
@@ -55,6 +55,17 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         default=None,
         help="which variants to train and compare (N is always needed; default: N A S T R)",
     )
+    p.add_argument(
+        "--model",
+        dest="given",
+        action="append",
+        type=code_and_model,
+        default=None,
+        metavar="CODE=MODEL",
+        help="study these models instead of training them: a code (N = vanilla, A = adversarial, S, T, R) and a "
+        "model file, folder or name, e.g. --model N=torchvision:resnet50 --model "
+        "A=robustbench:imagenet/Linf/Salman2020Do_R50 (N is needed; the images are prepared as the models take them)",
+    )
     p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
     add_cluster(p)
     p.add_argument(
@@ -74,10 +85,44 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     return [demo, p]
 
 
+def code_and_model(text: str) -> tuple[str, str]:
+    """``CODE=MODEL`` of ``study --model``."""
+    code, equals, model = text.partition("=")
+    if not equals or not code or not model:
+        raise argparse.ArgumentTypeError(f"expected CODE=MODEL (e.g. N=timm:resnet50.a1_in1k), got {text!r}")
+    return code.strip().upper(), model.strip()
+
+
+# What training options become when the models are given.
+_TRAINING_ONLY = {
+    "models": "--models",
+    "arch": "--arch",
+    "epochs": "--epochs",
+    "size": "--size",
+    "channels": "--channels",
+}
+
+
 def study_settings(args) -> StudyConfig:
     """The study's settings: the preset, then whatever the user gave on the command line."""
     if args.command == "demo":
         return StudyConfig.quick(seed=args.seed) if args.quick else StudyConfig.standard(seed=args.seed)
+    if args.given:
+        for key, option in _TRAINING_ONLY.items():
+            if getattr(args, key) is not None:
+                raise ConfigError(
+                    f"{option} applies to models the study trains; with --model the models are given "
+                    "(their architecture, image size and channels are their own): leave it out"
+                )
+        return study_config(
+            args.preset,
+            dataset=args.data,
+            seed=args.seed,
+            images_per_class=args.per_class,
+            train_per_class=args.train_per_class,
+            val_per_class=args.val_per_class,
+            **given_models(args.given),
+        )
     if not (args.data == "builtin" or args.data.startswith("builtin:")) and (
         args.train_per_class or args.val_per_class
     ):
