@@ -130,8 +130,9 @@ class JobController(QObject):
 
     # --- models ------------------------------------------------------------------------------
 
-    def load_checkpoints(self, paths: list[Path], images: Sequence[Path] = ()) -> None:
-        """Load model files, then learn the masks of the ``images`` dropped with them."""
+    def load_checkpoints(self, paths: Sequence[Path | str], images: Sequence[Path] = ()) -> None:
+        """Load models (files, library folders or names such as ``timm:resnet50.a1_in1k``),
+        then learn the masks of the ``images`` dropped with them."""
         self._pending_images = list(images)
         self._load(paths)
 
@@ -140,7 +141,7 @@ class JobController(QObject):
         images dropped with it still follow."""
         self._load([path], details)
 
-    def _load(self, paths: list[Path], details: ModelDetails | None = None) -> None:
+    def _load(self, paths: Sequence[Path | str], details: ModelDetails | None = None) -> None:
         """``details`` (architecture, shapes, normalisation) apply to all ``paths``."""
         store = self.workbench.ensure_store()
         self._start(

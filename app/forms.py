@@ -37,9 +37,9 @@ from fourier_masks.core.beyond import AdversarialMapsConfig
 from fourier_masks.core.data import DataRequest
 from fourier_masks.core.errors import ConfigError
 from fourier_masks.core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
-from fourier_masks.core.models import ARCHITECTURES
+from fourier_masks.core.models import ARCHITECTURES, MODEL_NAME_EXAMPLES
 from fourier_masks.core.spectra import COMPONENTS
-from fourier_masks.core.study import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
+from fourier_masks.core.study import MODEL_CODES, STUDY_PRESETS, StudyConfig, given_models, study_config
 from fourier_masks.core.training import AUGMENTATION_CODES, AUGMENTATIONS, TrainConfig
 
 from .requests import (
@@ -519,10 +519,10 @@ class StudyDialog(ConfigDialog[StudyConfig]):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(
             "New study",
-            "Trains the chosen variants of one architecture, learns every mask of the paper, and "
-            "writes Tables 1–3, the findings table and the figures. A folder needs the ImageFolder "
-            "layout (train/ and val/ or test/ inside, one folder per class). Interrupted studies "
-            "resume where they stopped.",
+            "Trains the chosen variants of one architecture, or takes the models you give, learns every "
+            "mask of the paper, and writes Tables 1–3, the findings table and the figures. A folder needs "
+            "the ImageFolder layout (one folder per class; train/ and val/ or test/ inside to train). "
+            "Interrupted studies resume where they stopped.",
             parent,
         )
         rows = QFormLayout()
@@ -561,7 +561,26 @@ class StudyDialog(ConfigDialog[StudyConfig]):
         rows.addRow("training epochs", self.epochs)
         rows.addRow("single-image masks per class", self.per_class)
         self.layout_.addLayout(rows)
+        self.given_box = QGroupBox("Study given models instead (nothing is trained)")
+        self.given_box.setCheckable(True)
+        self.given_box.setChecked(False)
+        given_rows = QFormLayout(self.given_box)
+        self.given = {code: QLineEdit() for code in MODEL_CODES}
+        for code, edit in self.given.items():
+            edit.setPlaceholderText(
+                f"a model file, folder or name, e.g. {MODEL_NAME_EXAMPLES[0 if code == 'N' else 3]}"
+                if code in ("N", "A")
+                else "optional"
+            )
+            given_rows.addRow(f"{code} ({MODEL_CODES[code]})", edit)
+        self.given_box.toggled.connect(self._on_given_toggled)
+        self.layout_.addWidget(self.given_box)
         self.finish()
+
+    def _on_given_toggled(self, on: bool) -> None:
+        """Given models bring their own architecture, size, channels and variants."""
+        for widget in (self.arch, self.size, self.channels, self.epochs, *self.models.values()):
+            widget.setEnabled(not on and widget is not self.models["N"])
 
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "A data folder (ImageFolder layout)")
@@ -569,6 +588,14 @@ class StudyDialog(ConfigDialog[StudyConfig]):
             self.dataset.combo.setCurrentText(folder)
 
     def build(self) -> StudyConfig:
+        if self.given_box.isChecked():
+            pairs = [(code, edit.text().strip()) for code, edit in self.given.items() if edit.text().strip()]
+            return study_config(
+                self.preset.currentText(),
+                dataset=self.dataset.spec,
+                images_per_class=_chosen(self.per_class),
+                **given_models(pairs),
+            )
         return study_config(
             self.preset.currentText(),
             epochs=_chosen(self.epochs),

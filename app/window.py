@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from fourier_masks.core.devices import DEVICE_CHOICES, resolve_device
 from fourier_masks.core.errors import DeviceError, FourierMasksError
+from fourier_masks.core.models import MODEL_NAME_EXAMPLES, ZOOS, is_model_name
 from fourier_masks.core.runs import check_cluster, sort_dropped_paths
 from fourier_masks.core.study import study_config
 from fourier_masks.resources import resource_path
@@ -92,6 +93,7 @@ class WelcomePage(QWidget):
         for text, slot in (
             ("Open images… (or drop them on this window)", window.ask_images),
             ("Load checkpoints…", window.ask_checkpoints),
+            ("Load a model by name… (torchvision, timm, Hugging Face, RobustBench)", window.ask_model_name),
             ("Open a saved run…", window.ask_run),
         ):
             button = QPushButton(text)
@@ -228,6 +230,7 @@ class MainWindow(QMainWindow):
         file = bar.addMenu("&File")
         self._action(file, "Open images…", self.ask_images, "Ctrl+O")
         self._action(file, "Load checkpoints…", self.ask_checkpoints, "Ctrl+L")
+        self._action(file, "Load by name…", self.ask_model_name, "Ctrl+Shift+L")
         self._action(file, "Open run…", self.ask_run, "Ctrl+Shift+O")
         self.recent_menu = file.addMenu("Recent runs")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -381,6 +384,31 @@ class MainWindow(QMainWindow):
         )
         if files:
             self.handle_paths(files)
+
+    def ask_model_name(self) -> None:
+        name, ok = QInputDialog.getItem(
+            self,
+            "Load a model by name",
+            "A model from torchvision, timm, Hugging Face or RobustBench (downloaded once into the\n"
+            "library's own cache, then found offline). For example:\n" + "\n".join(MODEL_NAME_EXAMPLES),
+            list(MODEL_NAME_EXAMPLES),
+            0,
+            True,
+        )
+        if ok:
+            self.load_by_name(name)
+
+    def load_by_name(self, name: str) -> None:
+        """Load a model such as ``timm:resnet50.a1_in1k`` into the run (off the GUI thread)."""
+        name = name.strip()
+        if not is_model_name(name):
+            self.show_message(
+                "warning",
+                f"{name or 'nothing'} is not a model name: start it with {', '.join(z + ':' for z in ZOOS)} "
+                f"(e.g. {MODEL_NAME_EXAMPLES[1]})",
+            )
+            return
+        self.controller.load_checkpoints([name])
 
     def ask_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.paths.runs))

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from fourier_masks.core.data import DataRequest
+from fourier_masks.core.errors import ConfigError
 
 pytest.importorskip("PySide6")
 
@@ -416,7 +417,7 @@ def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoin
         ),
         signal="failed",
     )
-    assert "6 classes but the dataset has 5" in message
+    assert "has class(es) 0°, 36°, 72°, 108°, 144° that the model (6 classes) does not have" in message
     assert window.message_bar.level == "error" and window.isVisible()
 
 
@@ -648,3 +649,38 @@ def test_a_dropped_program_is_opened_only_when_the_user_trusts_it(qtbot, window,
     asked.clear()
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0]]))
     assert asked == [] and set(window.workbench.models) == {"N"}
+
+
+def test_models_load_by_name_and_as_dropped_library_folders(qtbot, window, torch_home, hf_folder, network_off):
+    window.load_by_name("resnet50")
+    assert window.message_bar.level == "warning" and "not a model name" in window.message_bar.text
+    _run_until_done(qtbot, window, lambda: window.load_by_name(" torchvision:squeezenet1_1 "))
+    assert set(window.workbench.models) == {"squeezenet1_1.IMAGENET1K_V1"}
+    _run_until_done(qtbot, window, lambda: _drop(window, [hf_folder]))
+    assert set(window.workbench.models) == {"squeezenet1_1.IMAGENET1K_V1", "hf-tiny-resnet"}
+    info = window.workbench.models["hf-tiny-resnet"].info
+    assert info.preparation.resize_to == 73 and info.labels()[217] == "English springer"
+    window.load_by_name("torchvision:mobilenet_v3_small")  # not cached, and offline
+    _wait_job(qtbot, window)
+    assert window.message_bar.level == "error" and "could not be downloaded" in window.message_bar.text
+    assert window.isVisible()
+
+
+def test_the_study_dialog_takes_given_models(qtbot):
+    from fourier_masks.app.forms import StudyDialog
+
+    dialog = StudyDialog()
+    qtbot.addWidget(dialog)
+    dialog.dataset.combo.setCurrentText("/data/imagenette/val")
+    dialog.given_box.setChecked(True)
+    assert not dialog.arch.isEnabled() and not dialog.epochs.isEnabled()
+    dialog.given["A"].setText("robustbench:imagenet/Linf/Salman2020Do_R50")
+    with pytest.raises(ConfigError, match="give N=MODEL"):
+        dialog.build()
+    dialog.given["N"].setText("torchvision:resnet50:IMAGENET1K_V1")
+    config = dialog.build()
+    assert config.given_models == (
+        ("N", "torchvision:resnet50:IMAGENET1K_V1"),
+        ("A", "robustbench:imagenet/Linf/Salman2020Do_R50"),
+    )
+    assert config.augmentations == ("none", "adversarial")

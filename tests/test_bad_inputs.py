@@ -31,7 +31,8 @@ from fourier_masks.core.data.images import load_image
 from fourier_masks.core.files import atomic_write_text
 from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
 from fourier_masks.core.masks.engine import learn_image_masks
-from fourier_masks.core.models.checkpoints import check_compatible, export_program, load_model, save_checkpoint
+from fourier_masks.core.models.checkpoints import export_program, load_model, save_checkpoint
+from fourier_masks.core.runs.classes import fit_classes
 from fourier_masks.core.runs.store import ResultsStore
 from fourier_masks.core.training.train import TrainConfig, train_model
 
@@ -246,8 +247,8 @@ def _(c):
     data = load_dataset("builtin:planted", size=16, train_per_class=1, val_per_class=2).val
     expect(
         errors.ModelMismatchError,
-        "6 classes but the dataset has 5",
-        lambda: check_compatible(c["model"].info, data.channels, data.num_classes),
+        r"that the model \(6 classes\) does not have by name",
+        lambda: fit_classes(data, {"m": c["model"].info}),
     )
 
 
@@ -475,16 +476,6 @@ def _(c):
     expect(errors.ConfigError, "unknown built-in dataset.*choose", lambda: load_dataset("builtin:cats"))
 
 
-@case(ENGINE, "exported graph given images of another size")
-def _(c):
-    info = c["model"].info.replace(arch="torch-export")
-    expect(
-        errors.ModelMismatchError,
-        "exported for 16px images, not 32px",
-        lambda: check_compatible(info, 1, 6, image_size=32),
-    )
-
-
 @case(ENGINE, "GPU asked for on a machine without one")
 def _(c):
     from fourier_masks.core.devices import resolve_device
@@ -542,7 +533,7 @@ def _(c, capsys):
     cli_error(
         capsys,
         ["masks", "set", "--model", c["ckpt"], "--data", "builtin:planted", "--size", "16", "--out", c["dir"] / "run"],
-        "6 classes but the dataset has 5",
+        r"that the model \(6 classes\) does not have by name",
     )
 
 

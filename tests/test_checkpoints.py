@@ -16,7 +16,6 @@ from fourier_masks.core.errors import CheckpointError, ModelMismatchError, NonFi
 from fourier_masks.core.models.architectures import build_classifier, build_network
 from fourier_masks.core.models.checkpoints import (
     TRUSTED_ONLY,
-    check_compatible,
     export_program,
     export_torchscript,
     inspect_checkpoint,
@@ -199,10 +198,17 @@ def test_checkpoint_for_another_architecture(tmp_path, tiny_model):
 
 
 def test_checkpoint_for_another_class_count_is_named(tiny_model):
-    with pytest.raises(ModelMismatchError, match="6 classes but the dataset has 10"):
-        check_compatible(tiny_model.info, channels=1, num_classes=10)
+    from fourier_masks.core.data.images import ImageSet
+    from fourier_masks.core.runs.classes import fit_classes
+
+    def images(channels, classes):
+        names = tuple(f"k{k}" for k in range(classes))
+        return ImageSet(torch.rand(classes, channels, 16, 16), torch.arange(classes), names, names, "data")
+
+    with pytest.raises(ModelMismatchError, match="data has 10 classes but model m has 6"):
+        fit_classes(images(1, 10), {"m": tiny_model.info})
     with pytest.raises(ModelMismatchError, match="1-channel"):
-        check_compatible(tiny_model.info, channels=3)
+        fit_classes(images(3, 6), {"m": tiny_model.info})
 
 
 def test_state_dict_with_wrong_shapes_reports_the_mismatch(tmp_path):

@@ -168,7 +168,7 @@ def test_a_program_file_is_said_to_be_for_trusted_sources(checkpoint, tmp_path, 
                 "--out",
                 str(t / "r"),
             ],
-            "6 classes but the dataset has 5",
+            "that the model (6 classes) does not have by name",
         ),
         (
             lambda t, c: [

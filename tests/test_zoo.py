@@ -4,7 +4,6 @@ folders), with their authors' preprocessing; and data sets of a few of a model's
 
 from __future__ import annotations
 
-import socket
 import time
 
 import numpy as np
@@ -29,80 +28,6 @@ from fourier_masks.core.runs.classes import fit_classes
 from fourier_masks.core.runs.store import ResultsStore
 
 IMAGENETTE = ("n01440764", "n02102040", "n02979186", "n03000684", "n03028079")  # tench, springer, ...
-
-
-@pytest.fixture
-def network_off(monkeypatch):
-    """No connection can be opened: what an offline machine does to every library."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network is unreachable (switched off by the test)")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    """A torch hub cache holding torchvision's SqueezeNet 1.1 file, by its published name,
-    with random weights."""
-    import torchvision
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    weights = torchvision.models.get_model_weights("squeezenet1_1").IMAGENET1K_V1
-    path = tmp_path / "torch" / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[-1]
-    path.parent.mkdir(parents=True)
-    torch.save(torchvision.models.get_model("squeezenet1_1", weights=None).state_dict(), path)
-    return path
-
-
-@pytest.fixture
-def hf_cache(tmp_path, monkeypatch):
-    """A Hugging Face hub cache holding timm's tiny test ResNet (random weights), laid out as
-    ``hf download`` leaves it."""
-    timm = pytest.importorskip("timm")
-    from huggingface_hub import constants
-    from safetensors.torch import save_file
-
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    repo = tmp_path / "hub" / "models--timm--test_resnet.r160_in1k"
-    revision = "0" * 40
-    (repo / "snapshots" / revision).mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    net = timm.create_model("test_resnet.r160_in1k", pretrained=False)
-    save_file(
-        {k: v.contiguous() for k, v in net.state_dict().items()}, repo / "snapshots" / revision / "model.safetensors"
-    )
-    return net
-
-
-@pytest.fixture
-def timm_folder(tmp_path):
-    timm = pytest.importorskip("timm")
-    net = timm.create_model("test_resnet.r160_in1k", pretrained=False)
-    folder = tmp_path / "timm-test-resnet"
-    timm.models.save_for_hf(net, str(folder), safe_serialization=True)
-    return folder
-
-
-@pytest.fixture
-def hf_folder(tmp_path):
-    """A tiny transformers ResNet over ImageNet's 1000 classes with a ConvNeXt-style processor
-    (64-px crops of 73-px resizes, bicubic), as ``save_pretrained`` writes it."""
-    transformers = pytest.importorskip("transformers")
-    names = imagenet_categories()
-    config = transformers.ResNetConfig(
-        embedding_size=8,
-        hidden_sizes=[8, 16],
-        depths=[1, 1],
-        num_labels=1000,
-        id2label=dict(enumerate(names)),
-        label2id={name: k for k, name in enumerate(names)},
-    )
-    folder = tmp_path / "hf-tiny-resnet"
-    transformers.ResNetForImageClassification(config).save_pretrained(folder)
-    transformers.ConvNextImageProcessor(size={"shortest_edge": 64}, crop_pct=0.875).save_pretrained(folder)
-    return folder
 
 
 def test_names_are_told_from_files():

@@ -671,22 +671,6 @@ def _load_graph(path, kind, in_channels, num_classes, image_size, class_names, m
     return Classifier(_GraphNet(graph, fixed_batch, program), info)
 
 
-def check_compatible(
-    info: ModelInfo, channels: int, num_classes: int | None = None, image_size: int | None = None
-) -> None:
-    """Raise :class:`ModelMismatchError` when data does not fit a model."""
-    if channels != info.in_channels:
-        raise ModelMismatchError(
-            f"{info.display_name} takes {info.in_channels}-channel images but the data has {channels} channel(s)"
-        )
-    if num_classes is not None and num_classes != info.num_classes:
-        raise ModelMismatchError(
-            f"{info.display_name} has {info.num_classes} classes but the dataset has {num_classes}"
-        )
-    if image_size is not None and image_size != info.image_size and info.arch in ("torchscript", "torch-export"):
-        raise ModelMismatchError(f"{info.display_name} was exported for {info.image_size}px images, not {image_size}px")
-
-
 def output_width(model: Classifier) -> int:
     """Scores per image that ``model`` really outputs, from one pass of a blank image of the
     input shape its info states: a graph's metadata, or the shapes typed for it, may be wrong."""

@@ -115,8 +115,8 @@ def class_index_map(data_classes: Sequence[str], model_labels: Sequence[str], wh
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise ModelMismatchError(
             f"{where} has class(es) {shown} that the model ({len(model_labels)} classes) does not have by name "
-            "or WordNet id; rename the class folders to the model's class names (or give the model's "
-            "--class-names), or use data with the model's classes"
+            "or WordNet id; rename the class folders to the model's class names (or give the model its "
+            "class names), or use data with the model's classes"
         )
     indices = [int(index) for index in found if index is not None]
     if len(set(indices)) < len(indices):

@@ -21,11 +21,12 @@ from ..attacks.adversarial import AttackConfig, attack_images
 from ..data.datasets import DataRequest
 from ..data.images import ImageSet, expand_image_paths, image_set_from_files
 from ..errors import BadDatasetError, ConfigError, FourierMasksError, MissingModelDetailsError
-from ..files import name_from_file
+from ..files import name_from_file, store_name
 from ..masks.config import ImageMaskConfig, SetMaskConfig
 from ..masks.results import ImageMaskResult, SetMaskResult
 from ..masks.set_masks import learn_class_masks, learn_set_mask
-from ..models.checkpoints import inspect_checkpoint, load_model, save_checkpoint
+from ..models import folder_library, is_model_name, open_model
+from ..models.checkpoints import inspect_checkpoint, save_checkpoint
 from ..models.classifier import Classifier
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..training.train import AUGMENTATION_CODES, TrainConfig, TrainResult, history_table, train_model
@@ -39,9 +40,9 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pt2", ".ts", ".ckpt", ".
 
 
 def sort_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
-    """Sort paths given together into (model files, images, run folders): folders of images
-    expand; anything not a model file or a run is tried as an image (bad files are reported
-    when loaded)."""
+    """Sort paths given together into (models, images, run folders): model files and timm or
+    transformers model folders are models; folders of images expand; anything not a model or a
+    run is tried as an image (bad files are reported when loaded)."""
     checkpoints, images, runs = [], [], []
     given = {Path(raw) for raw in paths}
     for raw in paths:
@@ -51,6 +52,8 @@ def sort_dropped_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Pa
         if path.is_dir():
             if (path / "run.json").is_file():
                 runs.append(path)
+            elif folder_library(path):
+                checkpoints.append(path)
             else:
                 try:
                     images.extend(expand_image_paths([path]))
@@ -122,24 +125,27 @@ def load_models_into_run(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> LoadedModels:
-    """Load model files and keep each in the run under a name not in ``taken``. A file that
-    fails is reported and the others still load. ``details`` are keyword arguments of
-    :func:`~fourier_masks.core.models.load_model` applied to every file."""
+    """Load models (files, timm or transformers folders, or names such as ``timm:resnet50.a1_in1k``:
+    :func:`~fourier_masks.core.models.open_model`) and keep each in the run under a name not in
+    ``taken``. One that fails is reported and the others still load. ``details`` are keyword
+    arguments of :func:`~fourier_masks.core.models.load_model` applied to every file."""
     result = LoadedModels()
     reporter = ProgressReporter("load", len(paths), on_progress, cancel)
     for k, path in enumerate(paths):
         if reporter.cancelled:
             break
-        reporter.report(k, f"loading {Path(path).name}")
+        named = is_model_name(path) or Path(path).is_dir()
+        reporter.report(k, f"loading {path if named else Path(path).name}")
         try:
-            model = load_model(path, device=device, **(details or {}))
+            model = open_model(path, device=device, **(details or {}))
         except MissingModelDetailsError as exc:
             result.needs_details[str(path)] = exc.needs
             continue
         except FourierMasksError as exc:
             result.problems.append(str(exc))
             continue
-        name = unused_model_name(name_from_file(path), taken | set(result.models) | set(store.model_names()))
+        stem = store_name(model.info.name) if named else name_from_file(path)
+        name = unused_model_name(stem, taken | set(result.models) | set(store.model_names()))
         keep_model(store, name, model)
         result.models[name] = model
     reporter.report(len(paths), "loaded")

@@ -2,7 +2,7 @@
 findings, energies, clusters and figures from what a run holds."""
 
 from .compare import compare_models
-from .config import MODEL_CODES, STUDY_PRESETS, StudyConfig, study_config
+from .config import MODEL_CODES, STUDY_PRESETS, StudyConfig, given_models, study_config
 from .contents import RunContents, discover, validation_set
 from .findings import findings_table, wilson_interval
 from .pipeline import StudyResult, run_study
@@ -24,6 +24,7 @@ __all__ = [
     "mask_stability",
     "run_study",
     "study_config",
+    "given_models",
     "umap_embedding",
     "validation_set",
     "wilson_interval",
