@@ -19,6 +19,7 @@ import torch
 from ..errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
 from ..preparation import Preparation
 from .images import IMAGE_EXTENSIONS, DataSplits, ImageSet, image_files, load_image, resize_crop, to_tensor
+from .pixels import STREAM_ABOVE_BYTES, decode_to_disk, float_bytes
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,15 @@ def load_image_folder(
     size: int | Preparation = 32,
     max_per_class: int | None = None,
     class_names: Sequence[str] | None = None,
+    stream: bool | None = None,
 ) -> ImageSet:
     """An ImageFolder-style directory (``root/<class>/<image>``) as an :class:`ImageSet`.
 
     Non-image files are ignored; image files that cannot be decoded are skipped and listed in
     ``ImageSet.skipped``. ``class_names`` forces a class order (e.g. a model's), so labels
-    line up with a checkpoint's outputs.
+    line up with a checkpoint's outputs. ``stream``: decode into an 8-bit file on disk read a
+    batch at a time (:mod:`.pixels`); None does so when the images as floats would pass
+    :data:`~.pixels.STREAM_ABOVE_BYTES`.
     """
     root = Path(root)
     if not root.exists():
@@ -77,29 +81,40 @@ def load_image_folder(
     missing = [c for c in classes if c not in found]
     if missing:
         raise BadDatasetError(f"{root} lacks the class folder(s) {', '.join(missing)} the model expects")
-    tensors, labels, ids, skipped = [], [], [], []
+    listed: list[tuple[Path, int]] = []
     for k, name in enumerate(classes):
         files = image_files(root / name)
-        if max_per_class is not None:
-            files = files[:max_per_class]
-        for path in files:
+        listed += [(path, k) for path in (files[:max_per_class] if max_per_class is not None else files)]
+    prep = Preparation.of(size)
+    if stream is None:
+        stream = float_bytes(len(listed), channels, prep.size) > STREAM_ABOVE_BYTES
+    images: torch.Tensor | None = None
+    if stream and listed:
+        pixels, read, skipped = decode_to_disk([path for path, _ in listed], channels, prep, load_image)
+        images = pixels if len(read) == len(listed) else pixels.rows(torch.tensor(read, dtype=torch.int64))
+        kept = [listed[k] for k in read]
+    else:
+        tensors, kept, skipped = [], [], []
+        for path, k in listed:
             try:
-                tensors.append(load_image(path, channels, size))
+                tensors.append(load_image(path, channels, prep))
             except BadImageError as exc:
                 skipped.append(str(exc))
                 continue
-            labels.append(k)
-            ids.append(path.relative_to(root).as_posix())
+            kept.append((path, k))
+        images = torch.stack(tensors) if tensors else None
+    labels = [k for _, k in kept]
+    ids = [path.relative_to(root).as_posix() for path, _ in kept]
     if skipped:
         log.warning("skipped %d unreadable image(s) in %s: %s", len(skipped), root, "; ".join(skipped[:5]))
-    if not tensors:
+    if images is None or not kept:
         detail = f" ({len(skipped)} unreadable)" if skipped else ""
         raise BadDatasetError(
             f"{root} contains no readable images{detail} in its class folders {', '.join(classes)}; "
             f"supported files: {', '.join(IMAGE_EXTENSIONS)}"
         )
     return ImageSet(
-        images=torch.stack(tensors),
+        images=images,
         labels=torch.tensor(labels, dtype=torch.int64),
         class_names=tuple(classes),
         ids=tuple(ids),

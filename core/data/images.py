@@ -19,6 +19,7 @@ import torch
 
 from ..errors import BadDatasetError, BadImageError, ConfigError
 from ..preparation import Preparation
+from .pixels import Pixels
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,10 @@ class ImageSet:
         return len(self.class_names)
 
     def subset(self, index: Sequence[int] | torch.Tensor | np.ndarray, name: str | None = None) -> ImageSet:
+        """The images ``index`` (streamed images stay 8-bit: :class:`~.pixels.Pixels`)."""
         index = torch.as_tensor(np.asarray(index), dtype=torch.int64)
         return ImageSet(
-            images=self.images[index],
+            images=self.images.rows(index) if isinstance(self.images, Pixels) else self.images[index],
             labels=self.labels[index],
             class_names=self.class_names,
             ids=tuple(self.ids[i] for i in index.tolist()),

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.pixels import take_rows
 from ..errors import ConfigError
 from ..models.architectures import fused_for_inference
 from ..models.classifier import Classifier, frozen, model_device, run_checked
@@ -193,7 +194,7 @@ def learn_class_masks(
         select = labels == k
         results[k] = learn_set_mask(
             model,
-            images[select],
+            take_rows(images, select),
             labels[select],
             config=config,
             device=device,

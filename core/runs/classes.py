@@ -63,10 +63,10 @@ def fit_classes(images: ImageSet, infos: Mapping[str, ModelInfo]) -> ImageSet:
 def say_clean_accuracy(model: Classifier, name: str, images: ImageSet) -> None:
     """A note with the model's accuracy on the labelled images it is about to be measured on:
     a wrong preprocessing or class order shows here, before any work."""
-    labelled = images.labels >= 0
+    labelled = (images.labels >= 0).numpy()
     if not labelled.any():
         return
-    correct = correctly_classified(model, images.images[labelled], images.labels[labelled])
+    correct = correctly_classified(model, images.images, images.labels)[labelled]  # in batches
     NOTICES.warning(
         f"model {name}: clean accuracy {100 * correct.mean():.1f} % on {int(labelled.sum())} labelled images "
         "(if this is far below what the model should reach, check its preprocessing and classes)"

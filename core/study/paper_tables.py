@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..data.images import ImageSet
+from ..data.pixels import take_rows
 from ..masks.inference import correctly_classified, masked_accuracy, masked_predictions
 from ..models.classifier import Classifier
 from ..spectra.fourier import complement_mask
@@ -94,7 +95,7 @@ def _masked_ratio(row: DatasetMaskRow, val: ImageSet, chosen: np.ndarray) -> tup
     if not chosen.any():
         return float("nan"), float("nan"), float("nan")
     index = torch.from_numpy(np.flatnonzero(chosen))
-    images, labels = val.images[index], val.labels[index]
+    images, labels = take_rows(val.images, torch.as_tensor(index)), val.labels[index]
     plain = 100 * masked_accuracy(row.model, images, labels)
     masked = 100 * masked_accuracy(row.model, images, labels, row.mask, row.component)
     return plain, masked, 100 * masked / plain if plain else float("nan")
