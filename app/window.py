@@ -496,7 +496,14 @@ class MainWindow(QMainWindow):
             config = dialog.answer
             # One folder per data and model shape, so asking again for the same study resumes it.
             data = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.dataset.rstrip("/")).name or config.dataset)
-            folder = self.paths.runs / f"study-{data.strip('-.') or 'data'}-{config.arch}-{config.image_size}px"
+            models = (
+                "-".join(
+                    f"{code}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', Path(spec).name)}" for code, spec in config.given_models
+                )
+                if config.given_models
+                else f"{config.arch}-{config.image_size}px"
+            )
+            folder = self.paths.runs / f"study-{data.strip('-.') or 'data'}-{models}"
             self.controller.start_study(config, folder, "study")
 
     def ask_model_details(self, path: Path, needs: str) -> None:

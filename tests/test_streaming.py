@@ -11,6 +11,7 @@ from PIL import Image
 from fourier_masks.core.data import datasets, pixels
 from fourier_masks.core.data.datasets import DataRequest, load_image_folder
 from fourier_masks.core.data.pixels import Pixels, take_rows
+from fourier_masks.core.errors import ConfigError
 from fourier_masks.core.masks.inference import correctly_classified
 from fourier_masks.core.models.architectures import build_classifier
 from fourier_masks.core.models.classifier import ModelInfo, predict
@@ -57,7 +58,7 @@ def test_a_streamed_folder_holds_the_same_images_and_is_decoded_once(folder, mon
 
 
 def test_a_large_folder_streams_by_itself_and_gives_the_same_results(folder, monkeypatch):
-    monkeypatch.setattr(datasets, "STREAM_ABOVE_BYTES", 1000)
+    monkeypatch.setattr(pixels, "STREAM_ABOVE_BYTES", 1000)
     streamed = DataRequest(spec=str(folder), whole=True).validation(PREP, 3)
     assert isinstance(streamed.images, Pixels) and len(streamed) == 18
     in_memory = load_image_folder(folder, 3, PREP, stream=False)
@@ -73,3 +74,14 @@ def test_a_large_folder_streams_by_itself_and_gives_the_same_results(folder, mon
 def test_the_cache_lives_under_the_app_home(monkeypatch, tmp_path):
     monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path))
     assert pixels.cache_dir() == tmp_path / "cache" / "pixels"
+
+
+def test_streaming_can_be_forced_either_way(folder, monkeypatch):
+    monkeypatch.setenv("FOURIER_MASKS_STREAM", "always")
+    assert isinstance(load_image_folder(folder, 3, PREP).images, Pixels)
+    monkeypatch.setattr(pixels, "STREAM_ABOVE_BYTES", 1000)
+    monkeypatch.setenv("FOURIER_MASKS_STREAM", "never")
+    assert not isinstance(load_image_folder(folder, 3, PREP).images, Pixels)
+    monkeypatch.setenv("FOURIER_MASKS_STREAM", "sometimes")
+    with pytest.raises(ConfigError, match="FOURIER_MASKS_STREAM='sometimes'"):
+        load_image_folder(folder, 3, PREP)

@@ -5,6 +5,7 @@ folders), with their authors' preprocessing; and data sets of a few of a model's
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 
 from fourier_masks.core.cli import main
 from fourier_masks.core.data.images import ImageSet
-from fourier_masks.core.errors import ConfigError, ModelMismatchError, ModelUnavailableError
+from fourier_masks.core.errors import CheckpointError, ConfigError, ModelMismatchError, ModelUnavailableError
 from fourier_masks.core.models import (
     class_index_map,
     imagenet_categories,
@@ -276,3 +277,87 @@ def test_a_study_of_given_models_refuses_training_options(capsys):
     assert "give N=MODEL" in capsys.readouterr().err
     assert main(["study", "--data", "x", "--model", "N", "--out", "r"]) == 2
     assert "CODE=MODEL" in capsys.readouterr().err
+
+
+# --- RobustBench -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def robustbench_stand_in(tmp_path, monkeypatch):
+    """RobustBench's model-zoo API (``model_dicts[BenchmarkDataset][ThreatModel][name]["model"]``,
+    ``load_model(name, model_dir, dataset, threat_model)`` reading ``<dir>/<dataset>/<threat>/<name>.pt``)
+    as a stand-in module: the real package pins timm==1.0.9, so it is not in the test environment.
+    This checks our side of the contract, not RobustBench."""
+    import enum
+    import sys
+    import types
+
+    from torch import nn
+
+    class BenchmarkDataset(enum.Enum):
+        cifar_10 = "cifar10"
+        imagenet = "imagenet"
+
+    class ThreatModel(enum.Enum):
+        Linf = "Linf"
+
+    def tiny():
+        return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+    zoo = {BenchmarkDataset.cifar_10: {ThreatModel.Linf: {"Tiny2024": {"model": tiny, "gdrive_id": "x"}}}}
+
+    def load_model(model_name, model_dir="./models", dataset="cifar10", threat_model="Linf"):
+        path = Path(model_dir) / dataset / threat_model / f"{model_name}.pt"
+        if not path.is_file():
+            raise ConnectionError("cannot reach Google Drive")
+        model = zoo[BenchmarkDataset(dataset)][ThreatModel(threat_model)][model_name]["model"]()
+        model.load_state_dict(torch.load(path)["state_dict"])  # as RobustBench does: no weights_only of its own
+        return model.eval()
+
+    package = types.ModuleType("robustbench")
+    package.load_model = load_model
+    model_zoo = types.ModuleType("robustbench.model_zoo")
+    model_zoo.model_dicts = zoo
+    enums = types.ModuleType("robustbench.model_zoo.enums")
+    enums.BenchmarkDataset, enums.ThreatModel = BenchmarkDataset, ThreatModel
+    for name, module in (
+        ("robustbench", package),
+        ("robustbench.model_zoo", model_zoo),
+        ("robustbench.model_zoo.enums", enums),
+    ):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("ROBUSTBENCH_MODELS", str(tmp_path / "models"))
+    weights = tmp_path / "models" / "cifar10" / "Linf" / "Tiny2024.pt"
+    weights.parent.mkdir(parents=True)
+    torch.save({"state_dict": tiny().state_dict()}, weights)
+    return weights
+
+
+def test_a_robustbench_name_loads_its_weights_with_its_preprocessing(robustbench_stand_in, tmp_path, network_off):
+    model = open_model("robustbench:cifar10/Linf/Tiny2024")
+    assert model.info.preparation == Preparation(32) and model.info.mean == (0.0, 0.0, 0.0)  # [0, 1] pixels
+    assert model.info.labels()[3] == "cat"
+    saved = torch.load(robustbench_stand_in, weights_only=True)["state_dict"]
+    assert torch.equal(model.net.state_dict()["0.weight"], saved["0.weight"])
+    kept = load_model(save_checkpoint(model, tmp_path / "kept.safetensors"))  # rebuilt from the zoo's entry
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(kept(x), model(x))
+    with pytest.raises(ConfigError, match="no cifar10/Linf model 'Nobody'"):
+        open_model("robustbench:cifar10/Linf/Nobody")
+
+
+def test_a_robustbench_checkpoint_carrying_code_is_refused(robustbench_stand_in):
+    import argparse
+
+    torch.save({"state_dict": {}, "args": argparse.Namespace(lr=0.1)}, robustbench_stand_in)  # unpickling runs code
+    with pytest.raises(CheckpointError, match="RobustBench could not load"):
+        open_model("robustbench:cifar10/Linf/Tiny2024")
+
+
+def test_a_robustbench_name_not_downloaded_fails_at_once_offline(robustbench_stand_in, network_off):
+    robustbench_stand_in.unlink()
+    started = time.perf_counter()
+    with pytest.raises(ModelUnavailableError, match="robustbench.load_model\\('Tiny2024'"):
+        open_model("robustbench:cifar10/Linf/Tiny2024")
+    assert time.perf_counter() - started < 10

@@ -19,7 +19,7 @@ import torch
 from ..errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
 from ..preparation import Preparation
 from .images import IMAGE_EXTENSIONS, DataSplits, ImageSet, image_files, load_image, resize_crop, to_tensor
-from .pixels import STREAM_ABOVE_BYTES, decode_to_disk, float_bytes
+from .pixels import decode_to_disk, float_bytes, streaming_wanted
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ def load_image_folder(
     Non-image files are ignored; image files that cannot be decoded are skipped and listed in
     ``ImageSet.skipped``. ``class_names`` forces a class order (e.g. a model's), so labels
     line up with a checkpoint's outputs. ``stream``: decode into an 8-bit file on disk read a
-    batch at a time (:mod:`.pixels`); None does so when the images as floats would pass
-    :data:`~.pixels.STREAM_ABOVE_BYTES`.
+    batch at a time (:mod:`.pixels`); None leaves it to :func:`~.pixels.streaming_wanted`.
     """
     root = Path(root)
     if not root.exists():
@@ -87,7 +86,7 @@ def load_image_folder(
         listed += [(path, k) for path in (files[:max_per_class] if max_per_class is not None else files)]
     prep = Preparation.of(size)
     if stream is None:
-        stream = float_bytes(len(listed), channels, prep.size) > STREAM_ABOVE_BYTES
+        stream = streaming_wanted(float_bytes(len(listed), channels, prep.size))
     images: torch.Tensor | None = None
     if stream and listed:
         pixels, read, skipped = decode_to_disk([path for path, _ in listed], channels, prep, load_image)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_map
 
-from ..errors import BadImageError
+from ..errors import BadImageError, ConfigError
 from ..preparation import Preparation
 
 # The float bytes of a folder's prepared images above which it is streamed from disk.
@@ -72,6 +72,15 @@ def take_rows(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return images[index]
     index = torch.as_tensor(index)
     return images.rows(index.nonzero().flatten() if index.dtype == torch.bool else index)
+
+
+def streaming_wanted(size_as_floats: int) -> bool:
+    """Whether images of this many float bytes are streamed: above :data:`STREAM_ABOVE_BYTES`,
+    unless ``FOURIER_MASKS_STREAM`` says ``always`` or ``never``."""
+    choice = os.environ.get("FOURIER_MASKS_STREAM", "auto").strip().lower()
+    if choice not in ("auto", "always", "never"):
+        raise ConfigError(f"FOURIER_MASKS_STREAM={choice!r}: use auto, always or never")
+    return choice == "always" or (choice == "auto" and size_as_floats > STREAM_ABOVE_BYTES)
 
 
 def float_bytes(count: int, channels: int, size: int) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.pixels import Pixels
 from ..errors import ConfigError, NonFiniteError
 from ..models.classifier import Classifier
 from ..spectra.fourier import COMPONENTS
@@ -200,5 +201,5 @@ def check_images(images: torch.Tensor, model: Classifier) -> None:
         )
     if images.shape[0] == 0:
         raise ConfigError("no images to learn masks for")
-    if not torch.isfinite(images).all():
+    if not isinstance(images, Pixels) and not torch.isfinite(images).all():  # 8-bit pixels always are
         raise NonFiniteError("the images contain NaN or Inf values")

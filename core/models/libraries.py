@@ -64,6 +64,11 @@ def transformers_network(config: dict[str, Any]) -> nn.Module:
 
 def robustbench_network(dataset: str, threat: str, name: str) -> nn.Module:
     """The architecture of a RobustBench entry, from its model zoo table (no weights)."""
+    return robustbench_entry(dataset, threat, name)["model"]()
+
+
+def robustbench_entry(dataset: str, threat: str, name: str) -> dict[str, Any]:
+    """RobustBench's model zoo entry (its ``model`` builder, ``gdrive_id``, ...)."""
     require("robustbench", f"RobustBench model {name!r}")
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
@@ -78,7 +83,7 @@ def robustbench_network(dataset: str, threat: str, name: str) -> nn.Module:
     if name not in entries:
         near = ", ".join(sorted(entries)[:6])
         raise ConfigError(f"RobustBench has no {dataset}/{threat} model {name!r} (e.g. {near})")
-    return entries[name]["model"]()
+    return entries[name]
 
 
 def network_from_build(build: dict[str, Any]) -> nn.Module:

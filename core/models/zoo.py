@@ -40,7 +40,7 @@ from ..logs import notice_once
 from ..preparation import INTERPOLATIONS
 from .checkpoints import load_model, read_state_dict, weights_only_everywhere
 from .classifier import Classifier, ModelInfo
-from .libraries import LogitsOf, require, robustbench_network, timm_network
+from .libraries import LogitsOf, require, robustbench_entry, timm_network
 
 ZOOS = ("torchvision", "timm", "hf", "robustbench")
 EXAMPLES = (
@@ -465,34 +465,34 @@ _ROBUSTBENCH_PREPARATION = {"imagenet": (224, 256), "cifar10": (32, 0), "cifar10
 
 
 def _robustbench(rest: str, spec: str) -> Classifier:
+    """RobustBench's own loader (which knows each entry's checkpoint quirks), with every
+    ``torch.load`` in it forced to ``weights_only`` and the network checked offline first."""
     parts = rest.split("/")
     if len(parts) != 3 or not all(parts):
         raise ConfigError(f"{spec}: write robustbench:<dataset>/<threat>/<name>, e.g. {EXAMPLES[3]}")
     dataset, threat, name = parts
-    net = robustbench_network(dataset, threat, name)
+    robustbench_entry(dataset, threat, name)  # an unknown name is refused before anything is fetched
+    import robustbench
+
     model_dir = Path(os.environ.get("ROBUSTBENCH_MODELS", "models"))
     path = model_dir / dataset / threat / f"{name}.pt"
-    if not path.is_file():
-        from robustbench import load_model as robustbench_load
-
-        try:
-            with _network_timeout(), weights_only_everywhere():
-                robustbench_load(name, model_dir=str(model_dir), dataset=dataset, threat_model=threat)
-        except Exception as exc:  # noqa: BLE001 - RobustBench raises many types for "not reachable"
-            raise ModelUnavailableError(
-                f"{spec}: {path} is not there and could not be downloaded ({type(exc).__name__}: {_reason(exc)}); "
-                f'where online, run python -c "import robustbench; robustbench.load_model({name!r}, '
-                f'dataset={dataset!r}, threat_model={threat!r})" and copy its models/ folder here (or set '
-                "ROBUSTBENCH_MODELS to it)"
-            ) from None
-    state_dict = read_state_dict(path)
+    prefetch = (
+        f'where online, run python -c "import robustbench; robustbench.load_model({name!r}, dataset={dataset!r}, '
+        f'threat_model={threat!r})" and copy its models/ folder here (or set ROBUSTBENCH_MODELS to it)'
+    )
+    why = None if path.is_file() else _unreachable("https://drive.google.com")
+    if why is not None:
+        raise ModelUnavailableError(f"{spec}: {path} is not there and could not be downloaded ({why}); {prefetch}")
     try:
-        net.load_state_dict(state_dict)
-    except RuntimeError as exc:
-        raise ModelMismatchError(f"{path} does not fit RobustBench's {name} ({_reason(exc)})") from None
+        with _network_timeout(), weights_only_everywhere():
+            net = robustbench.load_model(name, model_dir=str(model_dir), dataset=dataset, threat_model=threat)
+    except Exception as exc:  # noqa: BLE001 - RobustBench raises many types for files it cannot fetch or read
+        detail = f"{type(exc).__name__}: {_reason(exc)}"
+        if not path.is_file():
+            raise ModelUnavailableError(f"{spec}: {path} could not be downloaded ({detail}); {prefetch}") from None
+        raise CheckpointError(f"{spec}: RobustBench could not load {path} ({detail})") from None
     size, resize = _ROBUSTBENCH_PREPARATION.get(dataset, (224, 256))
     num_classes = {"cifar10": 10, "cifar100": 100}.get(dataset, 1000)
-    names = _cifar10_names() if dataset == "cifar10" else ()
     info = ModelInfo(
         arch=f"robustbench:{name}",
         in_channels=3,
@@ -500,7 +500,7 @@ def _robustbench(rest: str, spec: str) -> Classifier:
         image_size=size,
         mean=(0.0, 0.0, 0.0),
         std=(1.0, 1.0, 1.0),
-        class_names=names,
+        class_names=_cifar10_names() if dataset == "cifar10" else (),
         name=name,
         source=spec,
         resize_size=resize,

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..attacks.adversarial import AttackConfig, make_attack
 from ..data.images import ImageSet
+from ..data.pixels import Pixels
 from ..errors import ConfigError, NonFiniteError
 from ..models.architectures import build_classifier
 from ..models.classifier import Classifier, ModelInfo, frozen
@@ -129,9 +130,17 @@ def evaluate_loss(model: Classifier, data: ImageSet, batch_size: int, device: to
     return loss_sum / len(data), correct / len(data)
 
 
-def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    mean = images.mean(dim=(0, 2, 3))
-    std = images.std(dim=(0, 2, 3)).clamp_min(1e-3)
+def _channel_stats(images: torch.Tensor, batch: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation, a batch at a time (streamed sets stay streamed)."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, images.shape[0], batch):
+        x = images[start : start + batch].double()
+        total += x.sum(dim=(0, 2, 3))
+        squares += (x * x).sum(dim=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = ((squares - count * mean**2) / max(1, count - 1)).clamp_min(0).sqrt().clamp_min(1e-3)
     return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
 
 
@@ -148,7 +157,7 @@ def _check_data(train: ImageSet, val: ImageSet) -> None:
     if (train.labels < 0).any() or (val.labels < 0).any():
         raise ConfigError("training needs a label for every image")
     for name, data in (("training", train), ("validation", val)):
-        if not torch.isfinite(data.images).all():
+        if not isinstance(data.images, Pixels) and not torch.isfinite(data.images).all():
             raise NonFiniteError(f"the {name} images contain NaN or Inf values; check how they were made or loaded")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from ...models.checkpoints import inspect_checkpoint
+from ...runs.classes import fit_classes
 from ...study.report import write_report
 from ..common import data_request, device, open_store, print_tables, printer, run_image_shape
 from ..options import add_data, add_device, positive_int
@@ -39,6 +41,9 @@ def run(args) -> int:
     if args.data:
         preparation, channels = run_image_shape(args, store)
         val = data_request(args).load(preparation or args.size or 32, channels or args.channels or 1).val
+        infos = {name: inspect_checkpoint(store.model_path(name)).info for name in store.model_names()}
+        known = {name: info for name, info in infos.items() if info is not None}
+        val = fit_classes(val, known) if known else val  # labelled as the run's models' outputs
     result = write_report(
         store,
         val=val,
