@@ -9,6 +9,7 @@ from PIL import Image
 
 from fourier_masks.core.cli import ProgressPrinter, main
 from fourier_masks.core.models.checkpoints import inspect_checkpoint, save_checkpoint
+from fourier_masks.core.preparation import Preparation
 from fourier_masks.core.progress import Progress
 from fourier_masks.core.runs.store import ResultsStore
 
@@ -510,7 +511,7 @@ def test_data_for_a_run_is_loaded_at_its_models_size(tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(datasets_module, "load_dataset", recording)
     assert main(["report", "--run", run, *data, "--quiet"]) == 0
-    assert loaded == [(24, 3)]
+    assert loaded == [(Preparation(24), 3)]
     capsys.readouterr()
     assert main(["report", "--run", run, *data, "--size", "32", "--quiet"]) == 2
     assert "--size 32 disagrees with the run's models (24-px images)" in _error(capsys)

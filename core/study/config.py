@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +144,14 @@ class StudyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def same_as_recorded(self, recorded: dict[str, Any]) -> bool:
+        """Whether ``recorded`` (a run's ``study`` settings) are these settings; a setting added
+        since the run was made counts as recorded at its default (``given_models``: none)."""
+        current = json.loads(json.dumps(self.to_dict()))
+        defaults = json.loads(json.dumps(dataclasses.asdict(StudyConfig())))
+        filled = {**{k: defaults[k] for k in current if k not in recorded}, **recorded}
+        return filled == current
 
     def data_record(self) -> DataRecord:
         """The data the study runs on, as the run records it."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -108,7 +107,7 @@ class _Study:
     def load_data(self) -> None:
         c = self.config
         previous = self.store.manifest.study
-        if previous is not None and previous != json.loads(json.dumps(c.to_dict())):
+        if previous is not None and not c.same_as_recorded(previous):
             raise OutputError(
                 f"{self.store.root} holds a study with other settings; resume it with the same "
                 "settings or choose an empty output folder"
