@@ -256,7 +256,26 @@ def imagenette_study_inputs(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_study_of_given_1000_class_models_on_five_imagenet_classes(imagenette_study_inputs, tmp_path, capsys):
+def test_a_study_of_given_1000_class_models_on_five_imagenet_classes(
+    imagenette_study_inputs, tmp_path, capsys, monkeypatch
+):
+    import dataclasses
+
+    from fourier_masks.core.cli.commands import study as study_command
+    from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
+
+    preset = study_command.study_config
+
+    def test_sized(*args, **kwargs):  # the quick preset with masks cut to test size
+        return dataclasses.replace(
+            preset(*args, **kwargs),
+            set_mask=SetMaskConfig(lr=1e-2, batch_size=12, max_epochs=2),
+            image_mask=ImageMaskConfig(max_steps=20, check_every=10),
+            bands=8,
+            examples=3,
+        )
+
+    monkeypatch.setattr(study_command, "study_config", test_sized)
     data, models = imagenette_study_inputs
     run = tmp_path / "run"
     argv = ["study", "--data", str(data), "--model", f"N={models['N']}", "--model", f"A={models['A']}"]
