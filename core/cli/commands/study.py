@@ -107,6 +107,19 @@ def study_settings(args) -> StudyConfig:
     """The study's settings: the preset, then whatever the user gave on the command line."""
     if args.command == "demo":
         return StudyConfig.quick(seed=args.seed) if args.quick else StudyConfig.standard(seed=args.seed)
+    if not (args.data == "builtin" or args.data.startswith("builtin:")) and (
+        args.train_per_class or args.val_per_class
+    ):
+        raise ConfigError(
+            "--train-per-class and --val-per-class apply to the built-in data; folders use all their images"
+        )
+    common = dict(
+        dataset=args.data,
+        seed=args.seed,
+        images_per_class=args.per_class,
+        train_per_class=args.train_per_class,
+        val_per_class=args.val_per_class,
+    )
     if args.given:
         for key, option in _TRAINING_ONLY.items():
             if getattr(args, key) is not None:
@@ -114,33 +127,15 @@ def study_settings(args) -> StudyConfig:
                     f"{option} applies to models the study trains; with --model the models are given "
                     "(their architecture, image size and channels are their own): leave it out"
                 )
-        return study_config(
-            args.preset,
-            dataset=args.data,
-            seed=args.seed,
-            images_per_class=args.per_class,
-            train_per_class=args.train_per_class,
-            val_per_class=args.val_per_class,
-            **given_models(args.given),
-        )
-    if not (args.data == "builtin" or args.data.startswith("builtin:")) and (
-        args.train_per_class or args.val_per_class
-    ):
-        raise ConfigError(
-            "--train-per-class and --val-per-class apply to the built-in data; folders use all their images"
-        )
+        return study_config(args.preset, **common, **given_models(args.given))
     return study_config(
         args.preset,
         epochs=args.epochs,
-        dataset=args.data,
-        seed=args.seed,
         image_size=args.size,
         channels=args.channels,
         arch=args.arch,
-        images_per_class=args.per_class,
-        train_per_class=args.train_per_class,
-        val_per_class=args.val_per_class,
         augmentations=tuple(MODEL_CODES[code] for code in dict.fromkeys(args.models)) if args.models else None,
+        **common,
     )
 
 
