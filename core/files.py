@@ -58,8 +58,26 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def current_umask() -> int:
+    """The process's file-creation mask, read without changing it where Linux shows it (setting
+    it, even back, would race with threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = current_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True, read_only: bool = False) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and a rename (all or nothing)."""
+    """Write ``data`` to ``path`` via a temporary file and a rename (all or nothing), with the
+    permissions the user's umask gives a new file (``read_only``: no one may write it)."""
     path = Path(path)
     if not overwrite and path.exists():
         raise OutputError(f"{path} already exists and results are never overwritten")
@@ -71,8 +89,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True, read_
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if read_only:
-                os.chmod(tmp, 0o444)
+            os.chmod(tmp, (0o444 if read_only else 0o666) & ~_UMASK)  # mkstemp's own is 0600
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

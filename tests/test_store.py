@@ -166,3 +166,24 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         atomic_write_text(target, json.dumps({"v": 2}))
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_files_are_written_with_the_users_umask(tmp_path, monkeypatch):
+    """mkstemp makes 0600 files; what the product writes gets what the user's umask gives
+    (0644 under the usual 022, so a group can read a shared run), write-once files without write."""
+    import os
+    import stat
+
+    from fourier_masks.core import files
+
+    previous = os.umask(0o027)
+    try:
+        assert files.current_umask() == 0o027  # read as it is, not guessed
+    finally:
+        os.umask(previous)
+    for umask, plain, read_only in ((0o022, 0o644, 0o444), (0o077, 0o600, 0o400)):
+        monkeypatch.setattr(files, "_UMASK", umask)
+        written = files.atomic_write_bytes(tmp_path / f"a-{umask:o}", b"x")
+        frozen = files.atomic_write_bytes(tmp_path / f"b-{umask:o}", b"x", read_only=True)
+        assert stat.S_IMODE(written.stat().st_mode) == plain
+        assert stat.S_IMODE(frozen.stat().st_mode) == read_only
