@@ -80,7 +80,7 @@ def _unresolved(library: Path) -> list[str]:
 def missing_x11_libraries() -> list[str]:
     """The libraries Qt's X11 plugin would miss on this machine (empty when it has them all,
     or off Linux, or when another platform plugin is chosen)."""
-    platform = os.environ.get("QT_QPA_PLATFORM", "xcb")
+    platform = os.environ.get("QT_QPA_PLATFORM") or "xcb"  # set but empty is unset to Qt
     if not sys.platform.startswith("linux") or not platform.startswith("xcb"):
         return []
     if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):

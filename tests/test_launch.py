@@ -57,6 +57,8 @@ def test_libxcb_cursor_is_looked_for_as_qt_loads_it(x11_session, monkeypatch):
 def test_nothing_is_checked_where_qt_will_not_use_x11(x11_session, monkeypatch):
     _ldd_says(monkeypatch, LDD_WITHOUT_ICCCM)
     assert launch.missing_x11_libraries() == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
+    monkeypatch.setenv("QT_QPA_PLATFORM", "")  # set but empty: Qt still picks X11
+    assert launch.missing_x11_libraries() == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert launch.missing_x11_libraries() == []
     monkeypatch.delenv("QT_QPA_PLATFORM")
