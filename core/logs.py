@@ -61,6 +61,14 @@ def log_file() -> Path:
     return log_dir() / "fourier-masks.log"
 
 
+class _OursOrWarnings(logging.Filter):
+    """Info from our packages, warnings and errors from everyone: a library's chatter at INFO
+    (fontTools logs thousands of lines for one PDF export) would bury what went wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".", 1)[0] == "fourier_masks"
+
+
 def setup_file_logging(level: int = logging.INFO) -> Path | None:
     """Send warnings and errors (and info from our packages) to the rotating log file.
     Returns its path, or None when the log folder cannot be written (logging is then left
@@ -76,10 +84,9 @@ def setup_file_logging(level: int = logging.INFO) -> Path | None:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(level)
+    handler.addFilter(_OursOrWarnings())
     handler._fourier_masks = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     if root.level > level or root.level == logging.NOTSET:
         root.setLevel(level)
-    for noisy in ("numba", "matplotlib", "PIL", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     return path

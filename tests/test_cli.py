@@ -350,6 +350,31 @@ def test_errors_and_bugs_go_to_the_log_file(tmp_path, monkeypatch, capsys):
         handler.close()
 
 
+def test_the_log_file_keeps_our_info_and_everyones_warnings_not_library_chatter(tmp_path, monkeypatch):
+    """An export once wrote ~2 200 fontTools INFO lines into the log the app calls its
+    warnings and errors."""
+    import logging
+
+    from fourier_masks.core.logs import setup_file_logging
+
+    monkeypatch.setenv("FOURIER_MASKS_HOME", str(tmp_path / "home"))
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_fourier_masks", False)]:
+        root.removeHandler(handler)
+    path = setup_file_logging()
+    try:
+        logging.getLogger("fontTools.subset").info("glyph names kept")
+        logging.getLogger("fontTools.ttLib").warning("a broken font table")
+        logging.getLogger("fourier_masks.core.study").info("study step finished")
+    finally:
+        for handler in [h for h in root.handlers if getattr(h, "_fourier_masks", False)]:
+            root.removeHandler(handler)
+            handler.close()
+    text = path.read_text()
+    assert "a broken font table" in text and "study step finished" in text
+    assert "glyph names kept" not in text
+
+
 SMALL = "--data builtin --size 16 --train-per-class 4 --val-per-class 2"
 MASKS = "masks image --model {ckpt} " + SMALL + " --max-steps 5 --out {run}"
 
