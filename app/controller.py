@@ -23,7 +23,7 @@ from fourier_masks.core.runs import (
     train_variants_into_run,
     unused_group_name,
 )
-from fourier_masks.core.study import StudyConfig, compare_models, run_study, write_report
+from fourier_masks.core.study import ReportResult, StudyConfig, compare_models, run_study, write_report
 
 from .panels.convergence import ConvergencePanel
 from .requests import (
@@ -69,6 +69,7 @@ class JobController(QObject):
     viewRequested = Signal(str)  # the panel (and dock) to bring to the front
     detailsNeeded = Signal(object, str)  # a model file (Path) and what it lacks: "arch" or "shapes"
     runOpened = Signal(object)  # the run folder (Path) a study writes into
+    modelNeeded = Signal(int)  # this many images wait for a model (loaded or trained next)
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class JobController(QObject):
         self.cluster = cluster  # where jobs learn per-image masks: this machine (None) or a Ray cluster
         self.runner = JobRunner(self)
         self._continuations: dict[str, Callable[[Any], None]] = {}
+        self._kept: dict[str, str | Callable[[Any], str]] = {}
         self._pending_images: list[Path] = []  # dropped with checkpoints: their masks follow the loading
         self._masks_seen, self._last_refresh = 0, 0.0  # live refresh of a running mask job
         self.runner.started.connect(self._on_runner_started)
@@ -96,9 +98,19 @@ class JobController(QObject):
         self.runner.failed.connect(self._on_runner_failed)
         job_bar.cancelRequested.connect(self.runner.cancel)
 
-    def _start(self, name: str, function, then: Callable[[Any], None] | None = None, **kwargs) -> None:
+    def _start(
+        self,
+        name: str,
+        function,
+        then: Callable[[Any], None] | None = None,
+        kept: str | Callable[[Any], str] = "the results it had finished are kept in the run",
+        **kwargs,
+    ) -> None:
+        """Run ``function`` as job ``name``; ``then`` acts on its result, ``kept`` says (from
+        the partial result, when a callable) what a cancel leaves in the run."""
         if then is not None:
             self._continuations[name] = then
+        self._kept[name] = kept
         self.convergence.reset()
         self.runner.start(name, function, **kwargs)
 
@@ -118,6 +130,7 @@ class JobController(QObject):
             name,
             run_study,
             then=lambda result: self._after_study(folder, name),
+            kept="the steps it finished are kept in the run; start the same study again to resume it",
             config=config,
             store=store,
             device=self.workbench.device,
@@ -133,7 +146,8 @@ class JobController(QObject):
     def load_checkpoints(self, paths: Sequence[Path | str], images: Sequence[Path] = ()) -> None:
         """Load models (files, library folders or names such as ``timm:resnet50.a1_in1k``),
         then learn the masks of the ``images`` dropped with them."""
-        self._pending_images = list(images)
+        if images:
+            self._pending_images = list(images)
         self._load(paths)
 
     def load_with_details(self, path: Path, details: ModelDetails) -> None:
@@ -148,6 +162,7 @@ class JobController(QObject):
             "load checkpoints",
             load_models_into_run,
             then=self._after_load,
+            kept="the models loaded before the cancel are kept",
             paths=paths,
             store=store,
             taken=set(self.workbench.models),
@@ -175,6 +190,7 @@ class JobController(QObject):
             "train models",
             train_variants_into_run,
             then=self._after_train,
+            kept="the models trained before the cancel are kept; the one in training is not",
             store=store,
             data=request.data,
             size=request.size,
@@ -187,6 +203,9 @@ class JobController(QObject):
         self.workbench.add_models(trained)
         self.workbench.refresh()
         self.message.emit("info", f"trained {', '.join(trained) or 'nothing'}")
+        images, self._pending_images = self._pending_images, []
+        if images and trained:
+            self.learn_image_masks(images)
 
     # --- masks -------------------------------------------------------------------------------
 
@@ -194,10 +213,12 @@ class JobController(QObject):
         name = self.workbench.current_model
         model = self.workbench.model()
         if model is None:
+            self._pending_images = list(paths)
             self.message.emit(
                 "warning",
-                "load a model first (drop a checkpoint, train one, or run the demo); then drop the images again",
+                f"{len(paths)} image file(s) or folder(s) wait for a model: load or train one and their masks follow",
             )
+            self.modelNeeded.emit(len(paths))
             return
         store = self.workbench.ensure_store()
         self.viewRequested.emit("convergence")
@@ -205,6 +226,7 @@ class JobController(QObject):
             "image masks",
             learn_file_masks_into_run,
             then=self._after_image_masks,
+            kept=self._masks_kept,
             store=store,
             group=unused_group_name(store, f"image/{name}-drop"),
             model_name=name,
@@ -214,6 +236,12 @@ class JobController(QObject):
             device=self.workbench.device,
             cluster=self.cluster,
         )
+
+    @staticmethod
+    def _masks_kept(result: ImageMaskJob | None) -> str:
+        if result is None:
+            return "the masks finished before the cancel are kept in the run"
+        return f"{result.done} of {result.total} masks were finished and are kept in the run ({result.group})"
 
     def _after_image_masks(self, result: ImageMaskJob) -> None:
         self.workbench.refresh()
@@ -244,7 +272,8 @@ class JobController(QObject):
         self._start(
             "adversarial masks",
             attack_group_into_run,
-            then=self._after_image_masks,
+            then=lambda result: self._after_attack(group, result),
+            kept=self._masks_kept,
             store=self.workbench.store,
             model_name=model_name,
             model=model,
@@ -256,6 +285,14 @@ class JobController(QObject):
             cluster=self.cluster,
         )
 
+    def _after_attack(self, clean_group: str, result: ImageMaskJob) -> None:
+        """The attacked images beside their counterparts: the clean group stays on show, at
+        the image that was selected (its x_A row is now filled)."""
+        selected = self.workbench.selected
+        self._after_image_masks(result)
+        if selected is not None and selected[0] == clean_group:
+            self.workbench.select_image(*selected)
+
     def compare(self, request: CompareRequest) -> None:
         if not self.workbench.models:
             self.message.emit("warning", "load the models to compare first")
@@ -266,6 +303,7 @@ class JobController(QObject):
             "compare models",
             compare_models,
             then=self._after_compare,
+            kept="the masks learned before the cancel are kept; the comparison tables are not written",
             store=store,
             models=dict(self.workbench.models),
             data=request.data,
@@ -290,6 +328,7 @@ class JobController(QObject):
             "adversarial maps",
             run_adversarial_maps,
             then=lambda r: self._after_analysis("adversarial maps"),
+            kept="nothing was saved: the maps are compared and saved once every one is learned",
             store=self.workbench.ensure_store(),
             model_name=name,
             model=model,
@@ -304,6 +343,10 @@ class JobController(QObject):
             "heat map",
             run_heat_map,
             then=lambda r: self._after_analysis("heat map"),
+            kept=lambda r: (
+                "nothing was saved: a heat map is saved once every frequency is evaluated"
+                + (f" ({r.frequencies_done} of {r.frequencies_total} were)" if r is not None else "")
+            ),
             store=self.workbench.ensure_store(),
             model_name=model_name,
             model=self.workbench.models[model_name],
@@ -316,6 +359,7 @@ class JobController(QObject):
             "robustness",
             run_robustness,
             then=lambda r: self._after_analysis("robustness"),
+            kept="nothing was saved: the table is saved once every model is measured",
             store=self.workbench.ensure_store(),
             models=dict(self.workbench.models),
             data=request.data,
@@ -335,11 +379,32 @@ class JobController(QObject):
         self._start(
             "tables and clusters",
             write_report,
-            then=lambda r: self.workbench.refresh(),
+            then=self._after_report,
+            kept="the tables written before the cancel are kept",
             store=self.workbench.store,
             make_figures=False,
             device=self.workbench.device,
         )
+
+    def _after_report(self, result: ReportResult) -> None:
+        """Say what was made, and why a group got no clusters (the reason is otherwise only
+        in Table 3's notes)."""
+        self.workbench.refresh()
+        table = result.tables.get("table3")
+        reasons = []
+        if table is not None:
+            columns = [c.name for c in table.columns]
+            for values in table.rows:
+                row = dict(zip(columns, values))
+                if row.get("note"):
+                    reasons.append(f"image/{row['masks']}: {row['note']}")
+        if reasons:
+            self.viewRequested.emit("clusters")
+            self.message.emit("warning", "tables written, but no clusters for " + "; ".join(reasons))
+        elif result.tables:
+            self.message.emit("info", f"{len(result.tables)} tables written; clusters in the Clusters view")
+        else:
+            self.message.emit("warning", "nothing to tabulate yet: learn some masks first")
 
     def export_report(self, target: Path) -> None:
         """Write every table (CSV) and figure (PNG, SVG, PDF) of the run into ``target``."""
@@ -361,6 +426,7 @@ class JobController(QObject):
             "export report",
             write_report,
             then=copy,
+            kept=f"nothing was copied into {target}; the tables written before the cancel are kept in the run",
             store=store,
             make_figures=True,
             device=self.workbench.device,
@@ -370,6 +436,7 @@ class JobController(QObject):
 
     def _on_runner_started(self, name: str) -> None:
         self.job_bar.job_started(name)
+        self.workbench.set_job(name)
         self._masks_seen, self._last_refresh = 0, time.monotonic()
 
     def _on_runner_progress(self, name: str, event) -> None:
@@ -391,7 +458,9 @@ class JobController(QObject):
                 self.workbench.refresh_group(group)  # the other views catch up at the end
 
     def _on_runner_finished(self, name: str, result) -> None:
+        self._kept.pop(name, None)
         self.job_bar.job_ended(f"{name}: done")
+        self.workbench.set_job("")
         then = self._continuations.pop(name, None)
         if then is not None:
             try:
@@ -404,14 +473,19 @@ class JobController(QObject):
 
     def _on_runner_cancelled(self, name: str, result) -> None:
         self._continuations.pop(name, None)
+        kept = self._kept.pop(name, "")
         self.job_bar.job_ended(f"{name}: cancelled")
+        self.workbench.set_job("")
+        self.workbench.sync_models()
         self.workbench.refresh()
         self.convergence.job_ended()
-        self.message.emit("warning", f"{name} was cancelled; the results it had finished and saved are kept in the run")
+        self.message.emit("warning", f"{name} was cancelled; {kept(result) if callable(kept) else kept}")
 
     def _on_runner_failed(self, name: str, message: str) -> None:
         self._continuations.pop(name, None)
+        self._kept.pop(name, None)
         self.job_bar.job_ended(f"{name}: failed")
+        self.workbench.set_job("")
         self.workbench.refresh()
         self.convergence.job_ended()
         self.message.emit("error", message)

@@ -33,6 +33,7 @@ from fourier_masks.core.study import study_config
 from fourier_masks.resources import resource_path
 
 from .controller import JobController
+from .documents import DOCUMENTS, DocumentDialog
 from .forms import (
     AdversarialMapsDialog,
     AnalysisDialog,
@@ -160,12 +161,14 @@ class MainWindow(QMainWindow):
         self.setMenuWidget(top)
 
         self.workbench.message.connect(self.show_message)
+        self.workbench.jobChanged.connect(self._on_workbench_job_changed)
         self.workbench.runChanged.connect(self._on_workbench_run_changed)
         self.workbench.modelsChanged.connect(self._update_central)
         self.controller.message.connect(self.show_message)
         self.controller.viewRequested.connect(self._on_controller_view_requested)
         self.controller.detailsNeeded.connect(self.ask_model_details)
         self.controller.runOpened.connect(self._remember_run)
+        self.controller.modelNeeded.connect(self.offer_model)
         self.panels["models"].loadRequested.connect(self.ask_checkpoints)
         self.panels["models"].trainRequested.connect(self.ask_train)
         self.panels["images"].attackRequested.connect(self.ask_attack)
@@ -288,6 +291,9 @@ class MainWindow(QMainWindow):
             clusters.addAction(action)
             cluster_menu.addAction(action)
         help_menu = bar.addMenu("&Help")
+        for title, name in DOCUMENTS:
+            self._action(help_menu, title, lambda checked=False, t=title, n=name: self.show_document(t, n))
+        help_menu.addSeparator()
         self._action(help_menu, "Report a problem…", self.report_problem)
         self._action(help_menu, "About Fourier Masks", self.about)
 
@@ -354,6 +360,15 @@ class MainWindow(QMainWindow):
         )
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.paths.logs)))
 
+    def show_document(self, title: str, name: str) -> None:
+        """A packaged document (Help menu), beside the window."""
+        try:
+            dialog = DocumentDialog(title, name, self)
+        except FileNotFoundError as exc:
+            self.show_message("error", f"{exc}; reinstall Fourier Masks to get its documents back")
+            return
+        dialog.show()
+
     def about(self) -> None:
         from fourier_masks import __version__
 
@@ -409,6 +424,29 @@ class MainWindow(QMainWindow):
             )
             return
         self.controller.load_checkpoints([name])
+
+    def offer_model(self, count: int) -> None:
+        """Images came before any model: offer the ways to get one (the images wait for it)."""
+        choice = self.choose_model_source(count)
+        actions = {"checkpoints": self.ask_checkpoints, "name": self.ask_model_name, "train": self.ask_train}
+        if choice in actions:
+            actions[choice]()
+
+    def choose_model_source(self, count: int) -> str | None:
+        """Ask how to get a model: "checkpoints", "name", "train", or None (tests replace it)."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("A model is needed")
+        box.setText(f"A mask keeps what a model needs: {count} image file(s) or folder(s) wait for a model.")
+        box.setInformativeText("Load one or train one; the images' masks are learned as soon as it is there.")
+        choices = {
+            box.addButton("Load checkpoints…", QMessageBox.ButtonRole.AcceptRole): "checkpoints",
+            box.addButton("Load by name…", QMessageBox.ButtonRole.AcceptRole): "name",
+            box.addButton("Train…", QMessageBox.ButtonRole.AcceptRole): "train",
+        }
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return choices.get(box.clickedButton())
 
     def ask_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.paths.runs))
@@ -601,6 +639,12 @@ class MainWindow(QMainWindow):
         store = self.workbench.store
         self.setWindowTitle(f"Fourier Masks — {store.root.name}" if store else "Fourier Masks")
         self._update_central()
+
+    def _on_workbench_job_changed(self, name: str) -> None:
+        """A new job makes the last one's news stale ("4 of 4 masks learned", "was cancelled"):
+        it goes, unless it is an error the user may not have read yet."""
+        if name and self.message_bar.level in ("info", "warning"):
+            self.message_bar.hide()
 
     def _on_controller_view_requested(self, name: str) -> None:
         self.docks[name].raise_()

@@ -47,6 +47,7 @@ class Workbench(QObject):
     selectionChanged = Signal(str, str)  # group, image id
     groupGrew = Signal(str)  # a running job added masks to this group
     message = Signal(str, str)  # level ("info", "warning", "error"), text
+    jobChanged = Signal(str)  # the running job's name, "" when none runs
 
     def __init__(self, paths: AppPaths, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +59,11 @@ class Workbench(QObject):
         self._device_name = device
         self.device = resolve_device(device)
         self._cache: dict[Any, Any] = {}
+        self.job = ""  # the running job's name (status texts must not contradict it)
+
+    def set_job(self, name: str) -> None:
+        self.job = name
+        self.jobChanged.emit(name)
 
     # --- settings ----------------------------------------------------------------------------
 
@@ -121,7 +127,7 @@ class Workbench(QObject):
             self._cache[("masks", group)] = self.store.load_image_masks(group, previous)
         except FourierMasksError:
             return
-        self.groupGrew.emit(group)
+        self.groupGrew.emit(self.shown_group(group))
 
     def sync_models(self) -> None:
         """Load the run's models that appeared since it was opened (a running study adds them)."""
@@ -160,8 +166,18 @@ class Workbench(QObject):
     # --- selection ---------------------------------------------------------------------------
 
     def select_image(self, group: str, image_id: str) -> None:
+        """Select an image everywhere; an adversarial image is selected as its clean original,
+        whose views show it beside its counterpart (x_A)."""
+        group = self.shown_group(group)
         self.selected = (group, image_id)
         self.selectionChanged.emit(group, image_id)
+
+    def shown_group(self, group: str) -> str:
+        """The group whose views show ``group``'s masks: the clean group an adversarial group
+        pairs with, else ``group`` itself."""
+        meta = self.group_meta(group) if self.store is not None and group else {}
+        partner = meta.get("pairs_with")
+        return partner if meta.get("inputs") == "adversarial" and partner else group
 
     # --- cached reads ------------------------------------------------------------------------
 

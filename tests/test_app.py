@@ -159,8 +159,12 @@ def test_adversarial_counterparts(qtbot, window, checkpoints, image_files):
     )
     assert name == "adversarial masks" and result.done == 2
     assert window.workbench.adversarial_partner(group) == result.group
-    window.workbench.select_image(group, "shape 0.png")
+    # The attacked group stays on show, at the image that was selected, its x_A row filled
+    # (it once jumped to another group with an empty x_A row until chosen again by hand).
     panel = window.panels["images"]
+    assert window.workbench.selected == (group, "shape 0.png")
+    assert panel.groups.currentText() == group
+    assert panel.groups.findText(result.group) < 0, "an adversarial group is shown beside its clean one"
     for view in ("x_A", "M_A", "M(x_A)", "M_A(x_A)"):
         assert panel.views[view].data is not None, view
     assert "x_A" in panel.predictions.text()

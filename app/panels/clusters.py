@@ -116,9 +116,12 @@ class ClustersPanel(Panel):
             self.current = None
             self.probe.setText("")
             self.status.setText("")
+            reason = self._probe_text(group) if group else ""
             self.empty.show_empty(
                 True,
-                f"<p><b>No clusters of {group} yet.</b></p><p>Compute them: a UMAP of its single-image masks, "
+                f"<p><b>No clusters of {html.escape(group)}.</b></p><p>{html.escape(reason)}</p>"
+                if reason  # computed, and Table 3 says why there are none
+                else f"<p><b>No clusters of {group} yet.</b></p><p>Compute them: a UMAP of its single-image masks, "
                 "and a linear probe that predicts the class from a mask.</p>"
                 if group
                 else "<p><b>No single-image masks yet.</b></p><p>Learn masks for some images (drop them on the "

@@ -179,6 +179,8 @@ class ImagesPanel(Panel):
         stored = self.workbench.group_masks(group)
         if stored is None:
             return
+        if self.workbench.selected is not None and self.workbench.selected[0] == group:
+            self.show_image(*self.workbench.selected)  # its counterpart (x_A) may have just arrived
         shown = {self.list.item(row).text() for row in range(self.list.count())}
         self.list.blockSignals(True)
         for row, image_id in enumerate(stored.ids):

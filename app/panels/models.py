@@ -43,6 +43,7 @@ class ModelsPanel(Panel):
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
         workbench.modelsChanged.connect(self.refresh)
         workbench.runChanged.connect(self.refresh)
+        workbench.jobChanged.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
@@ -65,11 +66,12 @@ class ModelsPanel(Panel):
         self.list.blockSignals(False)
         count = len(self.workbench.models)
         self.names_button.setEnabled(count > 0)
-        self.status.setText(
-            f"{count} model(s); per-image masks use the selected one"
-            if count
-            else "No model yet: load a checkpoint, train one, or run the demo."
-        )
+        if count:
+            self.status.setText(f"{count} model(s); per-image masks use the selected one")
+        elif self.workbench.job:
+            self.status.setText(f"No model yet; {self.workbench.job} is running: its models appear here when ready.")
+        else:
+            self.status.setText("No model yet: load a checkpoint, train one, or run the demo.")
 
     def _on_list_current_item_changed(self, item, previous) -> None:
         if item is not None:

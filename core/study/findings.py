@@ -110,7 +110,7 @@ def findings_table(
     clean single-image masks. ``data``: the run's data (its spec), named in the notes.
     """
     notes = [
-        "Rules: fourier_masks/core/study/findings.py; 'inconclusive': the run cannot decide (too few images, "
+        "Rules: “Verdicts that can disagree” in The science (the app's Help menu); 'inconclusive': the run cannot decide (too few images, "
         "no held-out images or noise floor, or intervals that overlap)."
     ]
     if data is not None:

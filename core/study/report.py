@@ -141,7 +141,10 @@ def correct_rows(
             return f"no clean images of model {model} to tell which it classifies correctly"
         source = store.image_mask_inputs(clean_group)
     if (source["labels"] < 0).all():
-        return "unlabelled images: which are classified correctly is unknown"
+        return (
+            "unlabelled images: which are classified correctly is unknown (the probe needs labelled images, "
+            "e.g. a folder with one sub-folder per class)"
+        )
     position = {i: k for k, i in enumerate(source["ids"].tolist())}
     ids = inputs["ids"].tolist()
     rows = np.array([r for r, i in enumerate(ids) if i in position], dtype=np.int64)

@@ -42,7 +42,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         default="standard",
         help="standard (default): sized for a CPU, not the published settings: 32 px, small CNN, 20 epochs at "
         "max lr 3e-3, single-image masks capped at 6 000 steps for 30 images per class; quick: a few minutes "
-        "on a CPU; paper: METHOD.md's published settings (128 px grayscale VGG11-bn, 50 epochs at max lr 1e-3, "
+        "on a CPU; paper: the published settings (128 px grayscale VGG11-bn, 50 epochs at max lr 1e-3, "
         "every validation image)",
     )
     p.add_argument("--arch", default=None, help="small_cnn, vgg11_bn, resnet18 or another torchvision classifier")
