@@ -1,16 +1,45 @@
-"""Small reusable widgets: image plots, the message bar and the job bar."""
+"""Small reusable widgets: image plots, readable axes and titles, combo boxes that elide in
+the middle, the message bar and the job bar."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
+from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
+    QToolButton,
+    QToolTip,
+    QWidget,
+)
 
 from fourier_masks.core.progress import Progress, format_duration
 from fourier_masks.core.spectra import centred
 
-__all__ = ["COLORMAPS", "ImageView", "compact_title", "MessageBar", "JobBar", "refill_combo"]
+__all__ = [
+    "COLORMAPS",
+    "MIN_DATA_PX",
+    "TITLE_PX",
+    "AXIS_PX",
+    "ImageView",
+    "ReadableAxis",
+    "readable_axes",
+    "compact_title",
+    "ElidingComboBox",
+    "MessageBar",
+    "JobBar",
+    "refill_combo",
+]
 
 COLORMAPS = {
     "mask": ("magma", (0.0, 1.0)),
@@ -19,6 +48,11 @@ COLORMAPS = {
     "spectrum": ("viridis", None),
     "heat": ("inferno", (0.0, 1.0)),
 }
+# The least a plot's data area is drawn either way (px): three labelled ticks of a 9-pt font
+# with room between them. Views size their plots (or scroll) so none is drawn smaller.
+MIN_DATA_PX = 80
+TITLE_PX = 18  # a compact title's row
+AXIS_PX = 45  # a bottom axis with its tick labels and a label below them
 
 
 def refill_combo(combo: QComboBox, items: list[str], preferred: tuple[str, ...] = (), last: bool = False) -> None:
@@ -39,11 +73,112 @@ def refill_combo(combo: QComboBox, items: list[str], preferred: tuple[str, ...] 
     combo.blockSignals(False)
 
 
+class ElidingComboBox(QComboBox):
+    """A combo box that shortens a long choice in the middle ("image/N…/000001"), where names
+    and paths differ at both ends, with the whole choice in its tooltip; Qt's own cuts the end."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(8)
+        self.view().setTextElideMode(Qt.TextElideMode.ElideMiddle)
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip and self.currentText():
+            text = "\n".join(part for part in (self.currentText(), self.toolTip()) if part)
+            QToolTip.showText(event.globalPos(), text, self)
+            return True
+        return super().event(event)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        field = self.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox, option, QStyle.SubControl.SC_ComboBoxEditField, self
+        )
+        option.currentText = self.fontMetrics().elidedText(
+            option.currentText, Qt.TextElideMode.ElideMiddle, field.width()
+        )
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+
+class ReadableAxis(pg.AxisItem):
+    """An axis whose tick labels never overlap. pyqtgraph labels every major tick however
+    short the axis (and a log axis' 2…9 crowd near each decade), so labels land on each other;
+    this one leaves out a label that would overlap one already placed, major ticks first."""
+
+    def generateDrawSpecs(self, p):  # noqa: N802 - pyqtgraph API
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return None
+        axis, ticks, texts = specs
+        metrics = QFontMetricsF(p.font())
+        placed: list[QRectF] = []
+        kept = []
+        for rect, flags, text in texts:
+            box = metrics.boundingRect(rect, int(flags), text)
+            if not any(box.intersects(other) for other in placed):
+                placed.append(box)
+                kept.append((rect, flags, text))
+        return axis, ticks, kept
+
+
+def readable_axes() -> dict[str, pg.AxisItem]:
+    """``axisItems`` for a new plot (``addPlot(axisItems=readable_axes())``): left and bottom
+    axes whose tick labels never overlap."""
+    return {side: ReadableAxis(side) for side in ("left", "bottom")}
+
+
+class _TitleLabel(pg.LabelItem):
+    """A plot title that never widens its plot: pyqtgraph makes a label's text its minimum
+    width (again on every resize); this one is shortened to fit instead (:func:`compact_title`)."""
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph API
+        super().updateMin()
+        self.setMinimumWidth(0)
+
+
+def compact_title(plot: pg.PlotItem, text: str, height: int = TITLE_PX) -> None:
+    """A 9-pt title in a row ``height`` px high (pyqtgraph's own is 30 px, a fifth of a small
+    plot), shortened in the middle to the plot's width, the whole title in its tooltip."""
+    if not isinstance(plot.titleLabel, _TitleLabel):
+        old = plot.titleLabel
+        plot.layout.removeItem(old)
+        old.setParentItem(None)
+        if old.scene() is not None:
+            old.scene().removeItem(old)
+        plot.titleLabel = _TitleLabel("", parent=plot)
+        plot.layout.addItem(plot.titleLabel, 0, 1)
+        plot.geometryChanged.connect(lambda: _elide_title(plot))
+    plot.setTitle(text, size="9pt")
+    plot.titleLabel.setMaximumHeight(height)
+    plot.layout.setRowFixedHeight(0, height)
+    plot.titleLabel.setToolTip(text)
+    plot.setProperty("full_title", text)
+    _elide_title(plot)
+
+
+def _elide_title(plot: pg.PlotItem) -> None:
+    text = plot.property("full_title") or ""
+    label = plot.titleLabel
+    font = QFont(label.item.font())
+    font.setPointSizeF(9)
+    elided = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideMiddle, max(int(plot.width()) - 8, 20))
+    if html.escape(elided) != label.text:
+        label.setText(html.escape(elided))
+
+
 class ImageView:
     """One image inside a :class:`pyqtgraph.PlotItem`: created once, updated with
     :meth:`show`. Levels are fixed per kind (masks 0–1, differences ±0.5), so a live mask
     never flickers with auto-levels. Arrays are copied before being handed to pyqtgraph,
-    which keeps a view of them."""
+    which keeps a view of them.
+
+    The plot's view box keeps the image's shape (what room it has to spare becomes margin
+    around the plot), so the image fills its box and the axes span the image, never empty
+    space beside it."""
 
     def __init__(self, plot: pg.PlotItem, kind: str, colorbar: bool = False, frequency_axes: bool = False) -> None:
         self.plot = plot
@@ -71,7 +206,45 @@ class ImageView:
         if colorbar and levels is not None:
             self.bar = pg.ColorBarItem(values=levels, colorMap=self.colormap, interactive=False, width=12)
             self.bar.setImageItem(self.item, insert_in=plot)
+            self._label_bar(levels)
         self.data: np.ndarray | None = None
+        self._margins = plot.getContentsMargins()
+        self._fitting = False
+        # Fitting the box to a small plot makes its minimum size its present size: the plot
+        # keeps the minimum it had, so it can still shrink with its window.
+        minimum = plot.effectiveSizeHint(Qt.SizeHint.MinimumSize)
+        plot.setMinimumSize(minimum)
+        plot.vb.sigResized.connect(self._fit_box)
+
+    def _label_bar(self, levels: tuple[float, float]) -> None:
+        """Ticks at the ends and the middle of the colour bar: readable however short it is."""
+        low, high = levels
+        self.bar.axis.setTicks([[(value, f"{value:g}") for value in (low, (low + high) / 2, high)]])
+
+    def _fit_box(self, *args) -> None:
+        """Margins that leave the view box the image's shape, unless it has it already:
+        measured with the plain margins, since with the old ones a plot that shrank may
+        overflow its box."""
+        if self.data is None or self._fitting:
+            return
+        h, w = self.data.shape[:2]
+        box = self.plot.vb.size()
+        if abs(box.width() * h - box.height() * w) < max(w, h):  # within a pixel
+            return
+        self._fitting = True  # the box resizes below: its signal comes back here
+        try:
+            left, top, right, bottom = self._margins
+            self.plot.setContentsMargins(left, top, right, bottom)
+            self.plot.layout.activate()
+            box = self.plot.vb.size()
+            if box.width() > box.height() * w / h:
+                spare = ((box.width() - box.height() * w / h) / 2, 0.0)
+            else:
+                spare = (0.0, (box.height() - box.width() * h / w) / 2)
+            self.plot.setContentsMargins(left + spare[0], top + spare[1], right + spare[0], bottom + spare[1])
+            self.plot.layout.activate()
+        finally:
+            self._fitting = False
 
     def clear(self) -> None:
         self.item.clear()
@@ -87,6 +260,7 @@ class ImageView:
         if self.bar is not None and levels is not None:
             self.bar.setColorMap(self.colormap)
             self.bar.setLevels(levels)
+            self._label_bar(levels)
 
     def show(self, array: np.ndarray, *, stored_mask: bool = False, title: str | None = None) -> None:
         """``array``: ``(H, W)``, ``(C, H, W)`` image or a stored (uncentred) mask."""
@@ -107,15 +281,9 @@ class ImageView:
         rect = QRectF(-(w // 2) - 0.5, -(h - h // 2) + 0.5, w, h) if self.frequency_axes else QRectF(0, 0, w, h)
         self.item.setRect(rect)
         self.plot.setRange(rect=rect, padding=0)
+        self._fit_box()
         if title is not None:
-            self.plot.setTitle(title, size="9pt")
-
-
-def compact_title(plot: pg.PlotItem, text: str, height: int = 18) -> None:
-    """A 9-pt title in a row ``height`` px high (pyqtgraph's own is 30 px, a fifth of a small plot)."""
-    plot.setTitle(text, size="9pt")
-    plot.titleLabel.setMaximumHeight(height)
-    plot.layout.setRowFixedHeight(0, height)
+            compact_title(self.plot, title)
 
 
 class MessageBar(QWidget):

@@ -283,17 +283,19 @@ def filtered_examples_figure(
     rows: Sequence[Mapping[str, np.ndarray]],
     row_labels: Sequence[str] = (),
     mask_columns: Sequence[str] = ("M", "M_A", "Mc"),
+    captions: Sequence[Mapping[str, str]] = (),
 ):
     """Rows of images and what the mask does to them.
 
     Each row maps a column title to an array: images ``(C, H, W)`` in [0, 1] (clipped for
     display); masks in the stored layout for the titles in ``mask_columns`` (shown centred);
     for titles starting with ``log``, an image whose log magnitude spectrum is shown.
-    Typical columns: x, log |F(x)|, M, M(x), Mᶜ(x), x_A, M(x_A).
+    Typical columns: x, log |F(x)|, M, M(x), Mᶜ(x), x_A, M(x_A). ``captions``, per row, map
+    column titles to a line under that panel: the model's prediction on it, as the app shows.
     """
     columns = list(rows[0])
     with _style():
-        fig = _figure(1.15 * len(columns) + 0.3, 1.2 * len(rows) + 0.4)
+        fig = _figure(1.15 * len(columns) + 0.3, (1.35 if captions else 1.2) * len(rows) + 0.4)
         axes = fig.subplots(len(rows), len(columns), squeeze=False)
         for r, row in enumerate(rows):
             for c, column in enumerate(columns):
@@ -310,6 +312,8 @@ def filtered_examples_figure(
                     _show(ax, image, cmap="gray", vmin=0, vmax=1)
                 if r == 0:
                     ax.set_title(column)
+                if r < len(captions) and column in captions[r]:
+                    ax.set_xlabel(captions[r][column], fontsize=6.5)
             if r < len(row_labels):
                 axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center")
     return fig

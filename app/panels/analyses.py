@@ -1,5 +1,6 @@
-"""Beyond the main paper: adversarial frequency maps, Fourier heat maps, robustness to
-band-limited noise (the JaFR evaluation) and the blue-shift illustration."""
+"""The run's findings (the main paper's claims judged on this run) and the analyses beyond the
+paper: adversarial frequency maps, Fourier heat maps, robustness to band-limited noise (the
+JaFR evaluation) and the blue-shift illustration."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,9 +28,18 @@ from fourier_masks.core.beyond import blue_shift
 from fourier_masks.core.figures import adversarial_maps_figure, blue_shift_figure, heat_map_figure
 from fourier_masks.core.spectra import centred
 
-from ..widgets import ImageView, refill_combo
-from .base import EmptyState, Panel
-from .tables import TableModel
+from ..widgets import (
+    AXIS_PX,
+    MIN_DATA_PX,
+    TITLE_PX,
+    ElidingComboBox,
+    ImageView,
+    compact_title,
+    readable_axes,
+    refill_combo,
+)
+from .base import EmptyState, Panel, vertical_scroll
+from .tables import FittedTableView, TableModel
 
 __all__ = ["AnalysesPanel"]
 
@@ -42,6 +51,13 @@ OVERVIEW_TEXT = (
     "or so on a laptop CPU.</p>"
 )
 HEAT_TEXT_NO_MODEL = "<p><b>No model loaded.</b></p><p>Load or train a model to compute its Fourier heat map.</p>"
+FINDINGS_TEXT = (
+    "<p><b>No findings yet.</b></p><p>The findings table judges each of the main paper's findings on this run, "
+    "beside the paper's figure: Run → Compute tables and clusters writes it from the run's masks.</p>"
+)
+FINDINGS = 4  # the Findings tab, after the analyses' (whose places other code knows)
+ROW_PX = MIN_DATA_PX + TITLE_PX + 20  # a row of plots with a title and an axis without labels
+SPECTRUM_RANGE = (-5.0, 0.5)  # log10 of the magnitude spectra shown: one scale for every row, as in the figure
 
 
 class _Comparison:
@@ -82,11 +98,12 @@ class AnalysesPanel(Panel):
         self._build_heat_tab()
         self._build_robustness_tab()
         self._build_blue_shift_tab()
+        self._build_findings_tab()
         self.tabs.currentChanged.connect(lambda _: self._update_status())
-        workbench.runChanged.connect(self.refresh)
+        workbench.runChanged.connect(self._on_workbench_run_changed)
         workbench.contentsChanged.connect(self.refresh)
         workbench.modelsChanged.connect(self.refresh)
-        self.refresh()
+        self._on_workbench_run_changed()
 
     # --- adversarial maps --------------------------------------------------------------------
 
@@ -94,7 +111,7 @@ class AnalysesPanel(Panel):
         tab = QWidget()
         layout = QVBoxLayout(tab)
         row = QHBoxLayout()
-        self.attack_choice = QComboBox()
+        self.attack_choice = ElidingComboBox()
         compute = QPushButton("Compute adversarial maps…")
         compute.clicked.connect(self.adversarialMapsRequested)
         row.addWidget(QLabel("maps"))
@@ -106,21 +123,28 @@ class AnalysesPanel(Panel):
         layout.addWidget(self.idcor_label)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.pair_list = QListWidget()
+        self.pair_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # ids differ at both ends
+        self.pair_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         splitter.addWidget(self.pair_list)
         self.pair_view = pg.GraphicsLayoutWidget()
-        self.essential_view = ImageView(self.pair_view.addPlot(row=0, col=0, title="essential map"), "mask")
-        self.adversarial_view = ImageView(
-            self.pair_view.addPlot(row=0, col=1, title="adversarial map"), "mask", colorbar=True
-        )
-        self.difference_view = ImageView(
-            self.pair_view.addPlot(row=1, col=0, title="mean adversarial − essential"), "difference", colorbar=True
-        )
-        self.cosine_plot = self.pair_view.addPlot(row=1, col=1, title="cosine similarity")
+        plots = {}
+        for row, col, title in (
+            (0, 0, "essential map"),
+            (0, 1, "adversarial map"),
+            (1, 0, "mean adversarial − essential"),
+            (1, 1, "cosine similarity"),
+        ):
+            plots[title] = self.pair_view.addPlot(row=row, col=col, axisItems=readable_axes())
+            compact_title(plots[title], title)
+        self.essential_view = ImageView(plots["essential map"], "mask")
+        self.adversarial_view = ImageView(plots["adversarial map"], "mask", colorbar=True)
+        self.difference_view = ImageView(plots["mean adversarial − essential"], "difference", colorbar=True)
+        self.cosine_plot = plots["cosine similarity"]
         self.cosine_bars = pg.BarGraphItem(x=[0], height=[0], width=0.05, brush="#4d4d4d")
         self.cosine_plot.addItem(self.cosine_bars)
         splitter.addWidget(self.pair_view)
         splitter.setSizes([160, 700])
-        layout.addWidget(splitter, 1)
+        layout.addWidget(vertical_scroll(splitter, 2 * ROW_PX + AXIS_PX), 1)
         self.attack_choice.currentTextChanged.connect(self._show_comparison)
         self.pair_list.currentRowChanged.connect(self._show_pair)
         self.comparison: _Comparison | None = None
@@ -182,7 +206,10 @@ class AnalysesPanel(Panel):
             return
         c = self.comparison
         self.idcor_label.setText(c.idcor_text)
-        self.pair_list.addItems([f"{image_id}  ({cos:.2f})" for image_id, cos in zip(c.ids, c.cosine)])
+        for image_id, cos in zip(c.ids, c.cosine):
+            item = QListWidgetItem(f"{image_id}  ({cos:.2f})")
+            item.setToolTip(f"{image_id}: cosine similarity {cos:.3f}")
+            self.pair_list.addItem(item)
         difference = centred(c.mean_difference.mean(axis=0))
         limit = float(np.abs(difference).max()) or 1.0
         self.difference_view.show(difference / (2 * limit))
@@ -203,7 +230,7 @@ class AnalysesPanel(Panel):
         tab = QWidget()
         layout = QVBoxLayout(tab)
         row = QHBoxLayout()
-        self.heat_model = QComboBox()
+        self.heat_model = ElidingComboBox()
         compute = QPushButton("Compute heat map…")
         compute.clicked.connect(lambda: self.heatMapRequested.emit(self.heat_model.currentText()))
         row.addWidget(QLabel("model"))
@@ -211,13 +238,13 @@ class AnalysesPanel(Panel):
         row.addWidget(compute)
         layout.addLayout(row)
         self.heat_view_widget = pg.GraphicsLayoutWidget()
-        self.heat_view = ImageView(
-            self.heat_view_widget.addPlot(title="error rate per Fourier basis"),
-            "heat",
-            colorbar=True,
-            frequency_axes=True,
+        heat_plot = self.heat_view_widget.addPlot(axisItems=readable_axes())
+        compact_title(heat_plot, "error rate per Fourier basis")
+        self.heat_view = ImageView(heat_plot, "heat", colorbar=True, frequency_axes=True)
+        self.heat_empty = EmptyState(
+            vertical_scroll(self.heat_view_widget, ROW_PX + AXIS_PX),
+            buttons=(("Compute heat map…", self._request_heat_map),),
         )
-        self.heat_empty = EmptyState(self.heat_view_widget, buttons=(("Compute heat map…", self._request_heat_map),))
         layout.addWidget(self.heat_empty, 1)
         self.heat: np.ndarray | None = None
         self.heat_model.currentTextChanged.connect(self._show_heat)
@@ -257,7 +284,7 @@ class AnalysesPanel(Panel):
         row.addWidget(compute)
         layout.addLayout(row)
         self.robustness_model = TableModel()
-        view = QTableView()
+        view = FittedTableView()
         view.setModel(self.robustness_model)
         self.robustness_empty = EmptyState(
             view,
@@ -286,16 +313,34 @@ class AnalysesPanel(Panel):
         row.addWidget(self.amplitude)
         row.addStretch(1)
         layout.addLayout(row)
+        # One row per non-linearity, sharing the x axes, whose values only the last row shows.
         self.shift_view = pg.GraphicsLayoutWidget()
-        layout.addWidget(self.shift_view, 1)
-        self.shift_curves: dict[str, tuple[pg.PlotDataItem, pg.BarGraphItem]] = {}
-        for k, name in enumerate(blue_shift().signals):
-            signal_plot = self.shift_view.addPlot(row=k, col=0, title=name if k else f"{name} (signal)")
-            spectrum_plot = self.shift_view.addPlot(row=k, col=1, title="magnitude spectrum" if k == 0 else None)
+        signals = list(blue_shift().signals)
+        layout.addWidget(vertical_scroll(self.shift_view, len(signals) * ROW_PX + AXIS_PX), 1)
+        self.shift_curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
+        firsts: list[pg.PlotItem] = []
+        for k, name in enumerate(signals):
+            row = []
+            for col, title in enumerate((name if k else f"{name} (signal)", "" if k else "magnitude spectrum")):
+                plot = self.shift_view.addPlot(row=k, col=col, axisItems=readable_axes())
+                compact_title(plot, title)
+                plot.setMenuEnabled(False)
+                if k:
+                    plot.setXLink(firsts[col])
+                if k < len(signals) - 1:
+                    plot.getAxis("bottom").setStyle(showValues=False)
+                row.append(plot)
+            if not k:
+                firsts = row
+            signal_plot, spectrum_plot = row
             spectrum_plot.setLogMode(y=True)
+            spectrum_plot.setYRange(*SPECTRUM_RANGE, padding=0)
             curve = signal_plot.plot(pen=pg.mkPen("#2166ac", width=1.5))
-            bars = spectrum_plot.plot(pen=None, symbol="o", symbolSize=4, symbolBrush="#b2182b")
-            self.shift_curves[name] = (curve, bars)
+            points = spectrum_plot.plot(pen=None, symbol="o", symbolSize=4, symbolBrush="#b2182b")
+            self.shift_curves[name] = (curve, points)
+        signal_plot.setLabel("bottom", "time (window)")
+        spectrum_plot.setLabel("bottom", "frequency (cycles/window)")
+        self.spectra_plot = firsts[1]  # every spectrum's x range follows it
         self.cycles.valueChanged.connect(self._draw_blue_shift)
         self.amplitude.valueChanged.connect(self._draw_blue_shift)
         self.tabs.addTab(tab, "Blue shift")
@@ -304,13 +349,37 @@ class AnalysesPanel(Panel):
     def _draw_blue_shift(self) -> None:
         self.shift = blue_shift(cycles=self.cycles.value(), amplitude=self.amplitude.value())
         limit = 12 * self.cycles.value()
+        self.spectra_plot.setXRange(0, limit)
         for name, (curve, points) in self.shift_curves.items():
             curve.setData(self.shift.time, self.shift.signals[name])
             spectrum = self.shift.spectra[name][:limit]
             present = spectrum > 1e-7  # bins that are zero up to rounding are left out of the log plot
             points.setData(self.shift.frequencies[:limit][present], spectrum[present])
 
+    # --- findings ----------------------------------------------------------------------------
+
+    def _build_findings_tab(self) -> None:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.findings_model = TableModel()
+        self.findings_view = FittedTableView()
+        self.findings_view.setModel(self.findings_model)
+        self.findings_notes = QLabel("")
+        self.findings_notes.setWordWrap(True)
+        self.findings_notes.setStyleSheet("color:#555;")
+        layout.addWidget(self.findings_view, 1)
+        layout.addWidget(self.findings_notes)
+        self.findings_empty = EmptyState(tab, FINDINGS_TEXT)
+        self.tabs.addTab(self.findings_empty, "Findings")
+
     # --- all ---------------------------------------------------------------------------------
+
+    def _on_workbench_run_changed(self) -> None:
+        """A run opened: its findings in front, when it has them (its most important result)."""
+        self.refresh()
+        if not self.findings_empty.is_empty:
+            self.tabs.setCurrentIndex(FINDINGS)
 
     def refresh(self) -> None:
         comparisons = self._comparisons()
@@ -321,9 +390,12 @@ class AnalysesPanel(Panel):
         self._show_heat(self.heat_model.currentText())
         robustness = self.workbench.tables().get("robustness")
         self.robustness_model.set_table(robustness)
-        self.robustness_view.resizeColumnsToContents()
         self.robustness_empty.show_empty(robustness is None)
-        computed = bool(comparisons) or robustness is not None or self._any_heat_map()
+        findings = self.workbench.tables().get("findings")
+        self.findings_model.set_table(findings)
+        self.findings_notes.setText(findings.notes if findings else "")
+        self.findings_empty.show_empty(findings is None)
+        computed = bool(comparisons) or robustness is not None or self._any_heat_map() or findings is not None
         self.empty.show_empty(not computed and not self._browsing)
         self._update_status()
 
@@ -347,6 +419,7 @@ class AnalysesPanel(Panel):
             "Fourier heat map (Yin et al. 2019)",
             "Frequency robustness of each model (Wang et al.'s JaFR evaluation)",
             "Non-linearities spread a sinusoid's energy to higher frequencies (the main paper's Figure 1)",
+            "The main paper's findings, as measured in this run, beside the paper's figures",
         ]
         self.status.setText(texts[self.tabs.currentIndex()])
 
@@ -382,4 +455,6 @@ class AnalysesPanel(Panel):
             return {name: lambda: tables.get(name)} if name in tables else {}
         if tab == 2:
             return {"robustness": lambda: tables.get("robustness")} if "robustness" in tables else {}
+        if tab == FINDINGS:
+            return {"findings": lambda: tables.get("findings")} if "findings" in tables else {}
         return {"blue shift": lambda: self.shift.table(self.cycles.value())}

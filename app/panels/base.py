@@ -1,5 +1,6 @@
-"""What every panel shares: a header with export buttons for its figures and tables, and an
-empty state (what to do next, with the button that does it) for views with nothing to show."""
+"""What every panel shares: a header with export buttons for its figures and tables, an empty
+state (what to do next, with the button that does it) for views with nothing to show, and a
+scroll area for plots that need more height than a short dock has."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
     QToolButton,
@@ -26,12 +29,26 @@ from fourier_masks.core.figures import write_figure
 from fourier_masks.core.files import atomic_write_text
 from fourier_masks.core.tables import Table
 
+from ..widgets import MIN_DATA_PX
 from ..workbench import Workbench
 
-__all__ = ["Panel", "EmptyState", "FIGURE_FILTER", "CSV_FILTER"]
+__all__ = ["Panel", "EmptyState", "vertical_scroll", "FIGURE_FILTER", "CSV_FILTER"]
 
 FIGURE_FILTER = "PNG image (*.png);;SVG vector (*.svg);;PDF document (*.pdf)"
 CSV_FILTER = "CSV table (*.csv)"
+
+
+def vertical_scroll(content: QWidget, minimum_height: int) -> QScrollArea:
+    """``content`` in a frameless area that scrolls up and down below ``minimum_height``: in a
+    short dock its plots keep the height they need to be read instead of being squeezed, and
+    the dock never forces its height on the window."""
+    content.setMinimumHeight(minimum_height)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(content)
+    scroll.setMinimumHeight(min(minimum_height, MIN_DATA_PX))  # a short dock still shows a strip of it
+    return scroll
 
 
 class EmptyState(QStackedWidget):

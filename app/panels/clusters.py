@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSize
 from fourier_masks.core.figures import embedding_figure
 from fourier_masks.core.tables import Table
 
-from ..widgets import refill_combo
+from ..widgets import AXIS_PX, MIN_DATA_PX, ElidingComboBox, readable_axes, refill_combo
 from .base import EmptyState, Panel
 
 __all__ = ["ClustersPanel"]
@@ -37,7 +37,7 @@ class ClustersPanel(Panel):
     def __init__(self, workbench, parent=None) -> None:
         super().__init__(workbench, parent)
         controls = QHBoxLayout()
-        self.groups = QComboBox()
+        self.groups = ElidingComboBox()
         self.space = QComboBox()
         self.space.addItems(list(SPACES))
         self.compute = QPushButton("Compute clusters")
@@ -51,10 +51,10 @@ class ClustersPanel(Panel):
         self.probe = QLabel("")
         self.probe.setWordWrap(True)
         self.outer.addWidget(self.probe)
-        self.view = pg.PlotWidget()
+        self.view = pg.PlotWidget(axisItems=readable_axes())
         self.view.setLabel("bottom", "UMAP 1")
         self.view.setLabel("left", "UMAP 2")
-        self.view.setMinimumSize(160, 120)
+        self.view.setMinimumSize(160, MIN_DATA_PX + AXIS_PX + 12)
         self.scatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None), hoverable=True)
         self.view.addItem(self.scatter)
         self.scatter.sigClicked.connect(self._on_scatter_clicked)

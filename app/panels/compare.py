@@ -9,19 +9,33 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTableView
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter
 
 from fourier_masks.core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
 from fourier_masks.core.spectra import angular_partition, centred_difference, mask_energies, radial_partition
 
-from ..widgets import ImageView, compact_title, refill_combo
-from .base import EmptyState, Panel
+from ..widgets import (
+    AXIS_PX,
+    MIN_DATA_PX,
+    TITLE_PX,
+    ElidingComboBox,
+    ImageView,
+    compact_title,
+    readable_axes,
+    refill_combo,
+)
+from .base import EmptyState, Panel, vertical_scroll
 from .clusters import COLOURS
-from .tables import TableModel
+from .tables import FittedTableView, TableModel
 
 __all__ = ["ComparePanel"]
 
 BANDS = 32
+# Heights (px) of the views: their plots' data areas at MIN_DATA_PX, with titles, axes, and
+# the room pyqtgraph keeps around and between plots.
+MASKS_PX = 2 * (MIN_DATA_PX + TITLE_PX) + 40  # two rows of masks: the models', their differences
+LEGEND_PX = 18
+CHART_PX = TITLE_PX + MIN_DATA_PX + AXIS_PX + 30
 EMPTY_TEXT = (
     "<p><b>No models compared yet.</b></p><p>Load two or more checkpoints (models trained with different "
     "augmentations), then compare them: each gets a dataset mask, shown side by side with its difference "
@@ -41,11 +55,11 @@ class ComparePanel(Panel):
     def __init__(self, workbench, parent=None) -> None:
         super().__init__(workbench, parent)
         controls = QHBoxLayout()
-        self.reference = QComboBox()
+        self.reference = ElidingComboBox()
         self.compare_button = QPushButton("Compare models…")
         self.compare_button.setToolTip("Learn dataset masks (and single-image masks) for every loaded model")
         self.compare_button.clicked.connect(self.compareRequested)
-        self.comparison = QComboBox()
+        self.comparison = ElidingComboBox()
         self.comparison.setToolTip("per-image comparison to show (the paper's Figure 7)")
         controls.addWidget(QLabel("reference model"))
         controls.addWidget(self.reference)
@@ -56,13 +70,13 @@ class ComparePanel(Panel):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
         self.view = pg.GraphicsLayoutWidget()  # masks and their differences
-        self.view.setMinimumHeight(200)
+        self.view.setMinimumHeight(MASKS_PX)
         self.energy_view = pg.GraphicsLayoutWidget()
-        self.energy_view.setMinimumHeight(130)
-        self.exceedance_view = pg.PlotWidget()
-        self.exceedance_view.setMinimumHeight(110)
+        self.energy_view.setMinimumHeight(CHART_PX + LEGEND_PX + 10)
+        self.exceedance_view = pg.PlotWidget(axisItems=readable_axes())
+        self.exceedance_view.setMinimumHeight(CHART_PX)
         self.table_model = TableModel()
-        self.table_view = QTableView()
+        self.table_view = FittedTableView()
         self.table_view.setModel(self.table_model)
         self.table_view.setMinimumHeight(70)
         for widget, stretch in ((self.view, 3), (self.energy_view, 3), (self.exceedance_view, 2), (self.table_view, 1)):
@@ -70,12 +84,7 @@ class ComparePanel(Panel):
             splitter.setStretchFactor(splitter.count() - 1, stretch)
         # Four plots need their height: in a short dock they scroll rather than squeeze, so the
         # dock never forces its height on the window (the Compare layout gives it the height).
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(splitter)
-        scroll.setMinimumHeight(120)
-        self.empty = EmptyState(scroll)
+        self.empty = EmptyState(vertical_scroll(splitter, splitter.minimumSizeHint().height()))
         self.empty.add_button("Load checkpoints…", self.loadRequested)
         self.empty_compare = self.empty.add_button("Compare models…", self.compareRequested)
         self.outer.addWidget(self.empty, 1)
@@ -107,7 +116,6 @@ class ComparePanel(Panel):
         self.energy, self.exceedance = None, None
         table = self.workbench.tables().get("table1")
         self.table_model.set_table(table)
-        self.table_view.resizeColumnsToContents()
         self.empty.show_empty(not masks)
         if not masks:
             self.status.setText("")
@@ -138,7 +146,7 @@ class ComparePanel(Panel):
         radial, angular = radial_partition(shape, BANDS), angular_partition(shape, BANDS)
         energy = {"radial": {}, "angular": {}, "edges": radial.edges}
         for kind, partition in (("radial", radial), ("angular", angular)):
-            plot = self.energy_view.addPlot(row=0, col=0 if kind == "radial" else 1)
+            plot = self.energy_view.addPlot(row=0, col=0 if kind == "radial" else 1, axisItems=readable_axes())
             compact_title(plot, f"{kind} energy difference from {reference}")
             plot.addLine(y=0, pen=pg.mkPen("#888"))
             plot.setLabel("bottom", "radial frequency (cycles/image)" if kind == "radial" else "direction (degrees)")
@@ -167,7 +175,7 @@ class ComparePanel(Panel):
             colspan=2,
             size="9pt",
         )
-        self.energy_view.ci.layout.setRowMaximumHeight(1, 18)
+        self.energy_view.ci.layout.setRowMaximumHeight(1, LEGEND_PX)
         self.energy = energy
 
     def _draw_exceedance(self) -> None:

@@ -3,12 +3,13 @@ counterpart x_A, its own mask, and x_A filtered by the clean image's mask."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -24,7 +25,7 @@ from fourier_masks.core.models import frozen
 from fourier_masks.core.spectra import complement_mask, filter_images, log_spectrum
 from fourier_masks.core.tables import Table
 
-from ..widgets import ImageView, MessageBar, compact_title, refill_combo
+from ..widgets import ElidingComboBox, ImageView, MessageBar, compact_title, refill_combo
 from .base import EmptyState, Panel
 
 __all__ = ["ImagesPanel"]
@@ -68,11 +69,10 @@ class ImagesPanel(Panel):
         self.left = QWidget()
         left_layout = QVBoxLayout(self.left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        self.groups = QComboBox()
-        self.groups.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.groups.setMinimumContentsLength(8)
+        self.groups = ElidingComboBox()
         self.list = QListWidget()
-        self.list.setTextElideMode(Qt.TextElideMode.ElideLeft)  # ids end in what tells them apart
+        # Ids differ at both ends (the folder, the number): shortened in the middle, whole in tooltips.
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         left_layout.addWidget(self.groups)
         left_layout.addWidget(self.list, 1)
@@ -120,6 +120,7 @@ class ImagesPanel(Panel):
         splitter.setSizes([130, 870])
         self.outer.addWidget(splitter, 1)
         self.shown: dict[str, np.ndarray] = {}
+        self.predicted: dict[str, str] = {}  # view → its top class and probability, as shown below the views
         self.pixel_space = False  # the filtered views were made without the model's normalisation
         self.groups.currentTextChanged.connect(self._on_groups_changed)
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
@@ -153,7 +154,7 @@ class ImagesPanel(Panel):
                 target = int(stored.arrays["targets"][k])
                 label = names[target] if target < len(names) else str(target)
                 item = QListWidgetItem(image_id)
-                item.setToolTip(f"kept prediction: {label}; {int(stored.arrays['steps'][k])} steps")
+                item.setToolTip(f"{image_id}\nkept prediction: {label}; {int(stored.arrays['steps'][k])} steps")
                 self.list.addItem(item)
         self.list.blockSignals(False)
         self.attack_button.setEnabled(stored is not None and group in self.workbench.image_groups())
@@ -185,7 +186,9 @@ class ImagesPanel(Panel):
         self.list.blockSignals(True)
         for row, image_id in enumerate(stored.ids):
             if image_id not in shown:
-                self.list.insertItem(row, QListWidgetItem(image_id))
+                item = QListWidgetItem(image_id)
+                item.setToolTip(image_id)
+                self.list.insertItem(row, item)
         self.list.blockSignals(False)
         self.empty.show_empty(False)
         self.status.setText(f"{group}: {len(stored)} masks (learning…)")
@@ -215,6 +218,7 @@ class ImagesPanel(Panel):
         for view in self.views.values():
             view.clear()
         self.shown = {}
+        self.predicted = {}
         self.predictions.setText("")
         self._show_pixel_space(None)
 
@@ -264,7 +268,8 @@ class ImagesPanel(Panel):
                 view.clear()
         self.shown = shown
         self._show_pixel_space(None if model is not None else meta.get("model") or "")
-        self.predictions.setText(self._predictions_html(model, group, image_id, shown))
+        self.predicted = self._predicted(model, group, image_id, shown)
+        self.predictions.setText(_predictions_html(self.predicted))
         kept = float(mask.mean())
         self.status.setText(
             f"{group} · {image_id}: keeps {100 * kept:.2f} % of frequencies, "
@@ -290,9 +295,10 @@ class ImagesPanel(Panel):
                 "Load the model to see them as it does."
             )
 
-    def _predictions_html(self, model, group: str, image_id: str, shown: dict[str, np.ndarray]) -> str:
-        """Top class per shown image: from the probabilities the engine stored with the masks,
-        and from the model (when loaded) for the rest (the clean mask on x_A; older runs)."""
+    def _predicted(self, model, group: str, image_id: str, shown: dict[str, np.ndarray]) -> dict[str, str]:
+        """Top class and its probability per shown image ("cross (18 %)"): from the
+        probabilities the engine stored with the masks, and from the model (when loaded) for
+        the rest (the clean mask on x_A; older runs)."""
         wb = self.workbench
         probabilities: dict[str, np.ndarray] = dict(wb.predictions(group, image_id) or {})
         partner = wb.adversarial_partner(group)
@@ -307,19 +313,13 @@ class ImagesPanel(Panel):
             with torch.no_grad(), frozen(model):
                 computed = torch.softmax(model(batch.to(device)), dim=1).cpu().numpy()
             probabilities.update(zip(missing, computed))
-        columns = [c for c in columns if c in probabilities]
-        if not columns:
-            return "<i>no stored predictions, and the model is not loaded</i>"
-        names = wb.class_names(group) or [f"class {k}" for k in range(len(probabilities[columns[0]]))]
-        cells = []
-        for column in columns:
+        names = wb.class_names(group)
+        predicted = {}
+        for column in (c for c in columns if c in probabilities):
             p = probabilities[column]
             k = int(np.argmax(p))
-            name = names[k] if k < len(names) else f"class {k}"
-            cells.append(
-                f"<td style='padding:0px 6px; white-space:nowrap'><b>{column}</b><br>{name} ({100 * p[k]:.0f} %)</td>"
-            )
-        return "<table><tr>" + "".join(cells) + "</tr></table>"
+            predicted[column] = f"{names[k] if k < len(names) else f'class {k}'} ({100 * p[k]:.0f} %)"
+        return predicted
 
     def _on_workbench_models_changed(self) -> None:
         if self.workbench.selected is not None:
@@ -344,7 +344,8 @@ class ImagesPanel(Panel):
         sources = {"log |F(x)|": "x", "log |F(x_A)|": "x_A"}
         row = {self._column(name): self.shown[sources.get(name, name)] for name in self.shown}
         label = self.workbench.selected[1] if self.workbench.selected else ""
-        return filtered_examples_figure([row], [label])
+        captions = {self._column(name): text for name, text in self.predicted.items()}
+        return filtered_examples_figure([row], [label], captions=[captions])
 
     def _column(self, name: str) -> str:
         """A view's title in the figure, marked as the view's is when made without the model."""
@@ -379,3 +380,14 @@ class ImagesPanel(Panel):
                 100 * float(stored.arrays["kept_fraction"][k]),
             )
         return table
+
+
+def _predictions_html(predicted: dict[str, str]) -> str:
+    """The predictions under the views: one cell per view."""
+    if not predicted:
+        return "<i>no stored predictions, and the model is not loaded</i>"
+    cells = (
+        f"<td style='padding:0px 6px; white-space:nowrap'><b>{html.escape(column)}</b><br>{html.escape(text)}</td>"
+        for column, text in predicted.items()
+    )
+    return "<table><tr>" + "".join(cells) + "</tr></table>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton
 
 from fourier_masks.core.errors import FourierMasksError
@@ -25,6 +25,8 @@ class ModelsPanel(Panel):
         super().__init__(workbench, parent)
         self.export_button.hide()
         self.list = QListWidget()
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the name and the accuracy stay in sight
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.outer.addWidget(self.list, 1)
         buttons = QHBoxLayout()
         load = QPushButton("Load checkpoints…")
@@ -59,6 +61,7 @@ class ModelsPanel(Panel):
             if accuracy is not None:
                 details += f", val {100 * accuracy:.1f} %"
             item = QListWidgetItem(f"{name}  —  {details}")
+            item.setToolTip(f"{name}: {details}")
             item.setData(256, name)
             self.list.addItem(item)
             if name == self.workbench.current_model:

@@ -7,29 +7,44 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBox
+from PySide6.QtCore import QEvent, QSize
+from PySide6.QtWidgets import QBoxLayout, QCheckBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from fourier_masks.core.figures import energy_figure
 from fourier_masks.core.spectra import angular_partition, centred_difference, mask_energies, radial_partition
 from fourier_masks.core.tables import Table
 
-from ..widgets import ImageView, refill_combo
-from .base import Panel
+from ..widgets import (
+    AXIS_PX,
+    MIN_DATA_PX,
+    TITLE_PX,
+    ElidingComboBox,
+    ImageView,
+    compact_title,
+    readable_axes,
+    refill_combo,
+)
+from .base import Panel, vertical_scroll
 
 __all__ = ["SpectrumPanel"]
 
 NONE = "—"
 MIN_WIDTH = 470  # px, measured with the default 9-pt font
+CHART_PX = MIN_DATA_PX + TITLE_PX + AXIS_PX + 8  # one energy chart's height, at the least
 
 
 class SpectrumPanel(Panel):
+    """The mask beside its radial and angular energy charts: the charts one above the other
+    where the view has the height for both, else all three in a row (a short, wide dock, such
+    as the tab below the images), so neither chart is ever squeezed flat."""
+
     title = "Spectrum"
 
     def __init__(self, workbench, parent=None) -> None:
         super().__init__(workbench, parent)
         controls = QHBoxLayout()
-        self.first = QComboBox()
-        self.second = QComboBox()
+        self.first = ElidingComboBox()
+        self.second = ElidingComboBox()
         self.bands = QSpinBox()
         self.bands.setRange(2, 128)
         self.bands.setValue(32)
@@ -37,29 +52,41 @@ class SpectrumPanel(Panel):
         self.overlay.setChecked(True)
         for label, widget in (("mask", self.first), ("minus", self.second), ("bands", self.bands)):
             controls.addWidget(QLabel(label))
-            controls.addWidget(widget, 1 if isinstance(widget, QComboBox) else 0)
+            controls.addWidget(widget, 1 if widget is not self.bands else 0)
         controls.addWidget(self.overlay)
         self.outer.addLayout(controls)
-        self.view = pg.GraphicsLayoutWidget()
-        self.mask_plot = self.view.addPlot(row=0, col=0, rowspan=2)
+        mask_widget = pg.PlotWidget(axisItems=readable_axes())
+        self.mask_plot = mask_widget.getPlotItem()
         self.mask = ImageView(self.mask_plot, "mask", colorbar=True, frequency_axes=True)
-        self.radial_plot = self.view.addPlot(row=0, col=1, title="radial energy")
-        self.radial_plot.setLabel("bottom", "radial frequency (cycles/image)")
-        self.angular_plot = self.view.addPlot(row=1, col=1, title="angular energy")
-        self.angular_plot.setLabel("bottom", "direction (degrees)")
+        charts = []
+        for title, unit in (("radial energy per band", "cycles/image"), ("angular energy per band", "degrees")):
+            chart = pg.PlotWidget(axisItems=readable_axes())
+            plot = chart.getPlotItem()
+            compact_title(plot, title)
+            plot.setLabel("bottom", unit)
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
+            plot.setMenuEnabled(False)
+            charts.append(chart)
+        self.radial_plot, self.angular_plot = (chart.getPlotItem() for chart in charts)
         self.radial_bars = pg.BarGraphItem(x=[0], height=[0], width=1)
         self.angular_bars = pg.BarGraphItem(x=[0], height=[0], width=1)
         self.radial_plot.addItem(self.radial_bars)
         self.angular_plot.addItem(self.angular_bars)
-        for plot in (self.radial_plot, self.angular_plot):
-            plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.lines: list[pg.PlotCurveItem] = []
-        self.view.ci.layout.setColumnStretchFactor(0, 3)
-        self.view.ci.layout.setColumnStretchFactor(1, 2)
+        plots = QWidget()
+        self.arrangement = QHBoxLayout(plots)
+        self.arrangement.setContentsMargins(0, 0, 0, 0)
+        self.charts = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        for chart in charts:
+            self.charts.addWidget(chart, 1)
+        self.arrangement.addWidget(mask_widget, 3)
+        self.arrangement.addLayout(self.charts, 2)
         # What the plots' axes, labels and colour bar need once drawn (pyqtgraph sizes axes as
         # it paints them, too late for the dock): a narrower dock would clip them.
-        self.view.setMinimumWidth(MIN_WIDTH)
-        self.outer.addWidget(self.view, 1)
+        plots.setMinimumWidth(MIN_WIDTH)
+        self.scroll = vertical_scroll(plots, 2 * CHART_PX)
+        self.scroll.viewport().installEventFilter(self)
+        self.outer.addWidget(self.scroll, 1)
         self._sources: dict[str, Callable[[], np.ndarray | None]] = {}
         self.current: dict | None = None
         for widget in (self.first, self.second):
@@ -70,6 +97,21 @@ class SpectrumPanel(Panel):
         workbench.contentsChanged.connect(self.refresh_sources)
         workbench.selectionChanged.connect(self._on_workbench_selection_changed)
         self.refresh_sources()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Resize:
+            self._arrange(event.size())
+        return False
+
+    def _arrange(self, size: QSize) -> None:
+        """The charts stacked beside the mask when the view has the height for two and is not
+        much wider than tall, else the mask and both charts in one row."""
+        stacked = size.height() >= 2 * CHART_PX and size.width() < 2 * size.height()
+        direction = QBoxLayout.Direction.TopToBottom if stacked else QBoxLayout.Direction.LeftToRight
+        if self.charts.direction() != direction:
+            self.charts.setDirection(direction)
+            self.arrangement.setStretch(0, 3 if stacked else 1)
+            self.scroll.widget().setMinimumHeight(2 * CHART_PX if stacked else CHART_PX)
 
     # --- what can be shown -------------------------------------------------------------------
 
@@ -149,7 +191,7 @@ class SpectrumPanel(Panel):
             "angular_energy": angular_energy,
         }
         self._draw_bars()
-        self._draw_partition(shape, radial, angular)
+        self._draw_partition(radial, angular)
         self.status.setText(f"{label}: {n} radial and {n} angular bands")
 
     def _draw_bars(self) -> None:
@@ -164,7 +206,7 @@ class SpectrumPanel(Panel):
             bars.setOpts(x=centres, height=energy, width=width, brushes=brushes, pens=[pg.mkPen(None)] * len(energy))
             plot.enableAutoRange()
 
-    def _draw_partition(self, shape, radial, angular) -> None:
+    def _draw_partition(self, radial, angular) -> None:
         for line in self.lines:
             self.mask_plot.removeItem(line)
         self.lines = []
@@ -182,10 +224,6 @@ class SpectrumPanel(Panel):
             line = pg.PlotCurveItem([0, reach * np.cos(t)], [0, reach * np.sin(t)], pen=pen)
             self.mask_plot.addItem(line)
             self.lines.append(line)
-        h, w = shape
-        self.mask_plot.setRange(
-            xRange=(-(w // 2) - 0.5, w - w // 2 - 0.5), yRange=(-(h - h // 2) + 0.5, h // 2 + 0.5), padding=0
-        )
 
     # --- export ------------------------------------------------------------------------------
 
