@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fourier_masks.core.progress import Progress, format_duration
+from fourier_masks.core.progress import JobEta, Progress
 from fourier_masks.core.spectra import centred
 
 __all__ = [
@@ -324,7 +324,14 @@ class MessageBar(QWidget):
 
 
 class JobBar(QWidget):
-    """Progress bar, ETA and Cancel for the running job; redrawn from a timer."""
+    """Progress bar, ETA and Cancel for the running job; redrawn from a timer.
+
+    In a study the bar is the whole study's (its share done and ETA, carried by every event)
+    and reads "step k/12 · the step · what runs inside it", so the count of steps holds
+    through the report's own sub-steps; any other job shows its own bar and ETA. ETAs follow
+    the engine's rule (:class:`~fourier_masks.core.progress.JobEta`): "estimating…" until a
+    step time is measured, "≤ …" for an upper bound, and never rising ("finishing…" once the
+    work outlasts its estimate)."""
 
     cancelRequested = Signal()
 
@@ -345,14 +352,14 @@ class JobBar(QWidget):
         for widget in (self.name, self.bar, self.eta, self.cancel_button):
             layout.addWidget(widget)
         self._latest: Progress | None = None
-        self._step = ""
+        self._eta = JobEta(whole_study=True)
         self._timer = QTimer(self)
         self._timer.setInterval(100)
         self._timer.timeout.connect(self._redraw)
 
     def job_started(self, name: str) -> None:
         self.name.setText(name)
-        self._latest, self._step = None, ""
+        self._latest, self._eta = None, JobEta(whole_study=True)
         self.bar.setValue(0)
         self.bar.setFormat("starting…")
         self.eta.setText("")
@@ -360,12 +367,8 @@ class JobBar(QWidget):
         self._timer.start()
 
     def job_progress(self, event: Progress) -> None:
-        if event.stage in ("study", "report"):
-            self._step = (
-                f"{event.message} ({int(event.done) + 1}/{int(event.total)})" if event.done < event.total else ""
-            )
-        else:
-            self._latest = event
+        self._latest = event
+        self._eta.observe(event)
 
     def job_ended(self, text: str) -> None:
         self._timer.stop()
@@ -377,10 +380,21 @@ class JobBar(QWidget):
     def _redraw(self) -> None:
         event = self._latest
         if event is None:
-            if self._step:
-                self.bar.setFormat(self._step)
             return
-        self.bar.setValue(int(1000 * event.fraction))
-        label = f"{event.stage}: {event.message}" if event.message else event.stage
-        self.bar.setFormat(f"{self._step} · {label}" if self._step else label)
-        self.eta.setText(f"ETA {format_duration(event.eta_s)}" if event.fraction < 1 else "")
+        study = event.study
+        if study is not None:
+            self.bar.setValue(int(1000 * study.fraction))
+            inner = "" if event.stage == "study" else self._label(event)
+            self.bar.setFormat(" · ".join(filter(None, (f"step {study.step}/{study.steps}", study.name, inner))))
+        else:
+            self.bar.setValue(int(1000 * event.fraction))
+            self.bar.setFormat(self._label(event))
+        eta = self._eta.text()
+        self.eta.setText(f"ETA {eta}" if eta else "")
+
+    @staticmethod
+    def _label(event: Progress) -> str:
+        """What runs: a report's sub-step as "Table 3 3/8", else "stage: message"."""
+        if event.stage in ("study", "report"):
+            return f"{event.message} {min(int(event.done) + 1, int(event.total))}/{int(event.total)}"
+        return f"{event.stage}: {event.message}" if event.message else event.stage

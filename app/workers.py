@@ -8,7 +8,8 @@ on a :class:`JobWorker` moved to a :class:`QThread`:
 - ``cancel()`` sets a thread-safe :class:`threading.Event` directly (a queued signal would
   never reach a busy worker);
 - progress is throttled to ~20 Hz in the worker and the newest event is always delivered
-  before the job's end, so the GUI sees the final state;
+  before the job's end, so the GUI sees the final state; events that start a stage or bring
+  data the last one lacked (an epoch's validation scores) always go through;
 - progress payloads are CPU numpy arrays or plain values (the engine builds them that way);
 - starting a job while another runs cancels the old one and disconnects it, so a stale
   result never reaches the screen;
@@ -82,6 +83,7 @@ class JobWorker(QObject):
         self._lock = threading.Lock()
         self._last_sent = 0.0
         self._last_stage = ""
+        self._last_keys: frozenset[str] = frozenset()
         self._pending: Progress | None = None
 
     def cancel(self) -> None:
@@ -89,10 +91,16 @@ class JobWorker(QObject):
 
     def _on_progress(self, event: Progress) -> None:
         now = time.monotonic()
+        keys = frozenset(event.payload)
         with self._lock:
             # A new stage or step (e.g. the next step of a study) always goes through: it is
-            # rare, and the GUI must not miss it. Fast repeats of a stage are throttled.
-            milestone = event.stage in ("study", "report") or event.stage != self._last_stage
+            # rare, and the GUI must not miss it; so does an event that brings data the one
+            # before it lacked (an epoch's validation scores after its batches: a point of a
+            # curve that a newer event would not repeat). Fast repeats are throttled.
+            milestone = (
+                event.stage in ("study", "report") or event.stage != self._last_stage or not keys <= self._last_keys
+            )
+            self._last_keys = keys
             if not milestone and now - self._last_sent < PROGRESS_INTERVAL_S:
                 self._pending = event
                 return

@@ -1,24 +1,32 @@
 """Convergence: how masks are learned, live while a job runs, and afterwards from the history
-stored with every mask (per-image masks and set masks), with a replay of the mask converging."""
+stored with every mask (per-image masks and set masks), with a replay of the mask converging;
+while a model trains, its loss and accuracy curves."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStackedWidget, QStyle, QToolButton
 
 from fourier_masks.core.figures import convergence_figure
 from fourier_masks.core.masks import MaskHistory
 from fourier_masks.core.progress import Progress
 from fourier_masks.core.tables import Table
 
-from ..widgets import ImageView, refill_combo
-from .base import Panel
+from ..widgets import AXIS_PX, MIN_DATA_PX, TITLE_PX, ImageView, compact_title, readable_axes, refill_combo
+from .base import Panel, vertical_scroll
 
 __all__ = ["ConvergencePanel"]
 
 CURVES = ("invariance", "kept fraction", "prediction kept / accuracy")
+# A model in training: each plot's curves (training's per batch, smoothed; validation's at each
+# epoch's end), against epochs. Each batch weighs SMOOTHING in the training curves (about the
+# last ten batches show), which are noisy batch by batch.
+SMOOTHING = 0.1
+TRAINING_PLOTS = {"loss": ("train loss", "validation loss"), "accuracy": ("train accuracy", "validation accuracy")}
+TRAINING_CURVES = tuple(name for names in TRAINING_PLOTS.values() for name in names)
+TRAIN_PEN, VALIDATION_PEN = "#2166ac", "#b2182b"
 LIVE = "running job"
 SELECTED = "selected image"
 REPLAY_INTERVAL_MS = 350
@@ -31,8 +39,10 @@ class ConvergencePanel(Panel):
 
     *running job*: the masks being learned (per-image jobs: mean over the batch; set masks:
     per batch), redrawn from a timer only when something changed, so progress at any rate
-    costs the GUI little. *selected image*, or a set mask: the history stored with the mask
-    (thinned curves and snapshots), which the slider and Play button replay."""
+    costs the GUI little; while a model trains (a study's first minutes), its training and
+    validation loss and accuracy per epoch instead, until masks are learned again.
+    *selected image*, or a set mask: the history stored with the mask (thinned curves and
+    snapshots), which the slider and Play button replay."""
 
     title = "Convergence"
 
@@ -62,8 +72,8 @@ class ConvergencePanel(Panel):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.markers: dict[str, pg.InfiniteLine] = {}
         for row, name in enumerate(CURVES):
-            plot = self.view.addPlot(row=row, col=1)
-            plot.setTitle(name, size="9pt")
+            plot = self.view.addPlot(row=row, col=1, axisItems=readable_axes())
+            compact_title(plot, name)
             plot.showGrid(x=True, y=True, alpha=0.2)
             curve = plot.plot(pen=pg.mkPen("#2166ac", width=1.5))
             curve.setDownsampling(auto=True, method="peak")
@@ -74,15 +84,43 @@ class ConvergencePanel(Panel):
             self.plots[name], self.curves[name], self.markers[name] = plot, curve, marker
         self.view.ci.layout.setColumnStretchFactor(0, 3)
         self.view.ci.layout.setColumnStretchFactor(1, 2)
-        self.outer.addWidget(self.view, 1)
+        self.training_view = pg.GraphicsLayoutWidget()
+        self.training_plots: dict[str, pg.PlotItem] = {}
+        self.training_curves: dict[str, pg.PlotDataItem] = {}
+        for col, (title, (train, validation)) in enumerate(TRAINING_PLOTS.items()):
+            plot = self.training_view.addPlot(row=0, col=col, axisItems=readable_axes())
+            compact_title(plot, title)
+            plot.setLabel("bottom", "epoch")  # no grid: it makes each redraw several times dearer
+            plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+            self.training_curves[train] = plot.plot(pen=pg.mkPen(TRAIN_PEN, width=1.5), name="train")
+            self.training_curves[train].setDownsampling(auto=True, method="peak")
+            self.training_curves[train].setClipToView(True)
+            self.training_curves[validation] = plot.plot(
+                pen=pg.mkPen(VALIDATION_PEN, width=1.5),
+                symbol="o",
+                symbolSize=5,
+                symbolBrush=VALIDATION_PEN,
+                name="validation",
+            )
+            self.training_plots[title] = plot
+        self.stack = QStackedWidget()
+        # Three curves one above the other, each with its title and (the lowest) its axis label:
+        # in a short dock they scroll rather than shrink below what can be read.
+        self.mask_page = vertical_scroll(self.view, len(CURVES) * (MIN_DATA_PX + TITLE_PX + 30) + AXIS_PX)
+        self.stack.addWidget(self.mask_page)
+        self.stack.addWidget(self.training_view)
+        self.outer.addWidget(self.stack, 1)
 
-        self.history: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in CURVES}
+        self.history: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in CURVES + TRAINING_CURVES}
+        self.mode = "masks"  # or "training": which curves the view shows
         self.latest_mask: np.ndarray | None = None
         self.xlabel = "step"
         self.stored: MaskHistory | None = None  # the history shown when not following a job
         self.frames: list[tuple[int, np.ndarray]] = []  # (step, mask) to replay: snapshots, then the final mask
         self._dirty = False
         self._stage = ""
+        self._done = 0.0  # the running job's last count: a lower one is the next job
+        self._smoothed: dict[str, float] = {}  # the training curves' moving averages
         self._timer = QTimer(self)
         self._timer.setInterval(50)
         self._timer.timeout.connect(self._redraw)
@@ -141,6 +179,7 @@ class ConvergencePanel(Panel):
     def _show_history(self, history: MaskHistory | None, label: str, final: np.ndarray | None = None) -> None:
         """Draw a stored history (None: say why there is none) and set up its replay."""
         self._replay.stop()
+        self._set_mode("masks")
         self.stored = history
         self.frames = []
         if history is None:
@@ -155,11 +194,13 @@ class ConvergencePanel(Panel):
         else:
             self.xlabel = history.unit
             steps = history.steps.astype(float)
-            self.history = {
-                "invariance": (list(steps), list(history.invariance.astype(float))),
-                "kept fraction": (list(steps), list(history.kept_fraction.astype(float))),
-                "prediction kept / accuracy": (list(steps), list(history.preserved.astype(float))),
-            }
+            self.history.update(
+                {
+                    "invariance": (list(steps), list(history.invariance.astype(float))),
+                    "kept fraction": (list(steps), list(history.kept_fraction.astype(float))),
+                    "prediction kept / accuracy": (list(steps), list(history.preserved.astype(float))),
+                }
+            )
             self.frames = [(int(s), history.frame(k)) for k, s in enumerate(history.snapshot_steps)]
             if final is not None:
                 self.frames.append((int(history.steps[-1]) if len(history) else 0, np.asarray(final, np.float32)))
@@ -225,11 +266,22 @@ class ConvergencePanel(Panel):
 
     def reset(self) -> None:
         """A job starts: follow it."""
-        for name in CURVES:
+        for name in self.history:
             self.history[name] = ([], [])
         self.latest_mask = None
         self.mask.clear()
-        self._stage = ""
+        self._stage, self._done = "", 0.0
+        self._smoothed = {}
+        self._dirty = True
+
+    def _set_mode(self, mode: str) -> None:
+        """Show the mask curves (``masks``) or a model's training curves (``training``)."""
+        if mode == self.mode:
+            return
+        self.mode = mode
+        self.stack.setCurrentWidget(self.training_view if mode == "training" else self.mask_page)
+        if mode == "training":
+            self.xlabel = "epoch"
         self._dirty = True
 
     def job_ended(self) -> None:
@@ -245,7 +297,8 @@ class ConvergencePanel(Panel):
     def on_progress(self, event: Progress) -> None:
         """Called on the GUI thread with each (throttled) progress event of a job."""
         payload = event.payload
-        if "masks" not in payload and "mask" not in payload:
+        training = "train_loss" in payload or "val_loss" in payload
+        if not training and "masks" not in payload and "mask" not in payload:
             return
         if self.source.currentText() != LIVE:
             self.source.blockSignals(True)
@@ -255,9 +308,14 @@ class ConvergencePanel(Panel):
             self.source.blockSignals(False)
             self._set_replay_enabled(False)
             self.reset()
-        if event.stage != self._stage and event.stage not in ("study", "report"):
+        if event.stage not in ("study", "report") and (event.stage != self._stage or event.done < self._done):
             self.reset()
             self._stage = event.stage
+        self._done = event.done
+        if training:
+            self._on_training_progress(event)
+            return
+        self._set_mode("masks")
         if "masks" in payload and len(payload["masks"]):
             x = float(payload.get("batch_steps", event.done))
             self.xlabel = "batch step"
@@ -280,6 +338,23 @@ class ConvergencePanel(Panel):
             self.status.setText(f"{event.stage}: {event.message}")
             self._dirty = True
 
+    def _on_training_progress(self, event: Progress) -> None:
+        """A model in training: its loss and accuracy batch by batch (a moving average), and
+        the validation's at each epoch's end, against (fractional) epochs."""
+        self._set_mode("training")
+        payload = event.payload
+        x = float(payload.get("epochs_done", payload.get("epoch", event.done)))
+        for name, key in (("train loss", "batch_loss"), ("train accuracy", "batch_accuracy")):
+            if key in payload:
+                last = self._smoothed.get(name, float(payload[key]))
+                self._smoothed[name] = last + SMOOTHING * (float(payload[key]) - last)
+                self._append(name, x, self._smoothed[name])
+        if "val_loss" in payload and "val_accuracy" in payload:
+            self._append("validation loss", x, float(payload["val_loss"]))
+            self._append("validation accuracy", x, float(payload["val_accuracy"]))
+        self.status.setText(f"{event.stage}: {event.message}")
+        self._dirty = True
+
     def _append(self, name: str, x: float, y: float) -> None:
         xs, ys = self.history[name]
         xs.append(x)
@@ -289,14 +364,20 @@ class ConvergencePanel(Panel):
         if not self._dirty:
             return
         self._dirty = False
+        if self.mode == "training":
+            for name in TRAINING_CURVES:
+                xs, ys = self.history[name]
+                self.training_curves[name].setData(np.asarray(xs), np.asarray(ys))
+            return
         if self.latest_mask is not None:
             self.mask.show(self.latest_mask, stored_mask=True)
         else:
             self.mask.clear()
-        for name, (xs, ys) in self.history.items():
+        for name in CURVES:
+            xs, ys = self.history[name]
             few = len(xs) <= SYMBOLS_UP_TO  # a short history reads better as dots on the line
             self.curves[name].setData(np.asarray(xs), np.asarray(ys), symbol="o" if few else None, symbolSize=5)
-            self.plots[name].setLabel("bottom", self.xlabel)
+            self.plots[name].setLabel("bottom", self.xlabel if name == CURVES[-1] else None)
 
     # --- export ------------------------------------------------------------------------------
 
@@ -306,20 +387,24 @@ class ConvergencePanel(Panel):
     def tables(self):
         return {"convergence curves": self.table}
 
+    def _shown_curves(self) -> dict[str, tuple[list[float], list[float]]]:
+        names = TRAINING_CURVES if self.mode == "training" else CURVES
+        return {name: self.history[name] for name in names}
+
     def figure(self):
-        if self.latest_mask is None and not any(xs for xs, _ in self.history.values()):
+        mask = None if self.mode == "training" else self.latest_mask
+        if mask is None and not any(xs for xs, _ in self._shown_curves().values()):
             return None
-        curves = {name: data for name, data in self.history.items() if data[0]}
+        curves = {name: data for name, data in self._shown_curves().items() if data[0]}
         title = self._stage if self.source.currentText() == LIVE else self.status.text().split(":")[0]
-        return convergence_figure(self.latest_mask, curves, xlabel=self.xlabel, title=title)
+        return convergence_figure(mask, curves, xlabel=self.xlabel, title=title)
 
     def table(self) -> Table | None:
-        rows = [(name, x, y) for name, (xs, ys) in self.history.items() for x, y in zip(xs, ys)]
+        rows = [(name, x, y) for name, (xs, ys) in self._shown_curves().items() for x, y in zip(xs, ys)]
         if not rows:
             return None
-        table = Table.build(
-            "convergence", "Mask convergence curves", [("curve", ""), (self.xlabel, "count"), ("value", "1")]
-        )
+        title = "Training curves" if self.mode == "training" else "Mask convergence curves"
+        table = Table.build("convergence", title, [("curve", ""), (self.xlabel, "count"), ("value", "1")])
         for row in rows:
             table.add_row(*row)
         return table

@@ -1,5 +1,7 @@
 """Progress on the command line: one redrawn line on a terminal, a line every few seconds in
-a log, and the steps of a study or report one per line."""
+a log, and the steps of a study or report one per line. ETAs follow the engine's rule
+(:class:`~fourier_masks.core.progress.JobEta`); inside a study every line also says where the
+whole study stands."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 import time
 from typing import TextIO
 
-from ..progress import Progress, format_duration
+from ..progress import JobEta, Progress, format_eta
 
 
 class ProgressPrinter:
@@ -21,6 +23,7 @@ class ProgressPrinter:
         self._last = 0.0
         self._stage = ""
         self._open_line = False
+        self._eta = JobEta()
 
     def __call__(self, progress: Progress) -> None:
         if self.quiet:
@@ -33,8 +36,10 @@ class ProgressPrinter:
             self._end_line()
             step = f"[{int(progress.done) + 1}/{int(progress.total)}]"
             indent = "    " if progress.stage == "report" else ""
-            print(f"{indent}{step} {progress.message}", file=self.stream, flush=True)
+            overall = f"  ({_overall(progress)})" if progress.study is not None else ""
+            print(f"{indent}{step} {progress.message}{overall}", file=self.stream, flush=True)
             return
+        self._eta.observe(progress)
         finished = progress.done >= progress.total
         if progress.stage == self._stage and now - self._last < self.interval and not finished:
             return
@@ -53,11 +58,18 @@ class ProgressPrinter:
             print(file=self.stream, flush=True)
             self._open_line = False
 
-    @staticmethod
-    def _format(progress: Progress) -> str:
+    def _format(self, progress: Progress) -> str:
         width = 24
         filled = int(round(width * progress.fraction))
         bar = "█" * filled + "·" * (width - filled)
-        eta = progress.eta_s
-        eta_text = f" eta {format_duration(eta, compact=True)}" if eta is not None and progress.fraction < 1 else ""
-        return f"  {progress.stage:<18} {bar} {100 * progress.fraction:5.1f}%{eta_text}  {progress.message}"
+        eta = self._eta.text(compact=True)
+        eta_text = f" eta {eta}" if eta else ""
+        overall = f" · {_overall(progress)}" if progress.study is not None else ""
+        return f"  {progress.stage:<18} {bar} {100 * progress.fraction:5.1f}%{eta_text}{overall}  {progress.message}"
+
+
+def _overall(progress: Progress) -> str:
+    """``study 34% eta 4m10s``: the whole study's share done and ETA."""
+    study = progress.study
+    assert study is not None
+    return f"study {100 * study.fraction:.0f}% eta {format_eta(study.eta_s, study.eta_is_bound, compact=True)}"

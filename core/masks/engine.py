@@ -140,8 +140,9 @@ def learn_image_masks(
             the model's own prediction (so misclassified and adversarial images get masks).
         ids: a name per image (default ``"0" … "N-1"``); results are keyed by it.
         on_progress: receives stage ``image-masks`` events counting optimiser steps out of
-            the step budget ``N × max_steps`` (see :func:`_report`); ``masks_done`` in the
-            payload counts finished masks.
+            the step budget ``N × max_steps``, and for the ETA batch steps taken and expected
+            to be left (see :func:`_report`); ``masks_done`` in the payload counts finished
+            masks, ``expected_steps`` the steps a mask is expected to take.
         on_result: called with each group of finished masks as soon as they are done, so a
             caller can save them before the job ends.
         slots: images learned at once; default ``min(config.batch_size or automatic, N)``.
@@ -213,6 +214,8 @@ def learn_image_masks(
     reporter.report(
         done_count * config.max_steps if cancelled else reporter.total,
         f"cancelled: {done_count}/{n} masks" if cancelled else "done",
+        work_done=batch_steps,
+        work_left=0,
         masks_done=done_count,
     )
     return result
@@ -220,20 +223,106 @@ def learn_image_masks(
 
 def _report(reporter: ProgressReporter, batch: SlotEngine, n: int, batch_steps: int) -> None:
     """Progress in optimiser steps: a finished mask counts as its whole step budget, a mask
-    still learning as the steps it has taken. So progress advances with every step even while
-    no mask finishes (a few large masks), and the ETA is an upper bound (every mask running to
-    ``max_steps``) that drops as masks stop early."""
+    still learning as the steps it has taken, so the bar moves with every step even while no
+    mask finishes. The ETA's work is counted in batch steps (one step of every slot, whose
+    time is about constant): those taken, and those expected to be left
+    (:func:`forecast_stops`, :func:`batch_steps_left`), an upper bound until a mask stops."""
     payload = batch.progress()
     if payload is None:
         return
     max_steps = batch.config.max_steps
+    forecast = forecast_stops(np.asarray(batch.stop_steps), payload["steps"], max_steps)
+    free = len(batch.slot_item) - len(payload["steps"])
+    left = batch_steps_left(forecast.residual(payload["steps"]), free, n - batch.next_item, forecast.mean)
     reporter.report(
         batch.done * max_steps + int(payload["steps"].sum()),
         f"{batch.done}/{n} masks",
+        work_done=batch_steps,
+        work_left=left,
+        left_is_bound=forecast.bound,
         masks_done=batch.done,
         batch_steps=batch_steps,
+        expected_steps=forecast.mean,
         **payload,
     )
+
+
+@dataclass(frozen=True)
+class StopForecast:
+    """When masks are expected to stop: ``survival[t]``, the chance a mask has not stopped
+    after ``t`` steps (``t = 0 … max_steps``), ``mean`` its expected stop step and ``bound``
+    True while that is only the cap (no mask has stopped yet)."""
+
+    survival: np.ndarray
+    mean: float
+    bound: bool
+
+    def residual(self, steps: np.ndarray) -> np.ndarray:
+        """The expected steps still to come of masks learning at ``steps``."""
+        steps = np.clip(np.asarray(steps, dtype=np.int64), 0, len(self.survival) - 1)
+        after = np.cumsum(self.survival[::-1])[::-1]  # Σ_{u ≥ t} S(u): expected steps beyond t
+        at = self.survival[steps]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(at > 0, after[steps] / at, 0.0)
+
+
+def forecast_stops(stopped: np.ndarray, learning: np.ndarray, max_steps: int) -> StopForecast:
+    """How many steps masks take, from those that stopped (their stop steps) and those still
+    learning (their steps so far).
+
+    The rule the ETA rests on: before any mask has stopped, every mask is expected to run to
+    ``max_steps`` and the forecast is an upper bound. After, the chance of a mask still
+    learning after ``t`` steps is the Kaplan–Meier estimate, which counts each learning mask
+    as sure to stop later than its current step: the masks that stop first are the quick
+    ones, and the median of those alone would promise far too early an end. Beyond the
+    furthest step seen, the chance falls linearly to 0 at ``max_steps`` (every mask stops
+    there). A straggler past its expected stop then has few steps left, so the ETA does not
+    rise for it."""
+    stopped = np.clip(np.asarray(stopped, dtype=np.int64), 0, max_steps)
+    learning = np.clip(np.asarray(learning, dtype=np.int64), 0, max_steps)
+    if len(stopped) == 0:
+        cap = np.ones(max_steps + 1)
+        cap[-1] = 0.0
+        return StopForecast(cap, float(max_steps), True)
+    events = np.bincount(stopped, minlength=max_steps + 1).astype(float)
+    censored = np.bincount(learning, minlength=max_steps + 1).astype(float)
+    at_risk = np.cumsum((events + censored)[::-1])[::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hazard = np.where(at_risk > 0, events / at_risk, 0.0)
+    survival = np.cumprod(1.0 - hazard)
+    last = int(max(stopped.max(), learning.max() if len(learning) else 0))
+    if last < max_steps:
+        t = np.arange(last + 1, max_steps + 1)
+        survival[last + 1 :] = survival[last] * (max_steps - t) / (max_steps - last)
+    survival[-1] = 0.0
+    return StopForecast(survival, float(survival[:-1].sum()), False)
+
+
+def batch_steps_left(residuals: np.ndarray, free_slots: int, waiting: int, per_mask: float) -> float:
+    """Batch steps until the queue is empty if each learning mask takes its expected
+    ``residuals`` and each of the ``waiting`` images ``per_mask`` steps, a freed slot taking
+    the next image (as :meth:`SlotEngine.admit` does).
+
+    A slot freed after ``r`` steps starts images at ``r``, ``r + per_mask``, …; the images
+    take the ``waiting`` earliest of these starts over all slots, so the last one starts at
+    the ``waiting``-th earliest, found by bisection (a queue of any length costs the same)."""
+    free_at = np.concatenate([np.asarray(residuals, dtype=float), np.zeros(max(0, free_slots))])
+    if len(free_at) == 0:
+        return 0.0
+    if waiting <= 0 or per_mask <= 0:
+        return float(free_at.max())
+
+    def started(x: float) -> np.ndarray:
+        """Per slot, how many images it has started by ``x`` (a hair of slack for rounding)."""
+        return np.maximum(0.0, np.floor((x - free_at) / per_mask + 1e-9) + 1)
+
+    low, high = float(free_at.min()), float(free_at.min()) + per_mask * waiting
+    for _ in range(64):
+        middle = (low + high) / 2
+        low, high = (low, middle) if started(middle).sum() >= waiting else (middle, high)
+    counts = started(high)
+    last_start = float((free_at + (counts - 1) * per_mask)[counts > 0].max())
+    return max(float(free_at.max()), last_start + per_mask)
 
 
 class SlotEngine:
@@ -300,6 +389,7 @@ class SlotEngine:
         self.slot_item = [-1] * size  # index of the image in each slot, -1 = empty
         self.next_item = 0  # the first image not yet admitted
         self.done = 0
+        self.stop_steps: list[int] = []  # the steps each finished mask took, for the ETA
         self.history = HistoryRecorder()
 
     @property
@@ -441,6 +531,7 @@ class SlotEngine:
         for s in finished:
             self.slot_item[s] = -1
         self.done += len(finished)
+        self.stop_steps.extend(int(k) for k in steps)
         return part
 
     def compact(self) -> None:

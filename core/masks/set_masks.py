@@ -28,7 +28,10 @@ def learn_set_mask(
     cancel: CancelToken | None = None,
     stage: str = "set-mask",
 ) -> SetMaskResult:
-    """Learn one mask for a whole set (the validation set, or one class) with true labels."""
+    """Learn one mask for a whole set (the validation set, or one class) with true labels.
+
+    Progress counts batches out of ``max_epochs``' worth; the stop rule may end the mask
+    sooner, so the work left (and the ETA) is an upper bound."""
     check_images(images, model)
     labels = torch.as_tensor(labels, dtype=torch.int64)
     if labels.shape != (images.shape[0],):
@@ -89,6 +92,7 @@ def learn_set_mask(
                     reporter.report(
                         (epoch - 1) * batches_per_epoch + b + 1,
                         f"epoch {epoch}/{config.max_epochs}",
+                        left_is_bound=True,
                         mask=mask.detach()[0].cpu().numpy().copy(),
                         epoch=epoch,
                         loss=loss.item(),
@@ -118,6 +122,7 @@ def learn_set_mask(
                 reporter.report(
                     epoch * batches_per_epoch,
                     f"epoch {epoch}: masked accuracy {masked_accuracy:.1%}, kept {kept:.3f}",
+                    left_is_bound=True,
                     mask=mask.detach()[0].cpu().numpy().copy(),
                     epoch=epoch,
                     masked_accuracy=masked_accuracy,

@@ -101,7 +101,9 @@ class LocalExecutor:
         :func:`~fourier_masks.core.masks.engine.slot_count`). Masks go to the store, not
         memory: the result carries their statistics only (``masks`` and ``histories`` are
         None). Progress events name the group the latest masks were written to (``group``)
-        and give each learning image's group (``groups``, beside ``ids``)."""
+        and give each learning image's group (``groups``, beside ``ids``); their ETA counts
+        the whole queue, its finished masks telling when the others will stop
+        (:func:`~fourier_masks.core.masks.engine.forecast_stops`)."""
         groups = list(dict.fromkeys(u.group for u in units))
         if not groups:
             return None
@@ -215,9 +217,11 @@ class RayExecutor:
         into ``store`` as it arrives.
 
         Progress counts finished masks (``masks_done``; the step budget of each, as the local
-        engine counts them). Cancelling cancels the running chunks and keeps every mask
-        already received; the result is then marked cancelled. Returns the statistics of the
-        masks learned (``masks`` and ``histories`` are None, as for the local engine)."""
+        engine counts them); the ETA's work is masks, at the rate they arrive (chunks run side
+        by side, so a mask's own steps do not say when it arrives). Cancelling cancels the
+        running chunks and keeps every mask already received; the result is then marked
+        cancelled. Returns the statistics of the masks learned (``masks`` and ``histories``
+        are None, as for the local engine)."""
         group = single_group(units)
         if group is None:
             return None
@@ -249,7 +253,12 @@ class RayExecutor:
                     received.append(_statistics(ids, arrays, config))
                     done += len(ids)
                     reporter.report(
-                        done * config.max_steps, f"{done}/{len(pending)} masks", masks_done=done, group=group
+                        done * config.max_steps,
+                        f"{done}/{len(pending)} masks",
+                        work_done=done,
+                        work_left=len(pending) - done,
+                        masks_done=done,
+                        group=group,
                     )
             for ref in running:
                 ray.cancel(ref, force=True)

@@ -175,6 +175,11 @@ def train_model(
 
     Cancelling stops after the current batch and returns the best model so far (or the
     current weights if no epoch finished), marked ``cancelled``.
+
+    Progress counts batches; its payload holds plain floats for live curves: after each batch
+    its ``batch_loss`` and ``batch_accuracy`` and the epoch's running ``train_loss`` and
+    ``train_accuracy``, at ``epochs_done`` (a fractional epoch); at each epoch's end the epoch's
+    row (``val_loss``, ``val_accuracy``, ``train_loss``, ``train_accuracy``, ``lr``, ``seconds``).
     """
     _check_data(train, val)
     device = torch.device(device)
@@ -239,14 +244,19 @@ def train_model(
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                loss_sum += cross_entropy.item() * len(index)
-                correct += (logits.argmax(1) == y).sum().item()
+                batch_loss, hits = cross_entropy.item(), (logits.argmax(1) == y).sum().item()
+                loss_sum += batch_loss * len(index)
+                correct += hits
                 seen += len(index)
                 reporter.report(
                     (epoch - 1) * batches + b + 1,
                     f"{info.name} epoch {epoch}/{config.epochs}",
                     epoch=epoch,
+                    epochs_done=epoch - 1 + (b + 1) / batches,
                     train_loss=loss_sum / seen,
+                    train_accuracy=correct / seen,
+                    batch_loss=batch_loss,
+                    batch_accuracy=hits / len(index),
                 )
                 if reporter.cancelled:
                     cancelled = True
@@ -254,7 +264,7 @@ def train_model(
             if cancelled:
                 break
             val_loss, val_accuracy = evaluate_loss(model, val, 256, device)
-            row = {
+            row: dict[str, Any] = {
                 "epoch": epoch,
                 "train_loss": loss_sum / seen,
                 "train_accuracy": correct / seen,
@@ -269,7 +279,12 @@ def train_model(
             if val_loss < best_loss:
                 best_loss, best_epoch = val_loss, epoch
                 best_state = copy.deepcopy(model.state_dict())
-            reporter.report(epoch * batches, f"{info.name} epoch {epoch}: val acc {val_accuracy:.1%}", **row)
+            reporter.report(
+                epoch * batches,
+                f"{info.name} epoch {epoch}: val acc {val_accuracy:.1%}",
+                epochs_done=float(epoch),
+                **row,
+            )
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
