@@ -87,7 +87,7 @@ class WelcomePage(QWidget):
         )
         title.setWordWrap(True)
         layout.addWidget(title)
-        self.demo_button = QPushButton("▶  Run the demo study (about 4 minutes on a laptop CPU)")
+        self.demo_button = QPushButton("▶  Run the demo study (about 10 minutes on 2 CPU cores)")
         self.demo_button.setMinimumHeight(44)
         self.demo_button.clicked.connect(lambda: window.run_demo(quick=True))
         layout.addWidget(self.demo_button)

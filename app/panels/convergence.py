@@ -30,6 +30,11 @@ TRAIN_PEN, VALIDATION_PEN = "#2166ac", "#b2182b"
 LIVE = "running job"
 SELECTED = "selected image"
 REPLAY_INTERVAL_MS = 350
+# How often live curves are redrawn: a repaint of the mask and its curves costs ~50 ms of the
+# GUI thread on a CPU (axes regenerated as the ranges move); at 20 Hz that took most of a core
+# from the job and made the quick demo take 763 s in the app against 342 s headless (measured
+# with benchmarks/demo_app.py and benchmarks/eta_error.py). Twice a second still reads as live.
+LIVE_REDRAW_MS = 500
 SYMBOLS_UP_TO = 40
 
 
@@ -121,8 +126,9 @@ class ConvergencePanel(Panel):
         self._stage = ""
         self._done = 0.0  # the running job's last count: a lower one is the next job
         self._smoothed: dict[str, float] = {}  # the training curves' moving averages
+        self._live_status = ""  # the running job's latest news, shown at the next redraw
         self._timer = QTimer(self)
-        self._timer.setInterval(50)
+        self._timer.setInterval(LIVE_REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
         self._replay = QTimer(self)
@@ -324,7 +330,7 @@ class ConvergencePanel(Panel):
             self._append("kept fraction", x, float(np.mean(payload["kept_fraction"])))
             self._append("prediction kept / accuracy", x, float(np.mean(payload["prediction_kept"])))
             first = payload["ids"][0]
-            self.status.setText(f"{event.stage}: {event.message} · showing {first} (step {int(payload['steps'][0])})")
+            self._live_status = f"{event.stage}: {event.message} · showing {first} (step {int(payload['steps'][0])})"
             self._dirty = True
         elif "mask" in payload:
             x = float(event.done)
@@ -335,7 +341,7 @@ class ConvergencePanel(Panel):
             else:
                 self._append("invariance", x, float(payload["invariance"]))
                 self._append("kept fraction", x, float(payload["kept_fraction"]))
-            self.status.setText(f"{event.stage}: {event.message}")
+            self._live_status = f"{event.stage}: {event.message}"
             self._dirty = True
 
     def _on_training_progress(self, event: Progress) -> None:
@@ -352,7 +358,7 @@ class ConvergencePanel(Panel):
         if "val_loss" in payload and "val_accuracy" in payload:
             self._append("validation loss", x, float(payload["val_loss"]))
             self._append("validation accuracy", x, float(payload["val_accuracy"]))
-        self.status.setText(f"{event.stage}: {event.message}")
+        self._live_status = f"{event.stage}: {event.message}"
         self._dirty = True
 
     def _append(self, name: str, x: float, y: float) -> None:
@@ -364,6 +370,10 @@ class ConvergencePanel(Panel):
         if not self._dirty:
             return
         self._dirty = False
+        if self._live_status:
+            # Here, not per event: a new text can re-wrap the label and resize (repaint) the plots.
+            self.status.setText(self._live_status)
+            self._live_status = ""
         if self.mode == "training":
             for name in TRAINING_CURVES:
                 xs, ys = self.history[name]
