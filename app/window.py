@@ -426,27 +426,22 @@ class MainWindow(QMainWindow):
         self.controller.load_checkpoints([name])
 
     def offer_model(self, count: int) -> None:
-        """Images came before any model: offer the ways to get one (the images wait for it)."""
-        choice = self.choose_model_source(count)
-        actions = {"checkpoints": self.ask_checkpoints, "name": self.ask_model_name, "train": self.ask_train}
-        if choice in actions:
-            actions[choice]()
-
-    def choose_model_source(self, count: int) -> str | None:
-        """Ask how to get a model: "checkpoints", "name", "train", or None (tests replace it)."""
+        """Images came before any model: offer the ways to get one (the images wait for it),
+        in a box that does not block the window's event loop."""
         box = QMessageBox(self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("A model is needed")
         box.setText(f"A mask keeps what a model needs: {count} image file(s) or folder(s) wait for a model.")
         box.setInformativeText("Load one or train one; the images' masks are learned as soon as it is there.")
-        choices = {
-            box.addButton("Load checkpoints…", QMessageBox.ButtonRole.AcceptRole): "checkpoints",
-            box.addButton("Load by name…", QMessageBox.ButtonRole.AcceptRole): "name",
-            box.addButton("Train…", QMessageBox.ButtonRole.AcceptRole): "train",
+        actions = {
+            box.addButton("Load checkpoints…", QMessageBox.ButtonRole.AcceptRole): self.ask_checkpoints,
+            box.addButton("Load by name…", QMessageBox.ButtonRole.AcceptRole): self.ask_model_name,
+            box.addButton("Train…", QMessageBox.ButtonRole.AcceptRole): self.ask_train,
         }
         box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
-        box.exec()
-        return choices.get(box.clickedButton())
+        box.buttonClicked.connect(lambda button: actions[button]() if button in actions else None)
+        box.open()
 
     def ask_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.paths.runs))

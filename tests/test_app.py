@@ -236,7 +236,7 @@ def test_bad_inputs_show_a_message_and_the_app_stays_up(qtbot, window, tmp_path,
     assert window.message_bar.level == "error" and "HTML" in window.message_bar.text
     (tmp_path / "notes.txt").write_text("hello")
     window.handle_paths([tmp_path / "notes.txt"])
-    assert window.message_bar.level == "warning" and "load a model first" in window.message_bar.text
+    assert window.message_bar.level == "warning" and "wait for a model" in window.message_bar.text
     _run_until_done(qtbot, window, lambda: _drop(window, [checkpoints[0]]))
     window.handle_paths([tmp_path / "notes.txt"])
     name, message = _wait_job(qtbot, window, "failed")

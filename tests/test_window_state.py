@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PIL import Image  # noqa: E402
-from PySide6.QtWidgets import QAbstractButton, QLabel, QMenu  # noqa: E402
+from PySide6.QtWidgets import QAbstractButton, QLabel, QMenu, QMessageBox  # noqa: E402
 
 from fourier_masks.app import requests as rq
 from fourier_masks.core.data import DataRequest
@@ -61,21 +61,15 @@ def _run_until(qtbot, window, start, signal="finished"):
 
 
 def test_images_opened_before_any_model_wait_for_the_one_the_user_loads(qtbot, window, checkpoint, image_files):
-    asked = []
-
-    def choose(count):
-        asked.append(count)
-        return "checkpoints"
-
-    window.choose_model_source = choose
-    window.ask_checkpoints = lambda: window.handle_paths([checkpoint])
+    window.ask_checkpoints = lambda: window.handle_paths([checkpoint])  # the file dialog's answer
     with qtbot.waitSignal(window.controller.modelNeeded):
         window.handle_paths(image_files)
-    assert asked == [4]
-    with qtbot.waitSignal(window.runner.finished, timeout=JOB_TIMEOUT_MS) as blocker:
-        pass  # the loading has ended; the images' masks follow it
-    if blocker.args[0] == "load checkpoints":
-        _run_until(qtbot, window, lambda: None)
+    (box,) = [b for b in window.findChildren(QMessageBox) if b.windowTitle() == "A model is needed"]
+    assert "4 image file(s)" in box.text()
+    (load,) = [b for b in box.buttons() if b.text() == "Load checkpoints…"]
+    with qtbot.waitSignal(window.runner.finished, timeout=JOB_TIMEOUT_MS):
+        load.click()  # loads the model; the images' masks follow
+    _run_until(qtbot, window, lambda: None)
     (group,) = window.workbench.image_groups()
     assert window.workbench.store.load_image_masks(group).ids == [p.name for p in image_files]
 
