@@ -17,7 +17,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -151,14 +152,31 @@ READABLE_CHARS = 90
 
 
 def fit_to_screen(dialog: QWidget, available: QRect | None = None) -> None:
-    """Give ``dialog`` the size its contents ask for, but no more than ``available`` (by
-    default the free area of its parent's screen, without the task bar) less a title bar, and
-    keep it inside that area: what does not fit scrolls, so OK and Cancel stay on screen."""
+    """Give ``dialog`` the size its contents ask for, its scrolled forms (``dialog.scroll``)
+    whole, but no more than ``available`` (by default the free area of its parent's screen,
+    without the task bar) less a title bar, and keep it inside that area: what does not fit
+    scrolls, so OK and Cancel stay on screen."""
     if available is None:
-        available = (dialog.parentWidget() or dialog).screen().availableGeometry()
-    wanted = dialog.sizeHint()
-    width = min(max(wanted.width(), READABLE_CHARS * dialog.fontMetrics().averageCharWidth()), available.width())
-    height = dialog.heightForWidth(width) if dialog.hasHeightForWidth() else wanted.height()
+        # The screen under the parent window, found through the application: with
+        # QWidget.screen() here, a dialog freed by the garbage collector crashed the process
+        # (tests/test_gc_stress.py; why is not established).
+        anchor = dialog.parentWidget() or dialog
+        centre = anchor.mapToGlobal(anchor.rect().center())
+        screen = QGuiApplication.screenAt(centre) or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry()
+    scroll = getattr(dialog, "scroll", None)
+    content = scroll.widget() if isinstance(scroll, QScrollArea) else None
+    bar = scroll.verticalScrollBar().sizeHint().width() if content is not None else 0
+    wanted = dialog.sizeHint().width()
+    if content is not None:  # a scroll area asks for less than its forms: ask for them whole
+        wanted += max(0, content.sizeHint().width() + bar - scroll.sizeHint().width())
+    width = min(max(wanted, READABLE_CHARS * dialog.fontMetrics().averageCharWidth()), available.width())
+    height = dialog.heightForWidth(width) if dialog.hasHeightForWidth() else dialog.sizeHint().height()
+    if content is not None:
+        margins = dialog.layout().contentsMargins()
+        inner = width - margins.left() - margins.right() - bar
+        whole = content.heightForWidth(inner) if content.hasHeightForWidth() else content.sizeHint().height()
+        height += max(0, whole - scroll.sizeHint().height())
     dialog.resize(width, min(height, available.height() - WINDOW_FRAME_PX))
     if dialog.isVisible():
         frame = dialog.frameGeometry()
@@ -342,35 +360,6 @@ class DataclassForm(QWidget):
 Answer = TypeVar("Answer")
 
 
-class _FormScrollArea(QScrollArea):
-    """Scrolls a dialog's forms; it asks for their whole size, so the dialog is as large as
-    its forms where the screen allows (:func:`fit_to_screen`) and scrolls only beyond."""
-
-    def __init__(self, content: QWidget) -> None:
-        super().__init__()
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-
-    def sizeHint(self) -> QSize:
-        content = self.widget().sizeHint()
-        return QSize(content.width() + self.verticalScrollBar().sizeHint().width(), content.height())
-
-    def hasHeightForWidth(self) -> bool:
-        return self.widget().hasHeightForWidth()
-
-    def heightForWidth(self, width: int) -> int:
-        """The forms' whole height at that width (wrapped notes take fewer lines when wider)."""
-        return self.widget().heightForWidth(width - self.verticalScrollBar().sizeHint().width())
-
-    def minimumSizeHint(self) -> QSize:
-        """As narrow as the forms can be (they never scroll sideways), a few rows tall."""
-        content = self.widget()
-        bar = self.verticalScrollBar().sizeHint().width()
-        return QSize(content.minimumSizeHint().width() + bar, min(content.sizeHint().height(), 120))
-
-
 class ConfigDialog(QDialog, Generic[Answer]):
     """A dialog of forms whose OK builds one typed answer (:meth:`build`); while that raises
     :class:`ConfigError`, the dialog stays open and shows the message.
@@ -396,7 +385,13 @@ class ConfigDialog(QDialog, Generic[Answer]):
         content = QWidget()
         self.body = QVBoxLayout(content)
         self.body.setContentsMargins(0, 0, 0, 0)
-        self.scroll = _FormScrollArea(content)
+        # A plain QScrollArea: a Python override of its size hints would be called by Qt while
+        # the garbage collector destroys the dialog, and crash (tests/test_gc_stress.py).
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(content)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._outer.addWidget(self.scroll, 1)
         self.forms: dict[str, DataclassForm] = {}
         self.error = QLabel("")
