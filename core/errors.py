@@ -21,6 +21,7 @@ __all__ = [
     "ModelRunError",
     "ConfigError",
     "OutputError",
+    "RunInUseError",
     "DeviceError",
 ]
 
@@ -83,6 +84,10 @@ class ConfigError(FourierMasksError):
 
 class OutputError(FourierMasksError):
     """An output folder or file that cannot be written."""
+
+
+class RunInUseError(OutputError):
+    """A run folder another live process is writing to (its lock is held); one writer per run."""
 
 
 class DeviceError(FourierMasksError):
