@@ -17,8 +17,18 @@ import numpy as np
 import torch
 
 from ..errors import BadDatasetError, BadImageError, ConfigError, DatasetUnavailableError
+from ..limits import shown
 from ..preparation import Preparation
-from .images import IMAGE_EXTENSIONS, DataSplits, ImageSet, image_files, load_image, resize_crop, to_tensor
+from .images import (
+    IMAGE_EXTENSIONS,
+    DataSplits,
+    ImageSet,
+    image_files,
+    load_image,
+    resize_crop,
+    to_tensor,
+    unreadable_folder,
+)
 from .pixels import decode_to_disk, float_bytes, streaming_wanted
 
 log = logging.getLogger(__name__)
@@ -54,20 +64,20 @@ def load_image_folder(
     """An ImageFolder-style directory (``root/<class>/<image>``) as an :class:`ImageSet`.
 
     Non-image files are ignored; image files that cannot be decoded are skipped and listed in
-    ``ImageSet.skipped``. ``class_names`` forces a class order (e.g. a model's), so labels
-    line up with a checkpoint's outputs. ``stream``: decode into an 8-bit file on disk read a
-    batch at a time (:mod:`.pixels`); None leaves it to :func:`~.pixels.streaming_wanted`.
+    ``ImageSet.skipped``. A class folder without any image file is refused (a class with no
+    images cannot be learned or measured; remove the folder if it is not a class). Folder and
+    file names that are not valid UTF-8 are used, shown with their odd bytes escaped (class
+    names and ids). ``class_names`` forces a class order (e.g. a model's), so labels line up
+    with a checkpoint's outputs. ``stream``: decode into an 8-bit file on disk read a batch at
+    a time (:mod:`.pixels`); None leaves it to :func:`~.pixels.streaming_wanted`.
     """
     root = Path(root)
     if not root.exists():
-        raise BadDatasetError(f"{root}: no such folder")
+        raise BadDatasetError(f"{shown(root)}: no such folder")
     if not root.is_dir():
-        raise BadDatasetError(f"{root} is a file; expected a folder with one sub-folder per class")
-    try:
-        found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    except PermissionError:
-        raise BadDatasetError(f"{root} cannot be read (permission denied)") from None
-    classes = list(class_names) if class_names else found
+        raise BadDatasetError(f"{shown(root)} is a file; expected a folder with one sub-folder per class")
+    folders = _class_folders(root)
+    classes = list(class_names) if class_names else list(folders)
     if not classes:
         loose = image_files(root)
         hint = (
@@ -76,14 +86,21 @@ def load_image_folder(
             if loose
             else ""
         )
-        raise BadDatasetError(f"{root} has no class sub-folders (expected root/<class>/<image>).{hint}")
-    missing = [c for c in classes if c not in found]
+        raise BadDatasetError(f"{shown(root)} has no class sub-folders (expected root/<class>/<image>).{hint}")
+    missing = [c for c in classes if c not in folders]
     if missing:
-        raise BadDatasetError(f"{root} lacks the class folder(s) {', '.join(missing)} the model expects")
+        raise BadDatasetError(f"{shown(root)} lacks the class folder(s) {', '.join(missing)} the model expects")
     listed: list[tuple[Path, int]] = []
+    empty = []
     for k, name in enumerate(classes):
-        files = image_files(root / name)
+        files = image_files(folders[name])
+        empty += [] if files else [name]
         listed += [(path, k) for path in (files[:max_per_class] if max_per_class is not None else files)]
+    if listed and empty:
+        raise BadDatasetError(
+            f"{shown(folders[empty[0]])} holds no image files, so class {empty[0]} would have no images; add "
+            f"some (supported: {', '.join(IMAGE_EXTENSIONS)}) or remove the folder"
+        )
     prep = Preparation.of(size)
     if stream is None:
         stream = streaming_wanted(float_bytes(len(listed), channels, prep.size))
@@ -91,35 +108,55 @@ def load_image_folder(
     if stream and listed:
         pixels, read, skipped = decode_to_disk([path for path, _ in listed], channels, prep, load_image)
         images = pixels if len(read) == len(listed) else pixels.rows(torch.tensor(read, dtype=torch.int64))
-        kept = [listed[k] for k in read]
     else:
-        tensors, kept, skipped = [], [], []
-        for path, k in listed:
+        tensors, read, skipped = [], [], []
+        for position, (path, _) in enumerate(listed):
             try:
                 tensors.append(load_image(path, channels, prep))
             except BadImageError as exc:
                 skipped.append(str(exc))
                 continue
-            kept.append((path, k))
+            read.append(position)
         images = torch.stack(tensors) if tensors else None
+    kept = [listed[k] for k in read]
     labels = [k for _, k in kept]
-    ids = [path.relative_to(root).as_posix() for path, _ in kept]
+    ids = [shown(path.relative_to(root).as_posix()) for path, _ in kept]
     if skipped:
-        log.warning("skipped %d unreadable image(s) in %s: %s", len(skipped), root, "; ".join(skipped[:5]))
+        log.warning("skipped %d unreadable image(s) in %s: %s", len(skipped), shown(root), "; ".join(skipped[:5]))
     if images is None or not kept:
         detail = f" ({len(skipped)} unreadable)" if skipped else ""
         raise BadDatasetError(
-            f"{root} contains no readable images{detail} in its class folders {', '.join(classes)}; "
+            f"{shown(root)} contains no readable images{detail} in its class folders {', '.join(classes)}; "
             f"supported files: {', '.join(IMAGE_EXTENSIONS)}"
         )
+    present = set(labels)
+    for k, name in enumerate(classes):
+        if k not in present:  # every image of the class was skipped: its first problem says why
+            done = set(read)
+            unread = [position for position in range(len(listed)) if position not in done]
+            first = next(problem for position, problem in zip(unread, skipped) if listed[position][1] == k)
+            raise BadDatasetError(
+                f"none of the images of class {name} in {shown(folders[name])} could be read (the first: "
+                f"{first}); replace them or remove the folder"
+            )
     return ImageSet(
         images=images,
         labels=torch.tensor(labels, dtype=torch.int64),
         class_names=tuple(classes),
         ids=tuple(ids),
-        name=root.name,
+        name=shown(root.name),
         skipped=skipped,
     )
+
+
+def _class_folders(root: Path) -> dict[str, Path]:
+    """The class folders of an ImageFolder by class name (hidden ones left out), sorted; a
+    name that is not valid UTF-8 is shown with its odd bytes escaped."""
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as exc:
+        raise unreadable_folder(root, exc) from None
+    return {shown(d.name): d for d in entries if not d.name.startswith(".") and d.is_dir()}
 
 
 VALIDATION_FOLDERS = ("val", "valid", "validation", "test")

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
 
 from ..errors import BadDatasetError, BadImageError, ConfigError
+from ..limits import limits, open_input, shown
+from ..logs import notice_once
 from ..preparation import Preparation
 from .pixels import Pixels
 
@@ -169,6 +174,25 @@ def resize_crop(image: torch.Tensor, size: int | Preparation | None) -> torch.Te
     return image.clamp(0, 1)
 
 
+# Pillow's warning of an image over its bound, as it opens it; ours refuses such an image with
+# one line as soon as the header is read, so the warning would only repeat that in Pillow's words.
+_BOMB_WARNING = r"Image size \(\d+ pixels\) exceeds limit"
+
+
+def _pillow():
+    """Pillow's ``Image`` module with its decompression-bomb bound set to
+    ``limits().max_image_pixels`` (the same value from every thread, so setting it races with
+    nothing; frames whose size only shows while decoding are held to it too) and its warning
+    of images over it silenced. The filter is checked at each call, not set once at import:
+    a ``catch_warnings`` block around the import or an earlier call would take it away."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = limits().max_image_pixels
+    if not any(f[0] == "ignore" and f[1] is not None and f[1].pattern == _BOMB_WARNING for f in warnings.filters):
+        warnings.filterwarnings("ignore", message=_BOMB_WARNING, module=r"PIL\.")
+    return Image
+
+
 def load_image(
     path: str | os.PathLike, channels: int | None = None, size: int | Preparation | None = None
 ) -> torch.Tensor:
@@ -176,42 +200,65 @@ def load_image(
 
     ``channels`` 1 converts to grayscale, 3 to RGB, None keeps grayscale images gray and
     makes everything else RGB. ``size`` (pixels, or a model's :class:`Preparation`) resizes the
-    shorter side and centre-crops a square (:func:`resize_crop`).
-    Raises :class:`BadImageError` naming the file and the problem.
+    shorter side and centre-crops a square (:func:`resize_crop`). An animated or multi-page
+    file gives its first frame.
+    Raises :class:`BadImageError` naming the file and the problem: unreadable, not an image,
+    corrupt, over ``limits().max_image_pixels`` (checked from the header, before decoding), or
+    holding NaN or infinite values (a floating-point TIFF).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
+    Image = _pillow()
     path = Path(path)
+    name = shown(path.name)
     if channels not in (None, 1, 3):
         raise ConfigError(f"channels must be 1 or 3, got {channels}")
-    if not path.exists():
-        raise BadImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise BadImageError(f"{path} is a folder, not an image file")
-    if path.stat().st_size == 0:
-        raise BadImageError(f"{path.name} is empty (0 bytes), not an image; copy or export it again")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.width < 1 or image.height < 1:
-                raise BadImageError(f"{path.name} has no pixels")
-            tensor = to_tensor(image, channels)
-    except UnidentifiedImageError:
+    handle, nbytes = open_input(path, BadImageError, "an image file")
+    with handle:
+        if nbytes == 0:
+            raise BadImageError(f"{name} is empty (0 bytes), not an image; copy or export it again")
+        try:
+            with Image.open(handle) as image:
+                _check_pixels(image.width, image.height, name)
+                image.load()
+                tensor = to_tensor(image, channels)
+        except UnidentifiedImageError:
+            raise BadImageError(
+                f"{name} is not an image that can be read (is it really a "
+                f"{path.suffix.lstrip('.').upper() or 'picture'} file?); open it in an image viewer and "
+                "save it again as PNG or JPEG"
+            ) from None
+        except Image.DecompressionBombError as exc:  # over twice the bound: Pillow refuses it first
+            claimed = re.search(r"\((\d+) pixels\)", str(exc))
+            _refuse_pixels(f"{int(claimed.group(1)):,} pixels" if claimed else "more than twice that", name)
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise BadImageError(
+                f"{name} could not be decoded, it is corrupt or truncated ({exc}); export or download it again"
+            ) from None
+    if not torch.isfinite(tensor).all():
         raise BadImageError(
-            f"{path.name} is not an image that can be read (is it really a "
-            f"{path.suffix.lstrip('.').upper() or 'picture'} file?); open it in an image viewer and "
-            "save it again as PNG or JPEG"
-        ) from None
-    except Image.DecompressionBombError as exc:
-        raise BadImageError(
-            f"{path.name} is too large to open safely ({exc}); downscale it first (masks are learned "
-            "at the model's size, typically 32 to 224 px)"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise BadImageError(
-            f"{path.name} could not be decoded, it is corrupt or truncated ({exc}); export or download it again"
-        ) from None
+            f"{name} has NaN or infinite pixel values (a floating-point image); replace them (e.g. with 0) "
+            "and save it again"
+        )
     return resize_crop(tensor, size)
+
+
+def _check_pixels(width: int, height: int, name: str) -> None:
+    """Refuse an image by the size its header claims, before any pixel is decoded: a 140 KB
+    PNG can claim 12 000 × 12 000 pixels, 2 GB once decoded."""
+    if width < 1 or height < 1:
+        raise BadImageError(f"{name} has no pixels ({width} × {height}); export it again")
+    if width * height > limits().max_image_pixels:
+        _refuse_pixels(f"{width} × {height} = {width * height:,} pixels", name)
+
+
+def _refuse_pixels(claimed: str, name: str) -> NoReturn:
+    bounds = limits()
+    raise BadImageError(
+        f"{name} is too large to open safely ({claimed}, over the bound of {bounds.max_image_pixels:,}); "
+        "downscale it first (masks are learned at the model's size, typically 32 to 224 px), or raise "
+        f"{bounds.describe('max_image_pixels')}"
+    )
 
 
 def load_images(
@@ -240,18 +287,58 @@ def load_images(
 def expand_image_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Files as given, and every image file inside the folders given (hidden files and other
     suffixes left out). A folder without images is an error; a file that is not an image is
-    kept, so :func:`load_images` reports it rather than it vanishing silently."""
+    kept, so :func:`load_images` reports it rather than it vanishing silently. A file given
+    twice (or also inside a folder given) is kept once, with a note."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             found = image_files(path)
             if not found:
-                raise BadDatasetError(f"{path} contains no image files (supported: {', '.join(IMAGE_EXTENSIONS)})")
+                raise BadDatasetError(
+                    f"{shown(path)} contains no image files (supported: {', '.join(IMAGE_EXTENSIONS)})"
+                )
             files.extend(found)
         else:
             files.append(path)
-    return files
+    return _once_each(files)
+
+
+def _once_each(files: list[Path]) -> list[Path]:
+    """``files`` without repeats of one file (by device and inode, so ``a.png``, ``./a.png``
+    and a link to it are one file), in order; a note names each repeated file."""
+    kept: list[Path] = []
+    seen: dict[tuple[int, int] | str, Path] = {}
+    for path in files:
+        try:
+            info = path.stat()
+            key: tuple[int, int] | str = (info.st_dev, info.st_ino)
+        except OSError:
+            key = os.path.abspath(path)  # unreadable: load_image says why
+        if key not in seen:
+            seen[key] = path
+            kept.append(path)
+        else:
+            first = seen[key]
+            same = "" if first == path else f" (as {shown(path)})"
+            notice_once(f"image given twice {key}", f"{shown(first)} was given more than once{same}; it is used once")
+    return kept
+
+
+def file_ids(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Ids for image files: their names, or the paths as given where two files share a name
+    (``cats/a.png`` and ``dogs/a.png``); bytes of a name that are not UTF-8 escaped
+    (:func:`~fourier_masks.core.limits.shown`). Distinct files (:func:`expand_image_paths`
+    keeps each once) have distinct paths; only escaping could make two alike, and a suffix
+    tells those apart."""
+    names = [shown(Path(p).name) for p in paths]
+    ids = names if len(set(names)) == len(names) else [shown(p) for p in paths]
+    seen: dict[str, int] = {}
+    unique = []
+    for text in ids:
+        seen[text] = seen.get(text, 0) + 1
+        unique.append(text if seen[text] == 1 else f"{text}#{seen[text]}")
+    return unique
 
 
 def image_set_from_files(
@@ -262,11 +349,10 @@ def image_set_from_files(
     name: str = "files",
 ) -> tuple[ImageSet, list[str]]:
     """Unlabelled images from files and folders (the app's drops, ``masks image --images``),
-    with the messages of files that could not be read. Ids are the file names, or the paths
-    where two files share a name; ``ImageSet.skipped`` is left empty, the messages returned."""
+    with the messages of files that could not be read. Ids are made by :func:`file_ids`;
+    ``ImageSet.skipped`` is left empty, the messages returned."""
     images, loaded, problems = load_images(expand_image_paths(paths), channels, size, skip_bad=True)
-    names = [Path(p).name for p in loaded]
-    ids = names if len(set(names)) == len(names) else [str(p) for p in loaded]
+    ids = file_ids(loaded)
     image_set = ImageSet(
         images=images,
         labels=torch.full((len(ids),), -1, dtype=torch.int64),
@@ -278,8 +364,27 @@ def image_set_from_files(
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
+    """The image files in ``folder`` and its sub-folders, sorted (hidden files and other
+    suffixes left out; links to folders are not followed, so a link loop ends). A folder that
+    cannot be listed raises :class:`BadDatasetError` naming it, rather than looking empty."""
+
+    def refuse(error: OSError) -> None:
+        raise unreadable_folder(Path(error.filename or folder), error)
+
+    found = []
+    for parent, _, names in os.walk(folder, onerror=refuse):
+        for file_name in names:
+            path = Path(parent, file_name)
+            if path.suffix.lower() in IMAGE_EXTENSIONS and not file_name.startswith(".") and path.is_file():
+                found.append(path)
+    return sorted(found)
+
+
+def unreadable_folder(folder: Path, error: OSError) -> BadDatasetError:
+    """The error for a folder that cannot be listed, saying why."""
+    if isinstance(error, PermissionError):
+        return BadDatasetError(
+            f"cannot read {shown(folder)}: permission denied; give yourself read access to the folder, or copy "
+            "the images somewhere you can read"
+        )
+    return BadDatasetError(f"cannot read {shown(folder)}: {error.strerror or error}")

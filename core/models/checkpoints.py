@@ -27,6 +27,7 @@ payloads, so archives carrying pickled payloads are refused before loading and e
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -35,26 +36,38 @@ import re
 import threading
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 from torch import nn
 
 from ..errors import (
     CheckpointError,
+    ConfigError,
+    FourierMasksError,
     MissingModelDetailsError,
     ModelMismatchError,
     NonFiniteError,
     UnsafeCheckpointError,
 )
 from ..files import atomic_write_bytes
+from ..limits import limits, open_input, shown, size_text
 from ..logs import notice_once
 from .architectures import ARCHITECTURES, build_network
-from .classifier import PAPER_MEAN, PAPER_STD, Classifier, ModelInfo, model_device, run_checked
+from .classifier import (
+    PAPER_MEAN,
+    PAPER_STD,
+    SIZE_FIELDS,
+    Classifier,
+    ModelInfo,
+    model_device,
+    run_checked,
+    size_problem,
+)
 from .libraries import network_from_build
 
 CHECKPOINT_FORMAT = "fourier-masks/checkpoint"
@@ -156,6 +169,28 @@ def export_program(model: Classifier, path: str | os.PathLike) -> Path:
 # --- recognising files -----------------------------------------------------------------------
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _printable_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` with its errors' messages fit to print: a file name that is not valid
+    UTF-8 is shown with its odd bytes escaped (:func:`~fourier_masks.core.limits.shown`), as a
+    log file or a window cannot show it raw."""
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except FourierMasksError as exc:
+            if exc.args and isinstance(exc.args[0], str) and shown(exc.args[0]) != exc.args[0]:
+                exc.args = (shown(exc.args[0]), *exc.args[1:])
+            raise
+
+    return checked
+
+
+@_printable_errors
 def model_file_kind(path: str | os.PathLike) -> str:
     """``"pickle"``, ``"safetensors"``, ``"torchscript"`` or ``"torch-export"``, from the file's
     first bytes and its zip directory (nothing is unpickled or run); a file that is none of
@@ -165,36 +200,40 @@ def model_file_kind(path: str | os.PathLike) -> str:
 
 
 def _sniff(path: Path) -> str:
-    """The file's kind from its bytes: never trusts the extension, never unpickles."""
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    size = path.stat().st_size
+    """The file's kind from its bytes: never trusts the extension, never unpickles. What it
+    would unpack to is checked against ``limits().max_checkpoint_bytes`` before any record
+    is read (:func:`_check_unpacked`)."""
+    handle, size = open_input(path, CheckpointError, "a checkpoint file")
+    with handle:
+        head = handle.read(512)
     if size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes); the save or download did not finish")
-    with open(path, "rb") as handle:
-        head = handle.read(512)
     if _is_safetensors(head, size, path.name):
+        _check_unpacked(path, size, zipped=False)  # the tensors are the file's own bytes
         return "safetensors"
     if head.startswith(b"PK"):
         try:
             with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except zipfile.BadZipFile:
+                records = archive.infolist()
+        except (zipfile.BadZipFile, ValueError, EOFError):
             raise CheckpointError(
                 f"{path.name} is a truncated or corrupt archive (its directory is missing); "
                 "the download or save was probably cut short: fetch or save it again"
             ) from None
+        names = [record.filename for record in records]
         if any(n.endswith("/archive_format") for n in names):
-            return "torch-export"
-        if any("/code/" in n for n in names) or any(n.endswith("/constants.pkl") for n in names):
-            return "torchscript"
-        if any(n.endswith("/data.pkl") for n in names):
-            return "pickle"
-        raise CheckpointError(f"{path.name} is a zip archive but not a PyTorch checkpoint")
+            kind = "torch-export"
+        elif any("/code/" in n for n in names) or any(n.endswith("/constants.pkl") for n in names):
+            kind = "torchscript"
+        elif any(n.endswith("/data.pkl") for n in names):
+            kind = "pickle"
+        else:
+            raise CheckpointError(f"{path.name} is a zip archive but not a PyTorch checkpoint")
+        _check_unpacked(path, sum(record.file_size for record in records), zipped=True)
+        return kind
     if head[:1] == b"\x80":
-        return "pickle"  # legacy (pre-1.6) torch.save format
+        _check_unpacked(path, size, zipped=False)  # legacy (pre-1.6) torch.save format: stored, not compressed
+        return "pickle"
     text = head.lstrip().lower()
     if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
         raise CheckpointError(
@@ -213,6 +252,25 @@ def _sniff(path: Path) -> str:
             "it (onnx2torch.convert) and save its state_dict as .safetensors"
         )
     raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (unrecognised format)")
+
+
+def _check_unpacked(path: Path, total: int, zipped: bool) -> None:
+    """Refuse a checkpoint whose records come to more than ``limits().max_checkpoint_bytes``:
+    a zip's directory states each record's size unpacked, so a megabyte of deflated zeros
+    claiming gigabytes is refused before any of it is inflated; other files are their size."""
+    bounds = limits()
+    if total <= bounds.max_checkpoint_bytes:
+        return
+    bound = f"the bound of {size_text(bounds.max_checkpoint_bytes)} for one checkpoint"
+    raise_it = f"raise {bounds.describe('max_checkpoint_bytes')}"
+    if zipped:
+        raise CheckpointError(
+            f"{path.name} would unpack to {size_text(total)}, over {bound} ({size_text(path.stat().st_size)} "
+            f"packed): it is damaged or a zip bomb; if it really is a model this large, {raise_it}"
+        )
+    raise CheckpointError(
+        f"{path.name} is {size_text(total)}, over {bound}; if it really is a model this large, {raise_it}"
+    )
 
 
 def _is_safetensors(head: bytes, size: int, name: str) -> bool:
@@ -333,6 +391,7 @@ def _load_weights(net: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: 
 # --- loading ---------------------------------------------------------------------------------
 
 
+@_printable_errors
 def inspect_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
     """What kind of model file this is and its metadata, without building or running it."""
     path = Path(path)
@@ -356,12 +415,28 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
 
 
 def _info_from_json(text: Any, path: Path) -> ModelInfo:
+    """The model's details from a file's metadata, whose sizes are held to
+    :func:`~fourier_masks.core.limits.limits` (:func:`~.classifier.size_problem`)."""
+    again = "save or download it again"
     try:
-        return ModelInfo.from_dict(json.loads(text))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path.name} has damaged metadata ({exc})") from None
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path.name} has damaged metadata ({exc}); {again}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"{path.name} has damaged metadata (a JSON {type(data).__name__}, not an object); {again}"
+        )
+    for name in SIZE_FIELDS:
+        problem = size_problem(name, data.get(name, 0 if name == "resize_size" else None), from_file=True)
+        if problem:
+            raise CheckpointError(f"{path.name}: metadata {problem}")
+    try:
+        return ModelInfo.from_dict(data)
+    except (TypeError, ValueError, KeyError, ConfigError) as exc:
+        raise CheckpointError(f"{path.name} has damaged metadata ({exc}); {again}") from None
 
 
+@_printable_errors
 def load_model(
     path: str | os.PathLike,
     *,
@@ -407,6 +482,7 @@ def _load_pickled(path, arch, image_size, class_names, mean, std) -> Classifier:
     return _from_state_dict(path, state_dict, arch, image_size, class_names, mean, std, "state-dict")
 
 
+@_printable_errors
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a weights file (pickled with ``weights_only``, or safetensors), found
     where wrappers nest them and with DataParallel-style prefixes removed; nothing runs."""
@@ -486,24 +562,29 @@ def _sidecar_hints(path: Path) -> dict[str, Any]:
     if not sidecar.is_file():
         return {}
     where = f"{sidecar.name} (the description beside {path.name})"
-    if sidecar.stat().st_size > _SIDECAR_LIMIT:
-        raise CheckpointError(f"{where} is over 1 MiB; it should hold only the model's details")
+    handle, size = open_input(sidecar, CheckpointError, "a JSON description")
+    with handle:
+        if size > _SIDECAR_LIMIT:
+            raise CheckpointError(f"{where} is over 1 MiB; it should hold only the model's details")
+        text = handle.read(_SIDECAR_LIMIT + 1)
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{where} is not valid JSON ({exc}); fix or remove it") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where} holds a JSON {type(data).__name__}, not an object of the model's details")
     expected = {
         "arch": lambda v: isinstance(v, str),
-        "image_size": lambda v: isinstance(v, int) and 8 <= v <= 4096,
+        "image_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 8,
         "mean": lambda v: isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v),
         "std": lambda v: isinstance(v, list) and v and all(isinstance(x, (int, float)) and x > 0 for x in v),
         "class_names": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     }
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{where} holds a JSON {type(data).__name__}, not an object of the model's details")
     for key, valid in expected.items():
         if key in data and not valid(data[key]):
             raise CheckpointError(f"{where}: {key!r} has the wrong type or range ({str(data[key])[:80]})")
+    if "image_size" in data and (problem := size_problem("image_size", data["image_size"])):
+        raise CheckpointError(f"{where}: {problem}")
     return {key: data[key] for key in expected if key in data}
 
 
@@ -512,6 +593,8 @@ def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch
     from safetensors import safe_open
 
     try:
+        if shown(path) != str(path):  # safetensors takes only UTF-8 paths
+            return _read_safetensors_bytes(path.read_bytes(), tensors)
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})
             weights = {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}
@@ -521,6 +604,16 @@ def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch
             f"{path.name} is a truncated or corrupt safetensors file ({detail}); save or download it again"
         ) from None
     return weights, metadata
+
+
+def _read_safetensors_bytes(data: bytes, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """:func:`_read_safetensors` of a file read whole (a name safetensors cannot open)."""
+    from safetensors.torch import load
+
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    metadata = dict(header.get("__metadata__") or {})
+    return (load(data) if tensors else {}), metadata
 
 
 def _load_safetensors(path, arch, image_size, class_names, mean, std) -> Classifier:
@@ -678,8 +771,4 @@ def output_width(model: Classifier) -> int:
     blank = torch.zeros(1, info.in_channels, info.image_size, info.image_size, device=model_device(model))
     with torch.no_grad():
         logits = run_checked(model, blank, "on a blank image of its stated input shape")
-    if logits.ndim != 2 or logits.shape[0] != 1:
-        raise ModelMismatchError(
-            f"{info.display_name} outputs a {tuple(logits.shape)} tensor for one image, not one score per class"
-        )
     return int(logits.shape[1])

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ModelRunError, NonFiniteError
+from ..errors import ConfigError, ModelMismatchError, ModelRunError, NonFiniteError
+from ..limits import limits
 from ..logs import notice_once
 from ..preparation import Preparation
 from .class_names import IMAGENET_CLASSES, imagenet_categories
@@ -52,6 +53,40 @@ class Normalization(nn.Module):
         return z * self.std + self.mean
 
 
+# A model's sizes: (least value, the bound in limits() above which it is refused, unit).
+SIZE_FIELDS = {
+    "in_channels": (1, "max_channels", ""),
+    "num_classes": (2, "max_classes", ""),
+    "image_size": (8, "max_image_side", " px"),
+    "resize_size": (0, "max_image_side", " px"),
+}
+
+
+def size_problem(name: str, value: Any, *, from_file: bool = False) -> str | None:
+    """What is wrong with a model's size ``name`` (a key of :data:`SIZE_FIELDS`) and what to
+    do, or None; ``from_file``: the value is a file's metadata (a malformed one means the file
+    is damaged).
+
+    Sizes read from a file are untrusted: a claimed 60 000-px input or 10⁹ classes would ask
+    for gigabytes before anything else could fail, so each is held to
+    :func:`~fourier_masks.core.limits.limits`. The text starts with the field's name, so a
+    loader can prefix the file it came from."""
+    low, bound, unit = SIZE_FIELDS[name]
+    fix = "the file is damaged: save or download it again" if from_file else f"give at least {low}{unit}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{name} {value!r} is not a whole number; {fix}"
+    if value < low:
+        return f"{name} {value} is under {low}{unit}; {fix}"
+    bounds = limits()
+    high = getattr(bounds, bound)
+    if value > high:
+        return (
+            f"{name} {value} is over the bound of {high}{unit}; if the model really is that large, raise "
+            f"{bounds.describe(bound)}"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Everything needed to rebuild, use and describe a model; stored in checkpoints.
@@ -77,12 +112,7 @@ class ModelInfo:
     build: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.in_channels < 1:
-            raise ConfigError(f"in_channels must be positive, got {self.in_channels}")
-        if self.num_classes < 2:
-            raise ConfigError(f"a classifier needs at least 2 classes, got {self.num_classes}")
-        if self.image_size < 8:
-            raise ConfigError(f"image_size must be at least 8 pixels, got {self.image_size}")
+        self._check_sizes()
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
             raise ConfigError(
                 f"normalisation has {len(self.mean)} mean / {len(self.std)} std values for "
@@ -91,6 +121,12 @@ class ModelInfo:
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ConfigError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
         self.preparation  # noqa: B018 - validates resize_size and interpolation
+
+    def _check_sizes(self) -> None:
+        for name in SIZE_FIELDS:
+            problem = size_problem(name, getattr(self, name))
+            if problem:
+                raise ConfigError(problem)
 
     @property
     def preparation(self) -> Preparation:
@@ -174,8 +210,34 @@ def run_checked(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
             f"the model failed when run {what} (input {tuple(x.shape)}): {first}. Check that it takes "
             "images of this size and channel count, and that the file is the model you meant"
         ) from None
+    info = getattr(net, "info", None)
+    _check_scores(logits, x.shape[0], f"model {info.display_name}" if isinstance(info, ModelInfo) else "the model")
     raise_if_nonfinite(logits, what)
     return logits
+
+
+def _check_scores(output: Any, batch: int, who: str) -> None:
+    """A classifier's output is one tensor of class scores, ``(N, K)``: a model returning a
+    tuple or dict (detection heads, Hugging Face outputs, auxiliary logits) or a tensor of
+    another shape is named as such, with how to make it one."""
+    wrap = "wrap it in a module whose forward returns only the class scores (the logits, shape (N, classes))"
+    if isinstance(output, (tuple, list)):
+        raise ModelMismatchError(
+            f"{who} returns a {type(output).__name__} of {len(output)}, not one tensor of class scores; {wrap}, "
+            "e.g. model(x)[0]"
+        )
+    if isinstance(output, dict):
+        keys = ", ".join(map(repr, list(output)[:4]))
+        raise ModelMismatchError(
+            f"{who} returns a dict (keys {keys}), not one tensor of class scores; {wrap}, e.g. model(x)['logits']"
+        )
+    if not isinstance(output, torch.Tensor):
+        raise ModelMismatchError(f"{who} returns a {type(output).__name__}, not a tensor of class scores; {wrap}")
+    if output.ndim != 2 or output.shape[0] != batch:
+        raise ModelMismatchError(
+            f"{who} outputs a {tuple(output.shape)} tensor for {batch} image(s), not one score per class and "
+            f"image; {wrap}"
+        )
 
 
 @torch.no_grad()

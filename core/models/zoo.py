@@ -36,10 +36,11 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, ModelMismatchError, ModelUnavailableError
+from ..limits import open_input, shown
 from ..logs import notice_once
 from ..preparation import INTERPOLATIONS
 from .checkpoints import load_model, read_state_dict, weights_only_everywhere
-from .classifier import Classifier, ModelInfo
+from .classifier import Classifier, ModelInfo, size_problem
 from .libraries import LogitsOf, require, robustbench_entry, timm_network
 
 ZOOS = ("torchvision", "timm", "hf", "robustbench")
@@ -60,18 +61,71 @@ def is_model_name(spec: str | os.PathLike) -> bool:
 
 def folder_library(path: Path) -> str | None:
     """``"timm"`` or ``"transformers"`` for a folder in that library's layout, else None."""
-    config = path / "config.json"
-    if not config.is_file() or config.stat().st_size > 1 << 20:
+    if not (path / "config.json").is_file():
         return None
     try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        return _library_of(_folder_config(path))
+    except CheckpointError:
         return None
-    if isinstance(data, dict) and "architecture" in data:
+
+
+_CONFIG_LIMIT = 1 << 20  # bytes; a model's config.json takes a few KB
+
+
+def _folder_config(path: Path) -> Any:
+    """A model folder's ``config.json``, parsed; :class:`CheckpointError` saying why not."""
+    config = path / "config.json"
+    handle, size = open_input(config, CheckpointError, "a model's config.json")
+    with handle:
+        if size > _CONFIG_LIMIT:
+            raise CheckpointError(f"{shown(config)} is over 1 MiB; a model's config.json takes a few KB")
+        text = handle.read(_CONFIG_LIMIT + 1)
+    try:
+        return json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CheckpointError(
+            f"{shown(config)} is not valid JSON ({exc}); fix it or download the model again"
+        ) from None
+
+
+def _library_of(config: Any) -> str | None:
+    if isinstance(config, dict) and "architecture" in config:
         return "timm"
-    if isinstance(data, dict) and "model_type" in data:
+    if isinstance(config, dict) and "model_type" in config:
         return "transformers"
     return None
+
+
+def _check_config_sizes(path: Path, config: dict[str, Any], library: str) -> None:
+    """A model folder's sizes, held to :func:`~fourier_masks.core.limits.limits` before its
+    library builds a network of them (10⁹ classes would be terabytes of weights). Only the
+    bounds are checked here: a malformed or absent size is the library's to report."""
+
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    def listed(value: Any) -> list[Any]:
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+
+    if library == "timm":
+        pretrained, model_args = mapping(config.get("pretrained_cfg")), mapping(config.get("model_args"))
+        input_size = listed(pretrained.get("input_size"))
+        claims = {
+            "num_classes": [config.get("num_classes"), pretrained.get("num_classes")],
+            "in_channels": [model_args.get("in_chans"), *input_size[:1]],
+            "image_size": [*listed(model_args.get("img_size")), *input_size[1:]],
+        }
+    else:
+        claims = {
+            "num_classes": [config.get("num_labels"), len(mapping(config.get("id2label"))) or None],
+            "in_channels": [config.get("num_channels")],
+            "image_size": listed(config.get("image_size")),
+        }
+    for field, values in claims.items():
+        for value in values:  # a malformed or absent value is the library's to report
+            problem = size_problem(field, value) if type(value) is int and value > 0 else None
+            if problem:
+                raise CheckpointError(f"{shown(path / 'config.json')}: {problem}")
 
 
 def open_model(spec: str | os.PathLike, *, device: torch.device | str = "cpu", **file_options: Any) -> Classifier:
@@ -86,7 +140,10 @@ def open_model(spec: str | os.PathLike, *, device: torch.device | str = "cpu", *
         return model.to(device).eval()
     path = Path(text).expanduser()
     if path.is_dir():
-        library = folder_library(path)
+        config = _folder_config(path) if (path / "config.json").exists() else None
+        library = _library_of(config)
+        if library and isinstance(config, dict):
+            _check_config_sizes(path, config, library)
         if library == "timm":
             return _timm_folder(path).to(device).eval()
         if library == "transformers":
