@@ -34,14 +34,17 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if name.startswith("cuda"):
+        # Checked here: torch.device() raises its own RuntimeError for "cuda:x" or "cudax".
+        base, colon, index = name.partition(":")
+        if base != "cuda" or (colon and not (index.isascii() and index.isdigit())):
+            raise DeviceError(f"Unknown device {name!r}; give cuda or cuda:N, N the GPU's number (0, 1, …).")
         if not torch.cuda.is_available():
             raise DeviceError(
                 "CUDA was requested but no CUDA GPU is available to PyTorch; use --device cpu or --device auto."
             )
-        device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
+        if colon and int(index) >= torch.cuda.device_count():
             raise DeviceError(f"{name} was requested but only {torch.cuda.device_count()} CUDA device(s) exist.")
-        return device
+        return torch.device(name)
     if name == "mps":
         if not _mps_available():
             raise DeviceError("MPS was requested but is not available; use --device cpu or auto.")

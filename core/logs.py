@@ -69,24 +69,61 @@ class _OursOrWarnings(logging.Filter):
         return record.levelno >= logging.WARNING or record.name.split(".", 1)[0] == "fourier_masks"
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file; a record it cannot write (the disk filled up since it was opened) is
+    dropped: logging's default is a traceback on the terminal for every such record."""
+
+    _fourier_masks = True  # ours: a test removes it to set up the log afresh
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
+class _NoLog(logging.NullHandler):
+    """Stands in for the log file when its folder cannot be written, so that records do not
+    reach logging's last resort, which prints every warning (an error the CLI has just
+    printed, once more) and every traceback on the terminal."""
+
+    _fourier_masks = True
+
+
 def setup_file_logging(level: int = logging.INFO) -> Path | None:
     """Send warnings and errors (and info from our packages) to the rotating log file.
-    Returns its path, or None when the log folder cannot be written (logging is then left
-    to the console: a read-only home must not stop the program)."""
-    path = log_file()
+    Returns its path, or None when the log folder cannot be written: the user hears that
+    once, as a notice, and the program goes on without a log (a read-only home must not
+    stop it)."""
     root = logging.getLogger()
-    if any(getattr(h, "_fourier_masks", False) for h in root.handlers):
-        return path
+    for handler in root.handlers:
+        if isinstance(handler, _LogFile):
+            return Path(handler.baseFilename)
+        if isinstance(handler, _NoLog):
+            return None
     try:
+        path = log_file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-    except OSError:
+        handler = _LogFile(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8", errors="backslashreplace")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL character in FOURIER_MASKS_HOME
+        root.addHandler(_NoLog())
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        notice_once(
+            "no-log",
+            f"no log is kept: cannot write {_where()} ({reason}); "
+            "set FOURIER_MASKS_HOME to a folder you can write to keep one",
+        )
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(level)
     handler.addFilter(_OursOrWarnings())
-    handler._fourier_masks = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     if root.level > level or root.level == logging.NOTSET:
         root.setLevel(level)
     return path
+
+
+def _where() -> str:
+    """The log folder as the notice names it (``repr`` when it holds unprintable characters)."""
+    try:
+        folder = str(log_dir())
+    except (OSError, ValueError):
+        return "the log folder"
+    return folder if folder.isprintable() else repr(folder)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, ModelMismatchError
 from ..models.checkpoints import output_width
-from ..runs.executors import check_cluster
+from ..runs.executors import check_cluster, reach_cluster
 from .options import normalization
 
 
@@ -33,6 +33,11 @@ def check_model_shapes(args, model, path: Path) -> None:
         )
     if info.source in ("torchscript", "torch-export"):
         width = output_width(model)
+        if width < 2:
+            raise ModelMismatchError(
+                f"{path.name} outputs {width} score{'' if width == 1 else 's'} per image, but a classifier needs at "
+                "least 2 classes (one score each); give a model that scores 2 or more classes"
+            )
         if width != info.num_classes:
             fix = (
                 f"give --model-classes {width}"
@@ -93,7 +98,8 @@ def refuse_what_does_not_apply(args) -> None:
         raise ConfigError("--force replaces adversarial images saved in a run; it needs --out RUN")
     if hasattr(args, "data") and args.command != "study":  # the study's data options are its own
         refuse_data_options(args)
-    checked_cluster(args)  # a cluster we cannot use is refused before any work starts
+    if getattr(args, "cluster", None) is not None:
+        reach_cluster(args.cluster)  # a cluster we cannot use is refused before any work starts
 
 
 def refuse_mask_options(args) -> None:

@@ -9,10 +9,18 @@ from .commands import COMMANDS
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage mistakes get the one ``error:`` line (exit status 2) every other fixable problem gets."""
+    """Usage mistakes get the one ``error:`` line (exit status 2) every other fixable problem
+    gets, naming the option as the user typed it (argparse's ``argument --size: …`` reads
+    ``--size: …``), on one line whatever the values it quotes hold."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+        self.exit(2, one_line(f"error: {message.removeprefix('argument ')} (see {self.prog} --help)") + "\n")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: a line break or other control character (in a value the message
+    quotes) written as its escape, ``\\n``."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,13 +19,19 @@ by planning the group again, which skips the ids already stored.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import io
 import logging
+import math
 import os
+import socket
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import torch
@@ -270,12 +276,112 @@ class RayExecutor:
         return result
 
 
+CLUSTER_TIMEOUT_VARIABLE = "FOURIER_MASKS_CLUSTER_TIMEOUT"
+DEFAULT_CLUSTER_TIMEOUT_S = 10.0
+MAX_CLUSTER_TIMEOUT_S = 3600.0
+CLUSTER_FORMS = "ray, auto or ray://HOST:PORT"
+
+
 def check_cluster(spec: str) -> str:
-    """``spec`` if it names a cluster we can use, else a ConfigError saying what would."""
-    if spec not in ("ray", "auto") and not spec.startswith("ray://"):
-        raise ConfigError(f"--cluster must be ray, auto or ray://HOST:PORT, not {spec!r}")
+    """``spec`` if it names a cluster we can use, else a ConfigError saying what would. Only
+    its form is checked (no connection is tried): see :func:`reach_cluster`."""
+    if spec not in ("ray", "auto"):
+        _client_address(spec)
     _ray()
     return spec
+
+
+def _client_address(spec: str) -> tuple[str, int]:
+    """Host and port of a ``ray://HOST:PORT`` address (Ray Client's port, 10001 by default)."""
+    typed = repr(spec if len(spec) <= 80 else spec[:80] + "…")
+    if not spec.startswith("ray://"):
+        raise ConfigError(f"--cluster must be {CLUSTER_FORMS}, not {typed}")
+    example = "give ray://HOST:PORT, e.g. ray://head-node:10001 (Ray Client's port is 10001 by default)"
+    try:
+        parts = urlsplit(spec)
+        host = parts.hostname
+    except ValueError:  # a broken [IPv6] host
+        host = None
+    if not host or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username is not None:
+        raise ConfigError(f"--cluster {typed} is not an address; {example}")
+    if not all(c.isalnum() or c in ".-_:" for c in host):  # a name, an IPv4 or an IPv6 address
+        raise ConfigError(f"--cluster {typed}: {host!r} is not a host name; {example}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = 0
+    if not port:
+        raise ConfigError(f"--cluster {typed}: the port must be a number in 1–65535; {example}")
+    return host, port
+
+
+def cluster_timeout() -> float:
+    """Seconds a cluster has to answer (``FOURIER_MASKS_CLUSTER_TIMEOUT``, default 10)."""
+    text = os.environ.get(CLUSTER_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_CLUSTER_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_CLUSTER_TIMEOUT_S:
+        raise ConfigError(
+            f"{CLUSTER_TIMEOUT_VARIABLE}={text!r}: must be seconds in (0, {MAX_CLUSTER_TIMEOUT_S:g}]; "
+            f"unset it (default {DEFAULT_CLUSTER_TIMEOUT_S:g}) or give a number"
+        )
+    return seconds
+
+
+def reach_cluster(spec: str, timeout: float | None = None) -> str | None:
+    """The address :func:`ray.init` takes for ``spec`` (None: start a local cluster), once
+    something answers there within ``timeout`` seconds (default :func:`cluster_timeout`);
+    else a ConfigError, in our words, at once. Ray itself would wait 35 s for a Ray Client
+    server that is not there, then print its own warning and raise a bare ConnectionError."""
+    check_cluster(spec)
+    if spec == "ray":
+        return None
+    timeout = cluster_timeout() if timeout is None else timeout
+    if spec == "auto":
+        address = _running_cluster()
+        if address is None:
+            raise ConfigError(
+                "--cluster auto: no Ray cluster is running on this machine; start one with `ray start --head`, "
+                "or give ray://HOST:PORT"
+            )
+        host, _, port_text = address.rpartition(":")
+        port = int(port_text) if port_text.isdigit() else 0  # 0: Ray's own lookup, not probed
+    else:
+        host, port = _client_address(spec)
+        address = spec
+    if port:
+        try:
+            with socket.create_connection((host.strip("[]"), port), timeout=timeout):
+                pass
+        except socket.gaierror as exc:
+            raise ConfigError(f"--cluster {spec}: no such host {host!r} ({exc.strerror}); check the address") from None
+        except OSError:
+            raise ConfigError(
+                f"--cluster {spec}: no Ray cluster answered within {timeout:g} s; start one with "
+                "`ray start --head` or check the address"
+            ) from None
+    return address
+
+
+def _running_cluster() -> str | None:
+    """HOST:PORT of the cluster ``ray start`` left running on this machine (Ray's own lookup
+    for ``auto``), None when none is, or ``auto`` when Ray's lookup is not where it was."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+    except ImportError:
+        return "auto"
+    try:
+        with _ray_output_to_log():
+            return canonicalize_bootstrap_address_or_die("auto")
+    except ConnectionError:
+        return None
+    except Exception:  # noqa: BLE001 - Ray's lookup failed its own way: ray.init will try and say
+        log.info("Ray could not look up its running cluster", exc_info=True)
+        return "auto"
 
 
 def _ray():
@@ -289,26 +395,101 @@ def _ray():
     return ray
 
 
+class _IntoOurLog(logging.Handler):
+    """Ray's log records, as lines of our log (``Ray WARNING: …``), at INFO: the log file
+    keeps our packages' INFO, and a program that set up no logging is not shown them by
+    logging's last resort."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.info("Ray %s: %s", record.levelname, record.getMessage())
+
+
+@contextmanager
+def _ray_output_to_log() -> Iterator[None]:
+    """Ray's warnings and console lines go to our log, not the terminal: they speak of Ray's
+    flags, environment variables and documentation, and the user hears what went wrong from
+    us, once. Ray's logger writes to the stderr it found at import, so its handlers are set
+    aside for the duration rather than stderr redirected. (Lines Ray's native code and child
+    processes write straight to the process's stderr are not caught.)"""
+    ray_log = logging.getLogger("ray")
+    handlers, propagate = list(ray_log.handlers), ray_log.propagate
+    ray_log.handlers[:] = [_IntoOurLog()]
+    ray_log.propagate = False
+    captured = io.StringIO()
+    try:
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(captured):
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                for warning in caught:
+                    log.info("Ray %s: %s", warning.category.__name__, warning.message)
+                for line in captured.getvalue().splitlines():
+                    if line.strip():
+                        log.info("Ray: %s", line)
+    finally:
+        ray_log.handlers[:] = handlers
+        ray_log.propagate = propagate
+
+
+@contextmanager
+def _client_patience(seconds: float) -> Iterator[None]:
+    """Ray Client's handshake bounded by ``seconds``: it makes 3 attempts, waiting 5, 10 and
+    15 s (module constants read when Ray is imported), however long the caller would wait."""
+    try:
+        from ray.util.client import worker
+    except ImportError:
+        yield
+        return
+    names = ("INITIAL_TIMEOUT_SEC", "MAX_TIMEOUT_SEC")
+    saved = {name: getattr(worker, name, None) for name in names}
+    for name in names:
+        if saved[name] is not None:
+            setattr(worker, name, seconds / 3)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is not None:
+                setattr(worker, name, value)
+
+
 @contextmanager
 def connected(cluster: str, num_cpus: int | None = None) -> Iterator[Any]:
     """Ray, connected to ``cluster`` for the duration (a local one started for ``ray``);
-    a connection made earlier in the process (e.g. by a notebook) is used as it is."""
+    a connection made earlier in the process (e.g. by a notebook) is used as it is. A
+    cluster that does not answer within :func:`cluster_timeout` is a ConfigError."""
     ray = _ray()
     if ray.is_initialized():
         yield ray
         return
-    address = None if cluster == "ray" else cluster
-    ray.init(
-        address=address,
-        num_cpus=num_cpus if address is None else None,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-    )
+    timeout = cluster_timeout()
+    address = reach_cluster(cluster, timeout)
+    try:
+        with _ray_output_to_log(), _client_patience(timeout):
+            ray.init(
+                address=address,
+                num_cpus=num_cpus if address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+    except Exception as exc:  # noqa: BLE001 - Ray's failures to connect are many and its own
+        log.info("ray.init(address=%r) failed", address, exc_info=True)
+        with _ray_output_to_log():
+            ray.shutdown()  # a failed Ray Client connection leaves state that fails the next ray.init
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+        if address is None:
+            raise ConfigError(f"--cluster ray: could not start a local Ray cluster ({reason})") from None
+        raise ConfigError(
+            f"--cluster {cluster}: no Ray cluster accepted the connection within {timeout:g} s ({reason}); check "
+            f"the address (Ray Client's port is 10001 by default) and that the cluster runs Ray {ray.__version__}"
+        ) from None
     try:
         yield ray
     finally:
-        ray.shutdown()
+        with _ray_output_to_log():
+            ray.shutdown()
 
 
 def _learn_chunk(

@@ -17,8 +17,8 @@ from ..options import (
     add_device,
     add_labelled_images,
     add_model,
-    non_negative_int,
-    positive_int,
+    permutations,
+    steps,
     unit_interval,
 )
 
@@ -29,11 +29,11 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     add_labelled_images(p, per_class=10)
     p.add_argument("--attacks", nargs="+", default=["pgd", "fgsm"], choices=ATTACKS)
     p.add_argument("--eps", type=unit_interval, default=DEFAULT_EPS, help="attack ε in [0, 1] pixel units")
-    p.add_argument("--steps", type=positive_int, default=10, help="PGD / DeepFool iterations")
+    p.add_argument("--steps", type=steps, default=10, help="PGD / DeepFool iterations")
     p.add_argument("--objective", choices=OBJECTIVES, default="basile")
-    p.add_argument("--max-steps", type=positive_int, default=None, help="mask step limit")
+    p.add_argument("--max-steps", type=steps, default=None, help="mask step limit")
     p.add_argument(
-        "--permutations", type=non_negative_int, default=100, help="IdCor permutations for the p-value (0 = none)"
+        "--permutations", type=permutations, default=100, help="IdCor permutations for the p-value (0 = none)"
     )
     add_cluster(p)
     p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")

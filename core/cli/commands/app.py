@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ...errors import FourierMasksError
+from ..options import given
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
     p = sub.add_parser("app", help="open the desktop app (the default)")
-    p.add_argument("run", nargs="?", help="a run folder to open")
+    p.add_argument("run", nargs="?", metavar="RUN", type=given("a run folder"), help="a run folder to open")
     p.add_argument("--demo", action="store_true", help="start the quick demo study in the app at once")
     return [p]
 

@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 
 from ...attacks.adversarial import AttackConfig, attack_images, attack_success, pixel_eps
+from ...errors import ConfigError
 from ...runs.adversarial import adversarial_images_in_run
 from ...runs.classes import evaluation_request, fit_classes
 from ...runs.workflows import keep_model
 from ..common import data_request, device, open_store, printer, resolve_model
-from ..options import DEFAULT_EPS, add_data, add_device, add_model, non_negative, positive_int, unit_interval
+from ..options import (
+    DEFAULT_EPS,
+    add_data,
+    add_device,
+    add_model,
+    float_in,
+    given,
+    pixel_step,
+    steps,
+    unit_interval,
+)
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
@@ -19,11 +30,16 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     eps = p.add_mutually_exclusive_group()
     eps.add_argument("--eps", type=unit_interval, default=DEFAULT_EPS, help="ε in [0, 1] pixel units (default 0.01356)")
     eps.add_argument(
-        "--eps-normalised", type=non_negative, default=None, help="ε in normalised units (the paper's 0.06)"
+        "--eps-normalised",
+        type=float_in(0, cap=1000.0),
+        default=None,
+        help="ε in normalised units (the paper's 0.06); at most 1 in pixel units for the model",
     )
-    p.add_argument("--steps", type=positive_int, default=10)
-    p.add_argument("--alpha", type=non_negative, default=0.0, help="step size in pixel units (default 0 = ε/8)")
-    p.add_argument("--out", default=None, help="run folder to save the adversarial images in")
+    p.add_argument("--steps", type=steps, default=10)
+    p.add_argument("--alpha", type=pixel_step, default=0.0, help="step size in [0, 1] pixel units (default 0 = ε/8)")
+    p.add_argument(
+        "--out", default=None, type=given("a run folder"), help="run folder to save the adversarial images in"
+    )
     p.add_argument(
         "--force", action="store_true", help="replace adversarial images already saved under this model's name"
     )
@@ -35,9 +51,14 @@ def run(args) -> int:
     on = device(args)
     model, name = resolve_model(args, args.out, on)
     info = model.info
+    eps = pixel_eps(args.eps_normalised, info.std[0]) if args.eps_normalised is not None else args.eps
+    if eps > 1:  # known once the model's normalisation is: before the data is loaded
+        raise ConfigError(
+            f"--eps-normalised {args.eps_normalised:g} is {eps:.3g} in pixel units for {name} (std {info.std[0]:g}), "
+            f"beyond the [0, 1] pixel range; give at most {1 / info.std[0]:.4g}"
+        )
     request = evaluation_request(data_request(args), {name: info})
     data = fit_classes(request.validation(info.preparation, info.in_channels), {name: info})
-    eps = pixel_eps(args.eps_normalised, info.std[0]) if args.eps_normalised is not None else args.eps
     config = AttackConfig(eps=eps, steps=args.steps, alpha=args.alpha)
     if args.out:
         store = open_store(args.out, overwrite=args.force)

@@ -10,7 +10,9 @@ import numpy as np
 from ...beyond.analyses import run_heat_map
 from ...spectra.fourier import centred
 from ..common import labelled_images, model_and_run, printer
-from ..options import add_device, add_labelled_images, add_model, non_negative
+from ..options import add_device, add_labelled_images, add_model, float_in
+
+MAX_EPS = 1000.0  # L2 norm in pixel units: a 4096-px RGB image in [0, 1] has norm ≤ 7 095
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
@@ -18,7 +20,10 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     add_model(p)
     add_labelled_images(p, per_class=20)
     p.add_argument(
-        "--eps", type=non_negative, default=4.0, help="L2 norm of the perturbation, pixel units (4 for 32×32)"
+        "--eps",
+        type=float_in(0, cap=MAX_EPS),
+        default=4.0,
+        help=f"L2 norm of the perturbation, in [0, {MAX_EPS:g}] pixel units (default 4, for 32×32)",
     )
     p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
     add_device(p)

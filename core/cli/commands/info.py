@@ -11,6 +11,7 @@ from ...models import MODEL_NAME_EXAMPLES, ModelInfo, folder_library, is_model_n
 from ...models.checkpoints import GRAPH_FORMATS, TRUSTED_ONLY, inspect_checkpoint
 from ...study.contents import discover
 from ..common import open_store
+from ..options import given
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
@@ -18,7 +19,10 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         "info", help="describe a checkpoint file, a model by name (timm:…, torchvision:…, hf:…) or a run folder"
     )
     p.add_argument(
-        "path", help="a run folder, a model file or folder, or a model name such as " + MODEL_NAME_EXAMPLES[0]
+        "path",
+        metavar="FILE_OR_RUN",
+        type=given("a run folder, a model file or a model name"),
+        help="a run folder, a model file or folder, or a model name such as " + MODEL_NAME_EXAMPLES[0],
     )
     return [p]
 

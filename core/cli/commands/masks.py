@@ -27,10 +27,14 @@ from ..options import (
     add_data,
     add_device,
     add_model,
-    non_negative,
-    non_negative_int,
-    positive,
-    positive_int,
+    epochs,
+    given,
+    images_per_class,
+    learning_rate,
+    mask_batch_size,
+    name_in_run,
+    sparsity,
+    steps,
     unit_interval,
 )
 
@@ -40,21 +44,35 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     p.add_argument("kind", choices=("set", "class", "image"))
     add_model(p)
     add_data(p, required=False)
-    p.add_argument("--images", nargs="+", default=None, help="image files or folders (per-image masks)")
+    p.add_argument(
+        "--images",
+        nargs="+",
+        default=None,
+        type=given("image files or folders"),
+        help="image files or folders (per-image masks)",
+    )
     p.add_argument(
         "--per-class",
-        type=non_negative_int,
+        type=images_per_class,
         default=None,
         help="per-image masks for this many validation images of --data per class (0 = all)",
     )
-    p.add_argument("--out", required=True, help="run folder to save the masks in")
-    p.add_argument("--group", default=None, help="name of the mask group (default set/M, class/M, image/M-clean)")
+    p.add_argument("--out", required=True, type=given("a run folder"), help="run folder to save the masks in")
+    p.add_argument(
+        "--group",
+        default=None,
+        type=name_in_run("a mask group name"),
+        help="name of the mask group (default set/M, class/M, image/M-clean)",
+    )
     add_cluster(p)
     p.add_argument("--objective", choices=OBJECTIVES, default=None, help="per-image objective (default invariance)")
     p.add_argument(
-        "--lam", type=non_negative, default=None, help="sparsity weight λ (default: 0.2 set/class, 0.07 image)"
+        "--lam",
+        type=sparsity,
+        default=None,
+        help="sparsity weight λ, in [0, 100] (default: 0.2 set/class, 0.07 image)",
     )
-    p.add_argument("--lr", type=positive, default=None, help="learning rate (default: published)")
+    p.add_argument("--lr", type=learning_rate, default=None, help="learning rate, in (0, 10] (default: published)")
     p.add_argument(
         "--schedule",
         choices=SCHEDULES,
@@ -63,7 +81,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     )
     p.add_argument(
         "--max-steps",
-        type=positive_int,
+        type=steps,
         default=None,
         help="per-image step limit (default 20 000; 3 000 with --rule fast, 5 000 with --objective basile)",
     )
@@ -75,10 +93,10 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         "but masks still learning at step 2 000 anneal (cosine) to a stop by step 3 000; what it changes in "
         "the masks is measured in docs/performance.md",
     )
-    p.add_argument("--max-epochs", type=positive_int, default=None, help="set/class epoch limit (default 100)")
+    p.add_argument("--max-epochs", type=epochs, default=None, help="set/class epoch limit (default 100)")
     p.add_argument(
         "--batch-size",
-        type=non_negative_int,
+        type=mask_batch_size,
         default=None,
         help="images per batch (default and 0: automatic for per-image masks; 128 for set masks, of which class "
         "masks take a share per class)",
@@ -181,7 +199,10 @@ def _image_mask_config(args, model) -> ImageMaskConfig:
     }
     changes = {key: value for key, value in given.items() if value is not None}
     if args.objective == "basile":
-        return ImageMaskConfig.basile(model.info.image_size, **changes)
+        preset = ImageMaskConfig.basile(model.info.image_size)
+        if args.max_steps is not None:  # Basile's rule runs at least 500 steps: no more than --max-steps
+            changes["min_steps"] = min(preset.min_steps, args.max_steps)
+        return preset.replace(**changes)
     return ImageMaskConfig.fast(**changes) if args.rule == "fast" else ImageMaskConfig(**changes)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from ...errors import ConfigError
 from ...models.checkpoints import inspect_checkpoint
 from ...runs.classes import fit_classes
 from ...study.report import write_report
 from ..common import data_request, device, open_store, print_tables, printer, run_image_shape
-from ..options import add_data, add_device, positive_int
+from ..options import add_data, add_device, band_count, given
+
+DEFAULT_REFERENCE = "N"  # the vanilla model: compared with when the run has one
 
 # command -> (help, the tables it prints (name prefixes; None: all), whether it draws figures)
 REPORTS = {
@@ -24,10 +27,20 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     parsers = []
     for name, (text, _, _) in REPORTS.items():
         p = sub.add_parser(name, help=text)
-        p.add_argument("--run", required=True, help="run folder")
+        p.add_argument("--run", required=True, type=given("a run folder"), help="run folder")
         add_data(p, required=False)
-        p.add_argument("--bands", type=positive_int, default=32, help="radial and angular bands")
-        p.add_argument("--reference", default="N", help="model the others are compared with")
+        p.add_argument(
+            "--bands",
+            type=band_count,
+            default=32,
+            help="radial and angular bands, at most FOURIER_MASKS_MAX_BANDS (1024) (default 32)",
+        )
+        p.add_argument(
+            "--reference",
+            default=None,
+            type=given("one of the run's models"),
+            help=f"model the others are compared with (default {DEFAULT_REFERENCE})",
+        )
         p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
         add_device(p)
         parsers.append(p)
@@ -37,6 +50,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
 def run(args) -> int:
     _, which, make_figures = REPORTS[args.command]
     store = open_store(args.run, create=False, overwrite=args.force)
+    reference = checked_reference(args.reference, store.model_names())
     val = None
     if args.data:
         preparation, channels = run_image_shape(args, store)
@@ -48,7 +62,7 @@ def run(args) -> int:
         store,
         val=val,
         bands=args.bands,
-        reference=args.reference,
+        reference=reference,
         seed=args.seed,
         make_figures=make_figures,
         device=device(args),
@@ -59,3 +73,15 @@ def run(args) -> int:
         print(f"{len(result.figures)} figures -> {store.figures_dir}")
     print(f"tables -> {store.root / 'tables'}")
     return 0
+
+
+def checked_reference(given: str | None, models: list[str]) -> str:
+    """The model the others are compared with: ``--reference`` must name one of the run's
+    models (a name it does not hold would be compared with nothing, silently); without it,
+    the vanilla model N, when the run has one."""
+    if given is None:
+        return DEFAULT_REFERENCE
+    if given not in models:
+        held = f"it has {', '.join(models)}" if models else "it holds no models yet"
+        raise ConfigError(f"--reference {given}: the run has no such model ({held}); give one of them")
+    return given

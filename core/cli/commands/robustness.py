@@ -16,19 +16,36 @@ from ..options import (
     add_labelled_images,
     add_model_shapes,
     float_in,
-    non_negative,
-    positive_int,
+    given,
+    pixel_std,
+    steps,
     unit_interval,
 )
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
     p = sub.add_parser("robustness", help="accuracy under low- and high-pass noise and PGD (the JaFR evaluation)")
-    p.add_argument("--models", nargs="+", required=True, help="checkpoint files or model names in --out")
-    p.add_argument("--arch", default=None, help="architecture of plain state_dicts (e.g. resnet18)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        type=given("model files or names"),
+        help="checkpoint files or model names in --out",
+    )
+    p.add_argument(
+        "--arch",
+        default=None,
+        type=given("an architecture such as resnet18"),
+        help="architecture of plain state_dicts (e.g. resnet18)",
+    )
     add_model_shapes(p)
     add_labelled_images(p, per_class=0)
-    p.add_argument("--noise-std", type=non_negative, default=0.1, help="per-pixel std of the band-limited noise")
+    p.add_argument(
+        "--noise-std",
+        type=pixel_std,
+        default=0.1,
+        help="per-pixel std of the band-limited noise, in [0, 10] pixel units (default 0.1)",
+    )
     p.add_argument(
         "--cutoff",
         type=float_in(0, 1, open_low=True, open_high=True),
@@ -36,7 +53,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         help="low/high-pass boundary as a fraction of Nyquist, in (0, 1)",
     )
     p.add_argument("--eps", type=unit_interval, default=DEFAULT_EPS, help="PGD ε in [0, 1] pixel units")
-    p.add_argument("--steps", type=positive_int, default=10)
+    p.add_argument("--steps", type=steps, default=10)
     p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
     add_device(p)
     return [p]

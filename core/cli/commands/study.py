@@ -12,16 +12,31 @@ from ...study.config import MODEL_CODES, STUDY_PRESETS, StudyConfig, given_model
 from ...study.pipeline import run_study
 from ..checks import checked_cluster
 from ..common import device, open_store, printer
-from ..options import add_cluster, add_device, image_size, non_negative_int, positive_int
+from ..options import (
+    add_cluster,
+    add_device,
+    builtin_per_class,
+    epochs,
+    given,
+    image_size,
+    images_per_class,
+    seed,
+    shown,
+)
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
     demo = sub.add_parser("demo", help="run the whole study on the built-in dataset")
-    demo.add_argument("--out", required=True, help="output folder (reused to resume an interrupted run)")
+    demo.add_argument(
+        "--out",
+        required=True,
+        type=given("a run folder"),
+        help="output folder (reused to resume an interrupted run)",
+    )
     demo.add_argument(
         "--quick", action="store_true", help="the quick preset (a few minutes on a CPU) instead of the standard one"
     )
-    demo.add_argument("--seed", type=non_negative_int, default=0)
+    demo.add_argument("--seed", type=seed, default=0)
     add_device(demo)
     add_cluster(demo)
 
@@ -33,9 +48,15 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     p.add_argument(
         "--data",
         required=True,
+        type=given("builtin, torchvision:<Name> or an image folder"),
         help="an ImageFolder path (train/ and val/ or test/ inside), torchvision:<Name>, or builtin[:planted]",
     )
-    p.add_argument("--out", required=True, help="run folder (reused to resume an interrupted study)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=given("a run folder"),
+        help="run folder (reused to resume an interrupted study)",
+    )
     p.add_argument(
         "--preset",
         choices=STUDY_PRESETS,
@@ -45,7 +66,12 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         "on a CPU; paper: the published settings (128 px grayscale VGG11-bn, 50 epochs at max lr 1e-3, "
         "every validation image)",
     )
-    p.add_argument("--arch", default=None, help="small_cnn, vgg11_bn, resnet18 or another torchvision classifier")
+    p.add_argument(
+        "--arch",
+        default=None,
+        type=given("an architecture such as small_cnn or resnet18"),
+        help="small_cnn, vgg11_bn, resnet18 or another torchvision classifier",
+    )
     p.add_argument("--size", type=image_size, default=None, help="image size in pixels (default: the preset's)")
     p.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 = grayscale, 3 = RGB")
     p.add_argument(
@@ -66,21 +92,21 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         "model file, folder or name, e.g. --model N=torchvision:resnet50 --model "
         "A=robustbench:imagenet/Linf/Salman2020Do_R50 (N is needed; the images are prepared as the models take them)",
     )
-    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
+    p.add_argument("--epochs", type=epochs, default=None, help="training epochs (default: the preset's)")
     add_cluster(p)
     p.add_argument(
         "--per-class",
-        type=non_negative_int,
+        type=images_per_class,
         default=None,
         help="validation images per class that get single-image masks (0 = all; default: the preset's)",
     )
     p.add_argument(
-        "--train-per-class", type=positive_int, default=None, help="built-in data: training images per class"
+        "--train-per-class", type=builtin_per_class, default=None, help="built-in data: training images per class"
     )
     p.add_argument(
-        "--val-per-class", type=positive_int, default=None, help="built-in data: validation images per class"
+        "--val-per-class", type=builtin_per_class, default=None, help="built-in data: validation images per class"
     )
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     add_device(p)
     return [demo, p]
 
@@ -88,9 +114,9 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
 def code_and_model(text: str) -> tuple[str, str]:
     """``CODE=MODEL`` of ``study --model``."""
     code, equals, model = text.partition("=")
-    if not equals or not code or not model:
-        raise argparse.ArgumentTypeError(f"expected CODE=MODEL (e.g. N=timm:resnet50.a1_in1k), got {text!r}")
-    return code.strip().upper(), model.strip()
+    if not equals or not code.strip() or not model.strip():
+        raise argparse.ArgumentTypeError(f"expected CODE=MODEL (e.g. N=timm:resnet50.a1_in1k), got {shown(text)!r}")
+    return code.strip().upper(), given("a model file, folder or name after CODE=")(model.strip())
 
 
 # What training options become when the models are given.
