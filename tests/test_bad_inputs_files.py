@@ -529,6 +529,22 @@ def _(c, capsys):
     )
 
 
+@case(ENGINE, "an architecture too deep for the image size")
+def _(c):
+    from fourier_masks.core.models.architectures import build_classifier
+    from fourier_masks.core.models.classifier import ModelInfo
+
+    info = ModelInfo(arch="vgg11_bn", in_channels=1, num_classes=2, image_size=16)
+    expect(errors.ConfigError, "vgg11_bn cannot take 16-px images.*small_cnn", lambda: build_classifier(info))
+
+
+@case(CLI, "a file the system lists but cannot read")
+def _(c, capsys):
+    if not Path("/proc/self/mem").exists():
+        pytest.skip("no /proc on this system")
+    cli_error(capsys, ["info", "/proc/self/mem"], "cannot read /proc/self/mem: Input/output error")
+
+
 # --- running the tables -----------------------------------------------------------------------
 
 
@@ -543,4 +559,4 @@ def test_cli(name, ctx, capsys):
 
 
 def test_every_problem_has_an_engine_and_a_cli_case():
-    assert len(ENGINE) == len(CLI) == 11
+    assert len(ENGINE) == len(CLI) == 12

@@ -100,7 +100,19 @@ def build_network(arch: str, in_channels: int, num_classes: int) -> nn.Module:
 
 
 def build_classifier(info: ModelInfo) -> Classifier:
-    return Classifier(build_network(info.arch, info.in_channels, info.num_classes), info)
+    """A fresh classifier for ``info``, run once on blank images of its size: a network whose
+    pooling shrinks a small image to nothing (vgg11_bn at 16 px) is refused here, in words,
+    rather than at its first training batch."""
+    net = build_network(info.arch, info.in_channels, info.num_classes)
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, info.in_channels, info.image_size, info.image_size))
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"{info.arch} cannot take {info.image_size}-px images ({str(exc).strip().splitlines()[-1][:200]}); "
+            "give a larger image size, or an architecture made for small images (small_cnn)"
+        ) from None
+    return Classifier(net.train(), info)
 
 
 class _ChannelsLast(nn.Module):

@@ -205,7 +205,10 @@ def _sniff(path: Path) -> str:
     is read (:func:`_check_unpacked`)."""
     handle, size = open_input(path, CheckpointError, "a checkpoint file")
     with handle:
-        head = handle.read(512)
+        try:
+            head = handle.read(512)
+        except OSError as exc:  # a file the system lists but cannot read (/proc/self/mem, a failing disk)
+            raise CheckpointError(f"cannot read {shown(path)}: {exc.strerror or exc}; copy it somewhere readable") from None
     if size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes); the save or download did not finish")
     if _is_safetensors(head, size, path.name):
