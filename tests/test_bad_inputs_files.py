@@ -534,7 +534,7 @@ def _(c):
     from fourier_masks.core.models.architectures import build_classifier
     from fourier_masks.core.models.classifier import ModelInfo
 
-    info = ModelInfo(arch="vgg11_bn", in_channels=1, num_classes=2, image_size=16)
+    info = ModelInfo(arch="vgg11_bn", in_channels=1, num_classes=2, image_size=16, mean=(0.5,), std=(0.25,))
     expect(errors.ConfigError, "vgg11_bn cannot take 16-px images.*small_cnn", lambda: build_classifier(info))
 
 
