@@ -107,7 +107,14 @@ class JobController(QObject):
         **kwargs,
     ) -> None:
         """Run ``function`` as job ``name``; ``then`` acts on its result, ``kept`` says (from
-        the partial result, when a callable) what a cancel leaves in the run."""
+        the partial result, when a callable) what a cancel leaves in the run. A job that
+        would write into a damaged run is refused (see ``Workbench.read_only``)."""
+        if kwargs.get("store") is not None and kwargs["store"] is self.workbench.store:
+            try:
+                self.workbench.check_writable()
+            except FourierMasksError as exc:
+                self.message.emit("error", str(exc))
+                return
         if then is not None:
             self._continuations[name] = then
         self._kept[name] = kept

@@ -456,7 +456,15 @@ class MainWindow(QMainWindow):
             self.show_message("error", str(exc))
             return
         self._remember_run(Path(path))
-        self.show_message("info", f"opened {path}")
+        damage = self.workbench.damage
+        if damage:
+            self.show_message(
+                "warning",
+                f"opened {path} read-only: {len(damage)} damaged part(s), the rest is usable: "
+                + "; ".join(damage.values()),
+            )
+        else:
+            self.show_message("info", f"opened {path}")
 
     def handle_paths(self, paths: list[str | Path]) -> None:
         """What a drop (or the open dialogs) does: runs open, checkpoints load, images get masks."""

@@ -19,7 +19,7 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from fourier_masks.core.devices import resolve_device
-from fourier_masks.core.errors import ConfigError, FourierMasksError
+from fourier_masks.core.errors import ConfigError, FourierMasksError, OutputError
 from fourier_masks.core.masks import MaskHistory
 from fourier_masks.core.models import Classifier
 from fourier_masks.core.runs import (
@@ -48,6 +48,7 @@ class Workbench(QObject):
     groupGrew = Signal(str)  # a running job added masks to this group
     message = Signal(str, str)  # level ("info", "warning", "error"), text
     jobChanged = Signal(str)  # the running job's name, "" when none runs
+    damageChanged = Signal()  # a damaged part of the open run was found (see ``damage``)
 
     def __init__(self, paths: AppPaths, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +61,7 @@ class Workbench(QObject):
         self.device = resolve_device(device)
         self._cache: dict[Any, Any] = {}
         self.job = ""  # the running job's name (status texts must not contradict it)
+        self.damage: dict[str, str] = {}  # damaged parts of the open run ("masks/<group>", ...) → what is wrong
 
     def set_job(self, name: str) -> None:
         self.job = name
@@ -104,11 +106,19 @@ class Workbench(QObject):
         self.models = models
         self.current_model = "N" if "N" in models else next(iter(models), None)
         self._set_store(store)
+        for damage in store.damage():
+            if damage.path.parent.name == "shards":  # its images are learned again: no reason to stop writing
+                self.message.emit("warning", str(damage))
+            else:
+                self.note_damage(
+                    f"masks/{damage.group}" if damage.group else str(damage.path.relative_to(store.root)), str(damage)
+                )
         self.modelsChanged.emit()
 
     def _set_store(self, store: ResultsStore) -> None:
         self.store = store
         self._cache.clear()
+        self.damage = {}
         self.selected = None
         self.runChanged.emit()
 
@@ -186,10 +196,44 @@ class Workbench(QObject):
             self._cache[key] = read()
         return self._cache[key]
 
+    def _guarded(self, key: Any, part: str, read, fallback: Any = None):
+        """A cached read of ``part`` of the run (a group, a table, a data file): when it is
+        damaged, the damage is named once and ``fallback`` shown, and the rest stays usable."""
+        if key not in self._cache:
+            try:
+                self._cache[key] = read()
+            except FourierMasksError as exc:
+                self.note_damage(part, str(exc))
+                self._cache[key] = fallback
+        return self._cache[key]
+
+    def note_damage(self, part: str, text: str) -> None:
+        """Record a damaged part of the open run (the run is then read-only) and say it once."""
+        if part in self.damage:
+            return
+        self.damage[part] = text
+        self.message.emit("warning", f"{text} (the rest of the run is usable)")
+        self.damageChanged.emit()
+
+    @property
+    def read_only(self) -> bool:
+        """A damaged run is only read: a job writing beside damaged files would mix good results
+        with unreadable ones. The user repairs (or deletes) what is named, then reopens it."""
+        return bool(self.damage)
+
+    def check_writable(self) -> None:
+        """Refuse (OutputError) to let a job write into the open run when it is damaged."""
+        if self.store is not None and self.damage:
+            parts = ", ".join(sorted(self.damage))
+            raise OutputError(
+                f"{self.store.root} is open read-only because part of it is damaged ({parts}); delete or restore "
+                "what is named and open the run again, or open another run to compute more"
+            )
+
     def contents(self) -> RunContents | None:
         if self.store is None:
             return None
-        return self._cached("contents", lambda: discover(self.store))
+        return self._guarded("contents", "the run's contents", lambda: discover(self.store))
 
     def image_groups(self) -> list[str]:
         if self.store is None:
@@ -197,23 +241,19 @@ class Workbench(QObject):
         return [
             g
             for g in self.store.mask_groups()
-            if self.store.mask_meta(g).get("kind") == "image" and self.store.mask_meta(g).get("inputs") != "adversarial"
+            if self.group_meta(g).get("kind") == "image" and self.group_meta(g).get("inputs") != "adversarial"
         ]
 
     def group_meta(self, group: str) -> dict[str, Any]:
-        return self._cached(("meta", group), lambda: self.store.mask_meta(group))
+        """``group``'s meta.json; empty when it is damaged (the group is then not listed)."""
+        return self._guarded(("meta", group), f"masks/{group}", lambda: self.store.mask_meta(group), {})
 
-    def group_inputs(self, group: str) -> dict[str, np.ndarray]:
-        return self._cached(("inputs", group), lambda: self.store.image_mask_inputs(group))
+    def group_inputs(self, group: str) -> dict[str, np.ndarray] | None:
+        """The images ``group``'s masks were learned on; None when the file is damaged."""
+        return self._guarded(("inputs", group), f"masks/{group}", lambda: self.store.image_mask_inputs(group))
 
     def group_masks(self, group: str) -> StoredImageMasks | None:
-        def read():
-            try:
-                return self.store.load_image_masks(group)
-            except FourierMasksError:
-                return None
-
-        return self._cached(("masks", group), read)
+        return self._guarded(("masks", group), f"masks/{group}", lambda: self.store.load_image_masks(group))
 
     def adversarial_partner(self, group: str) -> str | None:
         """The adversarial group made from ``group``'s images, if any."""
@@ -269,19 +309,37 @@ class Workbench(QObject):
         if contents is None:
             return {}
         return self._cached(
-            "set-masks", lambda: {m: self.store.load_set_mask(g) for m, g in contents.dataset_masks.items()}
+            "set-masks",
+            lambda: {
+                model: mask
+                for model, group in contents.dataset_masks.items()
+                if (
+                    mask := self._guarded(
+                        ("set-mask", group), f"masks/{group}", lambda g=group: self.store.load_set_mask(g)
+                    )
+                )
+                is not None
+            },
         )
 
     def tables(self) -> dict[str, Table]:
         if self.store is None:
             return {}
-        return self._cached("tables", lambda: {name: self.store.load_table(name) for name in self.store.table_names()})
+        return self._cached(
+            "tables",
+            lambda: {
+                name: table
+                for name in self.store.table_names()
+                if (table := self._guarded(("table", name), f"tables/{name}", lambda n=name: self.store.load_table(n)))
+                is not None
+            },
+        )
 
     def embedding(self, group: str) -> dict[str, np.ndarray] | None:
         name = f"umap-{group_label(group)}"
         if self.store is None or not self.store.path(f"data/{name}.npz").exists():
             return None
-        return self._cached(("umap", group), lambda: self.store.load_arrays(name))
+        return self._guarded(("umap", group), f"data/{name}.npz", lambda: self.store.load_arrays(name))
 
     def class_names(self, group: str) -> list[str]:
         """The group's recorded class names; its model's when it recorded none, or only the
@@ -295,6 +353,8 @@ class Workbench(QObject):
 
     def image_tensor(self, group: str, image_id: str) -> torch.Tensor | None:
         inputs = self.group_inputs(group)
+        if inputs is None:
+            return None
         ids = inputs["ids"].tolist()
         if image_id not in ids:
             return None

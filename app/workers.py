@@ -35,6 +35,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
@@ -123,8 +124,12 @@ class JobWorker(QObject):
             self.moveToThread(QCoreApplication.instance().thread())
 
     def _run(self) -> None:
+        store = self._kwargs.get("store")
         try:
-            result = self._function(**self._kwargs, on_progress=self._on_progress, cancel=self._cancel)
+            # A job that writes into a run holds the run's lock for its life: a command-line
+            # job writing there at the same time is refused, and so is this one while one does.
+            with store.lock_for_writing(f"the Fourier Masks app ({self.name})") if store is not None else nullcontext():
+                result = self._function(**self._kwargs, on_progress=self._on_progress, cancel=self._cancel)
         except FourierMasksError as exc:
             self._flush()
             log.warning("%s failed: %s", self.name, exc)

@@ -121,7 +121,7 @@ class ClustersPanel(Panel):
                 True,
                 f"<p><b>No clusters of {html.escape(group)}.</b></p><p>{html.escape(reason)}</p>"
                 if reason  # computed, and Table 3 says why there are none
-                else f"<p><b>No clusters of {group} yet.</b></p><p>Compute them: a UMAP of its single-image masks, "
+                else f"<p><b>No clusters of {html.escape(group)} yet.</b></p><p>Compute them: a UMAP of its single-image masks, "
                 "and a linear probe that predicts the class from a mask.</p>"
                 if group
                 else "<p><b>No single-image masks yet.</b></p><p>Learn masks for some images (drop them on the "
@@ -135,7 +135,7 @@ class ClustersPanel(Panel):
             self.status.setText("")
             self.empty.show_empty(
                 True,
-                f"<p><b>{group}'s clusters were computed before the permuted-label control existed.</b></p>"
+                f"<p><b>{html.escape(group)}'s clusters were computed before the permuted-label control existed.</b></p>"
                 "<p>Compute them again to see it.</p>",
             )
             return
