@@ -208,7 +208,9 @@ def _sniff(path: Path) -> str:
         try:
             head = handle.read(512)
         except OSError as exc:  # a file the system lists but cannot read (/proc/self/mem, a failing disk)
-            raise CheckpointError(f"cannot read {shown(path)}: {exc.strerror or exc}; copy it somewhere readable") from None
+            raise CheckpointError(
+                f"cannot read {shown(path)}: {exc.strerror or exc}; copy it somewhere readable"
+            ) from None
     if size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes); the save or download did not finish")
     if _is_safetensors(head, size, path.name):
