@@ -1,16 +1,37 @@
-"""Files written all or nothing, and names that cannot leave the folder they are meant for."""
+"""Files written all or nothing, names that cannot leave the folder they are meant for, and
+arrays read back only once their bytes are known to hold what their headers say (a truncated
+or bit-flipped ``.npy``/``.npz`` raises :class:`FileDamage`, never asks for gigabytes)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import struct
 import tempfile
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import ConfigError, OutputError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "ensure_writable_dir", "name_from_file", "safe_name"]
+__all__ = [
+    "DECODE_ERRORS",
+    "FileDamage",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "ensure_writable_dir",
+    "name_from_file",
+    "npy_header",
+    "npz_headers",
+    "read_npy",
+    "read_npz",
+    "safe_name",
+]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -102,3 +123,86 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True, read_
 
 def atomic_write_text(path: Path, text: str, **kwargs: Any) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), **kwargs)
+
+
+# --- arrays read back, checked ----------------------------------------------------------------
+
+
+class FileDamage(Exception):
+    """A file's bytes do not hold what they should (the message says what); the caller
+    turns it into an error naming the file and what to do."""
+
+
+# What decoding a damaged .npy/.npz raises: a bit flip in a zip header can surface as almost
+# any of these (an "encrypted" flag is a RuntimeError, an unknown compression NotImplemented),
+# and one in an array's header as a tokenizer's or parser's error (numpy parses it as Python).
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    RecursionError,
+    tokenize.TokenError,
+    ValueError,
+    EOFError,
+    KeyError,
+    IndexError,
+    TypeError,
+    OverflowError,
+    RuntimeError,
+    NotImplementedError,
+    struct.error,
+    zipfile.BadZipFile,
+    zlib.error,
+    FileDamage,
+)
+
+
+def _array_header(stream, size: int) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype a ``.npy`` stream of ``size`` bytes declares, checked against its
+    size (so a truncated or bit-flipped header never asks for memory it does not describe)."""
+    fmt = np.lib.format
+    version = fmt.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(stream)
+    else:
+        raise FileDamage(f"unknown .npy version {version}")
+    if dtype.hasobject:
+        raise FileDamage("it holds Python objects")
+    expected = stream.tell() + math.prod(shape) * dtype.itemsize
+    if size != expected:
+        raise FileDamage(f"{size} bytes where its header says {expected}")
+    return tuple(shape), dtype
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """A ``.npy`` file's shape and dtype, checked against its size."""
+    with open(path, "rb") as stream:
+        return _array_header(stream, os.fstat(stream.fileno()).st_size)
+
+
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each array's shape and dtype, read from the archive's directory and the arrays' headers
+    (their data is read, and its checksum checked, only when loaded)."""
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.file_size > 64 * info.compress_size + 2**20:
+                raise FileDamage(f"{info.filename} claims {info.file_size} bytes from {info.compress_size}")
+            with archive.open(info) as stream:
+                headers[name] = _array_header(stream, info.file_size)
+    return headers
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` file's array, its header checked first (no pickles)."""
+    npy_header(path)
+    return np.load(path, allow_pickle=False)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file, their headers checked first (no pickles)."""
+    npz_headers(path)
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

@@ -33,9 +33,14 @@ def printer(args) -> ProgressPrinter:
     return ProgressPrinter(quiet=getattr(args, "quiet", False))
 
 
-def open_store(path: str, *, create: bool = True, overwrite: bool = False) -> ResultsStore:
-    """The run folder ``path``: made when missing (``create``), else it must be a run."""
-    return ResultsStore(path, overwrite=overwrite) if create else ResultsStore.open(path, overwrite=overwrite)
+def open_store(path: str, *, create: bool = True, overwrite: bool = False, write: bool | None = None) -> ResultsStore:
+    """The run folder ``path``: made when missing (``create``), else it must be a run.
+
+    A command that writes into it (``write``; by default the commands that may create it)
+    holds the run's write lock from here to its end, so a second job writing into the same
+    run is refused before it starts any work (:class:`~fourier_masks.core.errors.RunInUseError`
+    naming the first). ``info`` opens for reading (``create=False``) and never locks."""
+    return ResultsStore(path, create=create, overwrite=overwrite, lock=create if write is None else write)
 
 
 def data_request(args, per_class: int = 0) -> DataRequest:

@@ -1,5 +1,6 @@
-"""Runs: one folder per run, written as results are produced (the results store); mask groups
-declared in it and learned as units by a local or a Ray executor, resumable after a crash."""
+"""Runs: one folder per run, written as results are produced (the results store) by one job at
+a time (its write lock); mask groups declared in it and learned as units by a local or a Ray
+executor, resumable after a crash; damaged files named, never read as good ones."""
 
 from .executors import LocalExecutor, RayExecutor, check_cluster, run_mask_units
 from .groups import (
@@ -12,8 +13,9 @@ from .groups import (
     set_mask_history,
     unused_group_name,
 )
+from .lock import RunLock
 from .manifest import RUN_FORMAT, DataRecord, RunManifest
-from .store import ResultsStore, StoredImageMasks
+from .store import Damage, ResultsStore, StoredImageMasks
 from .workflows import (
     CHECKPOINT_SUFFIXES,
     ImageMaskJob,
@@ -49,6 +51,8 @@ __all__ = [
     "PROBABILITIES",
     "RUN_FORMAT",
     "DataRecord",
+    "Damage",
+    "RunLock",
     "RunManifest",
     "MaskUnit",
     "ResultsStore",

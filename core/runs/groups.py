@@ -11,6 +11,7 @@ unfinished ids remain.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from ..masks.inference import masked_probabilities
 from ..masks.results import ImageMaskResult, MaskHistory, SetMaskResult
 from ..models.classifier import Classifier
 from ..spectra.fourier import complement_mask
-from .store import SHARD_WIDE_PREFIX, ResultsStore
+from .manifest import one_line
+from .store import SHARD_REMEDY, SHARD_WIDE_PREFIX, Damage, ResultsStore
 
 # What every per-image shard holds besides the masks: the class probabilities on x, M(x) and
 # Mᶜ(x), so any viewer shows predictions without the model.
@@ -42,9 +44,10 @@ class MaskUnit:
 
 def unused_group_name(store: ResultsStore, stem: str) -> str:
     """``stem`` and the first number not taken (``image/N-drop`` → ``image/N-drop1``): callers
-    name a group before its job starts, so they know where its masks will appear."""
+    name a group before its job starts, so they know where its masks will appear. A damaged
+    group's folder takes its name too."""
     k = 1
-    while f"{stem}{k}" in store.mask_groups():
+    while store.path(f"masks/{stem}{k}").exists():
         k += 1
     return f"{stem}{k}"
 
@@ -187,19 +190,36 @@ def image_mask_history(store: ResultsStore, group: str, image_id: str, source: s
     ids = arrays["ids"].tolist()
     if lengths is None or image_id not in ids:
         return None
-    k = ids.index(image_id)
+    try:
+        return _unpacked_history(arrays, ids.index(image_id))
+    except (KeyError, ValueError, TypeError, IndexError, OverflowError, zlib.error) as exc:
+        path = store.path(f"masks/{group}/shards/{source}")
+        raise Damage(path, f"its convergence histories: {one_line(exc, 80)}", SHARD_REMEDY, group).error() from None
+
+
+def _unpacked_history(arrays: dict[str, np.ndarray], k: int) -> MaskHistory:
+    """Image ``k``'s history from a shard's packed ``history_*`` arrays (:func:`_packed_histories`),
+    checked: ValueError when they do not fit together."""
+    lengths, counts = (arrays[f"{SHARD_WIDE_PREFIX}{name}"].astype(np.int64) for name in ("length", "snapshot_count"))
+    if len(lengths) != len(arrays["ids"]) or len(counts) != len(lengths) or (lengths < 0).any() or (counts < 0).any():
+        raise ValueError("lengths that do not fit the images")
     start, end = int(lengths[:k].sum()), int(lengths[: k + 1].sum())
-    counts = arrays[f"{SHARD_WIDE_PREFIX}snapshot_count"]
     first, last = int(counts[:k].sum()), int(counts[: k + 1].sum())
     curves = {name: arrays[f"{SHARD_WIDE_PREFIX}{name}"][start:end] for name in _CURVES}
-    shape = tuple(arrays[f"{SHARD_WIDE_PREFIX}snapshot_shape"].tolist())
-    snapshots = np.frombuffer(zlib.decompress(arrays[f"{SHARD_WIDE_PREFIX}snapshots_zlib"].tobytes()), np.uint8)
-    return MaskHistory(
-        unit="step",
-        snapshot_steps=arrays[f"{SHARD_WIDE_PREFIX}snapshot_steps"][first:last],
-        snapshots=snapshots.reshape(shape)[first:last],
-        **curves,
+    steps = arrays[f"{SHARD_WIDE_PREFIX}snapshot_steps"][first:last]
+    shape = tuple(int(n) for n in arrays[f"{SHARD_WIDE_PREFIX}snapshot_shape"].tolist())
+    if any(len(c) != end - start for c in curves.values()) or len(steps) != last - first:
+        raise ValueError("curves shorter than their lengths say")
+    if len(shape) != 4 or min(shape) < 0:
+        raise ValueError(f"snapshots of shape {shape}")
+    size = math.prod(shape)
+    packed = zlib.decompressobj()
+    snapshots = np.frombuffer(
+        packed.decompress(arrays[f"{SHARD_WIDE_PREFIX}snapshots_zlib"].tobytes(), size + 1), np.uint8
     )
+    if len(snapshots) != size or shape[0] < last:
+        raise ValueError(f"{len(snapshots)} snapshot bytes for snapshots {shape}")
+    return MaskHistory(unit="step", snapshot_steps=steps, snapshots=snapshots.reshape(shape)[first:last], **curves)
 
 
 def save_set_mask_result(
@@ -265,7 +285,7 @@ def save_class_mask_results(
 
 def set_mask_history(store: ResultsStore, group: str) -> MaskHistory | None:
     """How a set mask converged (per epoch), or None for set masks of older runs."""
-    arrays = store.set_mask_history(group)
+    arrays = store.set_mask_history(group)  # checked: every curve has one value per epoch
     if arrays is None:
         return None
     return MaskHistory(unit="epoch", **{name: arrays[name] for name in (*_CURVES, "snapshot_steps", "snapshots")})

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.datasets import DataRequest
-from ..errors import OutputError
+from ..errors import ConfigError, OutputError
 from ..preparation import Preparation
 
 RUN_FORMAT = "fourier-masks/run"
@@ -146,26 +146,24 @@ _DATA_TYPES: dict[str, tuple[type, ...]] = {
 def read_manifest(path: Path) -> RunManifest:
     """``run.json`` at ``path``, checked; :class:`OutputError` naming the file and the field
     when it is missing, not JSON, not a Fourier Masks run, from a newer version, lacks its
-    version or part of its data record, or holds a field of the wrong type."""
+    version or part of its data record, or holds a field of the wrong type or value."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise OutputError(f"{path.parent} is not a Fourier Masks run folder (no run.json)") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise OutputError(f"{path} is damaged ({exc}); restore it from a backup, or start a new run folder") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise OutputError(f"{path} is damaged ({one_line(exc)}); {_REMEDY}") from None
     if not isinstance(raw, dict) or raw.get("format") != RUN_FORMAT:
         raise OutputError(f"{path} does not describe a Fourier Masks run; choose another folder")
-    _check_types(raw, _TYPES, path, "")
+    _refuse(path, type_problem(raw, _TYPES))
     if "version" not in raw:
         # Its layout cannot be known: every version's writer records it.
-        raise OutputError(
-            f'{path} lacks its format version ("version"); restore the file from a backup, or start a new run folder'
-        )
+        raise OutputError(f'{path} lacks its format version ("version"); {_REMEDY}')
     if raw["version"] > RUN_FORMAT_VERSION:
         raise OutputError(f"{path.parent} was written by a newer Fourier Masks; upgrade to open it")
     known = {k: raw[k] for k in _TYPES if k in raw}
     if "data" in known:
-        _check_types(known["data"], _DATA_TYPES, path, "data.")
+        _refuse(path, type_problem(known["data"], _DATA_TYPES, "data."))
         missing = [
             k for k in _DATA_TYPES if k not in ("limit", "resize", "interpolation", "whole") and k not in known["data"]
         ]
@@ -178,23 +176,60 @@ def read_manifest(path: Path) -> RunManifest:
                 path,
             )
         known["data"] = DataRecord(**{k: known["data"][k] for k in _DATA_TYPES if k in known["data"]})
+        _refuse(path, _data_problem(known["data"]))
     if "classes" in known:
         if not all(isinstance(name, str) for name in known["classes"]):
-            raise OutputError(f"{path}: classes must be a list of names")
+            _refuse(path, "classes should be a list of names")
         known["classes"] = tuple(known["classes"])
     known.setdefault("created", None)  # not recorded: never the time of this read
     return RunManifest(**known, extra={k: v for k, v in raw.items() if k not in _TYPES})
 
 
-def _check_types(raw: dict[str, Any], types: dict[str, tuple[type, ...]], path: Path, prefix: str) -> None:
+_REMEDY = "restore the file from a backup, or start a new run folder"
+
+
+def _refuse(path: Path, problem: str | None) -> None:
+    if problem is not None:
+        raise OutputError(f"{path}: {problem}; {_REMEDY}")
+
+
+def _data_problem(record: DataRecord) -> str | None:
+    """What makes a well-typed data record unusable: values no data can be loaded with."""
+    if record.channels not in (1, 3):
+        return f"data.channels should be 1 or 3, not {record.channels}"
+    for key in ("train_per_class", "val_per_class", "resize"):
+        if getattr(record, key) < 0:
+            return f"data.{key} should be 0 or more, not {getattr(record, key)}"
+    if record.limit is not None and record.limit < 1:
+        return f"data.limit should be at least 1 or null, not {record.limit}"
+    try:
+        record.preparation  # noqa: B018 - checks size, resize and interpolation together
+    except ConfigError as exc:
+        return f"data: {exc}"
+    return None
+
+
+def one_line(what: object, limit: int = 160) -> str:
+    """An exception's message (or any text) on one line, cut to ``limit`` characters: a
+    library's message may span lines, an error of ours never does."""
+    text = " ".join(str(what).split()) or type(what).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_type(kind: type) -> str:
+    """A JSON value's type as a message names it (``int``, ``str``, ``dict``, ``null``)."""
+    return "null" if kind is type(None) else kind.__name__
+
+
+def type_problem(raw: dict[str, Any], types: dict[str, tuple[type, ...]], prefix: str = "") -> str | None:
+    """The first field of ``raw`` whose JSON type is none of those ``types`` allows for it,
+    said as ``data.size should be int, not str ('16')``; None when every field is right.
+    bool is an int to Python, never to a file: it passes only where bool is allowed."""
     for key, allowed in types.items():
         if key not in raw:
             continue
         value = raw[key]
-        # bool is an int to Python, never to a manifest
         if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-            expected = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-            raise OutputError(
-                f"{path}: {prefix}{key} should be {expected}, not {type(value).__name__} ({value!r:.60}); "
-                "restore the file from a backup, or start a new run folder"
-            )
+            expected = " or ".join(json_type(t) for t in allowed)
+            return f"{prefix}{key} should be {expected}, not {json_type(type(value))} ({one_line(repr(value), 60)})"
+    return None

@@ -76,10 +76,12 @@ def keep_model(store: ResultsStore, name: str, model: Classifier, source: Path |
     (class names given for it)."""
     target = store.model_path(name)
     if not target.exists():
+        store.check_writable()
         save_checkpoint(model, target)
         return
     if source is not None and target.resolve() == source.resolve():
         if inspect_checkpoint(target).info != model.info:
+            store.check_writable()
             save_checkpoint(model, target)
         return
     same_file = source is not None and _digest(target) == _digest(source)
@@ -160,15 +162,22 @@ def train_into_run(
     *,
     config: TrainConfig,
     device: torch.device | str,
+    data: DataRecord | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> TrainResult:
-    """Train a model variant and keep it in the run (``models/<name>.safetensors``) with its
-    per-epoch table (``history-<name>``); a cancelled training keeps nothing."""
+    """Train a model variant and keep it in the run with its per-epoch table and the data it
+    was trained on, as one step (:meth:`~.store.ResultsStore.step`): ``tables/training-<name>``,
+    ``run.json``'s data record (``data``, unless the run records data already) and, last and
+    the step's commit, ``models/<name>.safetensors``. A kill leaves the run's earlier model,
+    table and record, or all three new ones; a cancelled training keeps nothing."""
     result = train_model(train, val, config=config, name=name, device=device, on_progress=on_progress, cancel=cancel)
     if not result.cancelled:
-        save_checkpoint(result.model, store.model_path(name))
-        store.save_table(history_table(name, config.augmentation, result.history))
+        with store.step() as step:
+            store.save_table(history_table(name, config.augmentation, result.history), step=step)
+            if data is not None:
+                store.record_data(data, step=step)
+            save_checkpoint(result.model, step.path(store.model_path(name).relative_to(store.root).as_posix()))
     return result
 
 
@@ -184,15 +193,24 @@ def train_variants_into_run(
     cancel: CancelToken | None = None,
 ) -> dict[str, Classifier]:
     """Train each configuration on ``data`` at ``size`` px and ``channels`` channels, keeping
-    every finished model in the run before the next starts, named by its variant's code (N,
-    A, S, T or R; numbered when the run has one already). Returns the models trained."""
+    every finished model in the run before the next starts (with the data record, when the
+    run has none yet: :func:`train_into_run`), named by its variant's code (N, A, S, T or R;
+    numbered when the run has one already). Returns the models trained."""
     splits = data.load(size, channels)
-    store.record_data(DataRecord.of(data, size, channels))
+    record = DataRecord.of(data, size, channels)
     trained: dict[str, Classifier] = {}
     for config in configs:
         name = unused_model_name(AUGMENTATION_CODES[config.augmentation], store.model_names())
         result = train_into_run(
-            store, name, splits.train, splits.val, config=config, device=device, on_progress=on_progress, cancel=cancel
+            store,
+            name,
+            splits.train,
+            splits.val,
+            config=config,
+            device=device,
+            data=record,
+            on_progress=on_progress,
+            cancel=cancel,
         )
         if result.cancelled:
             break

@@ -237,9 +237,7 @@ def train_model(
                     bias_sum += bias.item() * len(index)
                     loss = cross_entropy - config.jafr_lambda * bias
                 if not torch.isfinite(loss):
-                    raise NonFiniteError(
-                        f"training diverged (loss is {loss.item()}) in epoch {epoch}; lower the learning rate"
-                    )
+                    raise _diverged(config, "loss", loss.item(), epoch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -264,6 +262,8 @@ def train_model(
             if cancelled:
                 break
             val_loss, val_accuracy = evaluate_loss(model, val, 256, device)
+            if not np.isfinite(val_loss):  # no epoch could be the best one: there is no model to keep
+                raise _diverged(config, "validation loss", val_loss, epoch)
             row: dict[str, Any] = {
                 "epoch": epoch,
                 "train_loss": loss_sum / seen,
@@ -299,6 +299,16 @@ def train_model(
         }
     )
     return TrainResult(model=model, history=history, best_epoch=best_epoch, cancelled=cancelled)
+
+
+def _diverged(config: TrainConfig, what: str, value: float, epoch: int) -> NonFiniteError:
+    """Training that went to NaN or Inf: too large a learning rate (or frequency weight) made
+    the weights blow up, the only cause left once the data was checked finite."""
+    culprit = f"--lr {config.max_lr:g}" + (f" or --jafr {config.jafr_lambda:g}" if config.jafr_lambda else "")
+    return NonFiniteError(
+        f"training diverged ({what} {value} in epoch {epoch} at {culprit}); "
+        f"lower {'--lr' if not config.jafr_lambda else '--lr or --jafr'}"
+    )
 
 
 def history_table(name: str, augmentation: str, history: list[dict[str, float]]) -> Table:
