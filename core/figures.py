@@ -8,11 +8,17 @@ exports them through these same functions, so a figure looks the same wherever i
 
 Every function takes plain numpy arrays (masks in the stored unshifted layout) and returns a
 ``matplotlib.figure.Figure``; :func:`save_figure` writes it in each format atomically.
+
+Text given to these functions (titles, panel names, class names, image ids, captions) comes
+from users and is shown literally: each piece goes through :func:`literal`, so a class named
+``$x^2$`` or ``\\alpha`` is printed as typed instead of being parsed as mathtext (or failing to
+parse), while this module's own axis labels still use mathtext.
 """
 
 from __future__ import annotations
 
 import io
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import OutputError
 from .files import atomic_write_bytes
 from .spectra.energy import Partition, angular_partition, radial_partition
 from .spectra.fourier import centred, log_spectrum
@@ -46,6 +53,7 @@ __all__ = [
     "blue_shift_figure",
     "adversarial_maps_figure",
     "write_figure",
+    "literal",
 ]
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -61,10 +69,26 @@ _STYLE: dict[RcKeyType, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "svg.fonttype": "none",
+    "text.usetex": False,  # a user's matplotlibrc may turn on LaTeX, which would parse every text
     "svg.hashsalt": "fourier-masks",  # stable element ids: the same figure gives the same file
     "pdf.fonttype": 42,
     "figure.dpi": 100,
 }
+
+
+def literal(text: object) -> str:
+    """``text`` as matplotlib shows it character for character.
+
+    Why escape rather than pass ``parse_math=False``: legend entries (made from ``label=``)
+    take no such argument, and the global ``text.parse_math`` setting would also turn off the
+    mathtext of matplotlib's own tick labels (log axes) and of this module's ``$k_x$``. A
+    ``$`` becomes ``\\$``, which matplotlib prints as ``$`` and never counts towards a math
+    span; backslashes outside math are printed as they are. Control characters (an escape
+    code in a class name) are shown as ``\\xNN`` instead of going into the SVG, where XML
+    forbids most of them; newlines and tabs stay."""
+    return "".join(
+        f"\\x{ord(ch):02x}" if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in str(text)
+    ).replace("$", r"\$")
 
 
 @contextmanager
@@ -84,7 +108,7 @@ def _figure(width: float, height: float):
 def figure_bytes(fig, fmt: str, dpi: int = 300) -> bytes:
     """``fig`` encoded as PNG, SVG or PDF (fixed metadata, so the same figure gives the same bytes)."""
     if fmt not in FIGURE_FORMATS:
-        raise ValueError(f"unsupported figure format {fmt!r}; choose from {FIGURE_FORMATS}")
+        raise OutputError(f"figures are saved as {', '.join(FIGURE_FORMATS)}, not {fmt!r}; choose one of those")
     buffer = io.BytesIO()
     with _style():
         fig.savefig(buffer, format=fmt, dpi=dpi if fmt == "png" else None, metadata=_metadata(fmt))
@@ -132,7 +156,7 @@ def _frequency_extent(shape: tuple[int, int]) -> list[float]:
 def _show(ax, image: np.ndarray, *, cmap: str, vmin: float, vmax: float, title: str = "", frequency_axes: bool = False):
     extent = _frequency_extent(image.shape) if frequency_axes else None
     artist = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
-    ax.set_title(title)
+    ax.set_title(literal(title))
     if frequency_axes:
         ax.set_xlabel("$k_x$ (cycles/image)")
         ax.set_ylabel("$k_y$")
@@ -159,7 +183,7 @@ def masks_figure(masks: Mapping[str, np.ndarray], title: str = "", columns: int 
             ax.set_axis_off()
         fig.colorbar(artist, ax=axes.tolist(), shrink=0.8, label="mask value")
         if title:
-            fig.suptitle(title)
+            fig.suptitle(literal(title))
     return fig
 
 
@@ -174,7 +198,7 @@ def differences_figure(differences: Mapping[str, np.ndarray], title: str = ""):
             artist = _show(ax, np.asarray(differences[name]), cmap=DIFF_CMAP, vmin=-0.5, vmax=0.5, title=name)
         fig.colorbar(artist, ax=axes.tolist(), shrink=0.8, label="scaled difference")
         if title:
-            fig.suptitle(title)
+            fig.suptitle(literal(title))
     return fig
 
 
@@ -237,7 +261,7 @@ def energy_figure(
             ax = axes[row, 0]
             ax.bar(centres, r, width=width * 0.9, color=np.where(r >= 0, "#b2182b", "#2166ac"))
             ax.axhline(0, color="0.3", lw=0.5)
-            ax.set_ylabel(name)
+            ax.set_ylabel(literal(name))
             ax.set_xlabel("radial frequency (cycles/image)" if row == len(names) - 1 else "")
             angles = np.linspace(0, 360, len(a) + 1)
             ax = axes[row, 1]
@@ -250,10 +274,10 @@ def energy_figure(
             ax.axhline(0, color="0.3", lw=0.5)
             ax.set_xticks([0, 90, 180, 270, 360])
             ax.set_xlabel("direction (degrees)" if row == len(names) - 1 else "")
-        axes[0, 0].set_title(f"radial {ylabel}")
-        axes[0, 1].set_title(f"angular {ylabel}")
+        axes[0, 0].set_title(literal(f"radial {ylabel}"))
+        axes[0, 1].set_title(literal(f"angular {ylabel}"))
         if title:
-            fig.suptitle(title)
+            fig.suptitle(literal(title))
     return fig
 
 
@@ -275,7 +299,7 @@ def exceedance_figure(radial_pct: np.ndarray, angular_pct: np.ndarray, radial_ed
             ax.set_ylabel("% of images")
             ax.set_title(f"{name} bands")
         if title:
-            fig.suptitle(title)
+            fig.suptitle(literal(title))
     return fig
 
 
@@ -311,11 +335,11 @@ def filtered_examples_figure(
                     image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
                     _show(ax, image, cmap="gray", vmin=0, vmax=1)
                 if r == 0:
-                    ax.set_title(column)
+                    ax.set_title(literal(column))
                 if r < len(captions) and column in captions[r]:
-                    ax.set_xlabel(captions[r][column], fontsize=6.5)
+                    ax.set_xlabel(literal(captions[r][column]), fontsize=6.5)
             if r < len(row_labels):
-                axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center")
+                axes[r, 0].set_ylabel(literal(row_labels[r]), rotation=0, ha="right", va="center")
     return fig
 
 
@@ -325,15 +349,19 @@ def embedding_figure(coords: np.ndarray, labels: np.ndarray, class_names: Sequen
         fig = _figure(3.4, 3.0)
         ax = fig.subplots()
         cmap = _class_colours(len(class_names))
+        handles, names = [], []
         for k, name in enumerate(class_names):
             rows = labels == k
             if rows.any():
-                ax.scatter(coords[rows, 0], coords[rows, 1], s=6, color=cmap[k], label=name, linewidths=0)
+                handles.append(ax.scatter(coords[rows, 0], coords[rows, 1], s=6, color=cmap[k], linewidths=0))
+                names.append(literal(name))
         ax.set_xlabel("UMAP 1")
         ax.set_ylabel("UMAP 2")
-        ax.legend(markerscale=2, frameon=False, loc="best")
+        # Labels given explicitly: from ``label=``, a class named "_x" would be left out, as
+        # matplotlib hides artists whose label starts with an underscore.
+        ax.legend(handles, names, markerscale=2, frameon=False, loc="best")
         if title:
-            ax.set_title(title)
+            ax.set_title(literal(title))
     return fig
 
 
@@ -353,10 +381,10 @@ def curves_figure(curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", 
         for ax, name in zip(axes, names):
             values = np.asarray(curves[name], dtype=float)
             ax.plot(np.arange(1, len(values) + 1), values, color="#2166ac", lw=1)
-            ax.set_title(name)
-            ax.set_xlabel(xlabel)
+            ax.set_title(literal(name))
+            ax.set_xlabel(literal(xlabel))
         if title:
-            fig.suptitle(title)
+            fig.suptitle(literal(title))
     return fig
 
 
@@ -381,10 +409,10 @@ def convergence_figure(
         for ax, name in zip(axes, names):
             x, y = curves[name]
             ax.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), color="#2166ac", lw=1)
-            ax.set_title(name)
-            ax.set_xlabel(xlabel)
+            ax.set_title(literal(name))
+            ax.set_xlabel(literal(xlabel))
         if title:
-            fig.suptitle(title)
+            fig.suptitle(literal(title))
     return fig
 
 
@@ -408,7 +436,7 @@ def blue_shift_figure(shift, fundamental: int):
         limit = min(len(shift.frequencies), 12 * fundamental)
         for row, name in enumerate(names):
             axes[row, 0].plot(shift.time, shift.signals[name], color="#2166ac", lw=1)
-            axes[row, 0].set_ylabel(name)
+            axes[row, 0].set_ylabel(literal(name))
             spectrum = shift.spectra[name][:limit]
             present = spectrum > 1e-7  # zero up to rounding
             axes[row, 1].vlines(shift.frequencies[:limit][present], 1e-8, spectrum[present], color="#b2182b", lw=1.2)
@@ -453,5 +481,5 @@ def adversarial_maps_figure(comparison, examples: int = 4, class_names: Sequence
         subtitle = f"{comparison.attack.upper()}: {len(comparison.ids)} pairs"
         if result is not None:
             subtitle += f", IdCor {result.correlation:.2f} (p = {result.p_value:.3g})"
-        fig.suptitle(subtitle)
+        fig.suptitle(literal(subtitle))
     return fig

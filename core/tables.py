@@ -4,12 +4,21 @@ A :class:`Table` is a list of rows under named columns, each column with a unit.
 read ``name [unit]`` (e.g. ``masked accuracy [%]``); a column without a unit (a model name)
 has a bare header. The same object feeds the CLI's printed tables, the app's table views and
 the CSV files in the results store.
+
+Text from users (class, model and image names) is written as it is: CSV and JSON quote it, so
+commas, quotes and newlines round-trip exactly. A cell starting with ``=``, ``+``, ``-`` or
+``@`` is not neutralised against spreadsheet formulas: these files are data for analysis code
+(pandas, R) and a prefix would change a class named ``-1`` or ``+90°`` for every reader, while
+the text comes from the user's own folders and files. The terminal rendering
+(:meth:`Table.to_text`) shows control characters as escapes, so a name cannot move the cursor
+or break a row.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,9 +66,9 @@ class Table:
 
     def to_text(self, digits: int = 2) -> str:
         """A plain-text rendering for terminals and logs."""
-        cells = [self.headers()] + [[_text_value(v, digits) for v in row] for row in self.rows]
+        cells = [[_printable(h) for h in self.headers()]] + [[_text_value(v, digits) for v in row] for row in self.rows]
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
-        lines = [self.title, ""]
+        lines = [_printable(self.title), ""]
         for k, row in enumerate(cells):
             lines.append(
                 "  ".join(c.rjust(w) if k and _numeric(c) else c.ljust(w) for c, w in zip(row, widths)).rstrip()
@@ -103,7 +112,12 @@ def _csv_value(value: Any) -> Any:
 def _text_value(value: Any, digits: int) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
-    return str(value)
+    return _printable(str(value))
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (newlines, escape codes) written as ``\\n``, ``\\x1b``."""
+    return "".join(repr(ch)[1:-1] if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 def _numeric(text: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NonFiniteError
 from ..models.classifier import PAPER_STD, Classifier, model_device, predict
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from .attack import Attack
@@ -25,6 +25,12 @@ from .fgsm import FGSM
 from .pgd import PGD
 
 ATTACKS = ("pgd", "fgsm", "deepfool")
+
+
+MAX_STEPS = 10_000_000  # far beyond the published 10 (PGD) and 50 (DeepFool)
+
+
+MAX_SEED = 2**32 - 1  # what every seeded generator takes (NumPy's legacy seeds are 32-bit)
 
 
 def pixel_eps(eps_normalised: float, std: float = PAPER_STD) -> float:
@@ -54,10 +60,16 @@ class AttackConfig:
             raise ConfigError(f"attack must be one of {', '.join(ATTACKS)}, got {self.method!r}")
         if not (np.isfinite(self.eps) and 0 <= self.eps <= 1):
             raise ConfigError(f"PGD ε must lie in [0, 1] (pixel units), got {self.eps}")
-        if self.alpha < 0:
-            raise ConfigError(f"PGD step size must be ≥ 0, got {self.alpha}")
+        if not (np.isfinite(self.alpha) and 0 <= self.alpha <= 1):
+            raise ConfigError(
+                f"PGD step size (alpha) must be in [0, 1] pixel units, got {self.alpha:g}; 0 takes ε/8, the published step"
+            )
         if self.steps < 1:
             raise ConfigError(f"PGD needs at least 1 step, got {self.steps}")
+        if self.steps > MAX_STEPS:
+            raise ConfigError(f"steps must be ≤ {MAX_STEPS}, got {self.steps}; PGD's published count is 10")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
     @property
     def step_size(self) -> float:
@@ -104,9 +116,43 @@ def attack_images(
             if reporter.cancelled:
                 break
             stop = start + batch_size
-            adversarial[start:stop] = attack(images[start:stop].to(device), labels[start:stop].to(device)).cpu()
+            clean = images[start:stop].to(device)
+            try:
+                attacked = attack(clean, labels[start:stop].to(device))
+            except NonFiniteError:
+                raise _not_finite(
+                    model,
+                    clean,
+                    config,
+                    "met a NaN or Inf input gradient",
+                    "check its layers, each must have a finite gradient",
+                ) from None
+            try:  # so that whoever classifies these images next gets finite outputs
+                predict(model, attacked)
+            except NonFiniteError:
+                raise _not_finite(
+                    model, clean, config, "made images on which the model's outputs are NaN or Inf", "try a smaller ε"
+                ) from None
+            adversarial[start:stop] = attacked.cpu()
             reporter.report(min(stop, images.shape[0]), config.method.upper())
     return adversarial
+
+
+def _not_finite(model: Classifier, clean: torch.Tensor, config: AttackConfig, what: str, why: str) -> NonFiniteError:
+    """The error for an attack that ``what`` (met a NaN gradient, or made images the model is
+    not finite on). A model that is not finite on the clean images has corrupt weights, and
+    :func:`predict` says so; otherwise ``why`` says what is to blame (the attack's steps are
+    bounded: ε and α lie in [0, 1])."""
+    predict(model, clean)
+    settings = {
+        "pgd": f"ε (eps) = {config.eps:g}, step size (alpha) = {config.step_size:g}",
+        "fgsm": f"ε (eps) = {config.eps:g}",
+        "deepfool": f"{config.steps} steps",
+    }[config.method]
+    return NonFiniteError(
+        f"the {config.method.upper()} attack ({settings}) {what}, though the model's outputs on the clean images "
+        f"are finite: {why}"
+    )
 
 
 @dataclass(frozen=True)

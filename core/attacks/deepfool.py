@@ -66,7 +66,7 @@ class DeepFool(Attack):
         """
         rows = torch.arange(len(x), device=x.device)
         label_logit = logits[rows, labels]
-        label_grad = torch.autograd.grad(label_logit.sum(), x, retain_graph=True)[0]
+        label_grad = self.checked(torch.autograd.grad(label_logit.sum(), x, retain_graph=True)[0])
         nearest = torch.full_like(label_logit, torch.inf)
         nearest_f = torch.zeros_like(label_logit)
         nearest_w = torch.zeros_like(x)
@@ -74,7 +74,7 @@ class DeepFool(Attack):
         classes = logits.shape[1]
         for k in range(classes):
             f = (logits[:, k] - label_logit).detach()
-            w = torch.autograd.grad(logits[:, k].sum(), x, retain_graph=k + 1 < classes)[0] - label_grad
+            w = self.checked(torch.autograd.grad(logits[:, k].sum(), x, retain_graph=k + 1 < classes)[0]) - label_grad
             norm = w.flatten(1).norm(dim=1)
             distance = (f.abs() / norm).masked_fill(labels == k, torch.inf)
             # Strictly nearer only: on a tie the lowest class wins, as with torch.min.
@@ -83,5 +83,9 @@ class DeepFool(Attack):
             nearest_f = torch.where(nearer, f, nearest_f)
             nearest_norm = torch.where(nearer, norm, nearest_norm)
             nearest_w = torch.where(nearer.view(-1, 1, 1, 1), w, nearest_w)
-        delta = nearest_f.abs().view(-1, 1, 1, 1) * nearest_w / nearest_norm.view(-1, 1, 1, 1) ** 2
-        return (1 + self.overshoot) * delta
+        # An image whose every class gradient equals its label's (a flat or saturated model)
+        # has no boundary in reach: it stays where it is instead of becoming 0/0 = NaN.
+        norm = nearest_norm.view(-1, 1, 1, 1)
+        reachable = norm > 0
+        delta = nearest_f.abs().view(-1, 1, 1, 1) * nearest_w / torch.where(reachable, norm, 1.0) ** 2
+        return (1 + self.overshoot) * torch.where(reachable, delta, 0.0)

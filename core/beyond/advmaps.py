@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..attacks.adversarial import AttackConfig, attack_images
+from ..attacks.adversarial import ATTACKS, MAX_SEED, AttackConfig, attack_images
 from ..data.images import ImageSet
 from ..errors import ConfigError
 from ..masks.config import ImageMaskConfig
@@ -36,6 +36,9 @@ from .idcor import IdCorResult, idcor
 MIN_IDCOR_PAIRS = 20
 
 
+MAX_PERMUTATIONS = 10_000_000  # of IdCor's p-value; each one re-estimates an intrinsic dimension
+
+
 @dataclass(frozen=True)
 class AdversarialMapsConfig:
     """``attacks``: the attacks to compare (PGD and one other, as in the paper);
@@ -46,6 +49,18 @@ class AdversarialMapsConfig:
     masks: ImageMaskConfig | None = None
     permutations: int = 100
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.attacks if a not in ATTACKS]
+        if unknown or not self.attacks:
+            raise ConfigError(f"attacks must name one or more of {', '.join(ATTACKS)}, got {list(self.attacks)}")
+        if not 0 <= self.permutations <= MAX_PERMUTATIONS:
+            raise ConfigError(
+                f"permutations must be in [0, {MAX_PERMUTATIONS}], got {self.permutations}; the default 100 resolves "
+                "p-values down to 0.01"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

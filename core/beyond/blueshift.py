@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
 from ..tables import Table
 
 NONLINEARITIES = {
@@ -48,9 +49,27 @@ class BlueShift:
         return table
 
 
+# Far beyond where every saturating non-linearity is flat; the spectra of much larger values
+# overflow float64.
+MAX_AMPLITUDE = 1e6
+
+
+MAX_SAMPLES = 2**20
+
+
 def blue_shift(cycles: int = 4, samples: int = 512, amplitude: float = 3.0) -> BlueShift:
     """``amplitude · sin`` with ``cycles`` periods in ``samples`` points, through each
     non-linearity; larger amplitudes drive the saturating ones harder."""
+    if not 4 <= samples <= MAX_SAMPLES:
+        raise ConfigError(f"blue-shift samples must be in [4, {MAX_SAMPLES}], got {samples}; the default is 512")
+    if not 1 <= cycles < samples / 2:
+        raise ConfigError(
+            f"blue-shift cycles must be in [1, {(samples - 1) // 2}] for {samples} samples (below Nyquist), got {cycles}"
+        )
+    if not (np.isfinite(amplitude) and 0 < amplitude <= MAX_AMPLITUDE):
+        raise ConfigError(
+            f"blue-shift amplitude must be in (0, {MAX_AMPLITUDE:g}], got {amplitude:g}; the default is 3"
+        )
     t = np.arange(samples) / samples
     signal = torch.tensor(amplitude * np.sin(2 * np.pi * cycles * t))
     outputs = {name: f(signal).numpy() for name, f in NONLINEARITIES.items()}

@@ -16,6 +16,7 @@ long operation of the engine; callers save only complete results.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,9 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..attacks.adversarial import AttackConfig, attack_images
+from ..attacks.adversarial import MAX_SEED, AttackConfig, attack_images
+from ..errors import ConfigError, NonFiniteError
 from ..masks.inference import masked_predictions
-from ..models.classifier import Classifier, frozen, model_device, run_checked
+from ..models.classifier import Classifier, frozen, model_device, predict, run_checked
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..tables import Table
 
@@ -58,6 +60,50 @@ class RobustnessResult:
     cancelled: bool = False
 
 
+# The L2 norm of a whole white 4096-px RGB image (the largest input the limits allow) is 7 095:
+# a heat-map ε beyond it only saturates the perturbed pixels.
+MAX_HEAT_MAP_EPS = 10_000.0
+
+
+# A per-pixel noise std far above 1 clips almost every pixel of a [0, 1] image to 0 or 1.
+MAX_NOISE_STD = 100.0
+
+
+# The farthest frequency from zero, in Nyquist units: the corner of the spectrum.
+MAX_CUTOFF = math.sqrt(2)
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {seed}")
+
+
+def _check_noise(kind: str, cutoff: float, std: float) -> None:
+    if kind not in ("low", "high"):
+        raise ConfigError(f"band noise is 'low' or 'high', got {kind!r}")
+    if not (np.isfinite(cutoff) and 0 < cutoff < MAX_CUTOFF):
+        raise ConfigError(
+            f"noise cutoff must be in (0, {MAX_CUTOFF:.4g}) × Nyquist (√2 is the spectrum's corner), got {cutoff:g}; "
+            "JaFR uses 0.5"
+        )
+    if not (np.isfinite(std) and 0 <= std <= MAX_NOISE_STD):
+        raise ConfigError(
+            f"noise std (noise_std) must be in [0, {MAX_NOISE_STD:g}] pixel units, got {std:g}; images lie in [0, 1], "
+            "JaFR uses 0.1"
+        )
+
+
+def _perturbed_not_finite(model: Classifier, clean: torch.Tensor, perturbed: str, advice: str) -> NonFiniteError:
+    """The error for a model whose outputs are NaN or Inf on images ``perturbed``: the model's
+    own when it is not finite on the clean images either (:func:`predict` raises it), else
+    one that blames the perturbation and its setting."""
+    predict(model, clean)
+    return NonFiniteError(
+        f"the model's outputs are NaN or Inf on the images perturbed {perturbed}, though finite on the clean "
+        f"images; {advice}"
+    )
+
+
 def _radius(h: int, w: int) -> torch.Tensor:
     """Distance of each DFT index from zero frequency, as a fraction of the Nyquist radius."""
     fy = torch.fft.fftfreq(h).view(-1, 1)
@@ -68,8 +114,7 @@ def _radius(h: int, w: int) -> torch.Tensor:
 def band_noise(shape: Sequence[int], kind: str, cutoff: float, std: float, generator: torch.Generator) -> torch.Tensor:
     """Gaussian noise kept below (``low``) or above (``high``) ``cutoff`` × Nyquist, scaled to
     per-pixel standard deviation ``std``."""
-    if kind not in ("low", "high"):
-        raise ValueError("kind must be 'low' or 'high'")
+    _check_noise(kind, cutoff, std)
     noise = torch.randn(*shape, generator=generator)
     radius = _radius(*shape[-2:])
     keep = (radius <= cutoff) if kind == "low" else (radius > cutoff)
@@ -88,9 +133,16 @@ def band_noise_accuracy(
     seed: int = 0,
 ) -> float:
     """Accuracy on images plus band-limited noise (clipped to [0, 1])."""
+    _check_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     noisy = (images + band_noise(images.shape, kind, cutoff, std, generator)).clamp(0, 1)
-    return (masked_predictions(model, noisy) == labels).float().mean().item()
+    try:
+        predictions = masked_predictions(model, noisy)
+    except NonFiniteError:
+        raise _perturbed_not_finite(
+            model, images, f"by {kind}-pass noise of std (noise_std) {std:g}", "use a smaller std (JaFR uses 0.1)"
+        ) from None
+    return (predictions == labels).float().mean().item()
 
 
 def fourier_basis(h: int, w: int, ky: int, kx: int) -> torch.Tensor:
@@ -131,6 +183,14 @@ def fourier_heat_map(
     images). A cancel stops between chunks of frequencies; the result is then marked
     ``cancelled`` and says which frequencies were evaluated.
     """
+    if not (np.isfinite(eps) and 0 <= eps <= MAX_HEAT_MAP_EPS):
+        raise ConfigError(
+            f"heat-map ε (eps) must be in [0, {MAX_HEAT_MAP_EPS:g}] (the perturbation's L2 norm, pixel units), "
+            f"got {eps:g}; Yin et al. use 4 for 32×32 images"
+        )
+    _check_seed(seed)
+    if images.shape[0] == 0:
+        raise ConfigError("no images to measure the Fourier heat map on")
     device = model_device(model)
     n, c, h, w = images.shape
     pairs = _half_plane(h, w)
@@ -151,7 +211,16 @@ def fourier_heat_map(
             # (P, N, C, H, W): every image perturbed by every basis image of the chunk.
             perturbation = eps * signs[chunk].view(-1, n, 1, 1, 1) * basis[chunk].view(-1, 1, 1, h, w)
             batch = (images.unsqueeze(0) + perturbation).clamp(0, 1).reshape(-1, c, h, w)
-            wrong = run_checked(model, batch, "on perturbed images").argmax(1).view(-1, n) != labels
+            try:
+                logits = run_checked(model, batch, "on perturbed images")
+            except NonFiniteError:
+                raise _perturbed_not_finite(
+                    model,
+                    images,
+                    f"by ±ε·U with ε (eps) = {eps:g}",
+                    "use a smaller ε (Yin et al. use 4 for 32×32 images)",
+                ) from None
+            wrong = logits.argmax(1).view(-1, n) != labels
             for (ky, kx), rate in zip(pairs[chunk], wrong.float().mean(dim=1).cpu().tolist()):
                 errors[ky, kx] = errors[(-ky) % h, (-kx) % w] = rate
                 evaluated[ky, kx] = evaluated[(-ky) % h, (-kx) % w] = True
@@ -181,6 +250,8 @@ def measure_robustness(
     """Clean, low-pass-noise, high-pass-noise and PGD accuracy of each model, and the
     high-frequency share of its input gradient (the JaFR evaluation), as a table. A cancel
     stops between models (or during a model's attack, whose row is then left out)."""
+    for kind in ("low", "high"):
+        _check_noise(kind, cutoff, noise_std)
     table = Table.build(
         "robustness",
         "Robustness to band-limited noise and PGD",

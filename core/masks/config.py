@@ -1,9 +1,16 @@
-"""Settings of the mask learners (METHOD.md §1–2), with the published defaults, and the
-check every learner applies to its inputs."""
+"""Settings of the mask learners (METHOD.md §1–2), with the published defaults, the check
+every learner applies to its inputs, and the error a learner raises when its settings make the
+optimisation diverge.
+
+Each setting is refused where it is made (the app's dialogs and Python build these configs
+too) when it is not a number the learners can use: NaN, infinite, or so large that float32
+arithmetic overflows or a step counter leaves int64. The bounds are far above the published
+values, so every value an ablation would try passes."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +32,67 @@ SCHEDULES = ("published", "nominal", "constant")
 PUBLISHED_SCHEDULE_STEPS = 20_000 * 200
 
 
+# Sanity bounds (see the module docstring). λ weighs the kept fraction (at most 1) against an
+# invariance term that starts at 1, so λ = 100 already empties every mask; a million times the
+# published values still leaves the gradients' squares (Adam's second moment) finite in float32.
+MAX_LAMBDA = 1e6
+
+
+# Adam moves a mask value by about the learning rate per step and masks lie in [0, 1]: above 1
+# a step already jumps across the whole range (and Adam's lr must fit a float32).
+MAX_LEARNING_RATE = 1e3
+
+
+MAX_STEPS = 10**9  # per-image steps, patience: a billion steps of one mask take days
+
+
+MAX_EPOCHS = 10**6
+
+
+MAX_BATCH = 65_536  # masks learned at once: the slot tensors are allocated for all of them
+
+
+MAX_LOSS_WINDOW = 10_000  # Basile's stop rule keeps this many losses per slot (published 20)
+
+
+MAX_CHECK_EVERY = 10_000  # steps between host checks (the engine steps this many before each)
+
+
+MAX_SEED = 2**32 - 1  # what every seeded generator takes (NumPy's legacy seeds are 32-bit)
+
+
+PUBLISHED_IMAGE = "published: λ 0.07 and lr 0.2; Basile et al.: λ 0.1–0.5, lr 0.01"
+
+
+PUBLISHED_SET = "published: λ 0.2 and lr 0.001"
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _finite_in(value: float, low: float, high: float) -> bool:
+    return bool(np.isfinite(value)) and low <= value <= high
+
+
+def _check_lam_lr(lam: float, lr: float, published: str) -> None:
+    _check(
+        _finite_in(lam, 0, MAX_LAMBDA),
+        f"λ (lam) must be ≥ 0 and ≤ {MAX_LAMBDA:g}, got {lam:g}; {published}",
+    )
+    _check(
+        _finite_in(lr, 0, MAX_LEARNING_RATE) and lr > 0,
+        f"learning rate must be > 0 and ≤ {MAX_LEARNING_RATE:g}, got lr = {lr:g}; {published}",
+    )
+
+
+def _check_tolerance(name: str, value: float) -> None:
+    _check(_finite_in(value, 0, np.inf), f"{name} must be a finite number ≥ 0, got {value:g}")
+
+
+def _check_at_most(name: str, value: int, high: int, usual: str) -> None:
+    _check(value <= high, f"{name} must be ≤ {high}, got {value}; {usual}")
 
 
 @dataclass(frozen=True)
@@ -92,16 +157,22 @@ class ImageMaskConfig:
         _check(self.component in COMPONENTS, f"component must be one of {COMPONENTS}, got {self.component!r}")
         _check(self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         _check(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        _check(np.isfinite(self.lam) and self.lam >= 0, f"λ (lam) must be ≥ 0, got {self.lam}")
-        _check(np.isfinite(self.lr) and self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check_lam_lr(self.lam, self.lr, PUBLISHED_IMAGE)
         _check(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
         _check(self.max_steps >= 1, f"max_steps must be ≥ 1, got {self.max_steps}")
+        _check_at_most("max_steps", self.max_steps, MAX_STEPS, "the published limit is 20 000")
         _check(0 <= self.min_steps <= self.max_steps, "min_steps must lie in [0, max_steps]")
         _check(self.patience >= 1, f"patience must be ≥ 1, got {self.patience}")
+        _check_at_most("patience", self.patience, MAX_STEPS, "the published patience is 300 steps")
         _check(self.loss_window >= 1, f"loss_window must be ≥ 1, got {self.loss_window}")
+        _check_at_most("loss_window", self.loss_window, MAX_LOSS_WINDOW, "Basile et al. use 20")
         _check(self.batch_size >= 0, f"batch size must be ≥ 0 (0 = automatic), got {self.batch_size}")
+        _check_at_most("batch_size", self.batch_size, MAX_BATCH, "give 0 to size it to the memory")
         _check(self.check_every >= 1, f"check_every must be ≥ 1, got {self.check_every}")
+        _check_at_most("check_every", self.check_every, MAX_CHECK_EVERY, "the default is 25")
         _check(self.settle_after >= 0, f"settle_after must be ≥ 0, got {self.settle_after}")
+        for name in ("invariance_tol", "kept_tol", "loss_tol"):
+            _check_tolerance(name, getattr(self, name))
 
     @classmethod
     def basile(cls, image_size: int, **changes: Any) -> ImageMaskConfig:
@@ -175,19 +246,41 @@ class SetMaskConfig:
 
     def __post_init__(self) -> None:
         _check(self.component in COMPONENTS, f"component must be one of {COMPONENTS}, got {self.component!r}")
-        _check(np.isfinite(self.lam) and self.lam >= 0, f"λ (lam) must be ≥ 0, got {self.lam}")
-        _check(np.isfinite(self.lr) and self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check_lam_lr(self.lam, self.lr, PUBLISHED_SET)
         _check(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
         _check(self.max_epochs >= 1, f"max_epochs must be ≥ 1, got {self.max_epochs}")
+        _check_at_most("max_epochs", self.max_epochs, MAX_EPOCHS, "the published limit is 100")
         _check(self.batch_size >= 1, f"batch size must be ≥ 1, got {self.batch_size}")
         _check(0 < self.accuracy_ratio <= 1, "accuracy_ratio must lie in (0, 1]")
         _check(self.patience >= 1, f"patience must be ≥ 1, got {self.patience}")
+        _check_tolerance("kept_tol", self.kept_tol)
+        _check(0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
     def replace(self, **changes: Any) -> SetMaskConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def adam_safe(grad: torch.Tensor) -> torch.Tensor:
+    """Per row of ``grad``, whether Adam can take it: finite, and its square too. A gradient
+    beyond √max overflows Adam's second moment and freezes the mask without a NaN anywhere
+    (NaN compares False, so it is refused here too)."""
+    return grad.abs().flatten(1).amax(1) < math.sqrt(torch.finfo(grad.dtype).max)
+
+
+def diverged(config: ImageMaskConfig | SetMaskConfig, what: str) -> NonFiniteError:
+    """The error for an optimisation whose loss, gradient or mask became NaN or Inf (``what``
+    says which, and where). Learners check the model on the clean images first (a model
+    that is not finite there has corrupt weights, and says so), so what is left is the
+    settings that drive each step: λ and the learning rate."""
+    published = PUBLISHED_IMAGE if isinstance(config, ImageMaskConfig) else PUBLISHED_SET
+    return NonFiniteError(
+        f"the mask optimisation diverged at λ (lam) = {config.lam:g}, learning rate (lr) = {config.lr:g} "
+        f"({what}; the model's outputs on the clean images are finite, so its weights are fine); "
+        f"use a smaller λ or learning rate; {published}"
+    )
 
 
 def check_images(images: torch.Tensor, model: Classifier) -> None:
@@ -202,4 +295,4 @@ def check_images(images: torch.Tensor, model: Classifier) -> None:
     if images.shape[0] == 0:
         raise ConfigError("no images to learn masks for")
     if not isinstance(images, Pixels) and not torch.isfinite(images).all():  # 8-bit pixels always are
-        raise NonFiniteError("the images contain NaN or Inf values")
+        raise NonFiniteError("the images contain NaN or Inf values; check how they were made or loaded")

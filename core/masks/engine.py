@@ -12,7 +12,8 @@ changes a result.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..models.architectures import fused_for_inference
 from ..models.classifier import Classifier, frozen, model_device, run_checked
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..spectra.fourier import apply_mask_to_spectrum
-from .config import ImageMaskConfig, check_images
+from .config import ImageMaskConfig, adam_safe, check_images, diverged
 from .objectives import OBJECTIVE_CLASSES
 from .optim import BatchedAdam, schedule_for
 from .results import ImageMaskResult, MaskHistory, quantised
@@ -170,7 +171,7 @@ def learn_image_masks(
     size = slots or config.batch_size or slot_count(auto_batch_size(device, n, model, tuple(images.shape[1:])), n)
     reporter = ProgressReporter("image-masks", n * config.max_steps, on_progress, cancel)
     finished_parts: list[ImageMaskResult] = []
-    with frozen(model):
+    with frozen(model), _enough_memory(size, (c, h, w)):
         model.to(device)
         if targets is not None:
             targets = torch.as_tensor(targets, dtype=torch.int64)
@@ -185,6 +186,7 @@ def learn_image_masks(
             for _ in range(config.check_every):
                 batch.step()
             batch_steps += config.check_every
+            batch.raise_if_diverged()
             batch.record_history()
             part = batch.harvest()
             if part is not None:
@@ -219,6 +221,23 @@ def learn_image_masks(
         masks_done=done_count,
     )
     return result
+
+
+@contextmanager
+def _enough_memory(size: int, image_shape: tuple[int, int, int]) -> Iterator[None]:
+    """Turn running out of memory for ``size`` slots (the slot tensors, or one network pass
+    over them) into an error that says to learn fewer masks at once."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        text = str(exc)
+        if not isinstance(exc, (MemoryError, torch.OutOfMemoryError)) and "allocate memory" not in text:
+            raise
+        c, h, w = image_shape
+        raise ConfigError(
+            f"not enough memory to learn {size} masks of {c}×{h}×{w} images at once; give a smaller batch size "
+            "(batch_size; 0 sizes it to the free memory)"
+        ) from None
 
 
 def _report(reporter: ProgressReporter, batch: SlotEngine, n: int, batch_steps: int) -> None:
@@ -349,6 +368,8 @@ class SlotEngine:
         "last_loss",
         "last_kept",
         "last_pred_kept",
+        "diverged_at",
+        "diverged_loss",
     )
 
     def __init__(
@@ -385,6 +406,10 @@ class SlotEngine:
         self.last_loss = torch.zeros(size, device=device, dtype=dtype)
         self.last_kept = torch.ones(size, device=device, dtype=dtype)
         self.last_pred_kept = torch.ones(size, dtype=torch.bool, device=device)
+        # The step at which a slot's loss, gradient or mask first became NaN or Inf (0 = never),
+        # and its loss then; checked on the host before anything is recorded or harvested.
+        self.diverged_at = torch.zeros(size, dtype=torch.int64, device=device)
+        self.diverged_loss = torch.zeros(size, device=device, dtype=dtype)
         self.objective = OBJECTIVE_CLASSES[config.objective](config, size, device, dtype)
         self.slot_item = [-1] * size  # index of the image in each slot, -1 = empty
         self.next_item = 0  # the first image not yet admitted
@@ -428,6 +453,7 @@ class SlotEngine:
         self.active[index] = True
         self.finished[index] = False
         self.converged[index] = False
+        self.diverged_at[index] = 0
         self.objective.reset(index)
         for slot, item in zip(slots, take):
             self.slot_item[slot] = item
@@ -453,6 +479,10 @@ class SlotEngine:
             self.mask.clamp_(0.0, 1.0)
             steps = self.adam.steps
             loss, term, kept = loss.detach(), term.detach(), kept.detach()
+            finite = torch.isfinite(loss) & adam_safe(grad) & torch.isfinite(self.mask).flatten(1).all(1)
+            first = active & ~finite & (self.diverged_at == 0)
+            self.diverged_at = torch.where(first, steps, self.diverged_at)
+            self.diverged_loss = torch.where(first, loss, self.diverged_loss)
             rule = self.objective.rule_met(term, loss, kept, pred_kept, steps, active)
             rule = rule & (steps >= config.min_steps)
             stop = active & (rule | (steps >= config.max_steps))
@@ -462,6 +492,18 @@ class SlotEngine:
             self.last_kept = torch.where(active, kept, self.last_kept)
             self.last_pred_kept = torch.where(active, pred_kept, self.last_pred_kept)
             self.active &= ~stop
+
+    def raise_if_diverged(self) -> None:
+        """Raise :func:`~.config.diverged` for the first slot whose optimisation produced NaN
+        or Inf (one host sync); admitting an image checked the model on it first, so the
+        model is finite on the clean image and the settings are to blame."""
+        slots = [s for s in torch.nonzero(self.diverged_at > 0).flatten().tolist() if self.slot_item[s] >= 0]
+        if not slots:
+            return
+        slot = slots[0]
+        step, loss = int(self.diverged_at[slot]), float(self.diverged_loss[slot])
+        what = f"the loss became {loss:g}" if not np.isfinite(loss) else "the loss's gradient overflowed"
+        raise diverged(self.config, f"{what} at step {step} of image {self.ids[self.slot_item[slot]]!r}")
 
     def record_history(self) -> None:
         """Add the occupied slots' curves (and due snapshots) to their masks' histories."""

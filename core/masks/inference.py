@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..errors import ConfigError, NonFiniteError
 from ..models.classifier import Classifier, frozen, model_device, run_checked
 from ..spectra.fourier import filter_images
-
-if TYPE_CHECKING:
-    pass
 
 
 @torch.no_grad()
@@ -36,15 +34,27 @@ def masked_probabilities(
         if masks.ndim == 3:
             masks = masks.unsqueeze(0)
         if masks.shape[0] not in (1, images.shape[0]):
-            raise ValueError(f"{masks.shape[0]} masks for {images.shape[0]} images")
+            raise ConfigError(f"{masks.shape[0]} masks given for {images.shape[0]} images; give one, or one per image")
+        if not torch.isfinite(masks).all():
+            raise NonFiniteError("the masks contain NaN or Inf values; check where they were learned or loaded from")
     probabilities = []
     with frozen(model):
         for start in range(0, images.shape[0], batch_size):
-            x = images[start : start + batch_size].to(device)
+            clean = images[start : start + batch_size].to(device)
+            x = clean
             if masks is not None:
                 m = masks if masks.shape[0] == 1 else masks[start : start + batch_size]
-                x = filter_images(x, m.to(device), model.normalization, component)
-            logits = run_checked(model, x, "on the filtered images")
+                x = filter_images(clean, m.to(device), model.normalization, component)
+            try:
+                logits = run_checked(model, x, "on the images")
+            except NonFiniteError:
+                if masks is None:
+                    raise
+                run_checked(model, clean, "on the clean images")  # corrupt weights say so here
+                raise NonFiniteError(
+                    "the model's outputs are NaN or Inf on the masked images, though finite on the clean ones: "
+                    "these masks take it out of its numerical range; check how they were made"
+                ) from None
             probabilities.append(torch.softmax(logits.float(), dim=1).cpu())
     if not probabilities:
         return torch.zeros((0, model.info.num_classes))

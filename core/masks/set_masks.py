@@ -13,7 +13,7 @@ from ..models.architectures import fused_for_inference
 from ..models.classifier import Classifier, frozen, model_device, run_checked
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..spectra.fourier import apply_mask_to_spectrum
-from .config import SetMaskConfig, check_images
+from .config import SetMaskConfig, adam_safe, check_images, diverged
 from .results import SetMaskResult, quantised
 
 
@@ -82,6 +82,14 @@ def learn_set_mask(
                 loss = invariance + config.lam * mask.mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                assert mask.grad is not None  # backward() has just set it
+                if not (torch.isfinite(loss) & adam_safe(mask.grad)).all():
+                    what = (
+                        f"the loss became {loss.item():g}"
+                        if not torch.isfinite(loss)
+                        else "the loss's gradient overflowed"
+                    )
+                    raise diverged(config, f"{what} in epoch {epoch}, batch {b + 1}")
                 optimizer.step()
                 scheduler.step()
                 with torch.no_grad():

@@ -89,7 +89,11 @@ def band_energies(masks: np.ndarray, partition: Partition) -> np.ndarray:
         raise ValueError(f"mask shape {spectrum.shape[-2:]} does not match partition {partition.labels.shape}")
     norms = np.sqrt((spectrum**2).sum(axis=(1, 2), keepdims=True))
     unit = np.divide(spectrum, norms, out=np.zeros_like(spectrum), where=norms > 0)
-    squared = np.einsum("nhw,bhw->nb", unit**2, partition.one_hot())
+    # Each pixel's squared value added to its band, for every mask at once: memory of the
+    # masks alone (a one-hot partition of 1024 bands at 1024 px would take 8 GB).
+    n, count = len(unit), partition.count
+    bins = partition.labels.ravel()[None, :] + count * np.arange(n)[:, None]
+    squared = np.bincount(bins.ravel(), weights=(unit**2).ravel(), minlength=n * count).reshape(n, count)
     energies = np.sqrt(squared)
     return energies[0] if single else energies
 

@@ -83,7 +83,10 @@ class RunModels:
     def __getitem__(self, name: str) -> Classifier:
         if name not in self._cache:
             if not self.store.has_model(name):
-                raise OutputError(f"the run has masks for model {name!r} but no models/{name}.pt")
+                raise OutputError(
+                    f"the run has masks for model {name!r} but no {self.store.root / 'models' / name}.safetensors "
+                    "(nor .pt, .pt2); put the model file back, or remove its masks"
+                )
             self._cache[name] = load_model(self.store.model_path(name), device=self.device)
         return self._cache[name]
 
