@@ -370,10 +370,13 @@ def _(c):
 # --- 2. users' names, literally --------------------------------------------------------------------
 
 
-def svg_texts(fig) -> list[str]:
-    """The text elements of ``fig`` as SVG (text is kept as text: ``svg.fonttype`` none)."""
-    svg = figures.figure_bytes(fig, "svg").decode()
+def texts_of(svg: str) -> list[str]:
+    """The text elements of an SVG figure (text is kept as text: ``svg.fonttype`` none)."""
     return [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)]
+
+
+def svg_texts(fig) -> list[str]:
+    return texts_of(figures.figure_bytes(fig, "svg").decode())
 
 
 def shown(name: str) -> str:
@@ -530,14 +533,10 @@ def _(c, capsys, monkeypatch):
     ):
         code, err = run_cli(capsys, argv)
         assert code == 0, err  # mathtext that failed to parse ended the report in "unexpected failure"
-    texts = svg_texts_of(run / "figures" / "class-and-image-masks-N.svg")
+    texts = texts_of((run / "figures" / "class-and-image-masks-N.svg").read_text())
     assert all(f"{name} (class)" in texts for name in NAMES), texts
-    texts = svg_texts_of(run / "figures" / "single-image-examples-N.svg")
+    texts = texts_of((run / "figures" / "single-image-examples-N.svg").read_text())
     assert set(NAMES) <= set(texts), texts
-
-
-def svg_texts_of(path: Path) -> list[str]:
-    return [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", path.read_text(), re.S)]
 
 
 @case(CLI, "a report on a run whose model file is gone")
