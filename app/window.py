@@ -463,6 +463,8 @@ class MainWindow(QMainWindow):
                 f"opened {path} read-only: {len(damage)} damaged part(s), the rest is usable: "
                 + "; ".join(damage.values()),
             )
+        elif self.workbench.shard_damage:
+            self.show_message("warning", f"opened {path}; " + "; ".join(self.workbench.shard_damage))
         else:
             self.show_message("info", f"opened {path}")
 

@@ -62,6 +62,7 @@ class Workbench(QObject):
         self._cache: dict[Any, Any] = {}
         self.job = ""  # the running job's name (status texts must not contradict it)
         self.damage: dict[str, str] = {}  # damaged parts of the open run ("masks/<group>", ...) → what is wrong
+        self.shard_damage: list[str] = []  # damaged shards of the open run: said once, relearned, not read-only
 
     def set_job(self, name: str) -> None:
         self.job = name
@@ -106,9 +107,10 @@ class Workbench(QObject):
         self.models = models
         self.current_model = "N" if "N" in models else next(iter(models), None)
         self._set_store(store)
+        self.shard_damage = []
         for damage in store.damage():
             if damage.path.parent.name == "shards":  # its images are learned again: no reason to stop writing
-                self.message.emit("warning", str(damage))
+                self.shard_damage.append(str(damage))
             else:
                 self.note_damage(
                     f"masks/{damage.group}" if damage.group else str(damage.path.relative_to(store.root)), str(damage)
@@ -253,7 +255,14 @@ class Workbench(QObject):
         return self._guarded(("inputs", group), f"masks/{group}", lambda: self.store.image_mask_inputs(group))
 
     def group_masks(self, group: str) -> StoredImageMasks | None:
-        return self._guarded(("masks", group), f"masks/{group}", lambda: self.store.load_image_masks(group))
+        """``group``'s finished masks; None when none has finished (or the group is damaged)."""
+
+        def read() -> StoredImageMasks | None:
+            if not self.store.finished_ids(group):  # not damage: a new group, or shards set aside
+                return None
+            return self.store.load_image_masks(group)
+
+        return self._guarded(("masks", group), f"masks/{group}", read)
 
     def adversarial_partner(self, group: str) -> str | None:
         """The adversarial group made from ``group``'s images, if any."""

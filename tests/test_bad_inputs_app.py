@@ -78,6 +78,16 @@ def test_a_truncated_inputs_file_is_named_not_drawn_blank(run_copy, window):
     assert window.workbench.image_tensor("image/N-clean", "img0.png") is None
 
 
+def test_a_damaged_shard_is_said_and_the_run_stays_writable(run_copy, window):
+    shard = next((run_copy / "masks" / "image" / "N-clean" / "shards").iterdir())
+    shard.write_bytes(shard.read_bytes()[:300])
+    window.open_run(run_copy)
+    assert window.message_bar.level == "warning" and "learned again" in window.message_bar.text
+    assert not window.workbench.read_only  # its images are relearned when the group is resumed
+    assert window.workbench.group_masks("image/N-clean") is None  # no finished mask left, and no damage claimed
+    assert not window.workbench.damage
+
+
 def test_a_damaged_run_is_not_written_into(run_copy, window, qtbot):
     (run_copy / "masks" / "set" / "N" / "mask.npy").write_bytes(b"\x93NUMPY garbage")
     window.open_run(run_copy)
