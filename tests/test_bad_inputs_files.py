@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageFile
-from test_bad_inputs import bomb_png, cli_error, expect, png, run_cli
+from test_bad_inputs import bomb_png, case, cli_error, expect, png, run_cli
 
 from fourier_masks.core import errors
 from fourier_masks.core.data.datasets import load_dataset, load_image_folder
@@ -36,14 +36,6 @@ from fourier_masks.core.runs.store import ResultsStore
 
 ENGINE: dict[str, Callable] = {}
 CLI: dict[str, Callable] = {}
-
-
-def case(table: dict, name: str):
-    def register(function):
-        table[name] = function
-        return function
-
-    return register
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_bad_inputs import cli_error, expect, run_cli
+from test_bad_inputs import case, cli_error, expect, run_cli
 from torch import nn
 
 from fourier_masks.core import errors, figures
@@ -47,14 +47,6 @@ from fourier_masks.core.tables import Table
 
 ENGINE: dict[str, Callable] = {}
 CLI: dict[str, Callable] = {}
-
-
-def case(table: dict, name: str):
-    def register(function):
-        table[name] = function
-        return function
-
-    return register
 
 
 # Names a user can give classes (folder names, --class-names): mathtext, a lone or escaped
