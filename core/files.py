@@ -156,15 +156,16 @@ DECODE_ERRORS = (
 )
 
 
-def _array_header(stream, size: int) -> tuple[tuple[int, ...], np.dtype]:
-    """The shape and dtype a ``.npy`` stream of ``size`` bytes declares, checked against its
-    size (so a truncated or bit-flipped header never asks for memory it does not describe)."""
+def _array_header(stream, size: int) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """The shape, order and dtype a ``.npy`` stream of ``size`` bytes declares, checked
+    against its size (so a truncated or bit-flipped header never asks for memory it does not
+    describe); the stream is left at the array's first byte."""
     fmt = np.lib.format
     version = fmt.read_magic(stream)
     if version == (1, 0):
-        shape, _, dtype = fmt.read_array_header_1_0(stream)
+        shape, fortran, dtype = fmt.read_array_header_1_0(stream)
     elif version == (2, 0):
-        shape, _, dtype = fmt.read_array_header_2_0(stream)
+        shape, fortran, dtype = fmt.read_array_header_2_0(stream)
     else:
         raise FileDamage(f"unknown .npy version {version}")
     if dtype.hasobject:
@@ -172,13 +173,29 @@ def _array_header(stream, size: int) -> tuple[tuple[int, ...], np.dtype]:
     expected = stream.tell() + math.prod(shape) * dtype.itemsize
     if size != expected:
         raise FileDamage(f"{size} bytes where its header says {expected}")
-    return tuple(shape), dtype
+    return tuple(shape), fortran, dtype
+
+
+def _read_array(stream, size: int) -> np.ndarray:
+    """The array of a ``.npy`` stream, its header checked first, its data read in chunks (a
+    zip member's checksum is checked as its last chunk is read)."""
+    shape, fortran, dtype = _array_header(stream, size)
+    flat = np.empty(math.prod(shape), dtype=dtype)
+    buffer = flat.view(np.uint8).data  # a memoryview of its bytes
+    filled = 0
+    while filled < len(buffer):
+        got = stream.readinto(buffer[filled : filled + 2**20])
+        if not got:
+            raise FileDamage("it ends before its data does")
+        filled += got
+    return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
 
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """A ``.npy`` file's shape and dtype, checked against its size."""
     with open(path, "rb") as stream:
-        return _array_header(stream, os.fstat(stream.fileno()).st_size)
+        shape, _, dtype = _array_header(stream, os.fstat(stream.fileno()).st_size)
+    return shape, dtype
 
 
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -187,22 +204,31 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     headers = {}
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
-            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if info.file_size > 64 * info.compress_size + 2**20:
-                raise FileDamage(f"{info.filename} claims {info.file_size} bytes from {info.compress_size}")
+            _check_ratio(info)
             with archive.open(info) as stream:
-                headers[name] = _array_header(stream, info.file_size)
+                shape, _, dtype = _array_header(stream, info.file_size)
+            headers[info.filename.removesuffix(".npy")] = (shape, dtype)
     return headers
 
 
 def read_npy(path: Path) -> np.ndarray:
     """A ``.npy`` file's array, its header checked first (no pickles)."""
-    npy_header(path)
-    return np.load(path, allow_pickle=False)
+    with open(path, "rb") as stream:
+        return _read_array(stream, os.fstat(stream.fileno()).st_size)
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of a ``.npz`` file, their headers checked first (no pickles)."""
-    npz_headers(path)
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Every array of a ``.npz`` file, each header checked before its data is read (no
+    pickles); reading each array to its end checks its checksum."""
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            _check_ratio(info)
+            with archive.open(info) as stream:
+                arrays[info.filename.removesuffix(".npy")] = _read_array(stream, info.file_size)
+    return arrays
+
+
+def _check_ratio(info: zipfile.ZipInfo) -> None:
+    if info.file_size > 64 * info.compress_size + 2**20:  # an inflation bomb, or a flipped size
+        raise FileDamage(f"{info.filename} claims {info.file_size} bytes from {info.compress_size}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_bad_inputs import cli_error, expect, png, run_cli, truncated
+from test_bad_inputs import case, cli_error, expect, png, run_cli, truncated
 
 from fourier_masks.core import errors
 from fourier_masks.core.data.datasets import load_builtin
@@ -30,14 +30,6 @@ GROUP = "image/N-clean"
 CONFIG = ImageMaskConfig(max_steps=30)  # what `masks image --max-steps 30` declares
 
 CASES: dict[str, Callable] = {}
-
-
-def case(name: str):
-    def register(function):
-        CASES[name] = function
-        return function
-
-    return register
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +102,7 @@ def other_groups_work(c, capsys) -> None:
 # --- a group's meta.json -------------------------------------------------------------------------
 
 
-@case("meta.json that is not JSON")
+@case(CASES, "meta.json that is not JSON")
 def _(c, capsys):
     (c["group"] / "meta.json").write_text("{ not json")
     cli_error(
@@ -122,25 +114,25 @@ def _(c, capsys):
     other_groups_work(c, capsys)
 
 
-@case("meta.json holding a list")
+@case(CASES, "meta.json holding a list")
 def _(c, capsys):
     (c["group"] / "meta.json").write_text("[1, 2]")
     cli_error(capsys, resume(c), r"meta.json is damaged \(it holds a JSON list, not an object\); delete that group")
 
 
-@case("meta.json with a field of the wrong type")
+@case(CASES, "meta.json with a field of the wrong type")
 def _(c, capsys):
     set_json(c["group"] / "meta.json", lambda meta: meta.update(ids="a.png b.png c.png"))
     cli_error(capsys, resume(c), r"meta.json is damaged \(ids should be list, not str \('a.png b.png c.png'\)\)")
 
 
-@case("meta.json with a config of the wrong type")
+@case(CASES, "meta.json with a config of the wrong type")
 def _(c, capsys):
     set_json(c["group"] / "meta.json", lambda meta: meta["config"].update(max_steps="30"))
     cli_error(capsys, resume(c), r"meta.json is damaged \(config.max_steps should be int, not str")
 
 
-@case("meta.json missing its keys")
+@case(CASES, "meta.json missing its keys")
 def _(c, capsys):
     (c["group"] / "meta.json").write_text('{"kind": "image"}')
     cli_error(capsys, resume(c), r"meta.json is damaged \(no model, ids\)")
@@ -149,14 +141,14 @@ def _(c, capsys):
 # --- a group's arrays ------------------------------------------------------------------------------
 
 
-@case("truncated inputs.npz")
+@case(CASES, "truncated inputs.npz")
 def _(c, capsys):
     truncated(c["group"] / "inputs.npz")
     cli_error(capsys, resume(c), r"inputs.npz is damaged \(File is not a zip file\); delete that group folder")
     other_groups_work(c, capsys)
 
 
-@case("bit-flipped inputs.npz")
+@case(CASES, "bit-flipped inputs.npz")
 def _(c, capsys):
     inputs = c["group"] / "inputs.npz"
     flip_byte(inputs, inputs.stat().st_size // 3)  # in the images' data: their checksum fails
@@ -164,7 +156,7 @@ def _(c, capsys):
     cli_error(capsys, resume(c), r"inputs.npz is damaged \(.*CRC.*\); delete that group folder to relearn it")
 
 
-@case("damaged mask shard, reported and learned again")
+@case(CASES, "damaged mask shard, reported and learned again")
 def _(c, capsys):
     damaged, kept = c["shards"]
     kept_bytes = kept.read_bytes()
@@ -179,7 +171,7 @@ def _(c, capsys):
     assert len(store.load_image_masks(GROUP)) == 3 and store.damage() == []
 
 
-@case("damaged mask shard, read by info")
+@case(CASES, "damaged mask shard, read by info")
 def _(c, capsys):
     flip_byte(c["shards"][0], c["shards"][0].read_bytes().index(b"\x93NUMPY") + 1)  # the first array's header
     code, err = run_cli(capsys, ["info", c["run"]])

@@ -646,16 +646,18 @@ class ResultsStore:
         """(Cm, H, W) of a per-image group's masks, from its images' header and its settings
         (None before its inputs are written, or when they are damaged: damage of its own)."""
         path = self._mask_dir(group) / "inputs.npz"
-        if not path.is_file():
-            return None
-        try:
-            images = npz_headers(path)["images"][0]
-            config = self.mask_meta(group).get("config") or {}
-        except (*DECODE_ERRORS, OutputError):
-            return None
-        if len(images) != 4:
-            return None
-        return (images[1] if config.get("per_channel") else 1, images[2], images[3])
+
+        def check() -> tuple[int, ...] | None:
+            try:
+                images = npz_headers(path)["images"][0]
+                config = self.mask_meta(group).get("config") or {}
+            except (*DECODE_ERRORS, OutputError):
+                return None
+            if len(images) != 4:
+                return None
+            return (images[1] if config.get("per_channel") else 1, images[2], images[3])
+
+        return self._verdict("mask shape", path, [path, path.with_name("meta.json")], check)
 
     def _raise_group_damage(self, group: str, kind: str | None = None) -> None:
         """:class:`OutputError` when the group is damaged, or (``kind``) holds another kind of masks."""
