@@ -40,6 +40,7 @@ from fourier_masks.core.masks.set_masks import learn_set_mask
 from fourier_masks.core.models.architectures import build_classifier
 from fourier_masks.core.models.checkpoints import save_checkpoint
 from fourier_masks.core.models.classifier import Classifier, ModelInfo
+from fourier_masks.core.runs.groups import group_slots
 from fourier_masks.core.runs.store import ResultsStore
 from fourier_masks.core.spectra.energy import Partition, band_energies, radial_partition
 from fourier_masks.core.study.contents import RunModels
@@ -336,8 +337,16 @@ def _(c):
     expect(
         errors.ConfigError,
         r"not enough memory to learn 65536 masks of 1×1024×1024 images at once; give a smaller batch size",
-        lambda: learn_image_masks(model, torch.rand(1, 1, 1024, 1024), config=ImageMaskConfig(batch_size=65_536)),
+        lambda: learn_image_masks(model, torch.rand(1, 1, 1024, 1024), slots=65_536),
     )
+
+
+@case(ENGINE, "a batch size beyond the number of images is cut to it")
+def _(c):
+    config = ImageMaskConfig(batch_size=65_536, max_steps=10, check_every=5)
+    assert group_slots(config, 6, torch.device("cpu"), c["model"], (1, 16, 16)) == 6
+    result = learn_image_masks(c["model"], c["images"], config=config)  # 65 536 slots would take ~400 MB
+    assert result.masks.shape == (6, 1, 16, 16)
 
 
 @case(ENGINE, "many bands on a large image need no one-hot partition")

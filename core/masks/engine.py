@@ -168,7 +168,7 @@ def learn_image_masks(
     device = torch.device(device) if device is not None else model_device(model)
     c, h, w = images.shape[1:]
     mask_shape = (c if config.per_channel else 1, h, w)
-    size = slots or config.batch_size or slot_count(auto_batch_size(device, n, model, tuple(images.shape[1:])), n)
+    size = slots or min(config.batch_size, max(n, 1)) or slot_count(auto_batch_size(device, n, model, (c, h, w)), n)
     reporter = ProgressReporter("image-masks", n * config.max_steps, on_progress, cancel)
     finished_parts: list[ImageMaskResult] = []
     with frozen(model), _enough_memory(size, (c, h, w)):

@@ -130,8 +130,11 @@ def group_slots(
 ) -> int:
     """How many images a batch learns at once: the slot count for the ``total`` images its
     groups were declared with, however many of their units are left or wherever they run, so
-    that every mask comes out as in one uninterrupted local run."""
-    return config.batch_size or slot_count(auto_batch_size(device, total, model, image_shape), total)
+    that every mask comes out as in one uninterrupted local run. A batch size beyond
+    ``total`` is cut to it: empty slots would only cost memory."""
+    if config.batch_size:
+        return min(config.batch_size, total)
+    return slot_count(auto_batch_size(device, total, model, image_shape), total)
 
 
 def shard_arrays(part: ImageMaskResult, model: Classifier, images: torch.Tensor) -> dict[str, np.ndarray]:
