@@ -129,9 +129,15 @@ def test_set_mask_stop_information_is_stored_and_shown_in_table1(tmp_path, train
     # A mask saved without ``epoch_kept`` (an earlier run) shows the same, recovered from its history.
     older = {k: v for k, v in result.summary().items() if k != "epoch_kept"}
     store.save_set_mask("set/S", result.mask, {"model": "S", "config": config.to_dict(), **older})
+    # A mask saved with only its model named (the store takes one): its learning is not recorded.
+    save_checkpoint(trained_shapes_model, store.model_path("U"))
+    store.save_set_mask("set/U", result.mask, {"model": "U"})
 
     table = write_report(store, val=val, make_figures=False).tables["table1"]
     for model in ("N", "S"):
         row = _row(table, model)
         assert row["stop rule met"] == "no"
         assert row["epoch kept"] == result.epoch_kept and row["epochs run"] == 4
+    row = _row(table, "U")
+    assert row["stop rule met"] == row["epoch kept"] == row["epochs run"] == "not recorded"
+    assert row["masked / unmasked (learning images)"] == _row(table, "N")["masked / unmasked (learning images)"]

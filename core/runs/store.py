@@ -559,10 +559,10 @@ class ResultsStore:
                     found.add(name)
         return sorted(found)
 
-    def mask_groups(self) -> list[str]:
+    def mask_groups(self, *, notice: bool = True) -> list[str]:
         """The run's mask groups, but the damaged ones: those :meth:`damage` lists, and the
-        user hears of once (a notice), so a report or a view made of the others says what
-        it leaves out."""
+        user hears of once (a notice, unless the caller lists the damage itself), so a
+        report or a view made of the others says what it leaves out."""
         base = self.root / "masks"
         if not base.is_dir():
             return []
@@ -570,10 +570,19 @@ class ResultsStore:
         for name in sorted(p.parent.relative_to(base).as_posix() for p in base.rglob("meta.json")):
             damage = self._group_damage(name) if _valid_name(name) else None
             if damage is not None:
-                notice_once(f"damaged-group:{damage}", f"mask group {name} is left out: {damage}")
+                if notice:
+                    notice_once(f"damaged-group:{damage}", f"mask group {name} is left out: {damage}")
             elif _valid_name(name):
                 groups.append(name)
         return groups
+
+    def holds_group(self, group: str) -> bool:
+        """Whether the run holds ``group``: an :class:`OutputError` naming the damage when
+        it holds it damaged (a job about to resume it says so first, not after its work)."""
+        if group not in self._group_names():
+            return False
+        self._raise_group_damage(group)
+        return True
 
     def has_masks(self, group: str) -> bool:
         folder = self._mask_dir(group)

@@ -25,17 +25,21 @@ if TYPE_CHECKING:
 class DatasetMaskRow:
     """One model of Table 1: its dataset mask, how the mask's learning ended
     (:class:`~fourier_masks.core.masks.SetMaskResult`'s ``converged``, ``epoch_kept`` and
-    ``epochs``) and the ids of the images it was learned on (None: not recorded, as in runs made
-    before masks were held out, which learned on the whole validation set)."""
+    ``epochs``; None: not recorded, as for a mask saved with only its model named) and the ids
+    of the images it was learned on (None: not recorded, as in runs made before masks were held
+    out, which learned on the whole validation set)."""
 
     name: str
     model: Classifier
     mask: np.ndarray
     component: str
-    stop_rule_met: bool
-    epoch_kept: int
-    epochs: int
+    stop_rule_met: bool | None
+    epoch_kept: int | None
+    epochs: int | None
     learned_on: frozenset[str] | None
+
+
+NOT_RECORDED = "not recorded"
 
 
 def table1(rows: Sequence[DatasetMaskRow], val: ImageSet) -> Table:
@@ -83,9 +87,9 @@ def table1(rows: Sequence[DatasetMaskRow], val: ImageSet) -> Table:
             int(learning.sum()) if learning is not None else len(val),
             learning_ratio,
             100 * float(np.mean(row.mask)),
-            "yes" if row.stop_rule_met else "no",
-            row.epoch_kept,
-            row.epochs,
+            NOT_RECORDED if row.stop_rule_met is None else "yes" if row.stop_rule_met else "no",
+            NOT_RECORDED if row.epoch_kept is None else row.epoch_kept,
+            NOT_RECORDED if row.epochs is None else row.epochs,
         )
     return table
 

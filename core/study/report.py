@@ -20,6 +20,7 @@ import torch
 
 from ..data.images import ImageSet
 from ..errors import ConfigError
+from ..masks.config import SetMaskConfig
 from ..masks.inference import correctly_classified
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..runs.groups import group_label
@@ -61,24 +62,28 @@ def dataset_mask_table(
                 model=models[model],
                 mask=store.load_set_mask(group),
                 component=mask_component(store, group),
-                stop_rule_met=bool(meta["converged"]),
+                stop_rule_met=meta.get("converged"),
                 epoch_kept=_epoch_kept(meta),
-                epochs=int(meta["epochs"]),
+                epochs=meta.get("epochs"),
                 learned_on=frozenset(meta["learned_on"]) if "learned_on" in meta else None,
             )
         )
     return table1(rows, val)
 
 
-def _epoch_kept(meta: dict[str, Any]) -> int:
+def _epoch_kept(meta: dict[str, Any]) -> int | None:
     """The epoch whose mask a set-mask group holds: recorded as ``epoch_kept``; for masks saved
-    without it (earlier runs, other writers), recovered from the per-epoch history by the rule
+    without it (earlier runs), recovered from the per-epoch history by the rule
     :func:`~fourier_masks.core.masks.learn_set_mask` applies (the last epoch, unless the stop rule was never
-    met and an earlier epoch was the last to reach the accuracy bar)."""
+    met and an earlier epoch was the last to reach the accuracy bar); None for masks saved with
+    no record of their learning (the store takes a set mask with only its model named)."""
     if "epoch_kept" in meta:
         return int(meta["epoch_kept"])
-    bar = meta["config"]["accuracy_ratio"] * meta["accuracy"]
-    accurate = [e for e, value in enumerate(meta["history"]["masked_accuracy"], 1) if value >= bar]
+    curve = meta.get("history", {}).get("masked_accuracy")
+    if curve is None or not all(key in meta for key in ("accuracy", "epochs", "converged")):
+        return None
+    bar = meta.get("config", {}).get("accuracy_ratio", SetMaskConfig().accuracy_ratio) * meta["accuracy"]
+    accurate = [e for e, value in enumerate(curve, 1) if value >= bar]
     return int(meta["epochs"]) if meta["converged"] or not accurate else accurate[-1]
 
 

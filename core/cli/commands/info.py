@@ -9,7 +9,6 @@ from pathlib import Path
 from ...errors import MissingModelDetailsError
 from ...models import MODEL_NAME_EXAMPLES, ModelInfo, folder_library, is_model_name, open_model
 from ...models.checkpoints import GRAPH_FORMATS, TRUSTED_ONLY, inspect_checkpoint
-from ...study.contents import discover
 from ..common import open_store
 from ..options import given
 
@@ -50,16 +49,17 @@ def run(args) -> int:
         return 0
     if path.is_dir():
         store = open_store(str(path), create=False)
-        contents = discover(store)
         print(f"run {store.root} ({store.manifest.status or 'in progress'})")
-        print(f"  models: {', '.join(contents.models) or '-'}")
-        for group in store.mask_groups():
+        print(f"  models: {', '.join(store.model_names()) or '-'}")
+        for group in store.mask_groups(notice=False):  # the damaged ones are listed below
             meta = store.mask_meta(group)
             done = (
                 f", {len(store.finished_ids(group))}/{len(meta.get('ids', []))} done" if meta["kind"] == "image" else ""
             )
             print(f"  masks {group}: {meta['kind']} masks of model {meta.get('model')}{done}")
         print(f"  tables: {', '.join(store.table_names()) or '-'}")
+        for damage in store.damage():
+            print(f"  damaged: {damage}")
         return 0
     summary = inspect_checkpoint(path)
     print(f"{path.name}: {summary.format}")

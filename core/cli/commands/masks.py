@@ -209,7 +209,9 @@ def _image_mask_config(args, model) -> ImageMaskConfig:
 def _image_masks(args, model, name, store, on) -> int:
     images = _images(args, model, name)
     config = _image_mask_config(args, model)
-    inputs = "clean"
+    inputs = "adversarial" if args.adversarial else "clean"
+    group = args.group or f"image/{name}-{inputs}"
+    done = len(store.finished_ids(group)) if store.holds_group(group) else 0  # a damaged group says so now
     extra: dict[str, Any] = {}
     if args.adversarial:
         attack = AttackConfig(eps=DEFAULT_EPS if args.eps is None else args.eps, steps=10)
@@ -218,9 +220,7 @@ def _image_masks(args, model, name, store, on) -> int:
         )
         assert adversarial is not None  # nothing cancels a command but Ctrl-C
         images = dataclasses.replace(images, images=adversarial)
-        inputs, extra = "adversarial", {"attack": attack.to_dict()}
-    group = args.group or f"image/{name}-{inputs}"
-    done = len(store.finished_ids(group)) if group in store.mask_groups() else 0
+        extra = {"attack": attack.to_dict()}
     print(
         f"{group}: {len(images)} images ({done} masks already in the run), {config.objective} objective",
         file=sys.stderr,

@@ -49,7 +49,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
 
 def run(args) -> int:
     _, which, make_figures = REPORTS[args.command]
-    store = open_store(args.run, create=False, overwrite=args.force)
+    store = open_store(args.run, create=False, overwrite=args.force, write=True)
     reference = checked_reference(args.reference, store.model_names())
     val = None
     if args.data:

@@ -76,7 +76,6 @@ def run(args) -> int:
     request = data_request(args)
     data = request.load(size, channels)
     store = open_store(args.out, overwrite=args.force)
-    store.record_data(DataRecord.of(request, size, channels))
     for augmentation in args.augment:
         name = args.name if args.name and len(args.augment) == 1 else AUGMENTATION_CODES[augmentation]
         if store.has_model(name) and not args.force:
@@ -91,7 +90,16 @@ def run(args) -> int:
             seed=args.seed,
             jafr_lambda=args.jafr,
         )
-        result = train_into_run(store, name, data.train, data.val, config=config, device=on, on_progress=printer(args))
+        result = train_into_run(
+            store,
+            name,
+            data.train,
+            data.val,
+            config=config,
+            device=on,
+            data=DataRecord.of(request, size, channels),
+            on_progress=printer(args),
+        )
         if result.cancelled:
             return 130
         metrics = result.model.info.metrics
