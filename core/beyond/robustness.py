@@ -2,12 +2,13 @@
 
 - :func:`band_noise_accuracy`: accuracy under Gaussian noise filtered to low or high
   frequencies (the corruptions JaFR is evaluated with).
-- :func:`fourier_heat_map`: Yin et al. (2019): for each frequency ``(i, j)`` every image is
-  perturbed by ``±ε · U_ij`` (random sign per image), where ``U_ij`` is the unit-L2 real
-  Fourier basis image, clipped to [0, 1]; the map is the error rate per frequency, in the
-  stored (unshifted) layout like a mask. ``U_ij`` and ``U_−i,−j`` are the same real image, so
-  half the spectrum is evaluated and mirrored; every (basis, image) pair of a chunk goes
-  through the model in one batch.
+- :func:`fourier_heat_map`: Yin et al. (2019), as gatheluck/FourierHeatmap computes it: for
+  each frequency ``(i, j)`` every channel of every image is perturbed by ``±ε · U_ij`` with its
+  own random sign, where ``U_ij`` is the unit-L2 real Fourier basis image, then clipped to
+  [0, 1]; the maps are the top-1 and top-5 error rates per frequency, in the stored
+  (unshifted) layout like a mask. ``U_ij`` and ``U_−i,−j`` are the same real image, so half
+  the spectrum is evaluated and mirrored; a stride evaluates a regular sub-grid of it for
+  large images; every (basis, image) pair of a chunk goes through the model in one batch.
 - :func:`measure_robustness`: those numbers for several models side by side.
 
 Both return a result marked ``cancelled`` (holding what finished) when cancelled, like every
@@ -36,11 +37,13 @@ from ..tables import Table
 class HeatMapResult:
     """A Fourier heat map: the error rate under ``x ± ε · U_ij`` for each frequency.
 
-    ``errors`` is ``(H, W)`` in the stored (unshifted) layout, like a mask; ``evaluated`` marks
-    the frequencies measured (all of them unless cancelled). Frequencies come in ``(k, −k)``
-    pairs sharing one real basis image, so ``frequencies_done`` and ``frequencies_total``
-    count those pairs. When cancelled, the frequencies not reached have error 0 and
-    ``evaluated`` False: the map is partial and must not be read as a whole.
+    ``errors`` (top-1) and ``errors_top5`` are ``(H, W)`` in the stored (unshifted) layout, like
+    a mask, NaN where not measured; ``evaluated`` marks the frequencies measured: those on the
+    ``stride`` grid, all of them for stride 1, fewer when cancelled. ``errors_top5`` is None
+    for a model of 5 classes or fewer, whose label is always among its top 5. Frequencies come
+    in ``(k, −k)`` pairs sharing one real basis image, so ``frequencies_done`` and
+    ``frequencies_total`` count those pairs (on the stride grid). ``signs`` says how the random
+    signs were drawn (``"channel"``: one per channel, as published; ``"image"``: one per image).
     """
 
     errors: np.ndarray
@@ -49,6 +52,17 @@ class HeatMapResult:
     frequencies_done: int
     frequencies_total: int
     cancelled: bool = False
+    errors_top5: np.ndarray | None = None
+    signs: str = "channel"
+    stride: int = 1
+
+    def mean_error(self, top: int = 1) -> float:
+        """The mean top-1 (or top-5) error rate over the frequencies measured (NaN if none, or
+        no top-5 map)."""
+        errors = self.errors if top == 1 else self.errors_top5
+        if errors is None or not self.evaluated.any():
+            return math.nan
+        return float(errors[self.evaluated].mean())
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,21 @@ class RobustnessResult:
 # The L2 norm of a whole white 4096-px RGB image (the largest input the limits allow) is 7 095:
 # a heat-map ε beyond it only saturates the perturbed pixels.
 MAX_HEAT_MAP_EPS = 10_000.0
+
+# How a heat map's random signs are drawn: one per channel (Yin et al., gatheluck/FourierHeatmap's
+# ``AddFourierNoise``) or one per image for all channels (a luminance-only perturbation).
+HEAT_MAP_SIGNS = ("channel", "image")
+
+# The second error the published heat maps report: top-5 (top-1 is ``errors``).
+HEAT_MAP_TOP_K = 5
+
+# A frequency stride beyond half of a 2048-px side measures the zero frequency alone.
+MAX_HEAT_MAP_STRIDE = 1024
+
+# Stride 0 (auto): every frequency up to this image side, else the smallest stride measuring at
+# most AUTO_STRIDE_PAIRS frequency pairs (a 32×32 map has 514; a 224×224 one 25 090 at stride 1).
+AUTO_STRIDE_SIDE = 64
+AUTO_STRIDE_PAIRS = 1100
 
 
 # A per-pixel noise std far above 1 clips almost every pixel of a [0, 1] image to 0 or 1.
@@ -154,15 +183,63 @@ def fourier_basis(h: int, w: int, ky: int, kx: int) -> torch.Tensor:
     return image / image.norm()
 
 
-def _half_plane(h: int, w: int) -> list[tuple[int, int]]:
-    """One index of each ``(k, −k)`` pair of the unshifted DFT grid."""
+def _on_stride(n: int, stride: int) -> list[int]:
+    """The DFT indices of an ``n``-point axis whose signed frequency (Nyquist counted positive)
+    is a multiple of ``stride``: a set closed under ``k → −k``."""
+    return [k for k in range(n) if (k if k <= n // 2 else k - n) % stride == 0]
+
+
+def _half_plane(h: int, w: int, stride: int = 1) -> list[tuple[int, int]]:
+    """One index of each ``(k, −k)`` pair of the unshifted DFT grid, on the ``stride`` grid
+    (both members of a pair are on it or neither is)."""
     seen, chosen = set(), []
-    for ky in range(h):
-        for kx in range(w):
+    columns = _on_stride(w, stride)
+    for ky in _on_stride(h, stride):
+        for kx in columns:
             if (ky, kx) not in seen:
                 chosen.append((ky, kx))
                 seen.update({(ky, kx), ((-ky) % h, (-kx) % w)})
     return chosen
+
+
+def _pair_count(h: int, w: int, stride: int) -> int:
+    """``len(_half_plane(h, w, stride))`` without listing them: the grid points plus its
+    self-mirrored ones (zero and Nyquist frequencies), halved."""
+    rows, columns = _on_stride(h, stride), _on_stride(w, stride)
+    own_y = sum(1 for k in rows if k == (-k) % h)
+    own_x = sum(1 for k in columns if k == (-k) % w)
+    return (len(rows) * len(columns) + own_y * own_x) // 2
+
+
+def heat_map_stride(h: int, w: int, stride: int) -> int:
+    """The frequency stride a heat map of ``h × w`` images uses: ``stride`` itself, or for 0
+    (auto) 1 up to a 64-px side and beyond it the smallest stride measuring at most 1 100
+    frequency pairs (5 at 224 px: 1 013 pairs instead of 25 090)."""
+    if stride:
+        return stride
+    if max(h, w) <= AUTO_STRIDE_SIDE:
+        return 1
+    chosen = 1
+    while _pair_count(h, w, chosen) > AUTO_STRIDE_PAIRS:
+        chosen += 1
+    return chosen
+
+
+def _check_heat_map(eps: float, signs: str, stride: int) -> None:
+    if not (np.isfinite(eps) and 0 <= eps <= MAX_HEAT_MAP_EPS):
+        raise ConfigError(
+            f"heat-map ε (eps) must be in [0, {MAX_HEAT_MAP_EPS:g}] (the perturbation's L2 norm, pixel units), "
+            f"got {eps:g}; Yin et al. use 4 for 32×32 images"
+        )
+    if signs not in HEAT_MAP_SIGNS:
+        raise ConfigError(
+            f"heat-map signs must be one of {', '.join(HEAT_MAP_SIGNS)}, got {signs!r}; Yin et al. draw one per channel"
+        )
+    if not 0 <= stride <= MAX_HEAT_MAP_STRIDE:
+        raise ConfigError(
+            f"heat-map frequency stride must be in [0, {MAX_HEAT_MAP_STRIDE}] (0 = auto), got {stride}; "
+            "Yin et al. measure every frequency (1)"
+        )
 
 
 @torch.no_grad()
@@ -172,33 +249,43 @@ def fourier_heat_map(
     labels: torch.Tensor,
     *,
     eps: float = 4.0,
+    signs: str = "channel",
+    stride: int = 1,
     batch_size: int = 2048,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> HeatMapResult:
-    """Error rate ``(H, W)`` (unshifted layout) under ``x ± ε · U_ij`` for every frequency.
+    """Top-1 and top-5 error rates ``(H, W)`` (unshifted layout) under ``x ± ε · U_ij``.
 
-    ε is the L2 norm of the perturbation in [0, 1] pixel units (Yin et al. use 4 for 32×32
-    images). A cancel stops between chunks of frequencies; the result is then marked
-    ``cancelled`` and says which frequencies were evaluated.
+    ε is the L2 norm of ``U_ij``'s perturbation of each channel in [0, 1] pixel units (Yin et
+    al. use 4 for 32×32 images); the sum is clipped to [0, 1]. ``signs="channel"`` (the
+    published default) draws one random sign per channel of each image, so an RGB image gets
+    colour as well as luminance perturbations; ``"image"`` draws one per image for all channels
+    (the same for 1-channel images). The signs are ``torch.randint(0, 2, (pairs, N, C or 1))``
+    from a generator seeded with ``seed``, so a seed gives the same map. ``stride`` > 1
+    measures only frequencies whose signed indices are multiples of it on both axes (the
+    others are NaN and not ``evaluated``); 0 picks one (:func:`heat_map_stride`). A cancel
+    stops between chunks of frequencies; the result is then marked ``cancelled``.
+
+    Shape: ``images`` ``(N, C, H, W)`` in [0, 1], ``labels`` ``(N,)``.
     """
-    if not (np.isfinite(eps) and 0 <= eps <= MAX_HEAT_MAP_EPS):
-        raise ConfigError(
-            f"heat-map ε (eps) must be in [0, {MAX_HEAT_MAP_EPS:g}] (the perturbation's L2 norm, pixel units), "
-            f"got {eps:g}; Yin et al. use 4 for 32×32 images"
-        )
+    _check_heat_map(eps, signs, stride)
     _check_seed(seed)
     if images.shape[0] == 0:
         raise ConfigError("no images to measure the Fourier heat map on")
     device = model_device(model)
     n, c, h, w = images.shape
-    pairs = _half_plane(h, w)
+    stride = heat_map_stride(h, w, stride)
+    pairs = _half_plane(h, w, stride)
     basis = torch.stack([fourier_basis(h, w, ky, kx) for ky, kx in pairs]).to(device)  # (P, H, W)
     generator = torch.Generator().manual_seed(seed)
-    signs = (torch.randint(0, 2, (len(pairs), n), generator=generator) * 2 - 1).float().to(device)
+    per_image = c if signs == "channel" else 1
+    sign = (torch.randint(0, 2, (len(pairs), n, per_image), generator=generator) * 2 - 1).float().to(device)
     images, labels = images.to(device), labels.to(device)
-    errors = np.zeros((h, w), dtype=np.float32)
+    top5 = model.info.num_classes > HEAT_MAP_TOP_K
+    errors = np.full((h, w), np.nan, dtype=np.float32)
+    errors_top5 = np.full((h, w), np.nan, dtype=np.float32)
     evaluated = np.zeros((h, w), dtype=bool)
     per_chunk = max(1, batch_size // n)
     done = 0
@@ -209,7 +296,7 @@ def fourier_heat_map(
                 break
             chunk = slice(start, start + per_chunk)
             # (P, N, C, H, W): every image perturbed by every basis image of the chunk.
-            perturbation = eps * signs[chunk].view(-1, n, 1, 1, 1) * basis[chunk].view(-1, 1, 1, h, w)
+            perturbation = eps * sign[chunk].view(-1, n, per_image, 1, 1) * basis[chunk].view(-1, 1, 1, h, w)
             batch = (images.unsqueeze(0) + perturbation).clamp(0, 1).reshape(-1, c, h, w)
             try:
                 logits = run_checked(model, batch, "on perturbed images")
@@ -220,10 +307,16 @@ def fourier_heat_map(
                     f"by ±ε·U with ε (eps) = {eps:g}",
                     "use a smaller ε (Yin et al. use 4 for 32×32 images)",
                 ) from None
-            wrong = logits.argmax(1).view(-1, n) != labels
-            for (ky, kx), rate in zip(pairs[chunk], wrong.float().mean(dim=1).cpu().tolist()):
-                errors[ky, kx] = errors[(-ky) % h, (-kx) % w] = rate
-                evaluated[ky, kx] = evaluated[(-ky) % h, (-kx) % w] = True
+            wrong = (logits.argmax(1).view(-1, n) != labels).float().mean(dim=1).cpu().tolist()
+            wrong_top5 = wrong
+            if top5:
+                ranked = logits.topk(HEAT_MAP_TOP_K, dim=1).indices.view(-1, n, HEAT_MAP_TOP_K)
+                wrong_top5 = (ranked != labels.view(1, n, 1)).all(dim=2).float().mean(dim=1).cpu().tolist()
+            for (ky, kx), rate, rate_top5 in zip(pairs[chunk], wrong, wrong_top5):
+                mirror = (-ky) % h, (-kx) % w
+                errors[ky, kx] = errors[mirror] = rate
+                errors_top5[ky, kx] = errors_top5[mirror] = rate_top5
+                evaluated[ky, kx] = evaluated[mirror] = True
             done = min(start + per_chunk, len(pairs))
             reporter.report(done, f"{done}/{len(pairs)} frequencies")
     return HeatMapResult(
@@ -233,6 +326,9 @@ def fourier_heat_map(
         frequencies_done=done,
         frequencies_total=len(pairs),
         cancelled=done < len(pairs),
+        errors_top5=errors_top5 if top5 else None,
+        signs=signs,
+        stride=stride,
     )
 
 
