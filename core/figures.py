@@ -416,14 +416,45 @@ def convergence_figure(
     return fig
 
 
-def heat_map_figure(heat: np.ndarray, title: str = "", eps: float | None = None):
-    """A Fourier heat map (error rate per frequency, stored layout), centred, 0–1 colour scale."""
+def _measured_grid(image: np.ndarray, stride: int) -> tuple[np.ndarray, list[float]]:
+    """A centred map measured every ``stride`` frequencies, cut to its measured rows and
+    columns, and its extent in frequencies (each cell ``stride`` wide): what was measured is
+    shown at its size, nothing in between is filled in."""
+    h, w = image.shape
+    extent = _frequency_extent((h, w))
+    if stride == 1:
+        return image, extent
+    rows = np.flatnonzero(~np.isnan(image).all(axis=1))
+    columns = np.flatnonzero(~np.isnan(image).all(axis=0))
+    if not len(rows):
+        return image, extent
+    ky, kx = h // 2 - rows, columns - w // 2
+    half = stride / 2
+    return image[np.ix_(rows, columns)], [kx.min() - half, kx.max() + half, ky.min() - half, ky.max() + half]
+
+
+def heat_map_figure(
+    heat: np.ndarray, title: str = "", eps: float | None = None, *, top5: np.ndarray | None = None, stride: int = 1
+):
+    """A Fourier heat map (top-1 error rate per frequency, stored layout), centred, 0–1 colour
+    scale; with ``top5``, the top-1 and top-5 maps side by side. A map measured every
+    ``stride`` frequencies (NaN elsewhere) is drawn as that coarser grid, not interpolated."""
+    maps = {"top-1 error": heat} if top5 is None else {"top-1 error": heat, "top-5 error": top5}
     with _style():
-        fig = _figure(3.4, 3.0)
-        ax = fig.subplots()
-        image = centred(np.asarray(heat, dtype=float))
-        artist = _show(ax, image, cmap="inferno", vmin=0, vmax=1, title=title, frequency_axes=True)
-        fig.colorbar(artist, ax=ax, shrink=0.85, label="error rate" + (f" (ε = {eps:g})" if eps is not None else ""))
+        fig = _figure(3.4 * len(maps), 3.0 if top5 is None else 3.3)
+        axes = np.atleast_1d(fig.subplots(1, len(maps), squeeze=False)).ravel()
+        artist = None
+        for ax, (name, errors) in zip(axes, maps.items()):
+            image, extent = _measured_grid(centred(np.asarray(errors, dtype=float)), stride)
+            shown = title if top5 is None else name
+            artist = _show(ax, image, cmap="inferno", vmin=0, vmax=1, title=shown, frequency_axes=True)
+            artist.set_extent(extent)
+        label = "error rate" + (f" (ε = {eps:g})" if eps is not None else "")
+        if stride > 1:
+            label += f"; k measured every {stride}"
+        fig.colorbar(artist, ax=axes.tolist(), shrink=0.85, label=label)
+        if top5 is not None and title:
+            fig.suptitle(literal(title))
     return fig
 
 
@@ -482,4 +513,38 @@ def adversarial_maps_figure(comparison, examples: int = 4, class_names: Sequence
         if result is not None:
             subtitle += f", IdCor {result.correlation:.2f} (p = {result.p_value:.3g})"
         fig.suptitle(literal(subtitle))
+    return fig
+
+
+def profile_figure(table, correlations):
+    """Each profile metric (rows of panels) against PGD and corruption accuracy (columns),
+    one point per model, labelled, with Spearman's ρ and its permutation p in each title."""
+    names = [c.name for c in table.columns]
+    units = {c.name: c.unit for c in table.columns}
+    against = ("PGD accuracy", "corruption accuracy")
+    metrics = [name for name in names[1:] if name not in against]
+    stats = {(row[0], row[1]): (row[2], row[3]) for row in correlations.rows}
+    models = table.column(names[0])
+
+    def column(name: str) -> np.ndarray:
+        return np.array([v if isinstance(v, (int, float)) else np.nan for v in table.column(name)], dtype=float)
+
+    with _style():
+        fig = _figure(6.4, 1.55 * len(metrics) + 0.4)
+        axes = fig.subplots(len(metrics), len(against), squeeze=False)
+        for j, target in enumerate(against):
+            x = column(target)
+            for i, metric in enumerate(metrics):
+                ax = axes[i, j]
+                y = column(metric)
+                ax.scatter(x, y, s=14, color="#2166ac")
+                for name, a, b in zip(models, x, y):
+                    if np.isfinite(a) and np.isfinite(b):
+                        ax.annotate(literal(name), (a, b), fontsize=6, xytext=(2, 2), textcoords="offset points")
+                rho, p = stats.get((metric, target), ("", ""))
+                measured = isinstance(rho, float) and isinstance(p, float)
+                ax.set_title(f"ρ = {rho:.2f}, p = {p:.2g}" if measured else "ρ: too few models", fontsize=7)
+                ax.set_ylabel(literal(f"{metric} ({units[metric]})"), fontsize=7)
+                if i == len(metrics) - 1:
+                    ax.set_xlabel(literal(f"{target} ({units[target]})"))
     return fig

@@ -23,6 +23,7 @@ from ..spectra.fourier import centred
 from ..tables import Table
 from .advmaps import AdversarialMapsConfig, AdversarialMapsResult, adversarial_maps
 from .blueshift import BlueShift, blue_shift
+from .profile import ProfileConfig, ProfileResult, profile_models
 from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
 
 
@@ -85,19 +86,36 @@ def run_adversarial_maps(
     return result
 
 
-def heat_map_table(heat: np.ndarray, name: str, eps: float) -> Table:
-    table = Table.build(
-        f"heat-map-{name}",
-        f"Fourier heat map of model {name}",
-        [("k_y", "cycles/image"), ("k_x", "cycles/image"), ("error rate", "%")],
-        notes=f"Error rate under ±{eps:g}·U(k_y, k_x) (unit-L2 real Fourier basis, pixel units); "
-        "k = 0 is the zero frequency.",
+def heat_map_table(
+    heat: np.ndarray, name: str, eps: float, top5: np.ndarray | None = None, *, signs: str = "channel", stride: int = 1
+) -> Table:
+    """One row per measured frequency (centred ``k``; NaN cells of a strided map are left
+    out, not filled in), its top-1 error and, when the model has more than 5 classes, its
+    top-5 error."""
+    columns = [("k_y", "cycles/image"), ("k_x", "cycles/image"), ("top-1 error rate", "%")]
+    if top5 is not None:
+        columns.append(("top-5 error rate", "%"))
+    notes = (
+        f"Error rate under ±{eps:g}·U(k_y, k_x) (unit-L2 real Fourier basis, pixel units, "
+        + ("one random sign per channel, as Yin et al." if signs == "channel" else "one random sign per image")
+        + "); k = 0 is the zero frequency."
     )
+    if stride > 1:
+        notes += f" Only frequencies whose k_y and k_x are multiples of {stride} were measured."
+    if top5 is None:
+        notes += " No top-5 error: the model has 5 classes or fewer, so its label is always among its top 5."
+    table = Table.build(f"heat-map-{name}", f"Fourier heat map of model {name}", columns, notes=notes)
     h, w = heat.shape
     shifted = centred(heat)
+    shifted_top5 = centred(top5) if top5 is not None else None
     for row in range(h):
         for col in range(w):
-            table.add_row(h // 2 - row, col - w // 2, 100 * float(shifted[row, col]))
+            if np.isnan(shifted[row, col]):
+                continue
+            cells = [h // 2 - row, col - w // 2, 100 * float(shifted[row, col])]
+            if shifted_top5 is not None:
+                cells.append(100 * float(shifted_top5[row, col]))
+            table.add_row(*cells)
     return table
 
 
@@ -108,20 +126,49 @@ def run_heat_map(
     data: ImageSet | DataRequest,
     *,
     eps: float = 4.0,
+    signs: str = "channel",
+    stride: int = 1,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> HeatMapResult:
+    """:func:`fourier_heat_map` of ``data``, saved as arrays ``heat-map-<name>`` (``heat``: the
+    top-1 map, ``heat_top5`` when the model has more than 5 classes, ``evaluated``, ``eps``,
+    ``stride``, ``signs``), a table and a figure of the same name."""
     images = _labelled({model_name: model}, data)
     result = fourier_heat_map(
-        model, images.images, images.labels, eps=eps, seed=seed, on_progress=on_progress, cancel=cancel
+        model,
+        images.images,
+        images.labels,
+        eps=eps,
+        signs=signs,
+        stride=stride,
+        seed=seed,
+        on_progress=on_progress,
+        cancel=cancel,
     )
     if result.cancelled:
         return result
-    heat = result.errors
-    store.save_arrays(f"heat-map-{model_name}", heat=heat, eps=np.float64(eps))
-    store.save_table(heat_map_table(heat, model_name, eps))
-    _figure(store, figures.heat_map_figure(heat, f"Fourier heat map ({model_name})", eps), f"heat-map-{model_name}")
+    top5 = {} if result.errors_top5 is None else {"heat_top5": result.errors_top5}
+    store.save_arrays(
+        f"heat-map-{model_name}",
+        heat=result.errors,
+        evaluated=result.evaluated,
+        eps=np.float64(eps),
+        stride=np.int64(result.stride),
+        signs=np.str_(signs),
+        **top5,
+    )
+    store.save_table(
+        heat_map_table(result.errors, model_name, eps, result.errors_top5, signs=signs, stride=result.stride)
+    )
+    _figure(
+        store,
+        figures.heat_map_figure(
+            result.errors, f"Fourier heat map ({model_name})", eps, top5=result.errors_top5, stride=result.stride
+        ),
+        f"heat-map-{model_name}",
+    )
     return result
 
 
@@ -157,3 +204,28 @@ def run_blue_shift(store: ResultsStore, *, cycles: int = 4, amplitude: float = 3
     store.save_table(shift.table(cycles))
     _figure(store, figures.blue_shift_figure(shift, cycles), "blue-shift")
     return shift
+
+
+def run_profile(
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    data: ImageSet | DataRequest,
+    *,
+    config: ProfileConfig = ProfileConfig(),
+    reference: str | None = None,
+    cluster: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ProfileResult:
+    """The zoo profile (:func:`.profile.profile_models`) on the labelled images ``data`` names,
+    at the models' shared input and in their classes."""
+    return profile_models(
+        store,
+        models,
+        _labelled(models, data),
+        config=config,
+        reference=reference,
+        cluster=cluster,
+        on_progress=on_progress,
+        cancel=cancel,
+    )

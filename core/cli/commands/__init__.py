@@ -10,12 +10,13 @@ from . import (
     heat_map,
     info,
     masks,
+    profile,
     report,
     robustness,
     study,
     train,
 )
 
-COMMANDS = (app, study, train, attack, masks, report, adversarial_maps, heat_map, robustness, blue_shift, info)
+COMMANDS = (app, study, train, attack, masks, report, adversarial_maps, heat_map, robustness, profile, blue_shift, info)
 
 __all__ = ["COMMANDS"]
