@@ -548,3 +548,106 @@ def profile_figure(table, correlations):
                 if i == len(metrics) - 1:
                     ax.set_xlabel(literal(f"{target} ({units[target]})"))
     return fig
+
+
+def cutoff_sweep_figure(sweeps: Mapping[str, Any]):
+    """Accuracy against the cutoff radius: low-pass (left) and high-pass (right), one curve per
+    model and ε, the halving radius of each in its legend entry."""
+    with _style():
+        fig = _figure(6.4, 2.6)
+        axes = fig.subplots(1, 2, sharey=True)
+        for k, (name, sweep) in enumerate(sweeps.items()):
+            colour = f"C{k % 10}"
+            for e, eps in enumerate(sweep.eps):
+                style = "-" if e == 0 else ("--", ":", "-.")[(e - 1) % 3]
+                for ax, kind in zip(axes, ("low", "high")):
+                    halving = float(sweep.halving[kind][e])
+                    label = f"{name}" + (f", ε = {eps:g}" if len(sweep.eps) > 1 else "")
+                    label += f" (½ at {halving:.2f})" if np.isfinite(halving) else " (never halves)"
+                    ax.plot(
+                        sweep.radii, 100 * sweep.accuracy[kind][e], style, color=colour, lw=1.2, label=literal(label)
+                    )
+        for ax, kind in zip(axes, ("low-pass", "high-pass")):
+            ax.set_title(f"{kind}: keep radius {'≤' if kind == 'low-pass' else '>'} r")
+            ax.set_xlabel("cutoff radius r (× Nyquist)")
+            ax.legend(fontsize=6)
+        axes[0].set_ylabel("accuracy (%)")
+    return fig
+
+
+def sensitivity_figure(result, title: str = ""):
+    """The input gradient's spectrum: the centred mean magnitude per channel and the radial
+    profile (mean ± std over images) per channel."""
+    channels = result.mean.shape[0]
+    with _style():
+        fig = _figure(2.4 * channels + 2.8, 2.6)
+        axes = fig.subplots(1, channels + 1, squeeze=False)[0]
+        top = float(np.max(result.mean)) or 1.0
+        for c in range(channels):
+            artist = _show(
+                axes[c],
+                centred(result.mean[c]),
+                cmap="magma",
+                vmin=0,
+                vmax=top,
+                title=f"channel {c}",
+                frequency_axes=True,
+            )
+        fig.colorbar(artist, ax=axes[channels - 1], shrink=0.85, label="|F(∂ℓ/∂x)| (unit energy per image)")
+        radii = 0.5 * (result.edges[:-1] + result.edges[1:])
+        ax = axes[channels]
+        for c in range(channels):
+            mean, spread = result.profile[c], result.profile_std[c]
+            ax.plot(radii, mean, color=f"C{c}", lw=1.2, label=f"channel {c}")
+            ax.fill_between(radii, mean - spread, mean + spread, color=f"C{c}", alpha=0.2, lw=0)
+        ax.axvline(result.cutoff, color="0.5", lw=0.8, ls=":")
+        ax.set_xlabel("radius (× Nyquist)")
+        ax.set_title(f"high-frequency share {100 * result.high_frequency_share:.1f} %")
+        ax.legend(fontsize=6)
+        fig.suptitle(literal(title))
+    return fig
+
+
+def layer_spectra_figure(result, title: str = ""):
+    """Each stage's relative log amplitude from zero frequency to Nyquist (left) and its
+    high-minus-low Δ (right), as Park and Kim draw them."""
+    with _style():
+        fig = _figure(6.4, 2.6)
+        left, right = fig.subplots(1, 2)
+        for k, stage in enumerate(result.stages):
+            left.plot(stage.radii, stage.profile, color=f"C{k % 10}", lw=1.2, label=literal(stage.name))
+        left.set_xlabel("radius (× Nyquist)")
+        left.set_ylabel("Δ log amplitude")
+        if result.stages:
+            left.legend(fontsize=6)
+        right.plot(range(len(result.stages)), [s.delta for s in result.stages], "o-", color="#2166ac")
+        right.set_xticks(range(len(result.stages)), [literal(s.name) for s in result.stages], rotation=45, fontsize=6)
+        right.set_ylabel("Δ log amplitude at Nyquist")
+        fig.suptitle(literal(title))
+    return fig
+
+
+def corruptions_figure(result):
+    """Accuracy against severity for each corruption (one panel each), one line per model."""
+    models = list(result.clean_accuracy)
+    corruptions = list(dict.fromkeys(c for _, c, _ in result.accuracy))
+    severities = sorted({s for _, _, s in result.accuracy})
+    columns = min(4, len(corruptions))
+    rows = -(-len(corruptions) // columns)
+    with _style():
+        fig = _figure(1.7 * columns + 0.6, 1.5 * rows + 0.5)
+        axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+        for ax, corruption in zip(axes, corruptions):
+            for k, model in enumerate(models):
+                values = [100 * result.accuracy.get((model, corruption, s), np.nan) for s in severities]
+                ax.plot(severities, values, "o-", ms=2.5, lw=1, color=f"C{k % 10}", label=literal(model))
+            centroids = [result.centroid.get((corruption, s), np.nan) for s in severities]
+            shown = f", centroid {np.nanmean(centroids):.2f}" if np.isfinite(centroids).any() else ""
+            ax.set_title(literal(corruption) + shown, fontsize=7)
+            ax.set_xticks(severities)
+        for ax in axes[len(corruptions) :]:
+            ax.set_visible(False)
+        axes[0].set_ylabel("accuracy (%)")
+        axes[0].legend(fontsize=6)
+        fig.supxlabel("severity")
+    return fig

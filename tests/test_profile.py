@@ -193,4 +193,4 @@ def test_the_command_line_profiles_two_models(tmp_path, trained_shapes_model, ca
     assert [row[0] for row in table.rows] == ["N", "B"]
     assert _row(table, "N")["mCE"] == pytest.approx(100.0)
     code, err = run_cli(capsys, [*args, "--mask-epochs", "2", "--reference", "Q"])
-    assert code == 2 and "--reference Q: not one of the profiled models (N, B)" in err
+    assert code == 2 and "--reference Q: not one of the models (N, B)" in err

@@ -9,6 +9,8 @@ nothing, so the store never holds an incomplete table, array or figure."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import figures
@@ -23,8 +25,11 @@ from ..spectra.fourier import centred
 from ..tables import Table
 from .advmaps import AdversarialMapsConfig, AdversarialMapsResult, adversarial_maps
 from .blueshift import BlueShift, blue_shift
+from .corruptions import CORRUPTIONS, SEVERITIES, CorruptionResult, corruption_accuracy
 from .profile import ProfileConfig, ProfileResult, profile_models
 from .robustness import HeatMapResult, RobustnessResult, fourier_heat_map, measure_robustness
+from .sensitivity import LayerSpectraResult, SensitivityResult, fourier_sensitivity, layer_spectra
+from .sweeps import DEFAULT_RADII, CutoffSweepResult, cutoff_sweep
 
 
 def _labelled(models: dict[str, Classifier], data: ImageSet | DataRequest) -> ImageSet:
@@ -229,3 +234,144 @@ def run_profile(
         on_progress=on_progress,
         cancel=cancel,
     )
+
+
+def run_corruptions(
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    data: ImageSet | DataRequest,
+    *,
+    corruptions: tuple[str, ...] = tuple(CORRUPTIONS),
+    severities: tuple[int, ...] = SEVERITIES,
+    reference: str | None = None,
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> CorruptionResult:
+    """Accuracy of each model under the common corruptions (:func:`.corruptions.corruption_accuracy`):
+    tables ``corruptions``, ``corruption-errors``, ``corruption-summary`` and
+    ``corruption-spectra``, figure ``corruptions``."""
+    images = _labelled(models, data)
+    result = corruption_accuracy(
+        models,
+        images.images,
+        images.labels,
+        corruptions=corruptions,
+        severities=severities,
+        reference=reference,
+        seed=seed,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    if result.cancelled:
+        return result
+    for table in (result.table, result.errors, result.summary, result.spectra):
+        store.save_table(table)
+    _figure(store, figures.corruptions_figure(result), "corruptions")
+    return result
+
+
+def run_cutoff_sweep(
+    store: ResultsStore,
+    models: dict[str, Classifier],
+    data: ImageSet | DataRequest,
+    *,
+    radii: tuple[float, ...] = DEFAULT_RADII,
+    eps: tuple[float, ...] = (0.0,),
+    attack: AttackConfig = AttackConfig(),
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, CutoffSweepResult]:
+    """Each model's cutoff sweep (:func:`.sweeps.cutoff_sweep`): per model the arrays and
+    tables ``cutoff-sweep-<model>`` and ``cutoff-halving-<model>``, and the figure
+    ``cutoff-sweep`` with every model's curves. A cancel saves nothing; the result then holds
+    the models finished and the one cancelled (marked so)."""
+    images = _labelled(models, data)
+    sweeps: dict[str, CutoffSweepResult] = {}
+    for name, model in models.items():
+        sweep = cutoff_sweep(
+            model,
+            images.images,
+            images.labels,
+            radii=radii,
+            eps=eps,
+            attack=attack,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        sweeps[name] = sweep
+        if sweep.cancelled:
+            return sweeps
+    for name, sweep in sweeps.items():
+        store.save_arrays(
+            f"cutoff-sweep-{name}",
+            radii=np.array(sweep.radii),
+            eps=np.array(sweep.eps),
+            unfiltered=sweep.unfiltered,
+            low=sweep.accuracy["low"],
+            high=sweep.accuracy["high"],
+            halving_low=sweep.halving["low"],
+            halving_high=sweep.halving["high"],
+        )
+        store.save_table(_renamed(sweep.table, f"cutoff-sweep-{name}", name))
+        store.save_table(_renamed(sweep.halving_table, f"cutoff-halving-{name}", name))
+    _figure(store, figures.cutoff_sweep_figure(sweeps), "cutoff-sweep")
+    return sweeps
+
+
+def run_sensitivity(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    data: ImageSet | DataRequest,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> SensitivityResult:
+    """The Fourier sensitivity of ``model``'s input gradients (:func:`.sensitivity.fourier_sensitivity`):
+    arrays, table and figure ``sensitivity-<model>``."""
+    images = _labelled({model_name: model}, data)
+    result = fourier_sensitivity(model, images.images, images.labels, on_progress=on_progress, cancel=cancel)
+    if result.cancelled:
+        return result
+    store.save_arrays(
+        f"sensitivity-{model_name}",
+        mean=result.mean,
+        std=result.std,
+        profile=result.profile,
+        profile_std=result.profile_std,
+        edges=result.edges,
+        high_frequency_share=np.float64(result.high_frequency_share),
+        cutoff=np.float64(result.cutoff),
+    )
+    name = f"sensitivity-{model_name}"
+    store.save_table(_renamed(result.table, name, model_name))
+    _figure(store, figures.sensitivity_figure(result, f"Input-gradient spectrum ({model_name})"), name)
+    return result
+
+
+def run_layer_spectra(
+    store: ResultsStore,
+    model_name: str,
+    model: Classifier,
+    data: ImageSet | DataRequest,
+    *,
+    layers: list[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LayerSpectraResult:
+    """The relative log amplitude of each stage's feature maps (:func:`.sensitivity.layer_spectra`):
+    table and figure ``layer-spectra-<model>``."""
+    images = _labelled({model_name: model}, data)
+    result = layer_spectra(model, images.images, layers=layers, on_progress=on_progress, cancel=cancel)
+    if result.cancelled:
+        return result
+    name = f"layer-spectra-{model_name}"
+    store.save_table(_renamed(result.table, name, model_name))
+    _figure(store, figures.layer_spectra_figure(result, f"Feature-map spectra ({model_name})"), name)
+    return result
+
+
+def _renamed(table: Table, name: str, model: str) -> Table:
+    """``table`` saved under ``name``, its title naming ``model``."""
+    return dataclasses.replace(table, name=name, title=f"{table.title} ({model})")

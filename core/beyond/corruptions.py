@@ -812,7 +812,7 @@ def _tables(
             "mean over corruptions; 100 % = as robust as the reference."
         )
     table = Table.build(
-        "corruption_accuracy",
+        "corruptions",
         "Accuracy under common corruptions",
         [("model", ""), ("corruption", ""), ("severity", "1"), ("accuracy", "%")],
         notes=f"On {source}.{partial}",
@@ -820,7 +820,7 @@ def _tables(
     for (m, name, level), value in accuracy.items():
         table.add_row(m, name, level, 100 * value)
     errors = Table.build(
-        "corruption_errors",
+        "corruption-errors",
         "Corruption error per corruption",
         [("model", ""), ("corruption", ""), ("CE", "%")],
         notes=ce_note + partial,
@@ -828,7 +828,7 @@ def _tables(
     for (m, name), value in corruption_error.items():
         errors.add_row(m, name, 100 * value)
     summary = Table.build(
-        "corruption_summary",
+        "corruption-summary",
         "Corruption robustness per model",
         [("model", ""), ("clean accuracy", "%"), ("mean corruption accuracy", "%"), ("mCE", "%")],
         notes=f"{ce_note} Over {len(complete)} of {len(names)} corruption(s), severities "
@@ -838,7 +838,7 @@ def _tables(
         mine = [v for (model, _, _), v in accuracy.items() if model == m]
         summary.add_row(m, 100 * clean_accuracy[m], 100 * float(np.mean(mine)) if mine else math.nan, 100 * mce[m])
     spectra = Table.build(
-        "corruption_spectra",
+        "corruption-spectra",
         "Which frequencies each corruption changes",
         [("corruption", ""), ("category", ""), ("severity", "1"), ("spectral centroid", "× Nyquist")],
         notes="Radial centroid of the mean power spectrum of (corrupted − clean): 0 = DC, 1 = Nyquist, √2 = the "

@@ -105,6 +105,43 @@ def labelled_images(args, model: Classifier, name: str, per_class: int = 0) -> I
     return images
 
 
+def named_models(args, on: torch.device) -> tuple[dict[str, Classifier], dict[str, Path | None]]:
+    """The models of a repeated ``--model [NAME=]SPEC`` (``args.models``), each resolved as
+    ``--model`` is and named NAME (default: the name the spec gives it), with the files they
+    came from; two models of one name are an error."""
+    models: dict[str, Classifier] = {}
+    files: dict[str, Path | None] = {}
+    for spec in args.models:
+        given_name, args.model = _named(spec)
+        model, name = resolve_model(args, args.out, on)
+        name = given_name or name
+        if name in models:
+            raise ConfigError(f"--model {spec}: a second model named {name}; name each one as NAME=SPEC")
+        models[name], files[name] = model, args.model_file
+    return models, files
+
+
+def named_models_and_run(args) -> tuple[torch.device, dict[str, Classifier], ResultsStore]:
+    """The device, the ``--model [NAME=]SPEC`` models (one input shape for all, each kept in
+    the run) and the ``--out`` run of a command that compares models."""
+    on = device(args)
+    models, files = named_models(args, on)
+    common_input({name: model.info for name, model in models.items()})
+    store = open_store(args.out, overwrite=getattr(args, "force", False))
+    for name, model in models.items():
+        keep_model(store, name, model, files[name])
+    return on, models, store
+
+
+def _named(spec: str) -> tuple[str | None, str]:
+    """``NAME=SPEC`` → (NAME, SPEC); a plain SPEC, or one whose ``=`` lies in a path or a
+    ``source:`` name, → (None, SPEC)."""
+    name, sep, rest = spec.partition("=")
+    if sep and name and rest and "/" not in name and ":" not in name:
+        return name, rest
+    return None, spec
+
+
 def model_and_run(args) -> tuple[torch.device, Classifier, str, ResultsStore]:
     """The device, ``--model`` (kept in the run) and the ``--out`` run of a command."""
     on = device(args)

@@ -334,6 +334,28 @@ def add_model(parser: argparse.ArgumentParser, required: bool = True) -> None:
     add_model_shapes(group)
 
 
+def add_named_models(parser: argparse.ArgumentParser, what: str) -> None:
+    """A repeated ``--model [NAME=]SPEC`` (``args.models``) for commands that compare models,
+    with ``--arch`` and the model shapes."""
+    parser.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        required=True,
+        metavar="[NAME=]SPEC",
+        type=given("a model: NAME=SPEC or SPEC"),
+        help=f"a model to {what} (repeat for each): a checkpoint file, a model name in --out, timm:NAME, "
+        "torchvision:NAME, a timm or transformers folder; NAME= names it (default: the file's name)",
+    )
+    parser.add_argument(
+        "--arch",
+        default=None,
+        type=given("an architecture such as resnet18"),
+        help="architecture of plain state_dicts (e.g. resnet18)",
+    )
+    add_model_shapes(parser)
+
+
 def add_model_shapes(group) -> None:
     """What a model file without our metadata cannot say itself; checked against the model."""
     group.add_argument(

@@ -7,16 +7,35 @@ from . import (
     app,
     attack,
     blue_shift,
+    corruptions,
+    cutoff_sweep,
     heat_map,
     info,
     masks,
     profile,
     report,
     robustness,
+    sensitivity,
     study,
     train,
 )
 
-COMMANDS = (app, study, train, attack, masks, report, adversarial_maps, heat_map, robustness, profile, blue_shift, info)
+COMMANDS = (
+    app,
+    study,
+    train,
+    attack,
+    masks,
+    report,
+    adversarial_maps,
+    heat_map,
+    robustness,
+    corruptions,
+    cutoff_sweep,
+    sensitivity,
+    profile,
+    blue_shift,
+    info,
+)
 
 __all__ = ["COMMANDS"]

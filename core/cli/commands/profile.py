@@ -11,16 +11,14 @@ from ...beyond.corruptions import CORRUPTIONS, SEVERITIES
 from ...beyond.profile import ProfileConfig
 from ...errors import ConfigError
 from ...masks.config import SetMaskConfig
-from ...models.classifier import common_input
-from ...runs.workflows import keep_model
 from ..checks import checked_cluster
-from ..common import data_request, device, open_store, printer, resolve_model
+from ..common import data_request, named_models_and_run, printer
 from ..options import (
     DEFAULT_EPS,
     add_cluster,
     add_device,
     add_labelled_images,
-    add_model_shapes,
+    add_named_models,
     epochs,
     float_in,
     given,
@@ -37,23 +35,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         help="one table for a zoo of models: accuracy, PGD, corruptions and mCE, dataset mask, heat map, gradient "
         "spectrum and cutoff radii of each",
     )
-    p.add_argument(
-        "--model",
-        dest="models",
-        action="append",
-        required=True,
-        metavar="[NAME=]SPEC",
-        type=given("a model: NAME=SPEC or SPEC"),
-        help="a model to profile (repeat for each): a checkpoint file, a model name in --out, timm:NAME, "
-        "torchvision:NAME, a timm or transformers folder; NAME= names it in the table (default: the file's name)",
-    )
-    p.add_argument(
-        "--arch",
-        default=None,
-        type=given("an architecture such as resnet18"),
-        help="architecture of plain state_dicts (e.g. resnet18)",
-    )
-    add_model_shapes(p)
+    add_named_models(p, "profile")
     add_labelled_images(p, per_class=20)
     p.add_argument(
         "--reference",
@@ -61,23 +43,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         type=given("one of the profiled models"),
         help="the model mCE is measured against (default: the first --model)",
     )
-    p.add_argument(
-        "--corruptions",
-        nargs="+",
-        choices=tuple(CORRUPTIONS),
-        default=tuple(CORRUPTIONS),
-        metavar="NAME",
-        help=f"corruptions to measure (default all: {', '.join(CORRUPTIONS)})",
-    )
-    p.add_argument(
-        "--severities",
-        nargs="+",
-        type=int,
-        choices=SEVERITIES,
-        default=SEVERITIES,
-        metavar="S",
-        help="corruption severities, 1–5 (default all)",
-    )
+    add_corruption_options(p)
     p.add_argument("--eps", type=unit_interval, default=DEFAULT_EPS, help="PGD ε in [0, 1] pixel units")
     p.add_argument("--steps", type=steps, default=10, help="PGD steps (default 10)")
     p.add_argument(
@@ -98,27 +64,35 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     return [p]
 
 
-def _named(spec: str) -> tuple[str | None, str]:
-    """``NAME=SPEC`` → (NAME, SPEC); a plain SPEC (or one whose ``=`` is part of a path) → (None, SPEC)."""
-    name, sep, rest = spec.partition("=")
-    if sep and name and rest and "/" not in name and ":" not in name:
-        return name, rest
-    return None, spec
+def add_corruption_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--corruptions",
+        nargs="+",
+        choices=tuple(CORRUPTIONS),
+        default=tuple(CORRUPTIONS),
+        metavar="NAME",
+        help=f"corruptions to measure (default all: {', '.join(CORRUPTIONS)})",
+    )
+    p.add_argument(
+        "--severities",
+        nargs="+",
+        type=int,
+        choices=SEVERITIES,
+        default=SEVERITIES,
+        metavar="S",
+        help="corruption severities, 1–5 (default all)",
+    )
+
+
+def checked_reference(args, models) -> str | None:
+    if args.reference is not None and args.reference not in models:
+        raise ConfigError(f"--reference {args.reference}: not one of the models ({', '.join(models)})")
+    return args.reference
 
 
 def run(args) -> int:
-    on = device(args)
-    models, files = {}, {}
-    for spec in args.models:
-        given_name, args.model = _named(spec)
-        model, name = resolve_model(args, args.out, on)
-        name = given_name or name
-        if name in models:
-            raise ConfigError(f"--model {spec}: a second model named {name}; name each NAME=SPEC")
-        models[name], files[name] = model, args.model_file
-    if args.reference is not None and args.reference not in models:
-        raise ConfigError(f"--reference {args.reference}: not one of the profiled models ({', '.join(models)})")
-    common_input({name: model.info for name, model in models.items()})
+    _, models, store = named_models_and_run(args)
+    reference = checked_reference(args, models)
     config = ProfileConfig(
         set_mask=SetMaskConfig(max_epochs=args.mask_epochs),
         attack=AttackConfig(eps=args.eps, steps=args.steps),
@@ -127,17 +101,13 @@ def run(args) -> int:
         severities=tuple(sorted(set(args.severities))),
         seed=args.seed,
     )
-    cluster = checked_cluster(args)
-    store = open_store(args.out, overwrite=args.force)
-    for name, model in models.items():
-        keep_model(store, name, model, files[name])
     result = run_profile(
         store,
         models,
         data_request(args, args.per_class),
         config=config,
-        reference=args.reference,
-        cluster=cluster,
+        reference=reference,
+        cluster=checked_cluster(args),
         on_progress=printer(args),
     )
     if result.cancelled:
