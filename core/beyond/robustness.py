@@ -91,6 +91,9 @@ MAX_HEAT_MAP_STRIDE = 1024
 # Stride 0 (auto): every frequency up to this image side, else the smallest stride measuring at
 # most AUTO_STRIDE_PAIRS frequency pairs (a 32×32 map has 514; a 224×224 one 25 090 at stride 1).
 AUTO_STRIDE_SIDE = 64
+
+# The pixels of one heat-map forward pass when its batch size is automatic: 2 048 images of 32 × 32.
+AUTO_BATCH_PIXELS = 2048 * 32 * 32
 AUTO_STRIDE_PAIRS = 1100
 
 
@@ -251,7 +254,7 @@ def fourier_heat_map(
     eps: float = 4.0,
     signs: str = "channel",
     stride: int = 1,
-    batch_size: int = 2048,
+    batch_size: int = 0,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -267,6 +270,8 @@ def fourier_heat_map(
     measures only frequencies whose signed indices are multiples of it on both axes (the
     others are NaN and not ``evaluated``); 0 picks one (:func:`heat_map_stride`). A cancel
     stops between chunks of frequencies; the result is then marked ``cancelled``.
+    ``batch_size``: perturbed images per forward pass; 0 takes as many pixels as 2 048 images
+    of 32 × 32 (2 048 at 32 px, 41 at 224 px), so memory stays flat as images grow.
 
     Shape: ``images`` ``(N, C, H, W)`` in [0, 1], ``labels`` ``(N,)``.
     """
@@ -287,7 +292,7 @@ def fourier_heat_map(
     errors = np.full((h, w), np.nan, dtype=np.float32)
     errors_top5 = np.full((h, w), np.nan, dtype=np.float32)
     evaluated = np.zeros((h, w), dtype=bool)
-    per_chunk = max(1, batch_size // n)
+    per_chunk = max(1, (batch_size or AUTO_BATCH_PIXELS // (h * w)) // n)
     done = 0
     reporter = ProgressReporter("heat-map", len(pairs), on_progress, cancel)
     with frozen(model):
