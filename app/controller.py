@@ -10,7 +10,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from fourier_masks.core.beyond import run_adversarial_maps, run_heat_map, run_robustness
+from fourier_masks.core.beyond import (
+    run_adversarial_maps,
+    run_corruptions,
+    run_cutoff_sweep,
+    run_heat_map,
+    run_layer_spectra,
+    run_profile,
+    run_robustness,
+    run_sensitivity,
+)
 from fourier_masks.core.errors import FourierMasksError
 from fourier_masks.core.masks import ImageMaskConfig
 from fourier_masks.core.runs import (
@@ -31,8 +40,13 @@ from .requests import (
     AnalysisRequest,
     AttackRequest,
     CompareRequest,
+    CorruptionsRequest,
+    CutoffSweepRequest,
     HeatMapRequest,
+    LayerSpectraRequest,
     ModelDetails,
+    ProfileRequest,
+    SensitivityRequest,
     TrainRequest,
 )
 from .widgets import JobBar
@@ -370,6 +384,78 @@ class JobController(QObject):
             store=self.workbench.ensure_store(),
             models=dict(self.workbench.models),
             data=request.data,
+        )
+
+    def cutoff_sweep(self, request: CutoffSweepRequest) -> None:
+        self._start(
+            "cutoff sweep",
+            run_cutoff_sweep,
+            then=lambda r: self._after_analysis("cutoff sweep"),
+            kept="nothing was saved: the sweeps are saved once every model is swept",
+            store=self.workbench.ensure_store(),
+            models=dict(self.workbench.models),
+            data=request.data,
+            radii=request.radii,
+            eps=request.eps,
+            attack=request.attack,
+        )
+
+    def sensitivity(self, model_name: str, request: SensitivityRequest) -> None:
+        self._start(
+            "gradient spectrum",
+            run_sensitivity,
+            then=lambda r: self._after_analysis("gradient spectrum"),
+            kept="nothing was saved: the spectrum is saved once every image's gradient is in",
+            store=self.workbench.ensure_store(),
+            model_name=model_name,
+            model=self.workbench.models[model_name],
+            data=request.data,
+        )
+
+    def layer_spectra(self, model_name: str, request: LayerSpectraRequest) -> None:
+        self._start(
+            "layer spectra",
+            run_layer_spectra,
+            then=lambda r: self._after_analysis("layer spectra"),
+            kept="nothing was saved: the spectra are saved once every image went through the model",
+            store=self.workbench.ensure_store(),
+            model_name=model_name,
+            model=self.workbench.models[model_name],
+            data=request.data,
+            layers=list(request.layers) or None,
+        )
+
+    def corruptions(self, request: CorruptionsRequest) -> None:
+        self._start(
+            "corruptions",
+            run_corruptions,
+            then=lambda r: self._after_analysis("corruptions"),
+            kept="nothing was saved: the tables are saved once every corruption is measured",
+            store=self.workbench.ensure_store(),
+            models=dict(self.workbench.models),
+            data=request.data,
+            corruptions=request.corruptions,
+            severities=request.severities,
+            reference=request.reference,
+            seed=request.seed,
+        )
+
+    def profile(self, request: ProfileRequest) -> None:
+        missing = [name for name in request.models if name not in self.workbench.models]
+        if missing or not request.models:
+            self.message.emit("warning", f"load the models to profile first ({', '.join(missing) or 'none chosen'})")
+            return
+        self._start(
+            "profile",
+            run_profile,
+            then=lambda r: self._after_analysis("profile"),
+            kept="the models profiled before the cancel are kept in the run (a new profile resumes from them)",
+            store=self.workbench.ensure_store(),
+            models={name: self.workbench.models[name] for name in request.models},
+            data=request.data,
+            config=request.config,
+            reference=request.reference,
+            cluster=self.cluster,
         )
 
     def _after_analysis(self, name: str) -> None:

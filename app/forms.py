@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -42,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from fourier_masks.core.attacks import ATTACKS, AttackConfig
-from fourier_masks.core.beyond import AdversarialMapsConfig
+from fourier_masks.core.beyond import CORRUPTIONS, DEFAULT_RADII, SEVERITIES, AdversarialMapsConfig, ProfileConfig
 from fourier_masks.core.data import DataRequest
 from fourier_masks.core.errors import ConfigError
 from fourier_masks.core.masks import OBJECTIVES, SCHEDULES, ImageMaskConfig, SetMaskConfig
@@ -56,8 +57,13 @@ from .requests import (
     AnalysisRequest,
     AttackRequest,
     CompareRequest,
+    CorruptionsRequest,
+    CutoffSweepRequest,
     HeatMapRequest,
+    LayerSpectraRequest,
     ModelDetails,
+    ProfileRequest,
+    SensitivityRequest,
     TrainRequest,
 )
 
@@ -74,6 +80,11 @@ __all__ = [
     "AnalysisDialog",
     "AdversarialMapsDialog",
     "HeatMapDialog",
+    "CutoffSweepDialog",
+    "SensitivityDialog",
+    "LayerSpectraDialog",
+    "CorruptionsDialog",
+    "ProfileDialog",
     "StudyDialog",
     "DATASET_CHOICES",
 ]
@@ -124,6 +135,10 @@ HELP = {
     "rotate_deg": "variant R: largest random rotation in degrees",
     "pgd": "the attack adversarial training (variant A) trains against",
     "seed": "random seed, for repeatable runs",
+    "heat_map_eps": "L2 norm of each Fourier basis perturbation, pixel units (Yin et al.: 4 for 32×32)",
+    "heat_map_stride": "measure every n-th frequency of the heat map; 0 = chosen for the image size",
+    "corruptions": "common corruptions measured (Hendrycks and Dietterich), comma-separated",
+    "severities": "corruption severities, among 1–5",
 }
 # The settings a newcomer changes; the others are folded under “Advanced settings”.
 IMAGE_MASK_BASIC = ("lam", "lr", "max_steps")
@@ -132,9 +147,15 @@ DATASET_CHOICES = ("builtin", "builtin:planted", "torchvision:CIFAR10", "torchvi
 
 
 def _label(name: str) -> str:
-    return {"lam": "λ", "lr": "learning rate", "max_lr": "learning rate", "eps": "ε", "arch": "architecture"}.get(
-        name, name.replace("_", " ")
-    )
+    return {
+        "lam": "λ",
+        "lr": "learning rate",
+        "max_lr": "learning rate",
+        "eps": "ε",
+        "arch": "architecture",
+        "heat_map_eps": "heat-map ε",
+        "heat_map_stride": "heat-map stride",
+    }.get(name, name.replace("_", " "))
 
 
 def _text(value: Any) -> str:
@@ -893,3 +914,188 @@ class AdversarialMapsDialog(_EvaluationDialog[AdversarialMapsRequest]):
             permutations=self.permutations.value(),
         )
         return AdversarialMapsRequest(data=self.data(), config=config)
+
+
+def cutoff_radii(count: int) -> tuple[float, ...]:
+    """``count`` radii evenly spaced up to √2 × Nyquist (the corners): the sweep's default
+    radii for 16."""
+    if count == len(DEFAULT_RADII):
+        return DEFAULT_RADII
+    top = DEFAULT_RADII[-1]
+    return tuple(top * (k + 1) / count for k in range(count))
+
+
+def _numbers_of(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(p) for p in text.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a comma-separated list of numbers") from None
+
+
+def _ticks(
+    names: Sequence[str], ticked: Sequence[str], columns: int, label=str
+) -> tuple[QWidget, dict[str, QCheckBox]]:
+    """A grid of check boxes, ``columns`` a row, those in ``ticked`` ticked."""
+    widget = QWidget()
+    grid = QGridLayout(widget)
+    grid.setContentsMargins(0, 0, 0, 0)
+    boxes = {}
+    for k, name in enumerate(names):
+        box = QCheckBox(label(name))
+        box.setChecked(name in ticked)
+        grid.addWidget(box, k // columns, k % columns)
+        boxes[name] = box
+    return widget, boxes
+
+
+def _reference_combo(models: Sequence[str], default: str | None, optional: bool = True) -> QComboBox:
+    combo = QComboBox()
+    if optional:
+        combo.addItem(NO_REFERENCE)
+    combo.addItems(list(models))
+    if default in models:
+        combo.setCurrentText(default)
+    combo.setToolTip("mCE: each model's corruption errors over this model's (100 % = as robust as it)")
+    return combo
+
+
+NO_REFERENCE = "none (no mCE)"
+
+
+def _reference(combo: QComboBox) -> str | None:
+    return None if combo.currentText() == NO_REFERENCE else combo.currentText()
+
+
+class CutoffSweepDialog(_EvaluationDialog[CutoffSweepRequest]):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Cutoff sweep",
+            "Accuracy of every loaded model on low-pass (keep radius ≤ r) and high-pass (keep radius > r) "
+            "filtered images, for evenly spaced cutoff radii r; the radius where accuracy halves summarises each "
+            "curve. With ε > 0, on PGD adversarial images too.",
+            20,
+            parent,
+        )
+        self.radii = _spin(len(DEFAULT_RADII), 2, 256)
+        self.extra.addRow("cutoff radii (evenly spaced up to √2 × Nyquist)", self.radii)
+        self.eps = QLineEdit("0")
+        self.eps.setToolTip("comma-separated; 0 = the clean images, others PGD's ε in [0, 1] pixel units")
+        self.extra.addRow("PGD ε (0 = clean images)", self.eps)
+        self.attack_form = self.add_form("attack", "attack (for ε > 0)", AttackConfig(), hidden=("method", "eps"))
+        self.finish()
+
+    def build(self) -> CutoffSweepRequest:
+        eps = _numbers_of(self.eps.text(), "ε")
+        if not eps or any(not 0 <= e <= 1 for e in eps):
+            raise ConfigError("ε: one or more values in [0, 1] (0 = the clean images)")
+        return CutoffSweepRequest(
+            data=self.data(), radii=cutoff_radii(self.radii.value()), eps=eps, attack=self.attack_form.value()
+        )
+
+
+class SensitivityDialog(_EvaluationDialog[SensitivityRequest]):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Gradient spectrum",
+            "The Fourier spectrum of the model's input gradients (the loss's, per image, unit energy): where in "
+            "frequency the model is sensitive, per channel, with its radial profile and spread over images.",
+            20,
+            parent,
+        )
+        self.finish()
+
+    def build(self) -> SensitivityRequest:
+        return SensitivityRequest(data=self.data())
+
+
+class LayerSpectraDialog(_EvaluationDialog[LayerSpectraRequest]):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Layer spectra",
+            "The log amplitude of each stage's feature maps from the zero frequency to Nyquist, relative to the "
+            "zero frequency (Park and Kim): how much high frequency each stage keeps.",
+            10,
+            parent,
+        )
+        self.layers = QLineEdit("")
+        self.layers.setPlaceholderText("the model's own stages")
+        self.layers.setToolTip("module names, comma-separated (e.g. layer1, layer2); empty = the model's stages")
+        self.extra.addRow("stages", self.layers)
+        self.finish()
+
+    def build(self) -> LayerSpectraRequest:
+        layers = tuple(p.strip() for p in self.layers.text().split(",") if p.strip())
+        return LayerSpectraRequest(data=self.data(), layers=layers)
+
+
+class CorruptionsDialog(_EvaluationDialog[CorruptionsRequest]):
+    def __init__(self, models: Sequence[str], parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Common corruptions",
+            "Accuracy of every loaded model under Hendrycks and Dietterich's common corruptions at each "
+            "severity, their mean corruption error (mCE) against a reference model, and where in frequency "
+            "each corruption changes the images (spectral centroid).",
+            10,
+            parent,
+        )
+        widget, self.corruptions = _ticks(tuple(CORRUPTIONS), tuple(CORRUPTIONS), 3, lambda n: n.replace("_", " "))
+        self.extra.addRow("corruptions", widget)
+        widget, self.severities = _ticks(SEVERITIES, SEVERITIES, 5)
+        self.extra.addRow("severities", widget)
+        self.reference = _reference_combo(models, "N" if "N" in models else (models[0] if models else None))
+        self.extra.addRow("mCE reference", self.reference)
+        self.seed = _spin(0, 0, 2**31 - 1)
+        self.extra.addRow("seed", self.seed)
+        self.finish()
+
+    def build(self) -> CorruptionsRequest:
+        corruptions = tuple(name for name, box in self.corruptions.items() if box.isChecked())
+        severities = tuple(level for level, box in self.severities.items() if box.isChecked())
+        if not corruptions:
+            raise ConfigError("tick at least one corruption")
+        if not severities:
+            raise ConfigError("tick at least one severity")
+        return CorruptionsRequest(
+            data=self.data(),
+            corruptions=corruptions,
+            severities=severities,
+            reference=_reference(self.reference),
+            seed=self.seed.value(),
+        )
+
+
+class ProfileDialog(_EvaluationDialog[ProfileRequest]):
+    """Models to profile (the run's loaded ones), the mCE reference and the profile's settings."""
+
+    def __init__(self, models: Sequence[str], parent: QWidget | None = None) -> None:
+        super().__init__(
+            "Profile models",
+            "One table for a zoo of models: clean, PGD and corruption accuracy, mCE, the dataset mask's kept "
+            "fraction and radial centroid, the heat map's mean error, the gradient's high-frequency share and "
+            "the cutoff halving radii, with rank correlations between them. Models already profiled with the "
+            "same settings and images are read back, not measured again.",
+            10,
+            parent,
+        )
+        widget, self.models = _ticks(tuple(models), tuple(models), 3)
+        self.extra.addRow("models", widget)
+        self.reference = _reference_combo(models, "N" if "N" in models else None, optional=False)
+        self.extra.addRow("mCE reference", self.reference)
+        self.config_form = self.add_form(
+            "profile",
+            "settings",
+            ProfileConfig(),
+            hidden=("radii",),
+            basic=("heat_map_eps", "severities", "seed"),
+            reference=("each measure's authors", ProfileConfig()),
+        )
+        self.finish()
+
+    def build(self) -> ProfileRequest:
+        chosen = tuple(name for name, box in self.models.items() if box.isChecked())
+        if not chosen:
+            raise ConfigError("tick at least one model")
+        reference = self.reference.currentText() or None
+        if reference is not None and reference not in chosen:
+            raise ConfigError(f"the mCE reference {reference} must be among the models profiled")
+        return ProfileRequest(data=self.data(), models=chosen, config=self.config_form.value(), reference=reference)

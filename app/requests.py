@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fourier_masks.core.attacks import AttackConfig
-from fourier_masks.core.beyond import AdversarialMapsConfig
+from fourier_masks.core.beyond import CORRUPTIONS, DEFAULT_RADII, SEVERITIES, AdversarialMapsConfig, ProfileConfig
 from fourier_masks.core.data import DataRequest
 from fourier_masks.core.masks import ImageMaskConfig, SetMaskConfig
 from fourier_masks.core.training import TrainConfig
@@ -22,6 +22,11 @@ __all__ = [
     "AnalysisRequest",
     "AttackRequest",
     "CompareRequest",
+    "CorruptionsRequest",
+    "CutoffSweepRequest",
+    "LayerSpectraRequest",
+    "ProfileRequest",
+    "SensitivityRequest",
     "HeatMapRequest",
     "ModelDetails",
     "TrainRequest",
@@ -71,6 +76,55 @@ class HeatMapRequest:
 
     data: DataRequest
     eps: float = 4.0
+
+
+@dataclass(frozen=True)
+class CutoffSweepRequest:
+    """Every loaded model's accuracy on low- and high-pass filtered images, at each cutoff
+    radius (× Nyquist) and each PGD ε (0 = the clean images; ``attack``'s own ε is replaced)."""
+
+    data: DataRequest
+    radii: tuple[float, ...] = DEFAULT_RADII
+    eps: tuple[float, ...] = (0.0,)
+    attack: AttackConfig = AttackConfig()
+
+
+@dataclass(frozen=True)
+class SensitivityRequest:
+    """The Fourier spectrum of one model's input gradients: only its images."""
+
+    data: DataRequest
+
+
+@dataclass(frozen=True)
+class LayerSpectraRequest:
+    """The relative log amplitude of one model's feature maps per stage; ``layers`` names the
+    stages (module names), empty for the model's own."""
+
+    data: DataRequest
+    layers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CorruptionsRequest:
+    """Every loaded model's accuracy under the common corruptions at ``severities``; mCE
+    against ``reference`` (a loaded model's name, None for none)."""
+
+    data: DataRequest
+    corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
+    severities: tuple[int, ...] = SEVERITIES
+    reference: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    """The zoo profile of ``models`` (loaded models' names), mCE against ``reference``."""
+
+    data: DataRequest
+    models: tuple[str, ...]
+    config: ProfileConfig = ProfileConfig()
+    reference: str | None = None
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,14 @@ from .forms import (
     AnalysisDialog,
     AttackDialog,
     CompareDialog,
+    CorruptionsDialog,
+    CutoffSweepDialog,
     HeatMapDialog,
     ImageMaskDialog,
+    LayerSpectraDialog,
     ModelDetailsDialog,
+    ProfileDialog,
+    SensitivityDialog,
     StudyDialog,
     TrainDialog,
 )
@@ -177,6 +182,12 @@ class MainWindow(QMainWindow):
         self.panels["analyses"].adversarialMapsRequested.connect(self.ask_adversarial_maps)
         self.panels["analyses"].heatMapRequested.connect(self.ask_heat_map)
         self.panels["analyses"].robustnessRequested.connect(self.ask_robustness)
+        analyses = self.panels["analyses"]
+        analyses.cutoffSweepRequested.connect(lambda: self.ask_frequency_analysis("cutoff sweep"))
+        analyses.sensitivityRequested.connect(lambda model: self.ask_frequency_analysis("gradient spectrum", model))
+        analyses.corruptionsRequested.connect(lambda: self.ask_frequency_analysis("corruptions"))
+        analyses.layerSpectraRequested.connect(lambda model: self.ask_frequency_analysis("layer spectra", model))
+        analyses.profileRequested.connect(lambda: self.ask_frequency_analysis("profile"))
         self._update_device_label()
         screen = self.screen() or QGuiApplication.primaryScreen()
         self.resize(default_window_size(screen.availableGeometry().size()) if screen else QSize(1500, 950))
@@ -254,6 +265,14 @@ class MainWindow(QMainWindow):
         self._action(run, "Adversarial frequency maps…", self.ask_adversarial_maps)
         self._action(run, "Fourier heat map…", lambda: self.ask_heat_map(self.workbench.current_model or ""))
         self._action(run, "Robustness of the loaded models…", self.ask_robustness)
+        for kind, text in (
+            ("cutoff sweep", "Cutoff sweep of the loaded models…"),
+            ("gradient spectrum", "Gradient spectrum…"),
+            ("corruptions", "Common corruptions of the loaded models…"),
+            ("layer spectra", "Layer spectra…"),
+            ("profile", "Profile models…"),
+        ):
+            self._action(run, text, lambda checked=False, k=kind: self.ask_frequency_analysis(k))
         run.addSeparator()
         self._action(run, "Cancel the running job", self.runner.cancel, "Esc")
         view = bar.addMenu("&View")
@@ -621,6 +640,45 @@ class MainWindow(QMainWindow):
         dialog.finish()
         if dialog.exec() and dialog.answer is not None:
             self.controller.robustness(dialog.answer)
+
+    def frequency_dialog(self, kind: str):
+        """The dialog that asks for one of the frequency-robustness analyses (not yet shown)."""
+        models = list(self.workbench.models)
+        dialogs = {
+            "cutoff sweep": lambda: CutoffSweepDialog(self),
+            "gradient spectrum": lambda: SensitivityDialog(self),
+            "corruptions": lambda: CorruptionsDialog(models, self),
+            "layer spectra": lambda: LayerSpectraDialog(self),
+            "profile": lambda: ProfileDialog(models, self),
+        }
+        dialog = dialogs[kind]()
+        dialog.dataset.combo.setCurrentText(self._data_spec())
+        return dialog
+
+    def start_frequency_analysis(self, kind: str, answer, model_name: str = "") -> None:
+        """Start the job ``kind`` with a dialog's ``answer`` (per-model kinds on ``model_name``)."""
+        jobs = {
+            "cutoff sweep": lambda: self.controller.cutoff_sweep(answer),
+            "gradient spectrum": lambda: self.controller.sensitivity(model_name, answer),
+            "corruptions": lambda: self.controller.corruptions(answer),
+            "layer spectra": lambda: self.controller.layer_spectra(model_name, answer),
+            "profile": lambda: self.controller.profile(answer),
+        }
+        jobs[kind]()
+
+    def ask_frequency_analysis(self, kind: str, model_name: str = "") -> None:
+        """Ask for a cutoff sweep, gradient spectrum, corruptions, layer spectra or profile and
+        start it: per model (``model_name``, by default the current one) or on every loaded model."""
+        if not self.workbench.models:
+            self.show_message("warning", f"load the models for the {kind} first")
+            return
+        model_name = model_name or self.workbench.current_model or ""
+        if kind in ("gradient spectrum", "layer spectra") and model_name not in self.workbench.models:
+            self.show_message("warning", f"choose a loaded model for the {kind}")
+            return
+        dialog = self.frequency_dialog(kind)
+        if dialog.exec() and dialog.answer is not None:
+            self.start_frequency_analysis(kind, dialog.answer, model_name)
 
     def ask_export_report(self) -> None:
         if self.workbench.store is None:

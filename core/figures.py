@@ -52,6 +52,11 @@ __all__ = [
     "heat_map_figure",
     "blue_shift_figure",
     "adversarial_maps_figure",
+    "profile_figure",
+    "cutoff_sweep_figure",
+    "sensitivity_figure",
+    "layer_spectra_figure",
+    "corruptions_figure",
     "write_figure",
     "literal",
 ]

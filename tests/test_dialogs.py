@@ -68,6 +68,11 @@ DIALOGS: dict[str, Callable[[QWidget], QDialog]] = {
     "study": StudyDialog,
     "heat-map": HeatMapDialog,
     "adversarial-maps": lambda parent: AdversarialMapsDialog(32, parent),
+    "cutoff-sweep": forms.CutoffSweepDialog,
+    "sensitivity": forms.SensitivityDialog,
+    "layer-spectra": forms.LayerSpectraDialog,
+    "corruptions": lambda parent: forms.CorruptionsDialog(["N", "A", "a model with a long name"], parent),
+    "profile": lambda parent: forms.ProfileDialog(["N", "A", "a model with a long name"], parent),
 }
 # Dialogs that are only ever the base of others.
 BASES = {forms.ConfigDialog, forms._EvaluationDialog}

@@ -1,6 +1,7 @@
 """The run's findings (the main paper's claims judged on this run) and the analyses beyond the
 paper: adversarial frequency maps, Fourier heat maps, robustness to band-limited noise (the
-JaFR evaluation) and the blue-shift illustration."""
+JaFR evaluation), the blue-shift illustration, and the frequency-robustness tabs of
+:mod:`.frequency` (cutoff sweeps, gradient spectra, corruptions, layer spectra, the profile)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -39,6 +41,7 @@ from ..widgets import (
     refill_combo,
 )
 from .base import EmptyState, Panel, vertical_scroll
+from .frequency import CorruptionsTab, CutoffSweepTab, FrequencyTab, LayerSpectraTab, ProfileTab, SensitivityTab
 from .tables import FittedTableView, TableModel
 
 __all__ = ["AnalysesPanel"]
@@ -47,8 +50,9 @@ OVERVIEW_TEXT = (
     "<p><b>Nothing analysed yet.</b></p><p>Beyond the paper: <b>adversarial frequency maps</b> compare the "
     "frequencies an image needs with those its adversarial example uses (Basile et al.); a <b>Fourier heat "
     "map</b> shows the error rate under each Fourier basis perturbation (Yin et al.); <b>robustness</b> "
-    "evaluates the models under low- and high-pass noise and PGD (Wang et al.'s JaFR). Each takes a minute "
-    "or so on a laptop CPU.</p>"
+    "evaluates the models under low- and high-pass noise and PGD (Wang et al.'s JaFR); <b>cutoff sweeps</b>, "
+    "the <b>gradient spectrum</b>, <b>common corruptions</b>, <b>layer spectra</b> and the <b>profile</b> of "
+    "the run's models say which frequencies each model relies on. Each takes a minute or so on a laptop CPU.</p>"
 )
 HEAT_TEXT_NO_MODEL = "<p><b>No model loaded.</b></p><p>Load or train a model to compute its Fourier heat map.</p>"
 FINDINGS_TEXT = (
@@ -56,6 +60,7 @@ FINDINGS_TEXT = (
     "beside the paper's figure: Run → Compute tables and clusters writes it from the run's masks.</p>"
 )
 FINDINGS = 4  # the Findings tab, after the analyses' (whose places other code knows)
+TOP1, TOP5 = "top-1 error", "top-5 error"
 ROW_PX = MIN_DATA_PX + TITLE_PX + 20  # a row of plots with a title and an axis without labels
 SPECTRUM_RANGE = (-5.0, 0.5)  # log10 of the magnitude spectra shown: one scale for every row, as in the figure
 
@@ -77,6 +82,11 @@ class AnalysesPanel(Panel):
     adversarialMapsRequested = Signal()
     heatMapRequested = Signal(str)  # model
     robustnessRequested = Signal()
+    cutoffSweepRequested = Signal()
+    sensitivityRequested = Signal(str)  # model
+    corruptionsRequested = Signal()
+    layerSpectraRequested = Signal(str)  # model
+    profileRequested = Signal()
 
     def __init__(self, workbench, parent=None) -> None:
         super().__init__(workbench, parent)
@@ -90,6 +100,11 @@ class AnalysesPanel(Panel):
                 ("Fourier heat map…", self._request_heat_map),
                 ("Robustness of the models…", self.robustnessRequested),
                 ("Blue-shift illustration", self._on_empty_blue_shift),
+                ("Cutoff sweep…", self.cutoffSweepRequested),
+                ("Gradient spectrum…", lambda: self.sensitivityRequested.emit(self.workbench.current_model or "")),
+                ("Corruptions…", self.corruptionsRequested),
+                ("Layer spectra…", lambda: self.layerSpectraRequested.emit(self.workbench.current_model or "")),
+                ("Profile models…", self.profileRequested),
             ),
         )
         self._browsing = False  # the user asked to see the tabs although nothing is computed
@@ -99,6 +114,16 @@ class AnalysesPanel(Panel):
         self._build_robustness_tab()
         self._build_blue_shift_tab()
         self._build_findings_tab()
+        # The frequency-robustness tabs follow the Findings tab, whose place other code knows.
+        self.frequency_tabs: list[FrequencyTab] = [
+            CutoffSweepTab(workbench, lambda model: self.cutoffSweepRequested.emit()),
+            SensitivityTab(workbench, self.sensitivityRequested.emit),
+            CorruptionsTab(workbench, lambda model: self.corruptionsRequested.emit()),
+            LayerSpectraTab(workbench, self.layerSpectraRequested.emit),
+            ProfileTab(workbench, lambda model: self.profileRequested.emit()),
+        ]
+        for tab in self.frequency_tabs:
+            self.tabs.addTab(tab, tab.title)
         self.tabs.currentChanged.connect(lambda _: self._update_status())
         workbench.runChanged.connect(self._on_workbench_run_changed)
         workbench.contentsChanged.connect(self.refresh)
@@ -233,8 +258,12 @@ class AnalysesPanel(Panel):
         self.heat_model = ElidingComboBox()
         compute = QPushButton("Compute heat map…")
         compute.clicked.connect(lambda: self.heatMapRequested.emit(self.heat_model.currentText()))
+        self.heat_kind = QComboBox()
+        self.heat_kind.addItems([TOP1, TOP5])
+        self.heat_kind.setToolTip("top-5: the label is not among the model's five best guesses (more than 5 classes)")
         row.addWidget(QLabel("model"))
         row.addWidget(self.heat_model, 1)
+        row.addWidget(self.heat_kind)
         row.addWidget(compute)
         layout.addLayout(row)
         self.heat_view_widget = pg.GraphicsLayoutWidget()
@@ -247,14 +276,18 @@ class AnalysesPanel(Panel):
         )
         layout.addWidget(self.heat_empty, 1)
         self.heat: np.ndarray | None = None
+        self.heat_top5: np.ndarray | None = None
+        self.heat_stride = 1
         self.heat_model.currentTextChanged.connect(self._show_heat)
+        self.heat_kind.currentTextChanged.connect(lambda _: self._show_heat(self.heat_model.currentText()))
         self.tabs.addTab(tab, "Fourier heat map")
 
     def _show_heat(self, model: str) -> None:
         store = self.workbench.store
         name = f"heat-map-{model}"
         if store is None or not model or not store.path(f"data/{name}.npz").exists():
-            self.heat = None
+            self.heat, self.heat_top5 = None, None
+            self.heat_kind.setEnabled(False)
             self.heat_view.clear()
             self.heat_empty.show_empty(
                 True,
@@ -265,7 +298,20 @@ class AnalysesPanel(Panel):
         self.heat_empty.show_empty(False)
         arrays = store.load_arrays(name)
         self.heat, self.heat_eps = arrays["heat"], float(arrays["eps"])
-        self.heat_view.show(self.heat, stored_mask=True, title=f"{model}: error rate under ±{self.heat_eps:g}·U_ij")
+        self.heat_top5 = arrays.get("heat_top5")
+        self.heat_stride = int(arrays["stride"]) if "stride" in arrays else 1
+        self.heat_kind.setEnabled(self.heat_top5 is not None)
+        if self.heat_top5 is None:
+            blocked = self.heat_kind.blockSignals(True)
+            self.heat_kind.setCurrentText(TOP1)
+            self.heat_kind.blockSignals(blocked)
+        top5 = self.heat_top5 is not None and self.heat_kind.currentText() == TOP5
+        shown = self.heat_top5 if top5 else self.heat
+        self.heat_view.show(
+            shown,
+            stored_mask=True,
+            title=f"{model}: {'top-5' if top5 else 'top-1'} error under ±{self.heat_eps:g}·U_ij",
+        )
 
     # --- robustness --------------------------------------------------------------------------
 
@@ -395,7 +441,15 @@ class AnalysesPanel(Panel):
         self.findings_model.set_table(findings)
         self.findings_notes.setText(findings.notes if findings else "")
         self.findings_empty.show_empty(findings is None)
-        computed = bool(comparisons) or robustness is not None or self._any_heat_map() or findings is not None
+        for tab in self.frequency_tabs:
+            tab.refresh()
+        computed = (
+            bool(comparisons)
+            or robustness is not None
+            or self._any_heat_map()
+            or findings is not None
+            or any(tab.computed for tab in self.frequency_tabs)
+        )
         self.empty.show_empty(not computed and not self._browsing)
         self._update_status()
 
@@ -420,17 +474,29 @@ class AnalysesPanel(Panel):
             "Frequency robustness of each model (Wang et al.'s JaFR evaluation)",
             "Non-linearities spread a sinusoid's energy to higher frequencies (the main paper's Figure 1)",
             "The main paper's findings, as measured in this run, beside the paper's figures",
-        ]
+        ] + [tab.status_text for tab in self.frequency_tabs]
         self.status.setText(texts[self.tabs.currentIndex()])
+
+    def _frequency_tab(self) -> FrequencyTab | None:
+        tab = self.tabs.currentWidget()
+        return tab if isinstance(tab, FrequencyTab) else None
 
     def figures(self):
         tab = self.tabs.currentIndex()
+        if (frequency := self._frequency_tab()) is not None:
+            return frequency.figures()
         if tab == 0:
             return {"adversarial maps": lambda: adversarial_maps_figure(self.comparison) if self.comparison else None}
         if tab == 1:
             return {
                 "heat map": lambda: (
-                    heat_map_figure(self.heat, f"Fourier heat map ({self.heat_model.currentText()})", self.heat_eps)
+                    heat_map_figure(
+                        self.heat,
+                        f"Fourier heat map ({self.heat_model.currentText()})",
+                        self.heat_eps,
+                        top5=self.heat_top5,
+                        stride=self.heat_stride,
+                    )
                     if self.heat is not None
                     else None
                 )
@@ -442,6 +508,8 @@ class AnalysesPanel(Panel):
     def tables(self):
         tab = self.tabs.currentIndex()
         tables = self.workbench.tables()
+        if (frequency := self._frequency_tab()) is not None:
+            return frequency.tables()
         if tab == 0:
             label = self.attack_choice.currentText()
             model = label.rpartition("-")[0]

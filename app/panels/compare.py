@@ -1,6 +1,7 @@
 """Compare augmentations: dataset masks side by side, their centred differences from a
 reference model, radial/angular energy differences per band, Table 1 and the per-image
-comparison percentages (the paper's Figures 3, 4 and 7 and Table 1)."""
+comparison percentages (the paper's Figures 3, 4 and 7 and Table 1), and the loaded models'
+cutoff sweeps and input-gradient radial profiles overlaid, where the run has them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter
 
-from fourier_masks.core.figures import differences_figure, energy_figure, exceedance_figure, masks_figure
+from fourier_masks.core.figures import (
+    cutoff_sweep_figure,
+    differences_figure,
+    energy_figure,
+    exceedance_figure,
+    masks_figure,
+)
 from fourier_masks.core.spectra import angular_partition, centred_difference, mask_energies, radial_partition
 
 from ..widgets import (
@@ -26,6 +33,7 @@ from ..widgets import (
 )
 from .base import EmptyState, Panel, vertical_scroll
 from .clusters import COLOURS
+from .frequency import stored_sensitivities, stored_sweeps
 from .tables import FittedTableView, TableModel
 
 __all__ = ["ComparePanel"]
@@ -75,16 +83,26 @@ class ComparePanel(Panel):
         self.energy_view.setMinimumHeight(CHART_PX + LEGEND_PX + 10)
         self.exceedance_view = pg.PlotWidget(axisItems=readable_axes())
         self.exceedance_view.setMinimumHeight(CHART_PX)
+        self.frequency_view = pg.GraphicsLayoutWidget()  # the sweeps and gradient profiles overlaid
+        self.frequency_view.setMinimumHeight(CHART_PX)
+        self._build_frequency_plots()
         self.table_model = TableModel()
         self.table_view = FittedTableView()
         self.table_view.setModel(self.table_model)
         self.table_view.setMinimumHeight(70)
-        for widget, stretch in ((self.view, 3), (self.energy_view, 3), (self.exceedance_view, 2), (self.table_view, 1)):
+        for widget, stretch in (
+            (self.view, 3),
+            (self.energy_view, 3),
+            (self.exceedance_view, 2),
+            (self.frequency_view, 2),
+            (self.table_view, 1),
+        ):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
         # Four plots need their height: in a short dock they scroll rather than squeeze, so the
         # dock never forces its height on the window (the Compare layout gives it the height).
-        self.empty = EmptyState(vertical_scroll(splitter, splitter.minimumSizeHint().height()))
+        self.splitter, self._full_height = splitter, splitter.minimumSizeHint().height()
+        self.empty = EmptyState(vertical_scroll(splitter, self._full_height))
         self.empty.add_button("Load checkpoints…", self.loadRequested)
         self.empty_compare = self.empty.add_button("Compare models…", self.compareRequested)
         self.outer.addWidget(self.empty, 1)
@@ -106,7 +124,58 @@ class ComparePanel(Panel):
         self.empty_compare.setEnabled(len(self.workbench.models) >= 1)
         self._draw()
 
+    def _build_frequency_plots(self) -> None:
+        self.sweep_plot = self.frequency_view.addPlot(row=0, col=0, axisItems=readable_axes())
+        compact_title(self.sweep_plot, "cutoff sweeps: low-pass ━, high-pass ╌")
+        self.sweep_plot.setLabel("bottom", "cutoff radius (× Nyquist)")
+        self.sweep_plot.setLabel("left", "accuracy (%)")
+        self.sweep_plot.setYRange(0, 100)
+        self.gradient_plot = self.frequency_view.addPlot(row=0, col=1, axisItems=readable_axes())
+        compact_title(self.gradient_plot, "input-gradient radial profile (mean over channels)")
+        self.gradient_plot.setLabel("bottom", "radius (× Nyquist)")
+        for plot in (self.sweep_plot, self.gradient_plot):
+            plot.setMenuEnabled(False)
+        self.sweep_legend = self.sweep_plot.addLegend(offset=(-4, 4), labelTextSize="7pt", verSpacing=-6)
+        self.sweep_curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self.gradient_curves: dict[str, pg.PlotDataItem] = {}
+        self.sweeps: dict = {}
+
+    def _draw_frequency(self) -> bool:
+        """Overlay the loaded models' cutoff sweeps (clean images) and gradient profiles;
+        whether there was any. Curves are made once per model and updated with setData."""
+        loaded = list(self.workbench.models) or None
+        self.sweeps = stored_sweeps(self.workbench, loaded)
+        gradients = stored_sensitivities(self.workbench, loaded)
+        names = sorted(set(self.sweeps) | set(gradients))
+        for key in [k for k in self.sweep_curves if k[0] not in self.sweeps]:
+            self.sweep_plot.removeItem(self.sweep_curves.pop(key))
+        for name in [n for n in self.gradient_curves if n not in gradients]:
+            self.gradient_plot.removeItem(self.gradient_curves.pop(name))
+        self.sweep_legend.clear()
+        for k, name in enumerate(names):
+            pen = {"low": pg.mkPen(COLOURS[k % len(COLOURS)], width=2)}
+            pen["high"] = pg.mkPen(COLOURS[k % len(COLOURS)], width=2, style=Qt.PenStyle.DashLine)
+            sweep = self.sweeps.get(name)
+            for kind in ("low", "high") if sweep is not None else ():
+                curve = self.sweep_curves.get((name, kind))
+                if curve is None:
+                    curve = self.sweep_curves[(name, kind)] = self.sweep_plot.plot(pen=pen[kind])
+                curve.setPen(pen[kind])
+                curve.setData(np.asarray(sweep.radii), 100 * np.asarray(sweep.accuracy[kind][0], dtype=float))
+                if kind == "low":
+                    self.sweep_legend.addItem(curve, name)
+            gradient = gradients.get(name)
+            if gradient is not None:
+                curve = self.gradient_curves.get(name)
+                if curve is None:
+                    curve = self.gradient_curves[name] = self.gradient_plot.plot(pen=pen["low"])
+                curve.setPen(pen["low"])
+                curve.setData(0.5 * (gradient.edges[:-1] + gradient.edges[1:]), gradient.profile.mean(axis=0))
+        self.frequency_view.setVisible(bool(names))
+        return bool(names)
+
     def _draw(self, *args) -> None:
+        has_frequency = self._draw_frequency()
         masks = self.workbench.set_masks()
         reference = self.reference.currentText()
         for view in (self.view, self.energy_view):
@@ -116,11 +185,20 @@ class ComparePanel(Panel):
         self.energy, self.exceedance = None, None
         table = self.workbench.tables().get("table1")
         self.table_model.set_table(table)
-        self.empty.show_empty(not masks)
+        self.empty.show_empty(not masks and not has_frequency)
         if not masks:
+            for widget in (self.view, self.energy_view, self.exceedance_view, self.table_view):
+                widget.setVisible(False)  # the overlays alone, without empty mask plots
+            self.splitter.setMinimumHeight(CHART_PX)
+            if has_frequency:
+                self.status.setText(f"cutoff sweeps and gradient profiles of {len(self.sweeps) or 'the'} models")
+                return
             self.status.setText("")
             self.empty.show_empty(True, EMPTY_TEXT if len(self.workbench.models) < 2 else EMPTY_TEXT_MODELS)
             return
+        for widget in (self.view, self.energy_view, self.exceedance_view, self.table_view):
+            widget.setVisible(True)
+        self.splitter.setMinimumHeight(self._full_height - (0 if has_frequency else CHART_PX))
         order = [reference] + [m for m in sorted(masks) if m != reference]
         others = order[1:]
         for col, model in enumerate(order):
@@ -219,6 +297,7 @@ class ComparePanel(Panel):
                 if self.energy
                 else None
             ),
+            "cutoff sweeps": lambda: cutoff_sweep_figure(self.sweeps) if self.sweeps else None,
             "per-image comparison": lambda: (
                 exceedance_figure(self.exceedance[1], self.exceedance[2], self.exceedance[3], self.exceedance[4])
                 if self.exceedance

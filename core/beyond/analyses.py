@@ -361,15 +361,31 @@ def run_layer_spectra(
     cancel: CancelToken | None = None,
 ) -> LayerSpectraResult:
     """The relative log amplitude of each stage's feature maps (:func:`.sensitivity.layer_spectra`):
-    table and figure ``layer-spectra-<model>``."""
+    arrays (``stages``, ``radii`` and ``profiles`` per stage, NaN-padded where a smaller feature
+    map has fewer radii, ``delta``), table and figure ``layer-spectra-<model>``."""
     images = _labelled({model_name: model}, data)
     result = layer_spectra(model, images.images, layers=layers, on_progress=on_progress, cancel=cancel)
     if result.cancelled:
         return result
     name = f"layer-spectra-{model_name}"
+    store.save_arrays(
+        name,
+        stages=np.array([stage.name for stage in result.stages], dtype=str),
+        radii=_padded([stage.radii for stage in result.stages]),
+        profiles=_padded([stage.profile for stage in result.stages]),
+        delta=np.array([stage.delta for stage in result.stages], dtype=np.float64),
+    )
     store.save_table(_renamed(result.table, name, model_name))
     _figure(store, figures.layer_spectra_figure(result, f"Feature-map spectra ({model_name})"), name)
     return result
+
+
+def _padded(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows of different lengths as one array, NaN after each row's end."""
+    out = np.full((len(rows), max((len(r) for r in rows), default=0)), np.nan)
+    for k, row in enumerate(rows):
+        out[k, : len(row)] = row
+    return out
 
 
 def _renamed(table: Table, name: str, model: str) -> Table:
