@@ -26,6 +26,7 @@ from fourier_masks.core.beyond.profile import (
     radial_centroid,
     rank_correlation,
 )
+from fourier_masks.core.beyond.robustness import fourier_heat_map
 from fourier_masks.core.data.images import ImageSet
 from fourier_masks.core.errors import ConfigError, OutputError
 from fourier_masks.core.masks.config import SetMaskConfig
@@ -82,6 +83,19 @@ def test_a_model_that_sees_only_low_frequencies_profiles_so(profiled):
     assert [c.name for c in result.table.columns] == ["model", *(name for name, _ in METRICS)]
     for name, _ in METRICS:
         assert name == "mCE" or isinstance(low[name], float), name  # every other metric measured
+
+
+def test_the_heat_map_of_a_low_frequency_model_lies_inside_its_filter(zoo, cosine_set):
+    """Under ε = 8 the low-pass model errs only at frequencies inside its 0.25 × Nyquist disk:
+    its filter removes every perturbation beyond it; the control errs there too."""
+    fy, fx = np.fft.fftfreq(16).reshape(-1, 1), np.fft.fftfreq(16).reshape(1, -1)
+    outside = np.sqrt(fy**2 + fx**2) / 0.5 > CUTOFF
+    maps = {
+        name: fourier_heat_map(model, cosine_set.images, cosine_set.labels, eps=8.0).errors
+        for name, model in zoo.items()
+    }
+    assert maps["low"][outside].max() == 0 < maps["low"][~outside].max()
+    assert maps["plain"][outside].max() > 0.5
 
 
 def test_profile_files(profiled):
