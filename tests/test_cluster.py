@@ -213,3 +213,28 @@ def test_a_study_learns_its_per_image_masks_on_the_cluster(local_ray, tmp_path):
     assert len(groups) == 3
     for group in groups:
         np.testing.assert_array_equal(local.load_image_masks(group).masks, remote.load_image_masks(group).masks)
+
+
+def test_a_profile_on_the_cluster_equals_the_local_one(
+    local_ray, tmp_path, trained_shapes_model, tiny_model, tiny_shapes
+):
+    """One Ray task per model, only the driver writes: the same table as profiling here."""
+    from test_profile import CHEAP
+
+    from fourier_masks.core.beyond.profile import profile_models
+
+    data = tiny_shapes.val
+    zoo = {"trained": trained_shapes_model, "untrained": tiny_model}
+    here = profile_models(ResultsStore(tmp_path / "here"), zoo, data, config=CHEAP, make_figures=False)
+    remote = ResultsStore(tmp_path / "remote")
+    there = profile_models(remote, zoo, data, config=CHEAP, cluster="ray", make_figures=False)
+    assert there.measured == ["trained", "untrained"] and not there.cancelled
+    for a, b in zip(here.table.rows, there.table.rows):
+        assert a[0] == b[0]
+        assert np.allclose(
+            [v if isinstance(v, float) else np.nan for v in a[1:]],
+            [v if isinstance(v, float) else np.nan for v in b[1:]],
+            rtol=1e-4,
+            equal_nan=True,
+        ), (a, b)
+    assert sorted(p.name for p in (remote.root / "profile").iterdir()) == ["trained.json", "untrained.json"]
