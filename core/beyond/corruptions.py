@@ -48,6 +48,7 @@ __all__ = [
     "corrupt",
     "corruption_accuracy",
     "corruption_accuracy_on_sets",
+    "error_ratio",
     "read_cifar10_c",
     "read_imagenet_c",
     "spectral_centroid",
@@ -784,9 +785,14 @@ def _corruption_errors(
         else:
             denominator = float(len(levels))
         for m in models:
-            numerator = sum(1 - accuracy[m, name, s] for s in levels)
-            errors[m, name] = numerator / denominator if denominator > 0 else math.nan
+            errors[m, name] = error_ratio([1 - accuracy[m, name, s] for s in levels], denominator)
     return errors
+
+
+def error_ratio(errors: Sequence[float], reference_total: float) -> float:
+    """One corruption's CE: a model's error rates summed over severities, over the reference's
+    sum (NaN where the reference makes no error at all)."""
+    return float(sum(errors)) / reference_total if reference_total > 0 else math.nan
 
 
 def _tables(

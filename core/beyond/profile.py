@@ -42,7 +42,7 @@ from ..models.classifier import Classifier
 from ..progress import CancelToken, Progress, ProgressCallback, ProgressReporter
 from ..runs.store import ResultsStore
 from ..tables import Table
-from .corruptions import CORRUPTIONS, SEVERITIES, corruption_accuracy
+from .corruptions import CORRUPTIONS, SEVERITIES, corruption_accuracy, error_ratio
 from .robustness import MAX_HEAT_MAP_EPS, fourier_heat_map
 from .sensitivity import fourier_sensitivity
 from .sweeps import DEFAULT_RADII, cutoff_sweep
@@ -250,10 +250,7 @@ def mean_corruption_error(errors: Mapping[str, Sequence[float]], reference: Mapp
     """mCE (%) as Hendrycks and Dietterich define it: per corruption, the model's errors summed
     over severities over the reference's, then the mean over corruptions (NaN where the
     reference never errs on a corruption)."""
-    ratios = []
-    for corruption, values in errors.items():
-        denominator = float(np.sum(reference[corruption]))
-        ratios.append(float(np.sum(values)) / denominator if denominator > 0 else math.nan)
+    ratios = [error_ratio(values, float(np.sum(reference[corruption]))) for corruption, values in errors.items()]
     return 100 * float(np.mean(ratios))
 
 
