@@ -3,6 +3,8 @@ model the options name."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -17,8 +19,10 @@ from ..models.checkpoints import inspect_checkpoint
 from ..models.class_names import read_class_names
 from ..models.classifier import Classifier, common_input
 from ..preparation import Preparation
+from ..progress import ProgressCallback
 from ..runs.classes import evaluation_request, fit_classes, say_clean_accuracy
 from ..runs.store import ResultsStore, model_file
+from ..runs.tracking import fan_out, open_tracker
 from ..runs.workflows import keep_model
 from .checks import check_data_fits, check_model_shapes
 from .options import normalization
@@ -29,8 +33,40 @@ def device(args) -> torch.device:
     return resolve_device(args.device)
 
 
-def printer(args) -> ProgressPrinter:
-    return ProgressPrinter(quiet=getattr(args, "quiet", False))
+def printer(args) -> ProgressCallback:
+    """The command's progress callback: the progress line, and the trackers ``--log`` names
+    (opened at the first call, shared by every later one, closed by :func:`tracking`)."""
+    line = ProgressPrinter(quiet=getattr(args, "quiet", False))
+    targets = getattr(args, "log", None)
+    if not targets:
+        return line
+    if getattr(args, "trackers", None) is None:
+        args.trackers = []
+        for target in targets:
+            args.trackers.append(open_tracker(target, command_options(args)))
+    return fan_out([line, *args.trackers])
+
+
+def command_options(args) -> dict[str, object]:
+    """The options a command was given, as a tracker records them (its hyper-parameters)."""
+    skip = {"module", "open_app", "trackers", "log", "model_file", "verbose"}
+    return {key: value for key, value in vars(args).items() if key not in skip and not callable(value)}
+
+
+@contextmanager
+def tracking(args) -> Iterator[None]:
+    """Close the command's trackers when it ends, saying how: finished, cancelled or failed."""
+    outcome = "failed"
+    try:
+        yield
+        outcome = "finished"
+    except KeyboardInterrupt:
+        outcome = "cancelled"
+        raise
+    finally:
+        trackers, args.trackers = getattr(args, "trackers", None) or [], None
+        for tracker in trackers:
+            tracker.close(outcome)
 
 
 def open_store(path: str, *, create: bool = True, overwrite: bool = False, write: bool | None = None) -> ResultsStore:

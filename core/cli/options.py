@@ -17,6 +17,7 @@ from ..attacks.adversarial import AttackConfig
 from ..data.datasets import DataRequest
 from ..errors import ConfigError
 from ..limits import limits
+from ..runs.tracking import TrackingTarget
 
 # A bound far above any real value (a seed, an epoch count), or one read from the limits in
 # force when the option is parsed: a function giving the bound and how to go beyond it.
@@ -260,6 +261,25 @@ def add_device(parser: argparse.ArgumentParser) -> None:
         help="cpu, cuda, cuda:N, mps or auto (default: auto)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--log",
+        action="append",
+        type=tracker,
+        default=None,
+        metavar="tensorboard:DIR|wandb:PROJECT",
+        help="also log the curves, masks and options to TensorBoard (event files in DIR) or Weights & Biases; "
+        "may be repeated; needs the [tracking] extra (docs/tracking.md)",
+    )
+
+
+def tracker(text: str) -> TrackingTarget:
+    """``--log``: a tracker of a known kind whose library is installed (checked, not imported)."""
+    try:
+        target = TrackingTarget.parse(text)
+        target.check_installed()
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return target
 
 
 def add_data(parser: argparse.ArgumentParser, required: bool = True) -> None:

@@ -3,6 +3,7 @@ a time (its write lock); mask groups declared in it and learned as units by a lo
 executor, resumable after a crash; damaged files named, never read as good ones."""
 
 from .executors import LocalExecutor, RayExecutor, check_cluster, run_mask_units
+from .export import ExportedMasks, export_mask_group, read_exported_masks
 from .groups import (
     PROBABILITIES,
     MaskUnit,
@@ -15,7 +16,9 @@ from .groups import (
 )
 from .lock import RunLock
 from .manifest import RUN_FORMAT, DataRecord, RunManifest
+from .provenance import Provenance
 from .store import Damage, ResultsStore, StoredImageMasks
+from .tracking import ProgressTracker, TrackingTarget, fan_out, open_tracker
 from .workflows import (
     CHECKPOINT_SUFFIXES,
     ImageMaskJob,
@@ -58,6 +61,14 @@ __all__ = [
     "ResultsStore",
     "StoredImageMasks",
     "check_cluster",
+    "ProgressTracker",
+    "TrackingTarget",
+    "fan_out",
+    "open_tracker",
+    "ExportedMasks",
+    "export_mask_group",
+    "read_exported_masks",
+    "Provenance",
     "group_label",
     "image_mask_history",
     "plan_image_masks",

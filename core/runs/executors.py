@@ -51,6 +51,7 @@ from .groups import (
     single_group,
     stored_image_config,
 )
+from .provenance import RAY_CLUSTER
 from .store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ def run_mask_units(
     """Learn the masks of ``units`` on this machine (:class:`LocalExecutor` on ``device``),
     or on the Ray cluster ``cluster`` names (``ray``, ``auto`` or ``ray://HOST:PORT``:
     :class:`RayExecutor`). None when there are no units."""
+    if units:
+        on = device if device is not None else model_device(model)
+        store.record_provenance(on if cluster is None else f"{RAY_CLUSTER} {cluster}")
     executor = LocalExecutor(device) if cluster is None else RayExecutor(cluster)
     return executor.run(store, units, model, on_progress=on_progress, cancel=cancel)
 

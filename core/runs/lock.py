@@ -42,7 +42,16 @@ from pathlib import Path
 from ..errors import OutputError, RunInUseError
 from ..files import atomic_write_text
 
-__all__ = ["HOLDER_FILE", "LOCK_FILE", "Holder", "RunLock", "holds_lock", "lock_run", "refuse_if_in_use"]
+__all__ = [
+    "HOLDER_FILE",
+    "LOCK_FILE",
+    "Holder",
+    "RunLock",
+    "command_line",
+    "holds_lock",
+    "lock_run",
+    "refuse_if_in_use",
+]
 
 LOCK_FILE = ".lock"
 HOLDER_FILE = ".lock.json"
@@ -63,7 +72,7 @@ class Holder:
 
     @classmethod
     def of_this_process(cls, command: str | None = None) -> Holder:
-        return cls(os.getpid(), socket.gethostname(), command or _command_line(), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        return cls(os.getpid(), socket.gethostname(), command or command_line(), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
     def describe(self) -> str:
         """``pid 1234 on host h, `fourier-masks train ...`, since 10:02``."""
@@ -81,12 +90,15 @@ class Holder:
         return self.host == socket.gethostname() and not _process_alive(self.pid)
 
 
-def _command_line() -> str:
+def command_line(limit: int = 160) -> str:
+    """This process's command line as typed (``fourier-masks masks image --model …``), cut to
+    ``limit`` characters: what the holder file (one line of a message) and, longer, a run's
+    provenance name a command-line job by."""
     program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
     if program == "__main__.py":
         program = "python -m fourier_masks"
     text = " ".join([program, shlex.join(sys.argv[1:])]).rstrip()
-    return text if len(text) <= 160 else text[:159] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _process_alive(pid: int) -> bool:

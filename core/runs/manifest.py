@@ -22,6 +22,7 @@ from typing import Any
 from ..data.datasets import DataRequest
 from ..errors import ConfigError, OutputError
 from ..preparation import Preparation
+from .provenance import PROVENANCE_FIELDS
 
 RUN_FORMAT = "fourier-masks/run"
 RUN_FORMAT_VERSION = 1
@@ -86,9 +87,11 @@ class DataRecord:
 class RunManifest:
     """``run.json``. ``study``: the study's settings (:meth:`StudyConfig.to_dict`), when a study
     made the run; ``data``: what its results were made from; ``status`` and ``seconds``: how
-    the study's last session ended; ``extra``: fields this version does not know. None: not
-    recorded (``created`` too, when a run.json has lost it: it is never set to the time it
-    was read)."""
+    the study's last session ended; ``provenance``: the software and hardware of the first
+    job that computed into the run (:class:`~.provenance.Provenance`), ``later_provenance``
+    those of the later ones, oldest first, the last :data:`LATER_PROVENANCE_KEPT` of them;
+    ``extra``: fields this version does not know. None: not recorded (``created`` too, when a
+    run.json has lost it: it is never set to the time it was read)."""
 
     format: str = RUN_FORMAT
     version: int = RUN_FORMAT_VERSION
@@ -102,16 +105,37 @@ class RunManifest:
     single_image_set: int | None = None
     status: str | None = None
     seconds: float | None = None
+    provenance: dict[str, Any] | None = None
+    later_provenance: tuple[dict[str, Any], ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         record = {k: v for k, v in dataclasses.asdict(self).items() if k != "extra" and v is not None}
         if self.classes is not None:
             record["classes"] = list(self.classes)
+        if self.later_provenance is not None:
+            record["later_provenance"] = list(self.later_provenance)
         return json.dumps({**self.extra, **record}, indent=2, sort_keys=True) + "\n"
 
     def updated_with(self, **fields: Any) -> RunManifest:
         return dataclasses.replace(self, **fields, updated=_now())
+
+    @property
+    def last_provenance(self) -> dict[str, Any] | None:
+        """The provenance of the last job recorded (None: none recorded, as in older runs)."""
+        return self.later_provenance[-1] if self.later_provenance else self.provenance
+
+    def with_provenance(self, record: dict[str, Any]) -> RunManifest:
+        """This manifest with a job's provenance recorded: as the run's first, or appended to
+        the later ones (the oldest dropped beyond :data:`LATER_PROVENANCE_KEPT`)."""
+        if self.provenance is None:
+            return self.updated_with(provenance=record)
+        later = (*(self.later_provenance or ()), record)[-LATER_PROVENANCE_KEPT:]
+        return self.updated_with(later_provenance=later)
+
+
+# How many later jobs' provenance run.json keeps (a run resumed every hour for weeks stays small).
+LATER_PROVENANCE_KEPT = 50
 
 
 # Each field's JSON types: the types a valid manifest has for it.
@@ -128,6 +152,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "single_image_set": (int,),
     "status": (str,),
     "seconds": (int, float),
+    "provenance": (dict,),
+    "later_provenance": (list,),
 }
 _DATA_TYPES: dict[str, tuple[type, ...]] = {
     "spec": (str,),
@@ -181,6 +207,14 @@ def read_manifest(path: Path) -> RunManifest:
         if not all(isinstance(name, str) for name in known["classes"]):
             _refuse(path, "classes should be a list of names")
         known["classes"] = tuple(known["classes"])
+    if "provenance" in known:
+        _refuse(path, type_problem(known["provenance"], PROVENANCE_FIELDS, "provenance."))
+    if "later_provenance" in known:
+        for k, entry in enumerate(known["later_provenance"]):
+            if not isinstance(entry, dict):
+                _refuse(path, f"later_provenance[{k}] should be dict, not {json_type(type(entry))}")
+            _refuse(path, type_problem(entry, PROVENANCE_FIELDS, f"later_provenance[{k}]."))
+        known["later_provenance"] = tuple(known["later_provenance"])
     known.setdefault("created", None)  # not recorded: never the time of this read
     return RunManifest(**known, extra={k: v for k, v in raw.items() if k not in _TYPES})
 

@@ -15,6 +15,7 @@ Layout of a run folder (``docs/results-store.md`` describes every file)::
     tables/<name>.csv, <name>.json   tables with a header row and units (training curves too)
     data/<name>.npz                  other results (adversarial images, UMAP coordinates, ...)
     figures/<name>.png|.svg|.pdf
+    report.html                      the whole report on one page (:mod:`fourier_masks.core.study.report_html`)
     .lock, .lock.json                the write lock and who holds it (:mod:`.lock`)
     .steps/<id>/                     a step of several files being written (:meth:`ResultsStore.step`)
 
@@ -70,8 +71,9 @@ from ..files import (
 from ..logs import notice_once
 from ..masks.config import ImageMaskConfig, SetMaskConfig
 from ..spectra.fourier import MASK_LAYOUT
-from .lock import RunLock, holds_lock, lock_run, refuse_if_in_use
+from .lock import RunLock, command_line, holds_lock, lock_run, refuse_if_in_use
 from .manifest import DataRecord, RunManifest, json_type, one_line, read_manifest, type_problem
+from .provenance import JobDevice, Provenance, describe_differences
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +324,8 @@ class ResultsStore:
         self.overwrite = overwrite
         self._holds: list[RunLock] = []  # given back when the store is collected, unless also held elsewhere
         self._checked: dict[tuple[str, str], tuple[Any, Any]] = {}  # (what, where) → (stat key, verdict)
+        self._command: str | None = None  # the job's command, as the lock names it (lock_for_writing)
+        self._provenance_recorded = False  # this job's provenance is in run.json (record_provenance)
         if create:
             ensure_writable_dir(self.root)
             if lock:
@@ -350,6 +354,7 @@ class ResultsStore:
         finished first (:meth:`step`)."""
         hold = lock_run(self.root, command)
         self._holds[:] = [h for h in self._holds if not h.released] + [hold]
+        self._command, self._provenance_recorded = command, False  # a new job: its provenance is its own
         self._finish_steps()
         return hold
 
@@ -500,6 +505,35 @@ class ResultsStore:
             step.write("run.json", text)
         else:
             self._write(self.root / "run.json", text)
+
+    def record_provenance(self, device: JobDevice) -> None:
+        """Record the software and hardware of the job writing into the run (once per job: a
+        job is what holds the store's lock, :meth:`lock_for_writing`, named by the command the
+        lock names), computing on ``device`` (a :class:`torch.device`, or a Ray cluster's
+        description). When the last job recorded ran other versions (Fourier Masks, PyTorch,
+        NumPy, CUDA, cuDNN) or on another device, the user hears once that what this job adds
+        may differ from an uninterrupted run; what the run holds is kept. Runs made before
+        provenance was recorded are resumed silently.
+
+        Called by the workflows that compute what a run keeps from job to job (models, set,
+        class and per-image masks: :mod:`.workflows`, :func:`.executors.run_mask_units`), the
+        narrowest place where the device is known; tables and figures are written whole by
+        the job that makes them, so they never mix two setups."""
+        if self._provenance_recorded:
+            return
+        now = Provenance.of_this_process(device, self._command or command_line(limit=2000)).to_dict()
+        manifest = self.manifest
+        earlier = manifest.last_provenance
+        if earlier is not None:
+            differences = describe_differences(earlier, now)
+            if differences:
+                notice_once(
+                    f"provenance:{os.path.realpath(self.root)}",
+                    f"{self.root} was last written on another setup ({'; '.join(differences)}): what this job "
+                    "adds may differ from the results of an uninterrupted run; the masks already stored are kept",
+                )
+        self._write(self.root / "run.json", manifest.with_provenance(now).to_json().encode("utf-8"))
+        self._provenance_recorded = True
 
     def record_data(self, record: DataRecord, *, replace: bool = False, step: Step | None = None) -> None:
         """Record the data the run's results are made from, unless a record is there already

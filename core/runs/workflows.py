@@ -27,7 +27,7 @@ from ..masks.results import ImageMaskResult, SetMaskResult
 from ..masks.set_masks import learn_class_masks, learn_set_mask
 from ..models import folder_library, is_model_name, open_model
 from ..models.checkpoints import inspect_checkpoint, save_checkpoint
-from ..models.classifier import Classifier
+from ..models.classifier import Classifier, model_device
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from ..training.train import AUGMENTATION_CODES, TrainConfig, TrainResult, history_table, train_model
 from .executors import run_mask_units
@@ -171,6 +171,7 @@ def train_into_run(
     ``run.json``'s data record (``data``, unless the run records data already) and, last and
     the step's commit, ``models/<name>.safetensors``. A kill leaves the run's earlier model,
     table and record, or all three new ones; a cancelled training keeps nothing."""
+    store.record_provenance(device)
     result = train_model(train, val, config=config, name=name, device=device, on_progress=on_progress, cancel=cancel)
     if not result.cancelled:
         with store.step() as step:
@@ -237,6 +238,7 @@ def learn_set_mask_into_run(
     """Learn a set mask of ``images`` (true labels) and keep it in ``group`` with how it was
     learned; ``role``: ``dataset``, or ``stability`` for a dataset mask learned again with
     another data-order seed. A cancelled mask is not kept."""
+    store.record_provenance(device if device is not None else model_device(model))
     result = learn_set_mask(
         model,
         images.images,
@@ -275,6 +277,7 @@ def learn_class_masks_into_run(
     """Learn a mask per class of ``images`` (``config`` is the dataset mask's; see
     :func:`~fourier_masks.core.masks.learn_class_masks`) and keep them in ``group``, unless
     cancelled."""
+    store.record_provenance(device if device is not None else model_device(model))
     results = learn_class_masks(
         model, images.images, images.labels, config=config, device=device, on_progress=on_progress, cancel=cancel
     )

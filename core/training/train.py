@@ -179,7 +179,8 @@ def train_model(
     Progress counts batches; its payload holds plain floats for live curves: after each batch
     its ``batch_loss`` and ``batch_accuracy`` and the epoch's running ``train_loss`` and
     ``train_accuracy``, at ``epochs_done`` (a fractional epoch); at each epoch's end the epoch's
-    row (``val_loss``, ``val_accuracy``, ``train_loss``, ``train_accuracy``, ``lr``, ``seconds``).
+    row (``val_loss``, ``val_accuracy``, ``train_loss``, ``train_accuracy``, ``lr``, ``seconds``);
+    every event names the ``model`` (so a tracker tells the models of one job apart).
     """
     _check_data(train, val)
     device = torch.device(device)
@@ -249,6 +250,7 @@ def train_model(
                 reporter.report(
                     (epoch - 1) * batches + b + 1,
                     f"{info.name} epoch {epoch}/{config.epochs}",
+                    model=info.name,
                     epoch=epoch,
                     epochs_done=epoch - 1 + (b + 1) / batches,
                     train_loss=loss_sum / seen,
@@ -282,6 +284,7 @@ def train_model(
             reporter.report(
                 epoch * batches,
                 f"{info.name} epoch {epoch}: val acc {val_accuracy:.1%}",
+                model=info.name,
                 epochs_done=float(epoch),
                 **row,
             )

@@ -9,6 +9,7 @@ from . import (
     blue_shift,
     corruptions,
     cutoff_sweep,
+    export_masks,
     heat_map,
     info,
     masks,
@@ -36,6 +37,7 @@ COMMANDS = (
     profile,
     blue_shift,
     info,
+    export_masks,
 )
 
 __all__ = ["COMMANDS"]
