@@ -16,6 +16,32 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, one_line(f"error: {message.removeprefix('argument ')} (see {self.prog} --help)") + "\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        """As argparse's, and for a command that reads a ``--config`` file, ``typed``: the
+        options the user typed (their ``dest``), which override the file's settings where an
+        option left at its default must not (``--steps 10`` typed beats the file's 20;
+        ``--steps`` not typed keeps it). Found by parsing with the defaults suppressed."""
+        if not any(action.dest == "config" for action in self._actions):
+            return super().parse_known_args(args, namespace)
+        defaults = {
+            action: action.default
+            for action in self._actions
+            if action.dest != argparse.SUPPRESS and action.default != argparse.SUPPRESS
+        }
+        for action in defaults:
+            action.default = argparse.SUPPRESS
+        try:
+            parsed, extras = super().parse_known_args(args, namespace)
+        finally:
+            for action, default in defaults.items():
+                action.default = default
+        typed = {action.dest for action in defaults if hasattr(parsed, action.dest)}
+        for action, default in defaults.items():
+            if not hasattr(parsed, action.dest):  # as argparse sets a default (a text one through `type`)
+                setattr(parsed, action.dest, self._get_value(action, default) if isinstance(default, str) else default)
+        parsed.typed = frozenset(typed)
+        return parsed, extras
+
 
 def one_line(text: str) -> str:
     """``text`` on one line: a line break or other control character (in a value the message

@@ -30,6 +30,8 @@ from ..errors import FourierMasksError
 from ..logs import print_notices, setup_file_logging
 from .checks import refuse_what_does_not_apply
 from .commands import app
+from .common import tracking
+from .json_output import human_output_on_stderr
 from .parser import build_parser, one_line
 
 log = logging.getLogger("fourier_masks")
@@ -123,7 +125,8 @@ def _main(argv: Sequence[str] | None, open_app: Callable[[str | None, bool], int
         args.module = app
     try:
         refuse_what_does_not_apply(args)
-        return args.module.run(args)
+        with human_output_on_stderr(args), tracking(args):  # --json: stdout keeps the one document;
+            return args.module.run(args)  # the --log trackers closed at the end, also on an error or Ctrl-C
     except StandardOutputError as exc:
         return _told(exc)
     except FourierMasksError as exc:

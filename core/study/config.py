@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..attacks.adversarial import AttackConfig
+from ..attacks.adversarial import MAX_SEED, AttackConfig
 from ..errors import ConfigError
 from ..masks.config import ImageMaskConfig, SetMaskConfig
 from ..runs.manifest import DataRecord
@@ -55,6 +55,15 @@ class StudyConfig:
             )
         if self.bands < 2:
             raise ConfigError("bands must be at least 2")
+        # What the command line checks as it reads the options, for settings read from a file.
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
+        if self.image_size < 8:
+            raise ConfigError(f"image_size must be at least 8 pixels, got {self.image_size}")
+        if self.train_per_class < 1 or self.val_per_class < 1:
+            raise ConfigError("train_per_class and val_per_class must be at least 1")
         codes = [code for code, _ in self.given_models]
         if codes and (len(set(codes)) < len(codes) or any(c not in MODEL_CODES for c in codes)):
             raise ConfigError(
@@ -191,17 +200,21 @@ def given_models(pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> 
     }
 
 
-def study_config(preset: str = "standard", *, epochs: int | None = None, **changes: Any) -> StudyConfig:
+def study_config(preset: str | StudyConfig = "standard", *, epochs: int | None = None, **changes: Any) -> StudyConfig:
     """A study preset with fields changed (``None`` keeps the preset's); the one place the CLI's
     ``study`` and the app's *New study…* turn a preset and the user's choices into settings.
+    ``preset`` may be settings already made (read from a file): the changes apply to them.
 
     ``standard`` (the default): :meth:`StudyConfig.standard`, a CPU-sized study that differs
     from the published settings as its docstring lists; ``quick``: :meth:`StudyConfig.quick`;
     ``paper``: METHOD.md's published settings (:meth:`StudyConfig.paper`).
     """
-    if preset not in STUDY_PRESETS:
+    if isinstance(preset, StudyConfig):
+        base = preset
+    elif preset in STUDY_PRESETS:
+        base = {"standard": StudyConfig.standard, "quick": StudyConfig.quick, "paper": StudyConfig.paper}[preset]()
+    else:
         raise ConfigError(f"unknown study preset {preset!r}; choose from {STUDY_PRESETS}")
-    base = {"standard": StudyConfig.standard, "quick": StudyConfig.quick, "paper": StudyConfig.paper}[preset]()
     chosen = {name: value for name, value in changes.items() if value is not None}
     if epochs is not None:
         chosen["train"] = base.train.replace(epochs=epochs)

@@ -10,6 +10,7 @@ from ...runs.adversarial import adversarial_images_in_run
 from ...runs.classes import evaluation_request, fit_classes
 from ...runs.workflows import keep_model
 from ..common import data_request, device, open_store, printer, resolve_model
+from ..json_output import absolute, add_json, emit, wants_json
 from ..options import (
     DEFAULT_EPS,
     add_data,
@@ -44,6 +45,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         "--force", action="store_true", help="replace adversarial images already saved under this model's name"
     )
     add_device(p)
+    add_json(p)
     return [p]
 
 
@@ -77,6 +79,20 @@ def run(args) -> int:
         f"clean accuracy {100 * result.clean_accuracy:.2f} %, adversarial accuracy {100 * result.adversarial_accuracy:.2f} %, "
         f"success rate {100 * result.success_rate:.2f} % of {result.attacked} correctly classified images"
     )
-    if args.out:
-        print(f"adversarial images -> {store.path(f'data/adversarial-{name}.npz')}")
+    saved = store.path(f"data/adversarial-{name}.npz") if args.out else None
+    if saved is not None:
+        print(f"adversarial images -> {saved}")
+    if wants_json(args):
+        document = {
+            "run": absolute(store.root) if args.out else None,
+            "model": name,
+            "attack": {**config.to_dict(), "step_size": config.step_size},
+            "images": len(data),
+            "clean_accuracy": result.clean_accuracy,
+            "adversarial_accuracy": result.adversarial_accuracy,
+            "success_rate": result.success_rate,
+            "attacked": result.attacked,
+            "files": {"adversarial_images": absolute(saved)},
+        }
+        emit("attack", document)
     return 0

@@ -11,6 +11,7 @@ from ...beyond.analyses import run_heat_map
 from ...beyond.robustness import HEAT_MAP_SIGNS, MAX_HEAT_MAP_STRIDE
 from ...spectra.fourier import centred
 from ..common import labelled_images, model_and_run, printer
+from ..json_output import absolute, add_json, emit, figure_files, wants_json
 from ..options import add_device, add_labelled_images, add_model, float_in, int_from
 
 MAX_EPS = 1000.0  # L2 norm in pixel units: a 4096-px RGB image in [0, 1] has norm ≤ 7 095
@@ -42,6 +43,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     )
     p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
     add_device(p)
+    add_json(p)
     return [p]
 
 
@@ -78,4 +80,27 @@ def run(args) -> int:
             "the others are not in the table or the figure"
         )
     print(f"table and figure -> {store.root}")
+    if wants_json(args):
+        table = store.load_table(f"heat-map-{name}")
+        document = {
+            "run": absolute(store.root),
+            "model": name,
+            "images": len(images),
+            "eps": args.eps,
+            "signs": args.signs,
+            "stride": result.stride,
+            "frequencies_done": result.frequencies_done,
+            "frequencies_total": result.frequencies_total,
+            "mean_top1_error": result.mean_error(),
+            "mean_top5_error": top5,
+            "highest_top1_error": {
+                "error": float(np.nanmax(heat)),
+                "k_y": int(h // 2 - peak[0]),
+                "k_x": int(peak[1] - w // 2),
+            },
+            "tables": {table.name: table.to_dict()},
+            "figures": figure_files(store.figures_dir, [f"heat-map-{name}"]),
+            "files": {"arrays": absolute(store.path(f"data/heat-map-{name}.npz"))},
+        }
+        emit("heat-map", document)
     return 0

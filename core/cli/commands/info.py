@@ -10,6 +10,7 @@ from ...errors import MissingModelDetailsError
 from ...models import MODEL_NAME_EXAMPLES, ModelInfo, folder_library, is_model_name, open_model
 from ...models.checkpoints import GRAPH_FORMATS, TRUSTED_ONLY, inspect_checkpoint
 from ..common import open_store
+from ..json_output import absolute, add_json, emit, wants_json
 from ..options import given
 
 
@@ -23,6 +24,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         type=given("a run folder, a model file or a model name"),
         help="a run folder, a model file or folder, or a model name such as " + MODEL_NAME_EXAMPLES[0],
     )
+    add_json(p)
     return [p]
 
 
@@ -40,12 +42,23 @@ def _describe(info: ModelInfo) -> None:
     print(f"  classes: {info.num_classes} ({', '.join(labels[:3])}{', …' if len(labels) > 3 else ''})")
 
 
+def _model_document(info: ModelInfo) -> dict:
+    """A model's metadata as ``info --json`` gives it: all of it, with how it prepares images."""
+    return {
+        **json.loads(info.to_json()),
+        "preprocessing": info.preparation.describe(),
+        "labels": info.labels(),
+    }
+
+
 def run(args) -> int:
     path = Path(args.path)
     if is_model_name(args.path) or (path.is_dir() and folder_library(path)):
         model = open_model(args.path)
         print(f"{args.path}: {model.info.source}")
         _describe(model.info)
+        if wants_json(args):
+            emit("info", {"kind": "model", "path": args.path, "model": _model_document(model.info)})
         return 0
     if path.is_dir():
         store = open_store(str(path), create=False)
@@ -60,19 +73,59 @@ def run(args) -> int:
         print(f"  tables: {', '.join(store.table_names()) or '-'}")
         for damage in store.damage():
             print(f"  damaged: {damage}")
+        if wants_json(args):
+            _emit_run(store)
         return 0
     summary = inspect_checkpoint(path)
     print(f"{path.name}: {summary.format}")
     if summary.format in GRAPH_FORMATS:
         print(f"  {path.name} {TRUSTED_ONLY}")
-    if summary.info is not None:
-        _describe(summary.info)
-        return 0
-    if summary.format in GRAPH_FORMATS:
+    info = summary.info
+    if info is not None:
+        _describe(info)
+    elif summary.format in GRAPH_FORMATS:
         print("  no Fourier Masks metadata (give its channels, classes and image size when loading)")
-        return 0
-    try:  # weights alone: described by their file name (torchvision's), a JSON beside them, or their keys
-        _describe(open_model(path).info)
-    except MissingModelDetailsError:
-        print("  weights of an unknown architecture (give it with --arch when loading)")
+    else:
+        try:  # weights alone: described by their file name (torchvision's), a JSON beside them, or their keys
+            info = open_model(path).info
+            _describe(info)
+        except MissingModelDetailsError:
+            print("  weights of an unknown architecture (give it with --arch when loading)")
+    if wants_json(args):
+        document = {
+            "kind": "checkpoint",
+            "path": absolute(path),
+            "format": summary.format,
+            "trusted_sources_only": summary.format in GRAPH_FORMATS,
+            "model": None if info is None else _model_document(info),
+        }
+        emit("info", document)
     return 0
+
+
+def _emit_run(store) -> None:
+    """``info --json`` of a run folder: its status, models, mask groups, tables and damage."""
+    groups = []
+    for group in store.mask_groups(notice=False):
+        meta = store.mask_meta(group)
+        image = meta["kind"] == "image"
+        groups.append(
+            {
+                "name": group,
+                "kind": meta["kind"],
+                "model": meta.get("model"),
+                "done": len(store.finished_ids(group)) if image else None,
+                "total": len(meta.get("ids", [])) if image else None,
+                "path": absolute(store.path(f"masks/{group}")),
+            }
+        )
+    document = {
+        "kind": "run",
+        "run": absolute(store.root),
+        "status": store.manifest.status or None,
+        "models": store.model_names(),
+        "mask_groups": groups,
+        "tables": store.table_names(),
+        "damaged": [str(damage) for damage in store.damage()],
+    }
+    emit("info", document)

@@ -21,8 +21,9 @@ from ...runs.workflows import learn_class_masks_into_run, learn_image_masks_into
 from ...spectra.fourier import COMPONENTS
 from ..checks import checked_cluster
 from ..common import data_request, labelled_images, model_and_run, printer
+from ..config_files import SettingsFile, add_config, masks_file, typed
+from ..json_output import absolute, add_json, emit, wants_json
 from ..options import (
-    DEFAULT_EPS,
     add_cluster,
     add_data,
     add_device,
@@ -58,6 +59,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         help="per-image masks for this many validation images of --data per class (0 = all)",
     )
     p.add_argument("--out", required=True, type=given("a run folder"), help="run folder to save the masks in")
+    add_config(p, "mask settings from a TOML file: tables set_mask, image_mask and attack (the PGD of --adversarial)")
     p.add_argument(
         "--group",
         default=None,
@@ -123,27 +125,20 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         help="PGD ε for --adversarial, in [0, 1] pixel units (default 0.01356)",
     )
     add_device(p)
+    add_json(p)
     return [p]
 
 
 def run(args) -> int:
+    settings = masks_file(args)  # first: a file that is not valid TOML is told before the model loads
     on, model, name, store = model_and_run(args)
     if args.kind == "image":
-        return _image_masks(args, model, name, store, on)
+        return _image_masks(args, model, name, store, on, settings)
+    config = _set_mask_config(args, settings)
     info = model.info
     request = evaluation_request(data_request(args), {name: info})
     val = labelled_images(args, model, name)
     store.record_data(DataRecord.of(request, info.preparation, info.in_channels))
-    defaults = SetMaskConfig()
-    config = SetMaskConfig(
-        lam=defaults.lam if args.lam is None else args.lam,
-        lr=defaults.lr if args.lr is None else args.lr,
-        max_epochs=args.max_epochs or defaults.max_epochs,
-        batch_size=args.batch_size or defaults.batch_size,
-        per_channel=args.per_channel,
-        seed=args.seed,
-        component=args.component or defaults.component,
-    )
     group = args.group or f"{args.kind}/{name}"
     if store.has_masks(group):
         raise ConfigError(f"the run already holds masks {group!r} (masks are never overwritten); choose --group")
@@ -159,6 +154,7 @@ def run(args) -> int:
             f"{100 * result.accuracy:.2f} % -> {100 * result.masked_accuracy:.2f} % with the mask "
             f"({result.epochs} epochs, {'converged' if result.converged else 'epoch limit'})"
         )
+        summary: dict[str, Any] = _set_mask_summary(result)
     else:
         results = learn_class_masks_into_run(
             store, group, name, model, learning, config=config, device=on, on_progress=printer(args)
@@ -170,24 +166,72 @@ def run(args) -> int:
                 f"class {val.class_names[k]}: kept {100 * r.kept_fraction:.2f} %, "
                 f"masked accuracy {100 * r.masked_accuracy:.2f} %"
             )
+        summary = {
+            "classes": [{"class": val.class_names[k], "index": k, **_set_mask_summary(r)} for k, r in results.items()]
+        }
     print(f"masks -> {store.path(f'masks/{group}')}")
+    if wants_json(args):
+        document = {**_header(args, store, name, group), "config": config.to_dict(), "learn_on": args.learn_on}
+        emit("masks", {**document, **summary})
     return 0
 
 
-def _images(args, model, name) -> ImageSet:
+def _header(args, store, name: str, group: str) -> dict[str, Any]:
+    """What every ``masks --json`` document starts with."""
+    return {
+        "kind": args.kind,
+        "run": absolute(store.root),
+        "model": name,
+        "group": group,
+        "files": {"masks": absolute(store.path(f"masks/{group}"))},
+    }
+
+
+def _set_mask_summary(result) -> dict[str, Any]:
+    """A set or class mask's numbers, as fractions in [0, 1]."""
+    return {
+        "images": result.num_images,
+        "kept_fraction": result.kept_fraction,
+        "accuracy": result.accuracy,
+        "masked_accuracy": result.masked_accuracy,
+        "epochs": result.epochs,
+        "converged": result.converged,
+        "accuracy_met": result.accuracy_met,
+    }
+
+
+def _images(args, model, name) -> tuple[ImageSet, list[str]]:
     """The images of ``masks image``: files and folders given with --images, or the validation
-    images of --data (--per-class of each class)."""
+    images of --data (--per-class of each class); with the files skipped, and why."""
     info = model.info
     if args.images:
         images, problems = image_set_from_files(args.images, info.in_channels, info.preparation, info.labels())
         for problem in problems:
             print(f"skipped: {problem}", file=sys.stderr)
-        return images
-    return labelled_images(args, model, name, args.per_class or 0)
+        return images, [str(problem) for problem in problems]
+    return labelled_images(args, model, name, args.per_class or 0), []
 
 
-def _image_mask_config(args, model) -> ImageMaskConfig:
-    """The per-image preset that ``--objective`` and ``--rule`` name, with single overrides."""
+def _set_mask_config(args, settings: SettingsFile | None) -> SetMaskConfig:
+    """The published set-mask settings, the ``--config`` file's ``set_mask`` over them, and the
+    options typed over both. The data are drawn with the settings' seed (``--seed``, or the file's)."""
+    defaults = settings.config("set_mask", SetMaskConfig, SetMaskConfig()) if settings else SetMaskConfig()
+    config = defaults.replace(
+        lam=defaults.lam if args.lam is None else args.lam,
+        lr=defaults.lr if args.lr is None else args.lr,
+        max_epochs=args.max_epochs or defaults.max_epochs,
+        batch_size=args.batch_size or defaults.batch_size,
+        per_channel=args.per_channel or defaults.per_channel,
+        seed=args.seed if typed(args, "seed") else defaults.seed,
+        component=args.component or defaults.component,
+    )
+    args.seed = config.seed
+    return config
+
+
+def _image_mask_config(args, model, settings: SettingsFile | None = None) -> ImageMaskConfig:
+    """The per-image preset that ``--objective`` and ``--rule`` name, the ``--config`` file's
+    ``image_mask`` over it, and single overrides typed over both."""
     given = {
         "lam": args.lam,
         "lr": args.lr,
@@ -202,19 +246,26 @@ def _image_mask_config(args, model) -> ImageMaskConfig:
         preset = ImageMaskConfig.basile(model.info.image_size)
         if args.max_steps is not None:  # Basile's rule runs at least 500 steps: no more than --max-steps
             changes["min_steps"] = min(preset.min_steps, args.max_steps)
-        return preset.replace(**changes)
-    return ImageMaskConfig.fast(**changes) if args.rule == "fast" else ImageMaskConfig(**changes)
+    elif args.rule == "fast":
+        preset = ImageMaskConfig.fast()
+        if args.max_steps is not None:  # the fast rule settles from 2/3 of its steps
+            changes["settle_after"] = ImageMaskConfig.fast(max_steps=args.max_steps).settle_after
+    else:
+        preset = ImageMaskConfig()
+    base = settings.config("image_mask", ImageMaskConfig, preset) if settings else preset
+    return base.replace(**changes)
 
 
-def _image_masks(args, model, name, store, on) -> int:
-    images = _images(args, model, name)
-    config = _image_mask_config(args, model)
+def _image_masks(args, model, name, store, on, settings: SettingsFile | None = None) -> int:
+    images, skipped = _images(args, model, name)
+    config = _image_mask_config(args, model, settings)
     inputs = "adversarial" if args.adversarial else "clean"
     group = args.group or f"image/{name}-{inputs}"
     done = len(store.finished_ids(group)) if store.holds_group(group) else 0  # a damaged group says so now
     extra: dict[str, Any] = {}
     if args.adversarial:
-        attack = AttackConfig(eps=DEFAULT_EPS if args.eps is None else args.eps, steps=10)
+        attack = settings.config("attack", AttackConfig, AttackConfig()) if settings else AttackConfig()
+        attack = dataclasses.replace(attack, eps=attack.eps if args.eps is None else args.eps)
         adversarial = adversarial_images_in_run(
             store, name, model, images, attack=attack, device=on, on_progress=printer(args)
         )
@@ -240,13 +291,44 @@ def _image_masks(args, model, name, store, on) -> int:
     )
     if result is None:
         print(f"{group}: all {len(images)} masks are already in the run")
-        return 0
-    if result.cancelled:
+    elif result.cancelled:
         print(f"cancelled: {len(result)} masks saved", file=sys.stderr)
-        return 130
-    print(
-        f"{group}: {len(result)} masks, median kept fraction {100 * float(np.median(result.kept_fraction)):.2f} %, "
-        f"median {int(np.median(result.steps))} steps, {100 * result.converged.mean():.0f} % converged, "
-        f"prediction kept for {100 * result.prediction_kept.mean():.0f} % -> {store.path(f'masks/{group}')}"
-    )
-    return 0
+    else:
+        print(
+            f"{group}: {len(result)} masks, median kept fraction {100 * float(np.median(result.kept_fraction)):.2f} %, "
+            f"median {int(np.median(result.steps))} steps, {100 * result.converged.mean():.0f} % converged, "
+            f"prediction kept for {100 * result.prediction_kept.mean():.0f} % -> {store.path(f'masks/{group}')}"
+        )
+    if wants_json(args):
+        emit(
+            "masks",
+            {
+                **_header(args, store, name, group),
+                "config": config.to_dict(),
+                "inputs": inputs,
+                "images": len(images),
+                "already_done": done,
+                **_image_mask_summary(result),
+                "skipped": skipped,
+            },
+            cancelled=result is not None and result.cancelled,
+        )
+    return 130 if result is not None and result.cancelled else 0
+
+
+# The numbers of ``masks image --json`` over the masks the command learned: null when it learned none.
+IMAGE_MASK_NUMBERS = ("median_kept_fraction", "median_steps", "converged_fraction", "prediction_kept_fraction")
+
+
+def _image_mask_summary(result) -> dict[str, Any]:
+    """The per-image masks this command learned (None: all were in the run already): how many,
+    and their medians and shares as fractions in [0, 1] (null when it learned none)."""
+    if result is None or len(result) == 0:
+        return {key: None for key in IMAGE_MASK_NUMBERS} | {"learned": 0}
+    return {
+        "learned": len(result),
+        "median_kept_fraction": float(np.median(result.kept_fraction)),
+        "median_steps": float(np.median(result.steps)),
+        "converged_fraction": float(result.converged.mean()),
+        "prediction_kept_fraction": float(result.prediction_kept.mean()),
+    }

@@ -4,8 +4,8 @@ profile side by side (:mod:`fourier_masks.core.beyond.profile`), resumable like 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from ...attacks.adversarial import AttackConfig
 from ...beyond.analyses import run_profile
 from ...beyond.corruptions import CORRUPTIONS, SEVERITIES
 from ...beyond.profile import ProfileConfig
@@ -13,6 +13,7 @@ from ...errors import ConfigError
 from ...masks.config import SetMaskConfig
 from ..checks import checked_cluster
 from ..common import data_request, named_models_and_run, printer
+from ..config_files import add_config, if_typed, profile_config, typed
 from ..options import (
     DEFAULT_EPS,
     add_cluster,
@@ -59,6 +60,9 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         help=f"most epochs of the dataset mask (default {SetMaskConfig().max_epochs}, as published)",
     )
     p.add_argument("--force", action="store_true", help="measure again models kept with other settings")
+    add_config(
+        p, "the profile's settings (ProfileConfig's fields: set_mask, attack, heat_map_eps, ...) from a TOML file"
+    )
     add_cluster(p)
     add_device(p)
     return [p]
@@ -90,17 +94,28 @@ def checked_reference(args, models) -> str | None:
     return args.reference
 
 
+def profile_settings(args) -> ProfileConfig:
+    """The profile's settings: the published defaults, then the ``--config`` file's, then the
+    options typed. The data are drawn with the settings' seed (``--seed``, or the file's)."""
+    base = profile_config(args, ProfileConfig())
+    attack = {key: getattr(args, key) for key in ("eps", "steps") if typed(args, key)}
+    typed_options = dict(
+        set_mask=base.set_mask.replace(max_epochs=args.mask_epochs) if typed(args, "mask_epochs") else None,
+        attack=dataclasses.replace(base.attack, **attack) if attack else None,
+        heat_map_eps=if_typed(args, "heat_map_eps"),
+        corruptions=tuple(dict.fromkeys(args.corruptions)) if typed(args, "corruptions") else None,
+        severities=tuple(sorted(set(args.severities))) if typed(args, "severities") else None,
+        seed=if_typed(args, "seed"),
+    )
+    config = dataclasses.replace(base, **{key: value for key, value in typed_options.items() if value is not None})
+    args.seed = config.seed
+    return config
+
+
 def run(args) -> int:
+    config = profile_settings(args)  # first: a bad --config file is told before any model loads
     _, models, store = named_models_and_run(args)
     reference = checked_reference(args, models)
-    config = ProfileConfig(
-        set_mask=SetMaskConfig(max_epochs=args.mask_epochs),
-        attack=AttackConfig(eps=args.eps, steps=args.steps),
-        heat_map_eps=args.heat_map_eps,
-        corruptions=tuple(dict.fromkeys(args.corruptions)),
-        severities=tuple(sorted(set(args.severities))),
-        seed=args.seed,
-    )
     result = run_profile(
         store,
         models,

@@ -10,6 +10,7 @@ from ...models.checkpoints import inspect_checkpoint
 from ...runs.classes import fit_classes
 from ...study.report import write_report
 from ..common import data_request, device, open_store, print_tables, printer, run_image_shape
+from ..json_output import absolute, add_json, emit, figure_files, tables, wants_json
 from ..options import add_data, add_device, band_count, given
 
 DEFAULT_REFERENCE = "N"  # the vanilla model: compared with when the run has one
@@ -43,6 +44,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
         )
         p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
         add_device(p)
+        add_json(p)
         parsers.append(p)
     return parsers
 
@@ -68,10 +70,23 @@ def run(args) -> int:
         device=device(args),
         on_progress=printer(args),
     )
-    print_tables(t for name, t in result.tables.items() if which is None or name.startswith(which))
+    shown = [t for name, t in result.tables.items() if which is None or name.startswith(which)]
+    print_tables(shown)
     if result.figures:
         print(f"{len(result.figures)} figures -> {store.figures_dir}")
+    if result.page is not None:
+        print(f"report page -> {result.page}")
     print(f"tables -> {store.root / 'tables'}")
+    if wants_json(args):
+        document = {
+            "run": absolute(store.root),
+            "reference": reference,
+            "bands": args.bands,
+            "tables": tables(shown),
+            "figures": figure_files(store.figures_dir, result.figures),
+            "files": {"tables": absolute(store.root / "tables"), "figures": absolute(store.root / "figures")},
+        }
+        emit(args.command, document, cancelled=result.cancelled)
     return 0
 
 

@@ -10,6 +10,7 @@ from ...beyond.analyses import run_robustness
 from ...models.classifier import common_input
 from ...runs.workflows import keep_model
 from ..common import data_request, device, open_store, printer, resolve_model
+from ..json_output import absolute, add_json, emit, tables, wants_json
 from ..options import (
     DEFAULT_EPS,
     add_device,
@@ -56,6 +57,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     p.add_argument("--steps", type=steps, default=10)
     p.add_argument("--force", action="store_true", help="replace tables and figures whose content would change")
     add_device(p)
+    add_json(p)
     return [p]
 
 
@@ -82,4 +84,33 @@ def run(args) -> int:
     if result.cancelled:
         return 130
     print(result.table.to_text())
+    if wants_json(args):
+        document = {
+            "run": absolute(store.root),
+            "models": _per_model(result.table),
+            "tables": tables([result.table]),
+            "files": {"table": absolute(store.path(f"tables/{result.table.name}.json"))},
+        }
+        emit("robustness", document)
     return 0
+
+
+# The robustness table's columns (in %) as the fractions in [0, 1] of ``robustness --json``.
+_FRACTIONS = {
+    "clean": "clean_accuracy",
+    "low-pass noise": "low_pass_noise_accuracy",
+    "high-pass noise": "high_pass_noise_accuracy",
+    "PGD": "pgd_accuracy",
+    "gradient energy above half Nyquist": "gradient_high_frequency_share",
+}
+
+
+def _per_model(table) -> dict[str, dict[str, float]]:
+    """Each model's row of the robustness table, by name, its percentages as fractions."""
+    rows: dict[str, dict[str, float]] = {name: {} for name in table.column("model")}
+    for name, value in zip(table.column("model"), table.column("JaFR λ_freq")):
+        rows[name]["jafr_lambda"] = value
+    for column, key in _FRACTIONS.items():
+        for name, value in zip(table.column("model"), table.column(column)):
+            rows[name][key] = value / 100
+    return rows

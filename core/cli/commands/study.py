@@ -9,9 +9,12 @@ import sys
 from ...errors import ConfigError
 from ...progress import format_duration
 from ...study.config import MODEL_CODES, STUDY_PRESETS, StudyConfig, given_models, study_config
+from ...study.config_file import read_study_file
 from ...study.pipeline import run_study
 from ..checks import checked_cluster
 from ..common import device, open_store, printer
+from ..config_files import add_config, if_typed
+from ..json_output import absolute, add_json, emit, figure_files, tables, wants_json
 from ..options import (
     add_cluster,
     add_device,
@@ -39,6 +42,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     demo.add_argument("--seed", type=seed, default=0)
     add_device(demo)
     add_cluster(demo)
+    add_json(demo)
 
     p = sub.add_parser(
         "study",
@@ -47,15 +51,21 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     )
     p.add_argument(
         "--data",
-        required=True,
+        default=None,
         type=given("builtin, torchvision:<Name> or an image folder"),
-        help="an ImageFolder path (train/ and val/ or test/ inside), torchvision:<Name>, or builtin[:planted]",
+        help="an ImageFolder path (train/ and val/ or test/ inside), torchvision:<Name>, or builtin[:planted] "
+        "(required unless --config gives the dataset)",
     )
     p.add_argument(
         "--out",
         required=True,
         type=given("a run folder"),
         help="run folder (reused to resume an interrupted study)",
+    )
+    add_config(
+        p,
+        "the study's settings from a TOML file (StudyConfig's fields, optionally preset = ...), or a run's "
+        "run.json (or its folder) to make that study again",
     )
     p.add_argument(
         "--preset",
@@ -108,6 +118,7 @@ def add_parsers(sub) -> list[argparse.ArgumentParser]:
     )
     p.add_argument("--seed", type=seed, default=0)
     add_device(p)
+    add_json(p)
     return [demo, p]
 
 
@@ -130,32 +141,46 @@ _TRAINING_ONLY = {
 
 
 def study_settings(args) -> StudyConfig:
-    """The study's settings: the preset, then whatever the user gave on the command line."""
+    """The study's settings: the preset (or the ``--config`` file's settings), then whatever the
+    user typed on the command line."""
     if args.command == "demo":
         return StudyConfig.quick(seed=args.seed) if args.quick else StudyConfig.standard(seed=args.seed)
-    if not (args.data == "builtin" or args.data.startswith("builtin:")) and (
-        args.train_per_class or args.val_per_class
-    ):
+    base: str | StudyConfig = args.preset
+    data = args.data
+    if getattr(args, "config", None) is not None:
+        file = read_study_file(args.config, preset=if_typed(args, "preset"))
+        for note in file.notes:
+            print(note, file=sys.stderr)
+        base = file.config
+        if data is None and "dataset" in file.keys:
+            data = file.config.dataset
+    if data is None:
+        raise ConfigError(
+            "the study needs data: give --data (builtin, torchvision:<Name> or an image folder), or a --config "
+            "file that sets dataset"
+        )
+    if not (data == "builtin" or data.startswith("builtin:")) and (args.train_per_class or args.val_per_class):
         raise ConfigError(
             "--train-per-class and --val-per-class apply to the built-in data; folders use all their images"
         )
     common = dict(
-        dataset=args.data,
-        seed=args.seed,
+        dataset=data,
+        seed=if_typed(args, "seed"),
         images_per_class=args.per_class,
         train_per_class=args.train_per_class,
         val_per_class=args.val_per_class,
     )
-    if args.given:
+    if args.given or (isinstance(base, StudyConfig) and base.given_models):
+        given_by = "--model" if args.given else f"{args.config} (given_models)"
         for key, option in _TRAINING_ONLY.items():
             if getattr(args, key) is not None:
                 raise ConfigError(
-                    f"{option} applies to models the study trains; with --model the models are given "
+                    f"{option} applies to models the study trains; with {given_by} the models are given "
                     "(their architecture, image size and channels are their own): leave it out"
                 )
-        return study_config(args.preset, **common, **given_models(args.given))
+        return study_config(base, **common, **(given_models(args.given) if args.given else {}))
     return study_config(
-        args.preset,
+        base,
         epochs=args.epochs,
         image_size=args.size,
         channels=args.channels,
@@ -167,7 +192,9 @@ def study_settings(args) -> StudyConfig:
 
 def run(args) -> int:
     config = study_settings(args)
-    label = f"demo ({'quick' if args.quick else 'standard'})" if args.command == "demo" else f"study of {args.data}"
+    label = (
+        f"demo ({'quick' if args.quick else 'standard'})" if args.command == "demo" else f"study of {config.dataset}"
+    )
     store = open_store(args.out)
     print(f"Fourier Masks {label} -> {store.root}", file=sys.stderr)
     result = run_study(config, store, device=device(args), on_progress=printer(args), cluster=checked_cluster(args))
@@ -179,4 +206,15 @@ def run(args) -> int:
         f"Finished in {format_duration(result.seconds, compact=True)}. "
         f"Tables: {store.root / 'tables'}  Figures: {store.root / 'figures'}"
     )
+    if wants_json(args):
+        document = {
+            "run": absolute(store.root),
+            "label": label,
+            "config": config.to_dict(),
+            "study_seconds": result.seconds,
+            "tables": tables(result.tables.values()),
+            "figures": figure_files(store.root / "figures", result.figures),
+            "files": {"tables": absolute(store.root / "tables"), "figures": absolute(store.root / "figures")},
+        }
+        emit(args.command, document, cancelled=result.cancelled)
     return 130 if result.cancelled else 0
