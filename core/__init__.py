@@ -41,7 +41,7 @@ from .models.architectures import ARCHITECTURES, build_classifier
 from .models.checkpoints import export_program, export_torchscript, inspect_checkpoint, load_model, save_checkpoint
 from .models.class_names import read_class_names
 from .models.classifier import Classifier, ModelInfo, predict
-from .progress import Progress, ProgressReporter
+from .progress import Progress, ProgressReporter, TqdmProgress
 from .runs.executors import run_mask_units
 from .runs.groups import MaskUnit, image_mask_history, plan_image_masks, save_set_mask_result, set_mask_history
 from .runs.store import ResultsStore
@@ -102,6 +102,7 @@ __all__ = [
     "Table",
     "TrainConfig",
     "TrainResult",
+    "TqdmProgress",
     "UnsafeCheckpointError",
     "angular_energy",
     "angular_partition",

@@ -19,10 +19,13 @@ several steps of different kinds (the study) estimates each step's cost before i
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from .errors import ConfigError
 
 __all__ = [
     "Progress",
@@ -36,6 +39,7 @@ __all__ = [
     "OverallProgress",
     "format_duration",
     "format_eta",
+    "TqdmProgress",
 ]
 
 
@@ -521,3 +525,73 @@ def format_eta(seconds: float | None, bound: bool = False, compact: bool = False
         return "finishing…"
     text = format_duration(seconds, compact)
     return f"≤ {text}" if bound else text
+
+
+class TqdmProgress:
+    """Progress bars in a notebook or terminal: pass it as ``on_progress=``.
+
+    One ``tqdm.auto`` bar per stage (a widget in Jupyter when ipywidgets is installed, text
+    otherwise), closed when its stage finishes or another starts; a stage counting again from
+    less than before (the next model trained) gets a new bar. Events of a study drive one bar
+    for the whole study. The ETA shown is the engine's (:class:`JobEta`: it never rises), not
+    tqdm's own rate guess. Use it in a ``with`` block, or call :meth:`close`, so an unfinished
+    bar (a cancelled job) is closed too. ``tqdm_options`` go to every bar (``file=``,
+    ``leave=``, ``disable=``...). tqdm comes with PyTorch; it is imported here, not by the engine.
+    """
+
+    BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+    def __init__(self, **tqdm_options: Any) -> None:
+        try:
+            tqdm = importlib.import_module("tqdm.auto").tqdm
+        except ImportError:
+            raise ConfigError(
+                "TqdmProgress needs tqdm, which is not installed; install it with: pip install tqdm"
+            ) from None
+        self._tqdm = tqdm
+        self._options = {"bar_format": self.BAR_FORMAT, **tqdm_options}
+        self._bar: Any = None
+        self._stage: str | None = None
+        self._done = 0.0
+        self._eta = JobEta(whole_study=True)
+
+    def __call__(self, event: Progress) -> None:
+        stage, done, total, message = event.stage, event.done, event.total, event.message
+        if event.study is not None:  # the whole study, in percent
+            stage, done, total, message = "study", 100 * event.study.fraction, 100, event.study.name
+        new_job = stage != self._stage or done < self._done
+        if not new_job and self._bar is None:
+            return  # the finished stage's late events
+        if new_job:
+            self.close()
+            self._bar = self._tqdm(total=_count(total) if total > 0 else None, desc=stage, **self._options)
+            self._stage = stage
+        self._eta.observe(event)
+        bar = self._bar
+        if total > 0 and bar.total != _count(total):
+            bar.reset(total=_count(total))  # tqdm.notebook's widget learns a new total only so
+        eta = self._eta.text(compact=True)
+        postfix = ", ".join(text for text in (message, f"ETA {eta}" if eta else "") if text)
+        if postfix != getattr(bar, "postfix", None):
+            bar.set_postfix_str(postfix, refresh=False)
+        bar.update(_count(done) - bar.n)
+        self._done = done
+        if total > 0 and done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """Close the open bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> TqdmProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _count(value: float) -> float:
+    """Whole counts as ints, so bars read ``3/10`` rather than ``3.0/10.0``."""
+    return int(value) if float(value).is_integer() else value
