@@ -319,8 +319,9 @@ def filtered_examples_figure(
     Each row maps a column title to an array: images ``(C, H, W)`` in [0, 1] (clipped for
     display); masks in the stored layout for the titles in ``mask_columns`` (shown centred);
     for titles starting with ``log``, an image whose log magnitude spectrum is shown.
-    Typical columns: x, log |F(x)|, M, M(x), Mᶜ(x), x_A, M(x_A). ``captions``, per row, map
-    column titles to a line under that panel: the model's prediction on it, as the app shows.
+    Typical columns: ``x``, ``log |F(x)|``, ``M``, ``M(x)``, ``Mᶜ(x)``, ``x_A``, ``M(x_A)``.
+    ``captions``, per row, map column titles to a line under that panel: the model's
+    prediction on it, as the app shows.
     """
     columns = list(rows[0])
     with _style():

@@ -33,7 +33,7 @@ class DeepFool(Attack):
         - labels: :math:`(N)` class indices.
         - output: :math:`(N, C, H, W)` in [0, 1].
 
-    Examples::
+    Examples:
         >>> attack = DeepFool(model, steps=50, overshoot=0.02)
         >>> adversarial = attack(images, labels)
     """

@@ -24,7 +24,7 @@ class FGSM(Attack):
         - labels: :math:`(N)` class indices.
         - output: :math:`(N, C, H, W)` in [0, 1].
 
-    Examples::
+    Examples:
         >>> attack = FGSM(model, eps=8 / 255)
         >>> adversarial = attack(images, labels)
     """

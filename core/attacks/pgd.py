@@ -29,7 +29,7 @@ class PGD(Attack):
         - labels: :math:`(N)` class indices.
         - output: :math:`(N, C, H, W)` in [0, 1].
 
-    Examples::
+    Examples:
         >>> attack = PGD(model, eps=8 / 255, alpha=2 / 255, steps=10, random_start=True)
         >>> adversarial = attack(images, labels)
     """
