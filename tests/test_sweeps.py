@@ -172,3 +172,11 @@ def test_bad_settings_are_refused(cosines):
     for settings in ({"radii": ()}, {"radii": (0.0,)}, {"radii": (1.5,)}, {"eps": (-0.1,)}, {"eps": ()}):
         with pytest.raises(ConfigError):
             cutoff_sweep(model, images, labels, **settings)
+
+
+def test_radii_may_be_a_numpy_array(cosines):
+    images, labels = cosines
+    model = matched_filter(low_pass=True)
+    as_array = cutoff_sweep(model, images, labels, radii=np.asarray(RADII))
+    as_tuple = cutoff_sweep(model, images, labels, radii=RADII)
+    np.testing.assert_array_equal(as_array.accuracy["low"], as_tuple.accuracy["low"])

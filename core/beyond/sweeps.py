@@ -109,7 +109,7 @@ def halving_radius(radii: Sequence[float], accuracy: Sequence[float], unfiltered
 
 
 def _check(radii: Sequence[float], eps: Sequence[float]) -> None:
-    if not radii:
+    if len(radii) == 0:  # a numpy array of radii has no truth value
         raise ConfigError("cutoff radii must not be empty; the default is 16 radii evenly spaced in (0, √2]")
     for r in radii:
         if not (np.isfinite(r) and 0 < r <= MAX_RADIUS):
