@@ -100,6 +100,14 @@ def test_a_command_line_job_records_its_command_as_typed(tmp_path, model, monkey
     store = ResultsStore.open(tmp_path / "run")
     assert store.manifest.later_provenance[-1]["command"].endswith("--group image/N-later")
     assert len(store.load_image_masks("image/N-clean")) == 1
+    # info shows both jobs, and --json carries them.
+    assert main(["info", str(tmp_path / "run")]) == 0
+    shown = capsys.readouterr().out
+    assert "made by: fourier-masks masks image" in shown and "last of 1 later job(s)" in shown
+    assert "torch 9.9.9+faked" in shown
+    assert main(["info", str(tmp_path / "run"), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["provenance"]["device"] == "cpu" and document["later_provenance"][0]["torch"] == "9.9.9+faked"
 
 
 def test_resuming_with_another_torch_warns_once_and_keeps_the_masks(tmp_path, model, images, caplog, monkeypatch):

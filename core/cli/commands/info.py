@@ -71,6 +71,7 @@ def run(args) -> int:
             )
             print(f"  masks {group}: {meta['kind']} masks of model {meta.get('model')}{done}")
         print(f"  tables: {', '.join(store.table_names()) or '-'}")
+        _print_provenance(store.manifest)
         for damage in store.damage():
             print(f"  damaged: {damage}")
         if wants_json(args):
@@ -103,6 +104,20 @@ def run(args) -> int:
     return 0
 
 
+def _print_provenance(manifest) -> None:
+    """Who computed into the run: the first job, and the last one where later jobs exist."""
+    jobs = [("made by", manifest.provenance)] if manifest.provenance else []
+    if manifest.later_provenance:
+        jobs.append((f"last of {len(manifest.later_provenance)} later job(s)", manifest.later_provenance[-1]))
+    for label, job in jobs:
+        gpu = f" ({job.get('gpu')})" if job.get("gpu") else ""
+        print(
+            f"  {label}: {job.get('command')} on {job.get('device')}{gpu}, since {job.get('started')}; "
+            f"fourier-masks {job.get('fourier_masks')}, torch {job.get('torch')}, numpy {job.get('numpy')}, "
+            f"Python {job.get('python')}, {job.get('platform')}"
+        )
+
+
 def _emit_run(store) -> None:
     """``info --json`` of a run folder: its status, models, mask groups, tables and damage."""
     groups = []
@@ -127,5 +142,7 @@ def _emit_run(store) -> None:
         "mask_groups": groups,
         "tables": store.table_names(),
         "damaged": [str(damage) for damage in store.damage()],
+        "provenance": store.manifest.provenance,
+        "later_provenance": list(store.manifest.later_provenance or ()),
     }
     emit("info", document)
