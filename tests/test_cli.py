@@ -285,6 +285,7 @@ def test_reports_never_replace_different_content_without_force(tmp_path, capsys)
     assert main(["masks", "image", "--model", "N", *DATA, "--max-steps", "5", "--out", run, "--quiet"]) == 0
     assert main(["report", "--run", run, "--quiet"]) == 0
     assert main(["report", "--run", run, "--quiet"]) == 0  # the same content again: nothing to replace
+    assert (tmp_path / "run" / "report.html").is_file()  # the whole report on one page
     table = tmp_path / "run" / "tables" / "table2.csv"
     table.write_text("edited by hand\n")
     capsys.readouterr()

@@ -208,8 +208,9 @@ def test_run_reports(trained_run, command, capsys):
     if command == "report":
         assert document["figures"] and all(path.startswith(str(store.root.absolute())) for path in document["figures"])
         assert any(path.endswith(".png") for path in document["figures"])
+        assert document["page"] == str((store.root / "report.html").absolute())
     else:
-        assert document["figures"] == []
+        assert document["figures"] == [] and document["page"] is None
 
 
 @pytest.mark.slow

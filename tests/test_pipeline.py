@@ -141,6 +141,23 @@ def test_study_figures_are_valid_files(study_run):
 
 
 @pytest.mark.slow
+def test_study_report_page_holds_every_table_and_figure(study_run):
+    """report.html (:mod:`fourier_masks.core.study.report_html`): the study's report writes it,
+    with every table and figure it made, embedded."""
+    from test_report_html import parse
+
+    root, result, _ = study_run
+    page = root / "report.html"
+    parser = parse(page.read_text(encoding="utf-8"))
+    text = "".join(parser.text)
+    for table in result.tables.values():
+        assert table.title in text, table.name
+    assert len(parser.all("img")) == len(result.figures) > 5
+    assert all((attrs["src"] or "").startswith("data:image/") for attrs in parser.all("img"))
+    assert page.stat().st_size < 8 * 2**20
+
+
+@pytest.mark.slow
 def test_study_reports_progress_by_step(study_run):
     _, _, events = study_run
     steps = [e.message for e in events if e.stage == "study"]

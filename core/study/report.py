@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from .findings import ImageMaskOutcomes, findings_table
 from .paper_tables import DatasetMaskRow, single_image_evaluation, table1, table2, table3
 from .probe import ProbeResult, linear_probe, mask_features, mask_stability, umap_embedding
 from .report_figures import write_figures
+from .report_html import write_report_page
 
 
 def dataset_mask_table(
@@ -403,6 +405,7 @@ STEP_COST = {
     "clusters": 16.0,
     "findings": 0.2,
     "figures": 29.0,
+    "report page": 0.3,
 }
 
 
@@ -410,6 +413,7 @@ STEP_COST = {
 class ReportResult:
     tables: dict[str, Table] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
+    page: Path | None = None  # report.html, written with the figures
     cancelled: bool = False
 
 
@@ -426,7 +430,8 @@ def write_report(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ReportResult:
-    """Every table, energy, cluster and figure the run's contents allow, saved into the store.
+    """Every table, energy, cluster and figure the run's contents allow, saved into the store;
+    with the figures (``make_figures``), the whole report as one page, ``report.html``.
 
     Progress: a ``report`` event as each step starts (the tables, …, the figures), its work
     counted in :data:`STEP_COST`."""
@@ -497,6 +502,12 @@ def write_report(
             )
 
         steps.append(("figures", figures))
+        # The whole report on one page that opens offline (:mod:`.report_html`).
+
+        def page() -> None:
+            result.page = write_report_page(store, result.tables, result.figures)
+
+        steps.append(("report page", page))
     reporter = ProgressReporter("report", len(steps), on_progress, cancel)
     costs = [STEP_COST.get(name, 1.0) for name, _ in steps]
     for k, (name, step) in enumerate(steps):

@@ -85,6 +85,7 @@ def run(args) -> int:
             "tables": tables(shown),
             "figures": figure_files(store.figures_dir, result.figures),
             "files": {"tables": absolute(store.root / "tables"), "figures": absolute(store.root / "figures")},
+            "page": None if result.page is None else absolute(result.page),  # report.html (report only)
         }
         emit(args.command, document, cancelled=result.cancelled)
     return 0
