@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from test_cli import _error  # the one error: line a command printed
 
 from fourier_masks.core.attacks.adversarial import AttackConfig
 from fourier_masks.core.beyond.profile import ProfileConfig
@@ -32,14 +33,6 @@ def _write(tmp_path, text, name="cfg.toml"):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return str(path)
-
-
-def _error(capsys):
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, captured.err
-    return lines[0]
 
 
 def _study(*argv):
