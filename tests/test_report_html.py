@@ -290,3 +290,16 @@ def test_the_page_opens_in_a_headless_browser(report_run, screenshots):
     assert shown["requests"] == [page.resolve().as_uri()]  # only the page itself
     assert shown["tables"] == len(tables) and shown["scripts"] == [""]
     assert (screenshots / "report-html.png").stat().st_size > 1000
+
+
+if __name__ == "__main__":
+    # A screenshot of a real report page, for people: `python tests/test_report_html.py
+    # RUN/report.html OUT.png` (the top of the page, 1200×900; the full page beside it).
+    import sys
+
+    page_file, out = Path(sys.argv[1]), Path(sys.argv[2])
+    shown = open_in_browser(page_file, out.with_name(f"{out.stem}-full.png"), viewport_screenshot=out)
+    loaded = sum(image["complete"] and image["width"] > 0 for image in shown["images"])
+    print(
+        f"{page_file}: {loaded}/{len(shown['images'])} figures loaded, {shown['tables']} tables, requests {shown['requests']}"
+    )
