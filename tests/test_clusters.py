@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -89,6 +91,14 @@ def test_stability_of_identical_masks_is_one():
     mask = rng.random((1, 8, 8))
     r = mask_stability([mask, mask.copy(), 1 - mask])
     assert r[0, 1] == pytest.approx(1.0) and r[0, 2] == pytest.approx(-1.0)
+
+
+def test_stability_with_a_constant_mask_is_undefined_and_silent():
+    mask = np.random.default_rng(0).random((1, 8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's division warning would fail here
+        r = mask_stability([mask, np.ones_like(mask)])
+    assert np.isnan(r[0, 1])
 
 
 @pytest.mark.parametrize("classes", [2, 5])

@@ -217,8 +217,11 @@ def umap_embedding(features: np.ndarray, *, seed: int = 0, n_neighbors: int = 15
 
 
 def mask_stability(masks: list[np.ndarray]) -> np.ndarray:
-    """Pairwise Pearson correlation between masks learned with different seeds."""
+    """Pairwise Pearson correlation between masks learned with different seeds; NaN where a
+    mask is constant (all kept or none: a correlation is undefined there), without numpy's
+    division warning."""
     flat = np.stack([np.asarray(m, dtype=np.float64).ravel() for m in masks])
     if flat.shape[0] < 2:
         raise ConfigError("stability needs masks from at least two seeds")
-    return np.asarray(np.corrcoef(flat))  # a matrix for 2-D input; the stubs also allow a scalar
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.corrcoef(flat))  # a matrix for 2-D input; the stubs also allow a scalar
