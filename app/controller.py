@@ -83,6 +83,7 @@ class JobController(QObject):
     viewRequested = Signal(str)  # the panel (and dock) to bring to the front
     detailsNeeded = Signal(object, str)  # a model file (Path) and what it lacks: "arch" or "shapes"
     runOpened = Signal(object)  # the run folder (Path) a study writes into
+    pageReady = Signal(object)  # report.html (Path), just written: the window opens it in a browser
     modelNeeded = Signal(int)  # this many images wait for a model (loaded or trained next)
 
     def __init__(
@@ -500,7 +501,8 @@ class JobController(QObject):
             self.message.emit("warning", "nothing to tabulate yet: learn some masks first")
 
     def export_report(self, target: Path) -> None:
-        """Write every table (CSV) and figure (PNG, SVG, PDF) of the run into ``target``."""
+        """Write every table (CSV) and figure (PNG, SVG, PDF) of the run, and the whole report
+        on one page (``report.html``), into ``target``."""
         store = self.workbench.store
 
         def copy(result) -> None:
@@ -509,6 +511,8 @@ class JobController(QObject):
                     source = store.root / part
                     if source.is_dir():
                         shutil.copytree(source, Path(target) / part, dirs_exist_ok=True)
+                if result.page is not None:
+                    shutil.copy2(result.page, Path(target) / result.page.name)
             except OSError as exc:
                 self.message.emit("error", f"could not write the report into {target}: {exc.strerror or exc}")
                 return
@@ -520,6 +524,32 @@ class JobController(QObject):
             write_report,
             then=copy,
             kept=f"nothing was copied into {target}; the tables written before the cancel are kept in the run",
+            store=store,
+            make_figures=True,
+            device=self.workbench.device,
+        )
+
+    def open_report_page(self) -> None:
+        """Write the run's report (tables, figures, ``report.html``) and hand the page to the
+        window to open in the user's browser."""
+        store = self.workbench.store
+        if store is None:
+            self.message.emit("warning", "open a run or learn some masks first")
+            return
+
+        def ready(result: ReportResult) -> None:
+            self.workbench.refresh()
+            if result.page is None:  # cancelled before the page was written
+                self.message.emit("warning", "the report page was not written")
+                return
+            self.message.emit("info", f"report page: {result.page}")
+            self.pageReady.emit(result.page)
+
+        self._start(
+            "report page",
+            write_report,
+            then=ready,
+            kept="the tables and figures written before the cancel are kept in the run",
             store=store,
             make_figures=True,
             device=self.workbench.device,

@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         self.controller.viewRequested.connect(self._on_controller_view_requested)
         self.controller.detailsNeeded.connect(self.ask_model_details)
         self.controller.runOpened.connect(self._remember_run)
+        self.controller.pageReady.connect(self._on_controller_page_ready)
         self.controller.modelNeeded.connect(self.offer_model)
         self.panels["models"].loadRequested.connect(self.ask_checkpoints)
         self.panels["models"].trainRequested.connect(self.ask_train)
@@ -250,6 +251,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file.addSeparator()
         self._action(file, "Export report folder…", self.ask_export_report, "Ctrl+E")
+        self._action(file, "Open report page", self.controller.open_report_page, "Ctrl+Shift+E")
         file.addSeparator()
         self._action(file, "Quit", self.close, "Ctrl+Q")
         run = bar.addMenu("&Run")
@@ -708,6 +710,11 @@ class MainWindow(QMainWindow):
         it goes, unless it is an error the user may not have read yet."""
         if name and self.message_bar.level in ("info", "warning"):
             self.message_bar.hide()
+
+    def _on_controller_page_ready(self, page: Path) -> None:
+        """Open the report page in the user's browser (it is one file: nothing else to serve)."""
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(page))):
+            self.show_message("warning", f"no browser opened the report page; open {page} yourself")
 
     def _on_controller_view_requested(self, name: str) -> None:
         self.docks[name].raise_()

@@ -22,6 +22,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 
 from fourier_masks.app import requests as rq
+from fourier_masks.app import window as window_module
 from fourier_masks.core.masks.config import ImageMaskConfig, SetMaskConfig
 from fourier_masks.core.models.checkpoints import save_checkpoint
 from fourier_masks.core.training.train import TrainConfig, train_model
@@ -426,7 +427,7 @@ def test_a_model_that_does_not_fit_the_data_is_reported(qtbot, window, checkpoin
 
 
 @pytest.mark.slow
-def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, image_files, tmp_path):
+def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, image_files, tmp_path, monkeypatch):
     window.controller.image_config = ImageMaskConfig(max_steps=30, check_every=10)
     _run_until_done(qtbot, window, lambda: window.handle_paths([checkpoints[0], *image_files[0]]))
     _wait_job(qtbot, window)
@@ -436,6 +437,14 @@ def test_export_report_folder_and_reopen_the_run(qtbot, window, checkpoints, ima
     assert (target / "tables" / "table3.csv").is_file()
     figures = sorted(p.name for p in (target / "figures").iterdir())
     assert any(name.endswith(".svg") for name in figures) and any(name.endswith(".pdf") for name in figures)
+    assert (target / "report.html").is_file()  # the whole report on one page, beside its parts
+    # File → Open report page: the page is written into the run and handed to the browser.
+    opened = []
+    monkeypatch.setattr(window_module.QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    _run_until_done(qtbot, window, window.controller.open_report_page)
+    page = window.workbench.store.root / "report.html"
+    qtbot.waitUntil(lambda: len(opened) == 1)
+    assert opened[0].toLocalFile() == str(page) and page.is_file()
     run = window.workbench.store.root
     window.workbench.store = None
     window.open_run(run)
