@@ -2,15 +2,19 @@
 logged as it runs, read back with TensorBoard's own reader (W&B through a stand-in module, as
 the real one needs an account)."""
 
+import dataclasses
 import subprocess
 import sys
 import types
 
 import numpy as np
 import pytest
+import torch
+from conftest import tiny_info
 from PIL import Image
 
 from fourier_masks.core.cli import main
+from fourier_masks.core.models import build_classifier
 from fourier_masks.core.progress import Progress
 from fourier_masks.core.runs.store import ResultsStore
 from fourier_masks.core.runs.tracking import ProgressTracker, TrackingTarget, open_tracker
@@ -101,6 +105,22 @@ def test_a_set_mask_is_logged_centred_and_throttled():
     centre = sink.images[0][3]
     assert centre.shape == (1, 8, 8) and centre[0, 4, 4] == 1.0 and centre.sum() == 1.0
     assert sink.finished == ("finished", pytest.approx(2.0))
+
+
+def test_the_set_masks_of_two_models_are_runs_named_after_them():
+    """learn_set_mask names its model in every event: a study's set masks of N and A are two
+    runs, not one curve running on from the other."""
+    from fourier_masks.core.masks import SetMaskConfig, learn_set_mask
+
+    sink = _RecordingSink()
+    tracker = ProgressTracker(sink)
+    images = torch.rand(8, 1, 16, 16)
+    labels = torch.arange(8) % 3
+    for name in ("N", "A"):
+        model = build_classifier(dataclasses.replace(tiny_info(classes=3, size=16), name=name)).eval()
+        learn_set_mask(model, images, labels, config=SetMaskConfig(max_epochs=1, batch_size=8), on_progress=tracker)
+    tracker.close()
+    assert list(dict.fromkeys(run for run, _, _ in sink.logged)) == ["set-mask-N", "set-mask-A"]
 
 
 def test_wandb_gets_the_options_curves_masks_and_the_end(tmp_path, monkeypatch):

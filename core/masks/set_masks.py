@@ -31,7 +31,8 @@ def learn_set_mask(
     """Learn one mask for a whole set (the validation set, or one class) with true labels.
 
     Progress counts batches out of ``max_epochs``' worth; the stop rule may end the mask
-    sooner, so the work left (and the ETA) is an upper bound."""
+    sooner, so the work left (and the ETA) is an upper bound. Every event names the ``model``
+    (so a tracker tells the set masks of a study's models apart)."""
     check_images(images, model)
     labels = torch.as_tensor(labels, dtype=torch.int64)
     if labels.shape != (images.shape[0],):
@@ -101,6 +102,7 @@ def learn_set_mask(
                         (epoch - 1) * batches_per_epoch + b + 1,
                         f"epoch {epoch}/{config.max_epochs}",
                         left_is_bound=True,
+                        model=model.info.name,
                         mask=mask.detach()[0].cpu().numpy().copy(),
                         epoch=epoch,
                         loss=loss.item(),
@@ -131,6 +133,7 @@ def learn_set_mask(
                     epoch * batches_per_epoch,
                     f"epoch {epoch}: masked accuracy {masked_accuracy:.1%}, kept {kept:.3f}",
                     left_is_bound=True,
+                    model=model.info.name,
                     mask=mask.detach()[0].cpu().numpy().copy(),
                     epoch=epoch,
                     masked_accuracy=masked_accuracy,

@@ -8,7 +8,7 @@ being learned, unshifted DFT layout) become centred images, at most one every
 job are written once as its hyper-parameters.
 
 Each job gets a run of its own (a sub-folder in TensorBoard, a key prefix in W&B), named after
-its stage (``train-N``, ``set-mask``, ``set-mask-2``, ``class-mask-cat``, ``image-masks``), so
+its stage and model (``train-N``, ``set-mask-N``, ``set-mask-N-2``, ``class-mask-cat-N``, ``image-masks``), so
 the curves of the models trained one after another overlay in one chart instead of running on
 from each other. The x axis of a job is its progress count (:attr:`Progress.done`): batches
 for training and set masks, optimiser steps of all masks for per-image masks.
