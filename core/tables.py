@@ -185,6 +185,8 @@ def _csv_value(value: Any) -> Any:
 
 
 def _text_value(value: Any, digits: int) -> str:
+    if value is None:  # not measured (a curve that never halves): an empty cell, as in the CSV
+        return ""
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return _printable(str(value))

@@ -127,6 +127,7 @@ def test_empty_and_none_cells_render():
     assert "\\begin{tabular}{ll}" in table.to_latex()
     table.add_row(None, 1.0)
     assert "<td></td>" in table._repr_html_() and "\n & 1.00 \\\\\n" in table.to_latex()  # None: empty, as in the CSV
+    assert table.to_text().splitlines()[-1].split() == ["1.00"] and "None" not in table.to_text()
 
 
 def test_ipython_plain_text_display_is_to_text():
